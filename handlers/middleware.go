@@ -1,0 +1,264 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"entitled/models"
+)
+
+// MaxBodyBytes is the largest request body accepted (contract: over 1 MiB is 413).
+const MaxBodyBytes = 1 << 20
+
+const (
+	ctxRequestID = "entitled.request_id"
+	ctxLogger    = "entitled.logger"
+)
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// withRequestID takes the caller's X-Request-Id when it is a sane token (so that a trace crosses
+// services), or makes one, and echoes it on the answer.
+func withRequestID(base *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if !saneRequestID(id) {
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(ctxRequestID, id)
+		c.Set(ctxLogger, base.With("request_id", id))
+		c.Header("X-Request-Id", id)
+		c.Next()
+	}
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < '!' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one structured line per request. Probes (health, readiness, metrics) are
+// logged at debug so that they do not drown the log.
+func accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		level := slog.LevelInfo
+		switch route {
+		case "/healthz", "/readyz", "/metrics":
+			level = slog.LevelDebug
+		}
+		logger(c).Log(c.Request.Context(), level, "http request",
+			"method", c.Request.Method,
+			"route", route,
+			"path", c.Request.URL.Path,
+			"status", c.Writer.Status(),
+			"bytes", c.Writer.Size(),
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"ip", c.ClientIP(),
+		)
+	}
+}
+
+// recovery turns a panic into a 500 problem, logged once with the stack and request id; the
+// client sees nothing of it.
+func recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				panic(rec)
+			}
+			logger(c).Error("panic serving request", "request_id", requestID(c), "route", c.FullPath(),
+				"panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+			if c.Writer.Written() {
+				c.Abort()
+				return
+			}
+			writeProblem(c, http.StatusInternalServerError, Problem{
+				Type: problemType(models.CodeInternal), Title: http.StatusText(http.StatusInternalServerError),
+				Status: http.StatusInternalServerError, Code: models.CodeInternal,
+				Detail:    "Something went wrong on our side. It has been logged; please try again later.",
+				RequestID: requestID(c),
+			})
+		}()
+		c.Next()
+	}
+}
+
+// limitBody refuses a declared body over the limit at once and caps an undeclared (chunked) one,
+// so that no handler ever reads more than MaxBodyBytes.
+func limitBody() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > MaxBodyBytes {
+			// The body is not read: tell the client the connection ends here.
+			c.Header("Connection", "close")
+			fail(c, errBodyTooLarge)
+			return
+		}
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+		}
+		c.Next()
+	}
+}
+
+var errBodyTooLarge = models.Errorf(models.CodeBodyTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+
+// securityHeaders sets the headers every answer carries. API answers are personal: no cache
+// may keep them unless a handler says otherwise (the JWKS and OpenAPI document do).
+func securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		c.Next()
+	}
+}
+
+// httpMetrics counts requests and their latency by route template (never the raw path, whose
+// License Numbers and ids would make a metric per license) and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entitled_http_requests_total",
+			Help: "HTTP requests answered, by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "entitled_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by method and route template.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *httpMetrics) middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+		m.latency.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	}
+}
+
+// bindJSON decodes the request body into dst. It answers the request itself and returns false
+// when the body is too large, not JSON, or has a member of the wrong type.
+func bindJSON(c *gin.Context, dst any) bool {
+	if err := decodeJSON(c.Request.Body, dst); err != nil {
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+func decodeJSON(body io.Reader, dst any) error {
+	if body == nil {
+		return models.Errorf(models.CodeMalformedJSON, "the request body is empty; a JSON object is expected")
+	}
+	dec := json.NewDecoder(body)
+	err := dec.Decode(dst)
+	if err == nil {
+		// Anything after the first value other than white space is an error.
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			return models.Errorf(models.CodeMalformedJSON, "the request body has data after the JSON object")
+		}
+		return nil
+	}
+	var maxErr *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &maxErr):
+		return errBodyTooLarge
+	case errors.Is(err, io.EOF):
+		return models.Errorf(models.CodeMalformedJSON, "the request body is empty; a JSON object is expected")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return models.Errorf(models.CodeMalformedJSON, "the request body must be a JSON object")
+		}
+		return &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
+			Fields: []models.FieldError{{Field: typeErr.Field, Code: models.FieldType, Detail: "must be a " + jsonKind(typeErr.Type.Kind().String())}}}
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return models.Errorf(models.CodeMalformedJSON, "the request body is not valid JSON")
+	}
+	return models.Errorf(models.CodeMalformedJSON, "the request body is not valid JSON")
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(k string) string {
+	switch {
+	case k == "string":
+		return "string"
+	case k == "bool":
+		return "boolean"
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"), strings.HasPrefix(k, "float"):
+		return "number"
+	case k == "slice", k == "array":
+		return "array"
+	}
+	return "object"
+}
+
+// jsonEncode writes v without HTML escaping (answers are JSON, not HTML).
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeJSON answers with status and v as JSON.
+func writeJSON(c *gin.Context, status int, v any) {
+	c.Render(status, jsonRender{v})
+}
+
+type jsonRender struct{ v any }
+
+func (r jsonRender) Render(w http.ResponseWriter) error {
+	r.WriteContentType(w)
+	return jsonEncode(w, r.v)
+}
+
+func (r jsonRender) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+}

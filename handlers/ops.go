@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"entitled/models"
+)
+
+// openAPIDocument is the API's OpenAPI 3.1 description, kept in the repository beside the router
+// and checked against it by a test.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
+
+type opsHandlers struct {
+	store    *models.Store
+	registry *prometheus.Registry
+}
+
+// health says the process is up; it touches nothing else, so that a slow database never makes
+// an orchestrator kill a replica that could recover by itself.
+func (h *opsHandlers) health(c *gin.Context) {
+	writeJSON(c, http.StatusOK, gin.H{"status": "ok"})
+}
+
+// ready says whether this replica can serve: the database answers and its schema is at or ahead
+// of what this build needs.
+func (h *opsHandlers) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := h.store.SchemaReady(ctx); err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (h *opsHandlers) metrics() gin.HandlerFunc {
+	hh := promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{Registry: h.registry})
+	return gin.WrapH(hh)
+}
+
+func (h *opsHandlers) openAPI(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/json", openAPIDocument)
+}

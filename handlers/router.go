@@ -1,0 +1,86 @@
+// Package handlers is the HTTP face of entitled: it decodes requests, calls one models service
+// method, and encodes the answer or the problem. No business rule lives here.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"entitled/models"
+)
+
+// Deps is everything the HTTP layer needs, passed in by the server's wiring.
+type Deps struct {
+	Store          *models.Store
+	Identity       *models.Identity
+	RateAnonPerMin int // anonymous letter-sending requests a minute per client address
+	Log            *slog.Logger
+	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
+	TrustedProxies []string             // CIDRs whose X-Forwarded-For is believed
+}
+
+// api holds the services the /v1 handlers call.
+type api struct {
+	store    *models.Store
+	identity *models.Identity
+}
+
+// New builds the router. Every route is declared here, one line each with its guard, so that this
+// file is the authorization map of the API at a glance.
+func New(d Deps) (http.Handler, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.RemoveExtraSlash = true
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, err
+	}
+	metrics := newHTTPMetrics(d.Registry)
+	r.Use(withRequestID(d.Log), recovery(), accessLog(), metrics.middleware(), securityHeaders(), limitBody())
+	r.NoRoute(func(c *gin.Context) {
+		fail(c, models.Errorf(models.CodeNotFound, "there is nothing at %s", c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		fail(c, models.Errorf(models.CodeMethodNotAllowed, "%s is not allowed here", c.Request.Method))
+	})
+
+	ops := &opsHandlers{store: d.Store, registry: d.Registry}
+	r.GET("/healthz", ops.health)
+	r.GET("/readyz", ops.ready)
+	r.GET("/metrics", ops.metrics())
+	r.GET("/openapi.json", ops.openAPI)
+
+	h := &api{store: d.Store, identity: d.Identity}
+	anon := newAnonLimiter(d.RateAnonPerMin).middleware
+	superadmin := staff(models.RoleSuperadmin)
+
+	v1 := r.Group("/v1")
+	v1.POST("/auth/signup", public, anon, h.signup)
+	v1.POST("/auth/verify", public, h.verify)
+	v1.POST("/auth/login", public, h.login)
+	v1.POST("/auth/logout", h.allow(anyUser), h.logout)
+	v1.POST("/auth/password/forgot", public, anon, h.forgotPassword)
+	v1.POST("/auth/password/reset", public, h.resetPassword)
+	v1.POST("/me/password", h.allow(anyUser), h.changePassword)
+	v1.GET("/me", h.allow(anyUser), h.me)
+
+	v1.GET("/users", h.allow(staff(models.RoleSupport)), h.findUsers)
+	v1.GET("/staff", h.allow(superadmin), h.listStaff)
+	v1.POST("/staff", h.allow(superadmin), h.putStaff)
+	v1.GET("/api-keys", h.allow(superadmin), h.listAPIKeys)
+	v1.POST("/api-keys", h.allow(superadmin), h.createAPIKey)
+	v1.DELETE("/api-keys/:id", h.allow(superadmin), h.revokeAPIKey)
+	v1.GET("/audit", h.allow(superadmin), h.listAudit)
+
+	return r, nil
+}

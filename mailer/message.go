@@ -1,0 +1,83 @@
+// Package mailer writes and delivers the letters entitled sends: it renders a typed message
+// through the templates in templates/mail, queues the rendered Letter as a River job in the
+// caller's transaction (so a change and the letters it causes commit or roll back together),
+// and a River worker hands each letter to a Transport: SMTP, or .eml files in a directory when
+// no SMTP server is configured.
+//
+// The package imports nothing of the project but templates, so that the domain layer can queue
+// letters without an import cycle.
+package mailer
+
+// Message is one kind of letter with the data its templates need. Template names the pair of
+// files templates/mail/NAME.txt.tmpl and NAME.html.tmpl. The exported fields of a message
+// (which must be a struct) are what its templates see, beside .BaseURL, .Product and, in the
+// HTML part, .Subject.
+type Message interface {
+	Template() string
+}
+
+// TestLetter is the letter ops send to check the mail settings.
+type TestLetter struct{}
+
+// Template implements Message.
+func (TestLetter) Template() string { return "test" }
+
+// VerifyEmail asks a new user to confirm the email address. Link is
+// <base URL>/verify?token=…, valid for 24 hours.
+type VerifyEmail struct {
+	Name string
+	Link string
+}
+
+// Template implements Message.
+func (VerifyEmail) Template() string { return "verify_email" }
+
+// SignupExisting tells the owner of an address that someone tried to sign up with it again. It
+// replaces the verification letter so that signup never reveals whether an address has an account.
+type SignupExisting struct {
+	Name string
+}
+
+// Template implements Message.
+func (SignupExisting) Template() string { return "signup_existing" }
+
+// PasswordReset carries a password-reset link, <base URL>/reset-password?token=…, valid 1 hour.
+type PasswordReset struct {
+	Name string
+	Link string
+}
+
+// Template implements Message.
+func (PasswordReset) Template() string { return "password_reset" }
+
+// PasswordChanged tells a user that the password was changed and other sessions were ended.
+type PasswordChanged struct {
+	Name string
+}
+
+// Template implements Message.
+func (PasswordChanged) Template() string { return "password_changed" }
+
+// knownMessages are the messages of this package. NewRenderer requires templates for each and
+// renders each once with zero values, so that a template naming a field the message lacks fails
+// at start-up rather than when the first such letter is queued.
+var knownMessages = []Message{
+	TestLetter{},
+	VerifyEmail{},
+	SignupExisting{},
+	PasswordReset{},
+	PasswordChanged{},
+}
+
+// Letter is a rendered letter, ready to send. It is stored as JSON in the job that delivers it,
+// so it holds everything delivery needs and nothing that changes between attempts: every retry
+// sends the same bytes under the same Message-ID, which lets receivers drop duplicates.
+type Letter struct {
+	MessageID string   `json:"message_id"` // with angle brackets: "<hex@host>"
+	Kind      string   `json:"kind"`       // the Message's Template()
+	To        []string `json:"to"`
+	Cc        []string `json:"cc,omitempty"`
+	Subject   string   `json:"subject"`
+	Text      string   `json:"text"`
+	HTML      string   `json:"html"`
+}

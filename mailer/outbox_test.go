@@ -1,0 +1,463 @@
+package mailer_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+	"entitled/models"
+	"entitled/models/storetest"
+)
+
+// waitLimit bounds every wait for the queue; the slowest case (two retries, 2 s + 4 s) needs a
+// fraction of it. Waits end as soon as their condition holds.
+const waitLimit = 60 * time.Second
+
+// mailEnv is a migrated database with a running River client that delivers letters through
+// the transport it was given.
+type mailEnv struct {
+	store   *models.Store
+	client  *river.Client[*sql.Tx]
+	outbox  *mailer.Outbox
+	reg     *prometheus.Registry
+	metrics *mailer.Metrics
+}
+
+func mustStartMail(t *testing.T, d models.Dialect, tr mailer.Transport) *mailEnv {
+	t.Helper()
+	store := storetest.Open(t, d, nil)
+	reg := prometheus.NewPedanticRegistry()
+	metrics := mailer.NewMetrics(reg)
+	workers := river.NewWorkers()
+	mailer.AddWorkers(workers, &mailer.Worker{Transport: tr, From: testFrom, Metrics: metrics})
+	client, err := river.NewClient(store.RiverDriver(), &river.Config{
+		Queues:            mailer.RiverQueues(),
+		Workers:           workers,
+		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     10 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("river.NewClient: %v", err)
+	}
+	if err := client.Start(context.Background()); err != nil {
+		t.Fatalf("river start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Stop(ctx); err != nil {
+			t.Errorf("river stop: %v", err)
+		}
+	})
+	return &mailEnv{store: store, client: client, outbox: mailer.NewOutbox(client, mustRenderer(t)), reg: reg, metrics: metrics}
+}
+
+// queue queues m in a transaction of its own, the way a service does: a GORM transaction whose
+// *sql.Tx River writes the job into. fail makes the transaction roll back after queueing.
+func queue(t *testing.T, store *models.Store, outbox *mailer.Outbox, m mailer.Message, to []string, fail bool) mailer.Letter {
+	t.Helper()
+	errRollback := errors.New("roll back")
+	var l mailer.Letter
+	err := store.DB.Transaction(func(tx *gorm.DB) error {
+		sqlTx, err := models.SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		if l, err = outbox.Queue(context.Background(), sqlTx, m, to, nil); err != nil {
+			return err
+		}
+		if fail {
+			return errRollback
+		}
+		return nil
+	})
+	if fail && !errors.Is(err, errRollback) || !fail && err != nil {
+		t.Fatalf("transaction: %v", err)
+	}
+	return l
+}
+
+type jobRow struct {
+	State   string
+	Attempt int
+}
+
+// mailJobs are the rows of the mail queue, oldest first.
+func mailJobs(t *testing.T, store *models.Store) []jobRow {
+	t.Helper()
+	rows, err := store.SQL.Query("SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id")
+	if err != nil {
+		t.Fatalf("read river_job: %v", err)
+	}
+	defer rows.Close()
+	var jobs []jobRow
+	for rows.Next() {
+		var j jobRow
+		if err := rows.Scan(&j.State, &j.Attempt); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// waitUntil polls cond until it holds, failing the test with what() if waitLimit passes first.
+func waitUntil(t *testing.T, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func allInState(jobs []jobRow, n int, state string) bool {
+	if len(jobs) != n {
+		return false
+	}
+	for _, j := range jobs {
+		if j.State != state {
+			return false
+		}
+	}
+	return true
+}
+
+// counter reads a counter from the registry; labels are name=value pairs.
+func counter(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s%v", name, labels)
+	return 0
+}
+
+// A letter queued in a transaction that rolls back is never sent: the job row rolled back
+// with everything else.
+func TestRolledBackLetterIsNeverSent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		sink := mustStartSink(t)
+		tr, err := mailer.NewTransport(sink.URL(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := mustStartMail(t, d, tr)
+		ghost := queue(t, env.store, env.outbox, mailer.PasswordReset{Name: "Ghost", Link: testBaseURL + "/reset-password?token=ghost"}, []string{"ghost@example.com"}, true)
+		// A letter committed after it goes out: the worker has polled the queue since the
+		// rollback, so the rolled-back letter had every chance to be sent, and was not.
+		real := queue(t, env.store, env.outbox, mailer.TestLetter{}, []string{"ops@example.com"}, false)
+		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
+			return allInState(mailJobs(t, env.store), 1, "completed")
+		})
+		msgs := sink.messages()
+		if len(msgs) != 1 {
+			t.Fatalf("sink got %d messages, want only the committed one", len(msgs))
+		}
+		if got := mustParseMessage(t, msgs[0].Data).Header.Get("Message-Id"); got != real.MessageID || got == ghost.MessageID {
+			t.Errorf("delivered Message-ID %q, want the committed letter's %q", got, real.MessageID)
+		}
+		if n := sink.rcptAttempts("ghost@example.com"); n != 0 {
+			t.Errorf("the rolled-back letter's recipient was tried %d times", n)
+		}
+	})
+}
+
+// When the mail server answers 451 for a while, every letter still arrives, exactly once and
+// under its own Message-ID, after River's retries.
+func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		sink := mustStartSink(t)
+		sink.setTempFailFirst(2) // each recipient: 451, 451, then accepted
+		tr, err := mailer.NewTransport(sink.URL(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := mustStartMail(t, d, tr)
+		const n = 5
+		want := map[string]mailer.Letter{}
+		for i := range n {
+			to := fmt.Sprintf("user%d@example.com", i)
+			l := queue(t, env.store, env.outbox, mailer.VerifyEmail{Name: "User", Link: testBaseURL + "/verify?token=t" + fmt.Sprint(i)}, []string{to}, false)
+			want[l.MessageID] = l
+		}
+		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
+			return allInState(mailJobs(t, env.store), n, "completed")
+		})
+
+		got := map[string]int{}
+		for _, m := range sink.messages() {
+			p := mustParseMessage(t, m.Data)
+			id := p.Header.Get("Message-Id")
+			got[id]++
+			l, ok := want[id]
+			if !ok {
+				t.Errorf("delivered a letter with unknown Message-ID %q", id)
+				continue
+			}
+			checkDelivered(t, m.Data, l, testFrom)
+			if len(m.To) != 1 || m.To[0] != l.To[0] {
+				t.Errorf("letter %s went to %q, want %q", id, m.To, l.To)
+			}
+		}
+		for id := range want {
+			if got[id] != 1 {
+				t.Errorf("letter %s delivered %d times, want exactly once", id, got[id])
+			}
+		}
+		for i, j := range mailJobs(t, env.store) {
+			if j.Attempt != 3 {
+				t.Errorf("job %d: %d attempts, want 3 (two refusals, then delivery)", i, j.Attempt)
+			}
+		}
+		for i := range n {
+			if a := sink.rcptAttempts(fmt.Sprintf("user%d@example.com", i)); a != 3 {
+				t.Errorf("user%d was tried %d times, want 3", i, a)
+			}
+		}
+		if v := counter(t, env.reg, "entitled_mail_sent_total"); v != n {
+			t.Errorf("entitled_mail_sent_total = %v, want %d", v, n)
+		}
+		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "temporary"); v != 2*n {
+			t.Errorf("temporary failures = %v, want %d", v, 2*n)
+		}
+		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "permanent"); v != 0 {
+			t.Errorf("permanent failures = %v, want 0", v)
+		}
+	})
+}
+
+// A 550 is final: the job is cancelled after one attempt instead of being retried 25 times.
+func TestPermanentFailureCancelsTheJob(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		sink := mustStartSink(t)
+		sink.setRefuseAll(true)
+		tr, err := mailer.NewTransport(sink.URL(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := mustStartMail(t, d, tr)
+		queue(t, env.store, env.outbox, mailer.PasswordChanged{Name: "Gone"}, []string{"gone@example.com"}, false)
+		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
+			return allInState(mailJobs(t, env.store), 1, "cancelled")
+		})
+		if j := mailJobs(t, env.store)[0]; j.Attempt != 1 {
+			t.Errorf("cancelled after %d attempts, want 1", j.Attempt)
+		}
+		if n := len(sink.messages()); n != 0 {
+			t.Errorf("sink got %d messages, want none", n)
+		}
+		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "permanent"); v != 1 {
+			t.Errorf("permanent failures = %v, want 1", v)
+		}
+		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "temporary"); v != 0 {
+			t.Errorf("temporary failures = %v, want 0", v)
+		}
+		if v := counter(t, env.reg, "entitled_mail_sent_total"); v != 0 {
+			t.Errorf("sent = %v, want 0", v)
+		}
+	})
+}
+
+// Without SMTP the same pipeline writes .eml files.
+func TestQueuedLetterLandsInMailDirectory(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "mail")
+		tr, err := mailer.NewTransport("", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := mustStartMail(t, d, tr)
+		link := testBaseURL + "/verify?token=FileT0ken"
+		l := queue(t, env.store, env.outbox, mailer.VerifyEmail{Name: "Ada", Link: link}, []string{"ada@example.com"}, false)
+		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
+			return allInState(mailJobs(t, env.store), 1, "completed")
+		})
+		raw := mustReadFile(t, filepath.Join(dir, mailer.FileName(l.MessageID)))
+		checkDelivered(t, raw, l, testFrom)
+	})
+}
+
+func TestQueueNeedsRecipientAndTransaction(t *testing.T) {
+	store := storetest.Open(t, models.SQLite, nil)
+	client, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox := mailer.NewOutbox(client, mustRenderer(t))
+	err = store.DB.Transaction(func(tx *gorm.DB) error {
+		sqlTx, err := models.SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		_, err = outbox.Queue(context.Background(), sqlTx, mailer.TestLetter{}, nil, nil)
+		return err
+	})
+	if !errors.Is(err, mailer.ErrNoRecipient) {
+		t.Errorf("Queue without recipients = %v, want ErrNoRecipient", err)
+	}
+	if _, err := outbox.Queue(context.Background(), nil, mailer.TestLetter{}, []string{"a@example.com"}, nil); err == nil {
+		t.Error("Queue without a transaction succeeded")
+	}
+	if jobs := mailJobs(t, store); len(jobs) != 0 {
+		t.Errorf("river_job has %d mail jobs, want none", len(jobs))
+	}
+}
+
+// otherArgs is a job of another queue, which the mail gauge must not count.
+type otherArgs struct{}
+
+func (otherArgs) Kind() string { return "other" }
+
+// gauges reads the queue-depth gauge by state.
+func gauges(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "entitled_mail_queue_jobs" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "state" {
+					out[lp.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestQueueDepthCountsMailJobsByState(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		store := storetest.Open(t, d, nil)
+		// An insert-only client: nothing works the jobs, so they stay where they are put.
+		client, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outbox := mailer.NewOutbox(client, mustRenderer(t))
+		queue(t, store, outbox, mailer.TestLetter{}, []string{"a@example.com"}, false)
+		queue(t, store, outbox, mailer.TestLetter{}, []string{"b@example.com"}, false)
+		queue(t, store, outbox, mailer.TestLetter{}, []string{"c@example.com"}, true) // rolled back
+		err = store.DB.Transaction(func(tx *gorm.DB) error {
+			sqlTx, err := models.SQLTx(tx)
+			if err != nil {
+				return err
+			}
+			l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"later@example.com"}, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := client.InsertTx(context.Background(), sqlTx, mailer.SendLetterArgs{Letter: l}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+				return err
+			}
+			_, err = client.InsertTx(context.Background(), sqlTx, otherArgs{}, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		got := gauges(t, mailer.QueueDepth(store.SQL))
+		want := map[string]float64{
+			"available": 2, "scheduled": 1, "retryable": 0, "running": 0,
+			"completed": 0, "discarded": 0, "cancelled": 0, "pending": 0,
+		}
+		if fmt.Sprint(sortedPairs(got)) != fmt.Sprint(sortedPairs(want)) {
+			t.Errorf("entitled_mail_queue_jobs = %v, want %v", sortedPairs(got), sortedPairs(want))
+		}
+	})
+}
+
+func sortedPairs(m map[string]float64) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s=%v", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A failing query is a failed scrape, reported, not a panic and not a zero.
+func TestQueueDepthReportsQueryErrors(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "empty.db")) // no river_job table
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(mailer.QueueDepth(db))
+	if _, err := reg.Gather(); err == nil {
+		t.Fatal("gather succeeded without a river_job table")
+	}
+}
+
+// SendLetterArgs route letters to the mail queue with room for a long outage.
+func TestSendLetterArgsInsertOpts(t *testing.T) {
+	args := mailer.SendLetterArgs{}
+	if args.Kind() != "send_letter" {
+		t.Errorf("Kind = %q", args.Kind())
+	}
+	if o := args.InsertOpts(); o.Queue != mailer.QueueMail || o.MaxAttempts != 25 {
+		t.Errorf("InsertOpts = %+v, want queue %q and 25 attempts", o, mailer.QueueMail)
+	}
+	q := mailer.RiverQueues()
+	if q[river.QueueDefault].MaxWorkers < 1 || q[mailer.QueueMail].MaxWorkers < 1 {
+		t.Errorf("RiverQueues = %+v, want workers on the default and mail queues", q)
+	}
+}

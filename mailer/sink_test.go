@@ -1,0 +1,201 @@
+package mailer_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// received is one message the sink accepted, with its envelope and its bytes as sent.
+type received struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// smtpSink is a real SMTP server on loopback (go-smtp), recording what it is sent. Its switches
+// make it refuse recipients the way real servers do.
+type smtpSink struct {
+	Host string
+	Port int
+
+	mu            sync.Mutex
+	msgs          []received
+	rcptTries     map[string]int
+	tempFailFirst int  // answer 451 to each recipient's first this-many RCPTs
+	refuseAll     bool // answer 550 to every RCPT
+	user, pass    string
+}
+
+// mustStartSink starts a sink and stops it when the test ends.
+func mustStartSink(tb testing.TB) *smtpSink {
+	tb.Helper()
+	s := &smtpSink{rcptTries: map[string]int{}}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &sinkSession{sink: s}, nil
+	}))
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true // AUTH PLAIN over loopback without TLS, as net/smtp allows
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	s.Host = host
+	s.Port, _ = strconv.Atoi(port)
+	return s
+}
+
+// URL is the sink's address as ENTITLED_SMTP_URL.
+func (s *smtpSink) URL() string {
+	return "smtp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) + "?starttls=none"
+}
+
+func (s *smtpSink) setTempFailFirst(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tempFailFirst = n
+}
+
+func (s *smtpSink) setRefuseAll(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseAll = on
+}
+
+// requireAuth makes the sink offer AUTH PLAIN and refuse mail from sessions that did not log in.
+func (s *smtpSink) requireAuth(user, pass string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user, s.pass = user, pass
+}
+
+// messages is a copy of what the sink has accepted so far.
+func (s *smtpSink) messages() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.msgs...)
+}
+
+func (s *smtpSink) rcptAttempts(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcptTries[addr]
+}
+
+type sinkSession struct {
+	sink   *smtpSink
+	authed bool
+	from   string
+	to     []string
+}
+
+var _ smtp.AuthSession = (*sinkSession)(nil)
+
+func (se *sinkSession) AuthMechanisms() []string {
+	se.sink.mu.Lock()
+	defer se.sink.mu.Unlock()
+	if se.sink.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (se *sinkSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		se.sink.mu.Lock()
+		defer se.sink.mu.Unlock()
+		if user != se.sink.user || pass != se.sink.pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
+		}
+		se.authed = true
+		return nil
+	}), nil
+}
+
+func (se *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	se.sink.mu.Lock()
+	defer se.sink.mu.Unlock()
+	if se.sink.user != "" && !se.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
+	se.from = from
+	return nil
+}
+
+func (se *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.sink.mu.Lock()
+	defer se.sink.mu.Unlock()
+	se.sink.rcptTries[to]++
+	if se.sink.refuseAll {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	if se.sink.rcptTries[to] <= se.sink.tempFailFirst {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	se.to = append(se.to, to)
+	return nil
+}
+
+func (se *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(se.to) == 0 {
+		return errors.New("no recipients")
+	}
+	se.sink.mu.Lock()
+	defer se.sink.mu.Unlock()
+	se.sink.msgs = append(se.sink.msgs, received{From: se.from, To: append([]string(nil), se.to...), Data: b})
+	return nil
+}
+
+func (se *sinkSession) Reset() { se.from, se.to = "", nil }
+
+func (se *sinkSession) Logout() error { return nil }
+
+// hangingServer accepts connections and never writes a byte, like a firewall that black-holes
+// SMTP after the handshake. It returns its host and port.
+func hangingServer(tb testing.TB) (string, int) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	p, _ := strconv.Atoi(port)
+	return host, p
+}

@@ -1,0 +1,155 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Error codes that callers rely on. They are part of the API contract: clients read them from the
+// "code" member of a problem+json answer, so a code is never renamed once published. The HTTP
+// status of each lives in one place, handlers/problem.go.
+const (
+	CodeInternal          = "internal"
+	CodeUnavailable       = "unavailable"
+	CodeNotFound          = "not_found"
+	CodeConflict          = "conflict"
+	CodeValidation        = "validation_failed"
+	CodeMalformedJSON     = "malformed_json"
+	CodeBodyTooLarge      = "body_too_large"
+	CodeUnauthenticated   = "unauthenticated"
+	CodeForbidden         = "forbidden"
+	CodeMethodNotAllowed  = "method_not_allowed"
+	CodeTooManyAttempts   = "too_many_attempts"
+	CodeSchemaBehind      = "schema_behind"
+	CodeUnsupportedMedia  = "unsupported_media_type"
+	CodeNotAcceptable     = "not_acceptable"
+	CodeIdempotencyReused = "idempotency_key_reused"
+	CodeIdempotencyBusy   = "idempotency_in_progress"
+)
+
+// Field-level validation codes, the "code" of an entry of errors[].
+const (
+	FieldRequired = "required"
+	FieldInvalid  = "invalid"
+	FieldTooShort = "too_short"
+	FieldTooLong  = "too_long"
+	FieldType     = "invalid_type"
+)
+
+// Error is the one error type that crosses the boundary between the domain and its callers. Code is
+// stable and machine-readable, Message is safe to show to the caller, Fields lists every failing
+// input field of a validation error. Err keeps the cause for logs; it is never shown.
+type Error struct {
+	Code       string
+	Message    string
+	Fields     []FieldError
+	RetryAfter time.Duration // with CodeTooManyAttempts: how long the caller should wait
+	Err        error
+}
+
+// FieldError names one failing field by its JSON path in the request body ("items[0].sku").
+type FieldError struct {
+	Field  string `json:"field"`
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf makes a coded error with a message safe to show.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode is the code an error carries, looking through wrapping. An error with no code is
+// CodeUnavailable when it says the database cannot be reached, and CodeInternal otherwise.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if IsUnavailable(err) {
+		return CodeUnavailable
+	}
+	return CodeInternal
+}
+
+// IsUnavailable reports whether err says the database (or another dependency) could not be
+// reached, as opposed to a bug: such errors are answered 503 so that a load balancer and the
+// client retry, instead of 500.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeUnavailable {
+		return true
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.As(err, &connErr),
+		errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+		// cannot connect now; 53300: too many connections.
+		c := pgErr.Code
+		return len(c) == 5 && (c[:2] == "08" || c == "57P01" || c == "57P02" || c == "57P03" || c == "53300")
+	}
+	var t interface{ Timeout() bool }
+	if errors.As(err, &t) && t.Timeout() && !errors.Is(err, context.Canceled) {
+		return true
+	}
+	return false
+}
+
+// Validation collects field errors and yields one validation_failed error with all of them, so
+// that a client learns every problem of its request at once.
+type Validation struct {
+	Fields []FieldError
+}
+
+// Add records that field failed with code; detail says how, in words.
+func (v *Validation) Add(field, code, detail string) {
+	v.Fields = append(v.Fields, FieldError{Field: field, Code: code, Detail: detail})
+}
+
+// Required records a required-field error when value is empty, and reports whether it was present.
+func (v *Validation) Required(field, value string) bool {
+	if value == "" {
+		v.Add(field, FieldRequired, "is required")
+		return false
+	}
+	return true
+}
+
+// Err is nil when no field failed, and a validation_failed *Error otherwise.
+func (v *Validation) Err() error {
+	if len(v.Fields) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeValidation, Message: "the request has invalid fields", Fields: v.Fields}
+}

@@ -1,0 +1,96 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"entitled/models"
+	"entitled/models/storetest"
+)
+
+// Migrations apply on an empty database of each dialect, and then every one shows as applied.
+func TestMigrateUpOnEmptyDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		ctx := context.Background()
+		s, err := models.Open(ctx, models.OpenOptions{URL: storetest.URL(t, d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var behind *models.Error
+		if err := s.SchemaReady(ctx); !errors.As(err, &behind) || behind.Code != models.CodeSchemaBehind {
+			t.Fatalf("before migrating, SchemaReady = %v, want %s", err, models.CodeSchemaBehind)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		if err := s.SchemaReady(ctx); err != nil {
+			t.Fatalf("after migrating, SchemaReady = %v", err)
+		}
+		status, err := s.MigrationStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources := map[string]int{}
+		for _, m := range status {
+			sources[m.Source]++
+			if !m.Applied {
+				t.Errorf("%s migration %d (%s) not applied", m.Source, m.Version, m.Name)
+			}
+		}
+		if sources["entitled"] == 0 || sources["river"] == 0 {
+			t.Errorf("status lists %v migrations, want both entitled and river ones", sources)
+		}
+		// Migrating again is a no-op.
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+	})
+}
+
+// Replicas that start at once on one PostgreSQL both succeed, and each migration is applied once.
+func TestConcurrentMigrationsApplyOnce(t *testing.T) {
+	for _, d := range storetest.Dialects(t) {
+		if d != models.Postgres {
+			continue
+		}
+		ctx := context.Background()
+		url := storetest.URL(t, d)
+		const replicas = 4
+		var wg sync.WaitGroup
+		errs := make([]error, replicas)
+		for i := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := models.Open(ctx, models.OpenOptions{URL: url})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer s.Close()
+				errs[i] = s.Migrate(ctx)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+		}
+		s, err := models.Open(ctx, models.OpenOptions{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var dup int64
+		if err := s.SQL.QueryRow(`SELECT count(*) FROM (SELECT version_id FROM goose_db_version GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+			t.Fatal(err)
+		}
+		if dup != 0 {
+			t.Errorf("%d migrations were recorded more than once", dup)
+		}
+	}
+}

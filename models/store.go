@@ -1,0 +1,259 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	sqlitelib "modernc.org/sqlite"
+)
+
+// Dialect names the database engine behind a Store.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Store is the one way into the database. It holds a GORM handle for the domain's queries and the
+// *sql.DB under it, which River (the mail outbox and periodic jobs) and goose (migrations) share.
+type Store struct {
+	DB      *gorm.DB
+	SQL     *sql.DB
+	Dialect Dialect
+	Clock   Clock
+	log     *slog.Logger
+}
+
+// OpenOptions configure Open. Only URL is required.
+type OpenOptions struct {
+	URL      string // sqlite://path or postgres://…
+	Clock    Clock
+	Logger   *slog.Logger
+	MaxConns int // 0: a default that suits the dialect
+}
+
+// Open connects to the database that opts.URL names. For SQLite the file and its directory are
+// created on first use. Open does not migrate; call Migrate.
+func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{Clock: opts.Clock, log: opts.Logger}
+	var dialector gorm.Dialector
+	switch {
+	case strings.HasPrefix(opts.URL, "sqlite://"):
+		s.Dialect = SQLite
+		dsn, err := sqliteDSN(strings.TrimPrefix(opts.URL, "sqlite://"))
+		if err != nil {
+			return nil, err
+		}
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		// WAL lets readers run beside the one writer; writers queue on the busy timeout.
+		max := opts.MaxConns
+		if max == 0 {
+			max = 16
+		}
+		db.SetMaxOpenConns(max)
+		db.SetMaxIdleConns(max)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		s.SQL = db
+		dialector = sqlite.New(sqlite.Config{Conn: db})
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		s.Dialect = Postgres
+		db, err := sql.Open("pgx", opts.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		max := opts.MaxConns
+		if max == 0 {
+			max = 20
+		}
+		db.SetMaxOpenConns(max)
+		db.SetMaxIdleConns(max)
+		db.SetConnMaxLifetime(30 * time.Minute)
+		s.SQL = db
+		dialector = postgres.New(postgres.Config{Conn: db})
+	default:
+		return nil, Errorf(CodeValidation, "ENTITLED_DATABASE_URL must start with sqlite:// or postgres://")
+	}
+	g, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true, // every write that must be atomic runs in an explicit transaction
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return opts.Clock.Now().UTC() },
+	})
+	if err != nil {
+		s.SQL.Close()
+		return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
+	}
+	s.DB = g
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.SQL.PingContext(pingCtx); err != nil {
+		s.SQL.Close()
+		return nil, &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+	}
+	return s, nil
+}
+
+// sqliteDSN turns the path part of a sqlite:// URL into a modernc.org/sqlite DSN. Every
+// connection gets WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for transactions, so
+// that concurrent writers wait for the write lock at BEGIN instead of failing with "database is
+// locked" when a read transaction tries to upgrade.
+func sqliteDSN(rest string) (string, error) {
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return "", Errorf(CodeValidation, "sqlite:// URL names no file")
+	}
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return "", fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", Errorf(CodeValidation, "sqlite:// URL has a malformed query")
+	}
+	defaults := map[string]string{
+		"_busy_timeout": "10000",
+		"_journal_mode": "WAL",
+		"_foreign_keys": "1",
+		"_synchronous":  "NORMAL",
+		"_txlock":       "immediate",
+		"_time_format":  "sqlite",
+	}
+	for k, v := range defaults {
+		if q.Get(k) == "" {
+			q.Set(k, v)
+		}
+	}
+	return path + "?" + q.Encode(), nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.SQL.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.SQL.PingContext(ctx); err != nil {
+		return &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+	}
+	return nil
+}
+
+// RiverDriver is the River driver for this store's dialect. Both work on the *sql.DB the store
+// already has, so that a job inserted with InsertTx commits with the GORM transaction around it.
+func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
+	if s.Dialect == SQLite {
+		return riversqlite.New(s.SQL)
+	}
+	return riverdatabasesql.New(s.SQL)
+}
+
+// WithTx runs fn in one transaction: it commits when fn returns nil and rolls back otherwise.
+// Database errors come back translated (see Translate).
+func (s *Store) WithTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return Translate(s.DB.WithContext(ctx).Transaction(fn))
+}
+
+// SQLTx is the *sql.Tx under a GORM transaction, for River's InsertTx.
+func SQLTx(tx *gorm.DB) (*sql.Tx, error) {
+	t, ok := tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, errors.New("models: not inside a transaction")
+	}
+	return t, nil
+}
+
+// Sentinel errors for the constraint violations that services turn into their own codes
+// (order_ref_taken, seats_exhausted, …). They are wrapped in an *Error with CodeConflict.
+var (
+	ErrUniqueViolation     = errors.New("unique constraint violated")
+	ErrForeignKeyViolation = errors.New("foreign key constraint violated")
+)
+
+// SQLite extended result codes (modernc.org/sqlite reports these; gorm.io/driver/sqlite only
+// translates mattn's errors, so the store maps them itself).
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+	sqliteFull                 = 13
+	sqliteReadOnly             = 8
+	sqliteCantOpen             = 14
+	sqliteIOErr                = 10
+)
+
+// Translate turns database errors into coded errors: not found, unique and foreign-key
+// violations, and an unreachable database. Coded errors and nil pass through unchanged; any
+// other error is wrapped as internal (its message is for logs only).
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var coded *Error
+	if errors.As(err, &coded) {
+		return err
+	}
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
+		return &Error{Code: CodeNotFound, Message: "not found", Err: err}
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
+		return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+	}
+	var se *sqlitelib.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
+			return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+		case sqliteConstraintForeignKey:
+			return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+		}
+		switch se.Code() & 0xff { // primary result code
+		case sqliteFull, sqliteReadOnly, sqliteCantOpen, sqliteIOErr:
+			return &Error{Code: CodeUnavailable, Message: "the database cannot take writes", Err: err}
+		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+		case "23503":
+			return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+		}
+	}
+	if IsUnavailable(err) {
+		return &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+	}
+	return err
+}
+
+// IsUniqueViolation reports whether err comes from a unique or primary-key constraint.
+func IsUniqueViolation(err error) bool { return errors.Is(Translate(err), ErrUniqueViolation) }

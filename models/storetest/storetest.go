@@ -1,0 +1,131 @@
+// Package storetest gives tests a fresh, migrated database of each dialect: SQLite always, and
+// PostgreSQL when it answers (required when CI is set). Every test gets its own database, created
+// for it and dropped when it ends, so tests never see each other's rows.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"entitled/models"
+)
+
+// AdminURL is the PostgreSQL server the tests create their databases on.
+func AdminURL() string {
+	if u := os.Getenv("ENTITLED_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+var (
+	pgOnce   sync.Once
+	pgErr    error
+	pgAdmin  *sql.DB
+	skipOnce sync.Once
+)
+
+func postgresAdmin() (*sql.DB, error) {
+	pgOnce.Do(func() {
+		db, err := sql.Open("pgx", AdminURL())
+		if err != nil {
+			pgErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			pgErr = err
+			return
+		}
+		db.SetMaxOpenConns(4)
+		pgAdmin = db
+	})
+	return pgAdmin, pgErr
+}
+
+// Dialects are the dialects this run tests: SQLite, and PostgreSQL when it answers. With CI set,
+// an unreachable PostgreSQL fails the test instead of being skipped.
+func Dialects(tb testing.TB) []models.Dialect {
+	tb.Helper()
+	if _, err := postgresAdmin(); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("PostgreSQL is required when CI is set, but %s does not answer: %v", AdminURL(), err)
+		}
+		skipOnce.Do(func() {
+			fmt.Fprintf(os.Stderr, "storetest: PostgreSQL at %s does not answer (%v): testing SQLite only\n", AdminURL(), err)
+		})
+		return []models.Dialect{models.SQLite}
+	}
+	return []models.Dialect{models.SQLite, models.Postgres}
+}
+
+// Each runs fn as a subtest once per dialect.
+func Each(t *testing.T, fn func(t *testing.T, d models.Dialect)) {
+	t.Helper()
+	for _, d := range Dialects(t) {
+		t.Run(string(d), func(t *testing.T) { fn(t, d) })
+	}
+}
+
+// URL makes an empty database of the dialect for this test and returns its URL. The database is
+// removed when the test ends.
+func URL(tb testing.TB, d models.Dialect) string {
+	tb.Helper()
+	switch d {
+	case models.SQLite:
+		return "sqlite://" + filepath.Join(tb.TempDir(), "entitled.db")
+	case models.Postgres:
+		admin, err := postgresAdmin()
+		if err != nil {
+			tb.Fatalf("PostgreSQL: %v", err)
+		}
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		name := "entitled_test_" + hex.EncodeToString(b)
+		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+			tb.Fatalf("create database: %v", err)
+		}
+		tb.Cleanup(func() {
+			if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+				tb.Logf("drop database %s: %v", name, err)
+			}
+		})
+		u, err := url.Parse(AdminURL())
+		if err != nil {
+			tb.Fatalf("ENTITLED_TEST_POSTGRES_URL: %v", err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	tb.Fatalf("unknown dialect %q", d)
+	return ""
+}
+
+// Open makes a fresh database of the dialect, migrates it and returns the store on it, closed
+// when the test ends. clock may be nil for the system clock.
+func Open(tb testing.TB, d models.Dialect, clock models.Clock) *models.Store {
+	tb.Helper()
+	ctx := context.Background()
+	s, err := models.Open(ctx, models.OpenOptions{URL: URL(tb, d), Clock: clock})
+	if err != nil {
+		tb.Fatalf("open %s: %v", d, err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		tb.Fatalf("migrate %s: %v", d, err)
+	}
+	return s
+}

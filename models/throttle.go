@@ -1,0 +1,101 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Limit is a throttle on failures: at most Max failures for one key within Window. Failures are
+// counted in the database, so a limit holds across replicas; successes are never counted.
+type Limit struct {
+	Scope  string
+	Max    int
+	Window time.Duration
+}
+
+// The failure limits. An account (even one that does not exist, so that the throttle tells
+// nothing about which addresses have accounts) locks after 10 wrong passwords in 15 minutes; one
+// client address after 100.
+var (
+	LoginPerAccount = Limit{Scope: "login_account", Max: 10, Window: 15 * time.Minute}
+	LoginPerAddress = Limit{Scope: "login_address", Max: 100, Window: 15 * time.Minute}
+)
+
+// LettersPerHour caps how many letters of one kind an address receives an hour, so that nobody
+// can flood a stranger's inbox through us (signup notices, resets, recoveries, help confirmations).
+const LettersPerHour = 5
+
+// authFailure is one failed attempt.
+type authFailure struct {
+	ID    int64
+	Scope string
+	Key   string
+	At    time.Time
+}
+
+func (authFailure) TableName() string { return "auth_failures" }
+
+// checkLimit returns a too_many_attempts error when key has reached the limit, saying when the
+// oldest failure that counts leaves the window.
+func (s *Store) checkLimit(ctx context.Context, l Limit, key string) error {
+	now := s.Clock.Now()
+	var at []time.Time
+	// The Max-th most recent failure: once it leaves the window, fewer than Max remain.
+	err := s.DB.WithContext(ctx).Model(&authFailure{}).
+		Where("scope = ? AND key = ? AND at > ?", l.Scope, key, now.Add(-l.Window)).
+		Order("at DESC").Offset(l.Max-1).Limit(1).Pluck("at", &at).Error
+	if err != nil {
+		return Translate(err)
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	wait := at[0].Add(l.Window).Sub(now)
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &Error{Code: CodeTooManyAttempts, Message: "too many failed attempts; try again later", RetryAfter: wait}
+}
+
+// recordFailure counts one failure for key. It is written on its own, outside any transaction
+// of the request, so that the failure counts even though the request fails.
+func (s *Store) recordFailure(ctx context.Context, l Limit, key string) error {
+	return Translate(s.DB.WithContext(ctx).Create(&authFailure{Scope: l.Scope, Key: key, At: s.Clock.Now()}).Error)
+}
+
+// letterLog records that a letter of a kind went to an address.
+type letterLog struct {
+	ID        int64
+	Recipient string
+	Kind      string
+	At        time.Time
+}
+
+func (letterLog) TableName() string { return "letter_log" }
+
+// letterAllowed reports whether another letter of kind may go to recipient this hour and, if so,
+// records it. It runs in the transaction that queues the letter.
+func letterAllowed(tx *gorm.DB, now time.Time, recipient, kind string) (bool, error) {
+	var n int64
+	if err := tx.Model(&letterLog{}).Where("recipient = ? AND kind = ? AND at > ?", recipient, kind, now.Add(-time.Hour)).
+		Count(&n).Error; err != nil {
+		return false, err
+	}
+	if n >= LettersPerHour {
+		return false, nil
+	}
+	return true, tx.Create(&letterLog{Recipient: recipient, Kind: kind, At: now}).Error
+}
+
+// PruneThrottles deletes failures and letter records older than any window that reads them.
+func (s *Store) PruneThrottles(ctx context.Context) (int64, error) {
+	now := s.Clock.Now()
+	r1 := s.DB.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&authFailure{})
+	if r1.Error != nil {
+		return 0, Translate(r1.Error)
+	}
+	r2 := s.DB.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&letterLog{})
+	return r1.RowsAffected + r2.RowsAffected, Translate(r2.Error)
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of entitled, from the environment (ENTITLED_*) with flags overriding.
+// Defaults live in defaultConfig and nowhere else.
+type Config struct {
+	Addr              string
+	BaseURL           string
+	DataDir           string
+	DatabaseURL       string
+	Secret            Secret
+	SMTPURL           Secret
+	MailFrom          string
+	TokenTTL          time.Duration
+	RenewalWindowDays int
+	RateAnonPerMin    int
+	TrustedProxies    []string
+	TokenAudiences    []string
+	RenewalNoticeDays []int
+	LogFormat         string
+	LogLevel          string
+	JWKSMaxAge        time.Duration
+	ShutdownTimeout   time.Duration
+	JobPollInterval   time.Duration
+}
+
+// Secret is a string that is never printed in full: logs and error messages show it masked.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	if u, err := url.Parse(string(s)); err == nil && u.Scheme != "" && u.Host != "" {
+		// A URL: mask only the password, so that the host stays visible.
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	return "xxxxx"
+}
+
+// LogValue keeps slog from printing the secret.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+func defaultConfig() Config {
+	return Config{
+		Addr:              ":8080",
+		BaseURL:           "http://localhost:8080",
+		DataDir:           "./data",
+		MailFrom:          "entitled <no-reply@localhost>",
+		TokenTTL:          15 * time.Minute,
+		RenewalWindowDays: 90,
+		RateAnonPerMin:    60,
+		TokenAudiences:    []string{"support-portal", "downloads", "kb", "chat"},
+		RenewalNoticeDays: []int{90, 60, 30, 7},
+		LogFormat:         "text",
+		LogLevel:          "info",
+		JWKSMaxAge:        5 * time.Minute,
+		ShutdownTimeout:   20 * time.Second,
+		JobPollInterval:   time.Second,
+	}
+}
+
+// loadConfig reads env (KEY=VALUE entries) over the defaults, then the flags in args over that.
+// It returns the arguments left after the flags.
+func loadConfig(name string, args, env []string) (Config, []string, error) {
+	c := defaultConfig()
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "ENTITLED_") {
+			vars[k] = v
+		}
+	}
+	var errs []error
+	str := func(key string, dst *string) {
+		if v, ok := vars[key]; ok && v != "" {
+			*dst = v
+		}
+	}
+	dur := func(key string, dst *time.Duration) {
+		if v, ok := vars[key]; ok && v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 15m", key, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(key string, dst *int, min int) {
+		if v, ok := vars[key]; ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < min {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least %d", key, v, min))
+				return
+			}
+			*dst = n
+		}
+	}
+	list := func(key string, dst *[]string) {
+		if v, ok := vars[key]; ok && v != "" {
+			*dst = splitList(v)
+		}
+	}
+	str("ENTITLED_ADDR", &c.Addr)
+	str("ENTITLED_BASE_URL", &c.BaseURL)
+	str("ENTITLED_DATA_DIR", &c.DataDir)
+	str("ENTITLED_DATABASE_URL", &c.DatabaseURL)
+	str("ENTITLED_MAIL_FROM", &c.MailFrom)
+	str("ENTITLED_LOG_FORMAT", &c.LogFormat)
+	str("ENTITLED_LOG_LEVEL", &c.LogLevel)
+	c.Secret = Secret(vars["ENTITLED_SECRET"])
+	c.SMTPURL = Secret(vars["ENTITLED_SMTP_URL"])
+	dur("ENTITLED_TOKEN_TTL", &c.TokenTTL)
+	dur("ENTITLED_JWKS_MAX_AGE", &c.JWKSMaxAge)
+	dur("ENTITLED_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("ENTITLED_JOB_POLL_INTERVAL", &c.JobPollInterval)
+	num("ENTITLED_RENEWAL_WINDOW_DAYS", &c.RenewalWindowDays, 0)
+	num("ENTITLED_RATE_ANON_PER_MIN", &c.RateAnonPerMin, 1)
+	list("ENTITLED_TRUSTED_PROXIES", &c.TrustedProxies)
+	list("ENTITLED_TOKEN_AUDIENCES", &c.TokenAudiences)
+	if v := vars["ENTITLED_RENEWAL_NOTICE_DAYS"]; v != "" {
+		c.RenewalNoticeDays = nil
+		for _, p := range splitList(v) {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("ENTITLED_RENEWAL_NOTICE_DAYS=%q: want days such as 90,60,30,7", v))
+				break
+			}
+			c.RenewalNoticeDays = append(c.RenewalNoticeDays, n)
+		}
+	}
+
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (ENTITLED_ADDR)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL (ENTITLED_BASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (ENTITLED_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "sqlite://path or postgres://… (ENTITLED_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (ENTITLED_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return c, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "entitled.db")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("ENTITLED_LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("ENTITLED_BASE_URL=%q: want an http(s) URL", c.BaseURL))
+	}
+	return c, fs.Args(), errors.Join(errs...)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// isSQLite reports whether the configured database is the embedded one.
+func (c Config) isSQLite() bool { return strings.HasPrefix(c.DatabaseURL, "sqlite://") }
+
+// mailDir is where letters go when no SMTP server is configured.
+func (c Config) mailDir() string { return filepath.Join(c.DataDir, "mail") }
+
+// ensureSecret makes sure the config has ENTITLED_SECRET. On the embedded database a missing
+// secret is generated once into <data dir>/secret (0600) and reused; on PostgreSQL, where
+// several replicas must share it, a missing secret is an error.
+func (c *Config) ensureSecret(log *slog.Logger) error {
+	if c.Secret != "" {
+		if len(c.Secret) < 32 {
+			return errors.New("ENTITLED_SECRET must be at least 32 characters")
+		}
+		return nil
+	}
+	if !c.isSQLite() {
+		return errors.New("ENTITLED_SECRET is required when the database is PostgreSQL: every replica must use the same one (e.g. openssl rand -hex 32)")
+	}
+	path := filepath.Join(c.DataDir, "secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		c.Secret = Secret(strings.TrimSpace(string(b)))
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	secret := hex.EncodeToString(b)
+	// O_EXCL: two processes starting at once must not each write a different secret.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return c.ensureSecret(log)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	log.Warn("ENTITLED_SECRET is not set: generated one into the data directory; set it explicitly in production", "path", path)
+	c.Secret = Secret(secret)
+	return nil
+}
+
+// logValue lists the configuration for the start-up log, secrets masked.
+func (c Config) logAttrs() []any {
+	return []any{
+		"addr", c.Addr, "base_url", c.BaseURL, "data_dir", c.DataDir,
+		"database_url", Secret(c.DatabaseURL), "smtp_url", c.SMTPURL, "mail_from", c.MailFrom,
+		"token_ttl", c.TokenTTL.String(), "renewal_window_days", c.RenewalWindowDays,
+		"rate_anon_per_min", c.RateAnonPerMin, "trusted_proxies", c.TrustedProxies,
+		"token_audiences", c.TokenAudiences, "renewal_notice_days", c.RenewalNoticeDays,
+		"jwks_max_age", c.JWKSMaxAge.String(), "secret", c.Secret,
+	}
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"entitled/handlers"
+	"entitled/mailer"
+	"entitled/models"
+)
+
+// openStore opens the configured database and, when migrate is set, brings its schema up to date.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*models.Store, error) {
+	store, err := models.Open(ctx, models.OpenOptions{URL: cfg.DatabaseURL, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", Secret(cfg.DatabaseURL), err)
+	}
+	if migrate {
+		if err := store.Migrate(ctx); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	return store, nil
+}
+
+// jobs is the background machinery: River's client with its workers, sharing the store's pool.
+type jobs struct {
+	client  *river.Client[*sql.Tx]
+	outbox  *mailer.Outbox
+	workers *river.Workers // nil for an insert-only client
+}
+
+// newJobs builds the River client. With work set it also runs workers (serve); without, it only
+// inserts (CLI commands that queue a letter).
+func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.Registerer, work bool) (*jobs, error) {
+	renderer, err := mailer.NewRenderer(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	rc := &river.Config{
+		Logger: slog.New(levelAtLeast{log.Handler(), slog.LevelWarn}).With("component", "river"),
+		// Finished jobs (sent letters) are kept a week for inspection, then River's cleaner
+		// prunes them.
+		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		// A worker that died mid-send leaves its job running; it is retried after this. Sending
+		// again may repeat a letter, with the same Message-ID.
+		RescueStuckJobsAfter: 5 * time.Minute,
+		FetchPollInterval:    cfg.JobPollInterval,
+	}
+	var workers *river.Workers
+	if work {
+		transport, err := mailer.NewTransport(string(cfg.SMTPURL), cfg.mailDir())
+		if err != nil {
+			return nil, fmt.Errorf("ENTITLED_SMTP_URL: %w", err)
+		}
+		metrics := mailer.NewMetrics(reg)
+		reg.MustRegister(mailer.QueueDepth(store.SQL))
+		workers = river.NewWorkers()
+		mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, From: cfg.MailFrom, Log: log.With("component", "mailer"), Metrics: metrics})
+		rc.Workers = workers
+		rc.Queues = mailer.RiverQueues()
+	}
+	client, err := river.NewClient(store.RiverDriver(), rc)
+	if err != nil {
+		return nil, err
+	}
+	return &jobs{client: client, outbox: mailer.NewOutbox(client, renderer), workers: workers}, nil
+}
+
+// addPeriodic registers the housekeeping jobs. River runs periodic jobs on the elected leader
+// only, so with several replicas each runs once per period.
+func (j *jobs) addPeriodic(identity *models.Identity) error {
+	if j.workers == nil {
+		return errors.New("addPeriodic on an insert-only job client")
+	}
+	river.AddWorker(j.workers, &pruneWorker{identity: identity})
+	j.client.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}))
+	return nil
+}
+
+// pruneArgs is the hourly job that deletes expired sessions, used single-use tokens and old
+// throttle rows.
+type pruneArgs struct{}
+
+func (pruneArgs) Kind() string { return "prune_expired" }
+
+type pruneWorker struct {
+	river.WorkerDefaults[pruneArgs]
+	identity *models.Identity
+}
+
+func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
+	_, err := w.identity.PruneExpired(ctx)
+	return err
+}
+
+// cmdServe migrates, then serves HTTP and runs the background workers until ctx ends (SIGTERM or
+// SIGINT). It then stops taking connections, lets in-flight requests and running jobs finish
+// within the shutdown timeout, and returns nil.
+func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
+	cfg, rest, err := loadConfig("serve", args, env)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
+	}
+	log := newLogger(cfg, stderr)
+	if err := cfg.ensureSecret(log); err != nil {
+		return err
+	}
+	log.Info("starting entitled", cfg.logAttrs()...)
+
+	store, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bg, err := newJobs(cfg, store, log, reg, true)
+	if err != nil {
+		return err
+	}
+	identity := models.NewIdentity(store, bg.outbox, cfg.BaseURL)
+	if err := bg.addPeriodic(identity); err != nil {
+		return err
+	}
+	router, err := handlers.New(handlers.Deps{
+		Store: store, Identity: identity, Log: log, Registry: reg,
+		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Jobs run on their own context: a signal must not cut a letter off mid-send; Stop drains them.
+	if err := bg.client.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return fmt.Errorf("start workers: %w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "database", store.Dialect)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests and jobs", "timeout", cfg.ShutdownTimeout.String())
+	case err := <-serveErr:
+		_ = bg.client.Stop(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := bg.client.Stop(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("workers shutdown: %w", err))
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// levelAtLeast drops records below a minimum level, to keep a chatty library quiet.
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelAtLeast) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelAtLeast{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h levelAtLeast) WithGroup(n string) slog.Handler {
+	return levelAtLeast{h.Handler.WithGroup(n), h.min}
+}
