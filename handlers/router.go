@@ -82,5 +82,23 @@ func New(d Deps) (http.Handler, error) {
 	v1.DELETE("/api-keys/:id", h.allow(superadmin), h.revokeAPIKey)
 	v1.GET("/audit", h.allow(superadmin), h.listAudit)
 
+	// Pages: the links of letters land here. Each form's POST carries the letter's token, which
+	// is itself the secret, so these need no session or CSRF token.
+	set, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	static, err := staticFiles()
+	if err != nil {
+		return nil, err
+	}
+	pg := &pages{set: set, identity: d.Identity}
+	r.GET("/static/*file", static)
+	r.GET("/verify", pg.verifyForm)
+	r.POST("/verify", pg.verify)
+	r.GET("/reset-password", pg.resetForm)
+	r.POST("/reset-password", pg.reset)
+	r.GET("/invitations", pg.invitation)
+
 	return r, nil
 }

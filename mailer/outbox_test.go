@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"context"
 	"database/sql"
+	"entitled/mailer/mailtest"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,7 +178,7 @@ func TestRolledBackLetterIsNeverSent(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d models.Dialect) {
 		t.Parallel()
-		sink := mustStartSink(t)
+		sink := mailtest.Start(t)
 		tr, err := mailer.NewTransport(sink.URL(), "")
 		if err != nil {
 			t.Fatal(err)
@@ -190,14 +191,14 @@ func TestRolledBackLetterIsNeverSent(t *testing.T) {
 		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
 			return allInState(mailJobs(t, env.store), 1, "completed")
 		})
-		msgs := sink.messages()
+		msgs := sink.Messages()
 		if len(msgs) != 1 {
 			t.Fatalf("sink got %d messages, want only the committed one", len(msgs))
 		}
 		if got := mustParseMessage(t, msgs[0].Data).Header.Get("Message-Id"); got != real.MessageID || got == ghost.MessageID {
 			t.Errorf("delivered Message-ID %q, want the committed letter's %q", got, real.MessageID)
 		}
-		if n := sink.rcptAttempts("ghost@example.com"); n != 0 {
+		if n := sink.RcptAttempts("ghost@example.com"); n != 0 {
 			t.Errorf("the rolled-back letter's recipient was tried %d times", n)
 		}
 	})
@@ -209,8 +210,8 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d models.Dialect) {
 		t.Parallel()
-		sink := mustStartSink(t)
-		sink.setTempFailFirst(2) // each recipient: 451, 451, then accepted
+		sink := mailtest.Start(t)
+		sink.SetTempFailFirst(2) // each recipient: 451, 451, then accepted
 		tr, err := mailer.NewTransport(sink.URL(), "")
 		if err != nil {
 			t.Fatal(err)
@@ -228,7 +229,7 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 		})
 
 		got := map[string]int{}
-		for _, m := range sink.messages() {
+		for _, m := range sink.Messages() {
 			p := mustParseMessage(t, m.Data)
 			id := p.Header.Get("Message-Id")
 			got[id]++
@@ -253,7 +254,7 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 			}
 		}
 		for i := range n {
-			if a := sink.rcptAttempts(fmt.Sprintf("user%d@example.com", i)); a != 3 {
+			if a := sink.RcptAttempts(fmt.Sprintf("user%d@example.com", i)); a != 3 {
 				t.Errorf("user%d was tried %d times, want 3", i, a)
 			}
 		}
@@ -274,8 +275,8 @@ func TestPermanentFailureCancelsTheJob(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d models.Dialect) {
 		t.Parallel()
-		sink := mustStartSink(t)
-		sink.setRefuseAll(true)
+		sink := mailtest.Start(t)
+		sink.SetRefuseAll(true)
 		tr, err := mailer.NewTransport(sink.URL(), "")
 		if err != nil {
 			t.Fatal(err)
@@ -288,7 +289,7 @@ func TestPermanentFailureCancelsTheJob(t *testing.T) {
 		if j := mailJobs(t, env.store)[0]; j.Attempt != 1 {
 			t.Errorf("cancelled after %d attempts, want 1", j.Attempt)
 		}
-		if n := len(sink.messages()); n != 0 {
+		if n := len(sink.Messages()); n != 0 {
 			t.Errorf("sink got %d messages, want none", n)
 		}
 		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "permanent"); v != 1 {

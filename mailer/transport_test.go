@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"bytes"
 	"context"
+	"entitled/mailer/mailtest"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -194,8 +195,8 @@ func TestFileNameKeepsOnlySafeCharacters(t *testing.T) {
 }
 
 func TestSMTPTransportDelivers(t *testing.T) {
-	sink := mustStartSink(t)
-	sink.requireAuth("mailer@example.com", "p@ss:w/rd%")
+	sink := mailtest.Start(t)
+	sink.RequireAuth("mailer@example.com", "p@ss:w/rd%")
 	// The user and password are %-escaped in the URL and arrive decoded.
 	tr, err := mailer.NewTransport(sink.URL()[:len("smtp://")]+"mailer%40example.com:p%40ss%3Aw%2Frd%25@"+sink.URL()[len("smtp://"):], "")
 	if err != nil {
@@ -209,7 +210,7 @@ func TestSMTPTransportDelivers(t *testing.T) {
 	if err := tr.Send(context.Background(), testFrom, l); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	msgs := sink.messages()
+	msgs := sink.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want 1", len(msgs))
 	}
@@ -225,8 +226,8 @@ func TestSMTPTransportDelivers(t *testing.T) {
 }
 
 func TestSMTPTransportWrongPasswordIsPermanent(t *testing.T) {
-	sink := mustStartSink(t)
-	sink.requireAuth("mailer", "right")
+	sink := mailtest.Start(t)
+	sink.RequireAuth("mailer", "right")
 	tr := &mailer.SMTPTransport{Host: sink.Host, Port: sink.Port, Username: "mailer", Password: "wrong", StartTLS: mailer.StartTLSNone}
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
 	if err != nil {
@@ -242,7 +243,7 @@ func TestSMTPTransportWrongPasswordIsPermanent(t *testing.T) {
 }
 
 func TestSMTPTransportMandatoryStartTLSRefusesPlainServer(t *testing.T) {
-	sink := mustStartSink(t) // offers no STARTTLS
+	sink := mailtest.Start(t) // offers no STARTTLS
 	tr := &mailer.SMTPTransport{Host: sink.Host, Port: sink.Port, StartTLS: mailer.StartTLSMandatory}
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
 	if err != nil {
@@ -251,7 +252,7 @@ func TestSMTPTransportMandatoryStartTLSRefusesPlainServer(t *testing.T) {
 	if err := tr.Send(context.Background(), testFrom, l); err == nil {
 		t.Fatal("Send with mandatory STARTTLS to a server without it succeeded")
 	}
-	if n := len(sink.messages()); n != 0 {
+	if n := len(sink.Messages()); n != 0 {
 		t.Fatalf("the letter went out in the clear (%d messages)", n)
 	}
 }
@@ -259,7 +260,7 @@ func TestSMTPTransportMandatoryStartTLSRefusesPlainServer(t *testing.T) {
 // A server that accepts the connection and never says a word cannot hold a worker: Send fails
 // once Timeout has passed, as a temporary error.
 func TestSMTPTransportGivesUpOnSilentServer(t *testing.T) {
-	host, port := hangingServer(t)
+	host, port := mailtest.Hanging(t)
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +292,7 @@ func TestSMTPTransportGivesUpOnSilentServer(t *testing.T) {
 
 // A context that ends sooner than Timeout shortens the delivery.
 func TestSMTPTransportHonoursContextDeadline(t *testing.T) {
-	host, port := hangingServer(t)
+	host, port := mailtest.Hanging(t)
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)

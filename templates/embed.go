@@ -1,6 +1,5 @@
-// Package templates holds the files that are built into the binary. Today that is mail/, the
-// letters the mailer renders; the portal's pages/ and static/ will join it, each one more
-// directory in the go:embed line below.
+// Package templates holds the files that are built into the binary: mail/, the letters the
+// mailer renders; pages/, the portal's server-rendered pages; static/, their stylesheet.
 //
 // Letters live in mail/ as a pair for each letter kind NAME: NAME.txt.tmpl (text/template; it
 // defines "subject" and its body is the text part) and NAME.html.tmpl (html/template, the HTML
@@ -11,5 +10,5 @@ import "embed"
 
 // FS is the embedded file tree, rooted so that paths start with the directory: "mail/test.txt.tmpl".
 //
-//go:embed mail
+//go:embed mail pages static
 var FS embed.FS

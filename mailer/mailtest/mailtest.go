@@ -1,10 +1,16 @@
-package mailer_test
+// Package mailtest is a real SMTP server on loopback for tests (github.com/emersion/go-smtp,
+// in-process): it records every letter it accepts and can refuse recipients the way real servers
+// do, so that tests of the outbox, the identity letters and the CLI see letters as a client would.
+package mailtest
 
 import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,31 +19,31 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// received is one message the sink accepted, with its envelope and its bytes as sent.
-type received struct {
+// Message is one message the sink accepted, with its envelope and its bytes as sent.
+type Message struct {
 	From string
 	To   []string
 	Data []byte
 }
 
-// smtpSink is a real SMTP server on loopback (go-smtp), recording what it is sent. Its switches
+// Sink is a real SMTP server on loopback (go-smtp), recording what it is sent. Its switches
 // make it refuse recipients the way real servers do.
-type smtpSink struct {
+type Sink struct {
 	Host string
 	Port int
 
 	mu            sync.Mutex
-	msgs          []received
+	msgs          []Message
 	rcptTries     map[string]int
 	tempFailFirst int  // answer 451 to each recipient's first this-many RCPTs
 	refuseAll     bool // answer 550 to every RCPT
 	user, pass    string
 }
 
-// mustStartSink starts a sink and stops it when the test ends.
-func mustStartSink(tb testing.TB) *smtpSink {
+// Start starts a sink and stops it when the test ends.
+func Start(tb testing.TB) *Sink {
 	tb.Helper()
-	s := &smtpSink{rcptTries: map[string]int{}}
+	s := &Sink{rcptTries: map[string]int{}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{sink: s}, nil
 	}))
@@ -58,44 +64,44 @@ func mustStartSink(tb testing.TB) *smtpSink {
 }
 
 // URL is the sink's address as ENTITLED_SMTP_URL.
-func (s *smtpSink) URL() string {
+func (s *Sink) URL() string {
 	return "smtp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) + "?starttls=none"
 }
 
-func (s *smtpSink) setTempFailFirst(n int) {
+func (s *Sink) SetTempFailFirst(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tempFailFirst = n
 }
 
-func (s *smtpSink) setRefuseAll(on bool) {
+func (s *Sink) SetRefuseAll(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseAll = on
 }
 
-// requireAuth makes the sink offer AUTH PLAIN and refuse mail from sessions that did not log in.
-func (s *smtpSink) requireAuth(user, pass string) {
+// RequireAuth makes the sink offer AUTH PLAIN and refuse mail from sessions that did not log in.
+func (s *Sink) RequireAuth(user, pass string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.user, s.pass = user, pass
 }
 
 // messages is a copy of what the sink has accepted so far.
-func (s *smtpSink) messages() []received {
+func (s *Sink) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]received(nil), s.msgs...)
+	return append([]Message(nil), s.msgs...)
 }
 
-func (s *smtpSink) rcptAttempts(addr string) int {
+func (s *Sink) RcptAttempts(addr string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rcptTries[addr]
 }
 
 type sinkSession struct {
-	sink   *smtpSink
+	sink   *Sink
 	authed bool
 	from   string
 	to     []string
@@ -158,7 +164,7 @@ func (se *sinkSession) Data(r io.Reader) error {
 	}
 	se.sink.mu.Lock()
 	defer se.sink.mu.Unlock()
-	se.sink.msgs = append(se.sink.msgs, received{From: se.from, To: append([]string(nil), se.to...), Data: b})
+	se.sink.msgs = append(se.sink.msgs, Message{From: se.from, To: append([]string(nil), se.to...), Data: b})
 	return nil
 }
 
@@ -166,9 +172,9 @@ func (se *sinkSession) Reset() { se.from, se.to = "", nil }
 
 func (se *sinkSession) Logout() error { return nil }
 
-// hangingServer accepts connections and never writes a byte, like a firewall that black-holes
+// Hanging accepts connections and never writes a byte, like a firewall that black-holes
 // SMTP after the handshake. It returns its host and port.
-func hangingServer(tb testing.TB) (string, int) {
+func Hanging(tb testing.TB) (string, int) {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -198,4 +204,69 @@ func hangingServer(tb testing.TB) (string, int) {
 	host, port, _ := net.SplitHostPort(l.Addr().String())
 	p, _ := strconv.Atoi(port)
 	return host, p
+}
+
+// Text is the message with quoted-printable soft breaks undone, good enough to search.
+func (m Message) Text() string {
+	d := strings.ReplaceAll(string(m.Data), "=\r\n", "")
+	d = strings.ReplaceAll(d, "=\n", "")
+	return strings.ReplaceAll(d, "=3D", "=")
+}
+
+// To lists the messages accepted so far for an address (case-insensitive).
+func (s *Sink) To(addr string) []Message {
+	addr = strings.ToLower(addr)
+	var out []Message
+	for _, m := range s.Messages() {
+		for _, to := range m.To {
+			if strings.ToLower(to) == addr {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// WaitFor waits up to 30 s for a message to addr, beyond the first skip ones, whose text contains
+// every one of the substrings (case-insensitive), and returns it.
+func (s *Sink) WaitFor(tb testing.TB, addr string, skip int, contains ...string) Message {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msgs := s.To(addr)
+		for i := skip; i < len(msgs); i++ {
+			txt := strings.ToLower(msgs[i].Text())
+			ok := true
+			for _, c := range contains {
+				if !strings.Contains(txt, strings.ToLower(c)) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return msgs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no letter to %s containing %q within 30 s (it has %d)", addr, contains, len(msgs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_\-.~%]+)`)
+
+// LinkToken is the token= value of the first link in a message.
+func LinkToken(tb testing.TB, m Message) string {
+	tb.Helper()
+	found := tokenRE.FindStringSubmatch(m.Text())
+	if found == nil {
+		tb.Fatalf("letter has no token= link:\n%s", m.Text())
+	}
+	v, err := url.QueryUnescape(found[1])
+	if err != nil {
+		return found[1]
+	}
+	return v
 }
