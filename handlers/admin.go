@@ -24,10 +24,10 @@ func toStaffJSON(u *models.User) staffJSON {
 }
 
 type staffRequest struct {
-	Email    string   `json:"email"`
-	Name     string   `json:"name"`
-	Roles    []string `json:"roles"`
-	Password string   `json:"password"`
+	Email    string    `json:"email"`
+	Name     string    `json:"name"`
+	Roles    *[]string `json:"roles"` // required: [] removes staff rights, a missing list is a mistake
+	Password string    `json:"password"`
 }
 
 func (h *api) putStaff(c *gin.Context) {
@@ -35,7 +35,12 @@ func (h *api) putStaff(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	u, created, err := h.identity.PutStaff(c.Request.Context(), models.StaffInput(req), actor(c))
+	if req.Roles == nil {
+		fail(c, &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
+			Fields: []models.FieldError{{Field: "roles", Code: models.FieldRequired, Detail: "is required; [] removes every staff right"}}})
+		return
+	}
+	u, created, err := h.identity.PutStaff(c.Request.Context(), models.StaffInput{Email: req.Email, Name: req.Name, Roles: *req.Roles, Password: req.Password}, actor(c))
 	if err != nil {
 		fail(c, err)
 		return

@@ -14,25 +14,31 @@ import (
 // statusByCode is the one place where an error code becomes an HTTP status. A code that is not
 // here is answered 500 with nothing said: it is a bug, and it is logged.
 var statusByCode = map[string]int{
-	models.CodeValidation:         http.StatusBadRequest,
-	models.CodeMalformedJSON:      http.StatusBadRequest,
-	models.CodeUnauthenticated:    http.StatusUnauthorized,
-	models.CodeInvalidCredentials: http.StatusUnauthorized,
-	models.CodeInvalidToken:       http.StatusBadRequest,
-	models.CodeEmailUnverified:    http.StatusForbidden,
-	models.CodeForbidden:          http.StatusForbidden,
-	models.CodeNotFound:           http.StatusNotFound,
-	models.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
-	models.CodeNotAcceptable:      http.StatusNotAcceptable,
-	models.CodeConflict:           http.StatusConflict,
-	models.CodeIdempotencyBusy:    http.StatusConflict,
-	models.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
-	models.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
-	models.CodeIdempotencyReused:  http.StatusUnprocessableEntity,
-	models.CodeTooManyAttempts:    http.StatusTooManyRequests,
-	models.CodeInternal:           http.StatusInternalServerError,
-	models.CodeUnavailable:        http.StatusServiceUnavailable,
-	models.CodeSchemaBehind:       http.StatusServiceUnavailable,
+	models.CodeValidation:             http.StatusBadRequest,
+	models.CodeMalformedJSON:          http.StatusBadRequest,
+	models.CodeUnauthenticated:        http.StatusUnauthorized,
+	models.CodeInvalidCredentials:     http.StatusUnauthorized,
+	models.CodeInvalidToken:           http.StatusBadRequest,
+	models.CodeEmailUnverified:        http.StatusForbidden,
+	models.CodeNotAMember:             http.StatusForbidden,
+	models.CodeInvalidLicenseNumber:   http.StatusBadRequest,
+	models.CodeVersionNotFound:        http.StatusNotFound,
+	models.CodeAccountNotFound:        http.StatusNotFound,
+	models.CodeOrderRefTaken:          http.StatusConflict,
+	models.CodePremierRequiresProgram: http.StatusUnprocessableEntity,
+	models.CodeForbidden:              http.StatusForbidden,
+	models.CodeNotFound:               http.StatusNotFound,
+	models.CodeMethodNotAllowed:       http.StatusMethodNotAllowed,
+	models.CodeNotAcceptable:          http.StatusNotAcceptable,
+	models.CodeConflict:               http.StatusConflict,
+	models.CodeIdempotencyBusy:        http.StatusConflict,
+	models.CodeBodyTooLarge:           http.StatusRequestEntityTooLarge,
+	models.CodeUnsupportedMedia:       http.StatusUnsupportedMediaType,
+	models.CodeIdempotencyReused:      http.StatusUnprocessableEntity,
+	models.CodeTooManyAttempts:        http.StatusTooManyRequests,
+	models.CodeInternal:               http.StatusInternalServerError,
+	models.CodeUnavailable:            http.StatusServiceUnavailable,
+	models.CodeSchemaBehind:           http.StatusServiceUnavailable,
 }
 
 // Problem is an RFC 9457 problem details object. Every error answer has all five of type, title,
@@ -60,8 +66,11 @@ func problemFor(err error) (int, Problem) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	p := Problem{Type: problemType(code), Title: http.StatusText(status), Status: status, Code: code}
 	var e *models.Error
+	if errors.As(err, &e) && e.InBody && status == http.StatusNotFound {
+		status = http.StatusUnprocessableEntity
+	}
+	p := Problem{Type: problemType(code), Title: http.StatusText(status), Status: status, Code: code}
 	switch {
 	case code == models.CodeInternal:
 		p.Detail = "Something went wrong on our side. It has been logged; please try again later."

@@ -16,6 +16,10 @@ import (
 type Deps struct {
 	Store          *models.Store
 	Identity       *models.Identity
+	Catalogue      *models.Catalogue
+	Orders         *models.Orders
+	Accounts       *models.Accounts
+	Licenses       *models.Licenses
 	RateAnonPerMin int // anonymous letter-sending requests a minute per client address
 	Log            *slog.Logger
 	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
@@ -24,8 +28,12 @@ type Deps struct {
 
 // api holds the services the /v1 handlers call.
 type api struct {
-	store    *models.Store
-	identity *models.Identity
+	store     *models.Store
+	identity  *models.Identity
+	catalogue *models.Catalogue
+	orders    *models.Orders
+	accounts  *models.Accounts
+	licenses  *models.Licenses
 }
 
 // New builds the router. Every route is declared here, one line each with its guard, so that this
@@ -54,13 +62,13 @@ func New(d Deps) (http.Handler, error) {
 		fail(c, models.Errorf(models.CodeMethodNotAllowed, "%s is not allowed here", c.Request.Method))
 	})
 
-	ops := &opsHandlers{store: d.Store, registry: d.Registry}
-	r.GET("/healthz", ops.health)
-	r.GET("/readyz", ops.ready)
-	r.GET("/metrics", ops.metrics())
-	r.GET("/openapi.json", ops.openAPI)
+	probes := &opsHandlers{store: d.Store, registry: d.Registry}
+	r.GET("/healthz", probes.health)
+	r.GET("/readyz", probes.ready)
+	r.GET("/metrics", probes.metrics())
+	r.GET("/openapi.json", probes.openAPI)
 
-	h := &api{store: d.Store, identity: d.Identity}
+	h := &api{store: d.Store, identity: d.Identity, catalogue: d.Catalogue, orders: d.Orders, accounts: d.Accounts, licenses: d.Licenses}
 	anon := newAnonLimiter(d.RateAnonPerMin).middleware
 	superadmin := staff(models.RoleSuperadmin)
 
@@ -81,6 +89,17 @@ func New(d Deps) (http.Handler, error) {
 	v1.POST("/api-keys", h.allow(superadmin), h.createAPIKey)
 	v1.DELETE("/api-keys/:id", h.allow(superadmin), h.revokeAPIKey)
 	v1.GET("/audit", h.allow(superadmin), h.listAudit)
+
+	ops := staff(models.RoleOps)
+	v1.POST("/products", h.allow(ops), h.idempotent, h.createProduct)
+	v1.GET("/products", h.allow(anyUser), h.listProducts)
+	v1.GET("/products/:sku", h.allow(anyUser), h.getProduct)
+	v1.POST("/products/:sku/versions", h.allow(ops), h.idempotent, h.addVersion)
+	v1.PATCH("/products/:sku/versions/:version", h.allow(ops), h.setPhase)
+	v1.POST("/orders", h.allow(ops, scope(models.ScopeOrdersWrite)), h.idempotent, h.placeOrder)
+	v1.PATCH("/accounts/:account_id", h.allow(ops, staff(models.RoleRenewals)), h.updateAccount)
+	v1.POST("/accounts/recover", public, anon, h.recoverAccount)
+	v1.GET("/licenses/:ln", h.allow(anyUser), h.getLicense)
 
 	// Pages: the links of letters land here. Each form's POST carries the letter's token, which
 	// is itself the secret, so these need no session or CSRF token.

@@ -58,6 +58,51 @@ type PasswordChanged struct {
 // Template implements Message.
 func (PasswordChanged) Template() string { return "password_changed" }
 
+// LicenseLine is one license as letters list it.
+type LicenseLine struct {
+	LicenseNumber string
+	Product       string
+	SKU           string
+	Quantity      int
+	Kind          string
+	ServiceTag    string
+	Support       string // e.g. "standard support until 2027-06-30"; empty without support
+}
+
+// OrderConfirmation is the welcome letter of an order: the License Numbers and the Account ID a
+// customer needs to register, and what was renewed or extended.
+type OrderConfirmation struct {
+	Name        string
+	AccountID   string
+	AccountName string
+	OrderRef    string
+	NewLicenses []LicenseLine
+	Renewed     []LicenseLine // Support says the new end
+	SeatsAdded  []LicenseLine // Quantity is the new total
+	RegisterURL string
+}
+
+// Template implements Message.
+func (OrderConfirmation) Template() string { return "order_confirmation" }
+
+// RecoveredAccount is one account in a recovery letter.
+type RecoveredAccount struct {
+	AccountID string
+	Name      string
+	Licenses  []LicenseLine
+}
+
+// AccountRecovery re-sends a primary contact the Account IDs and License Numbers of the accounts
+// they are the contact of.
+type AccountRecovery struct {
+	Name        string
+	Accounts    []RecoveredAccount
+	RegisterURL string
+}
+
+// Template implements Message.
+func (AccountRecovery) Template() string { return "account_recovery" }
+
 // knownMessages are the messages of this package. NewRenderer requires templates for each and
 // renders each once with zero values, so that a template naming a field the message lacks fails
 // at start-up rather than when the first such letter is queued.
@@ -67,6 +112,8 @@ var knownMessages = []Message{
 	SignupExisting{},
 	PasswordReset{},
 	PasswordChanged{},
+	OrderConfirmation{},
+	AccountRecovery{},
 }
 
 // Letter is a rendered letter, ready to send. It is stored as JSON in the job that delivers it,

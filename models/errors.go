@@ -51,7 +51,10 @@ type Error struct {
 	Message    string
 	Fields     []FieldError
 	RetryAfter time.Duration // with CodeTooManyAttempts: how long the caller should wait
-	Err        error
+	// InBody marks a missing thing that the request named inside its body (an order's account)
+	// rather than as its target: the request is well-formed but cannot be processed (HTTP 422).
+	InBody bool
+	Err    error
 }
 
 // FieldError names one failing field by its JSON path in the request body ("items[0].sku").

@@ -78,12 +78,24 @@ func (letterLog) TableName() string { return "letter_log" }
 // letterAllowed reports whether another letter of kind may go to recipient this hour and, if so,
 // records it. It runs in the transaction that queues the letter.
 func letterAllowed(tx *gorm.DB, now time.Time, recipient, kind string) (bool, error) {
+	return letterAllowedMax(tx, now, recipient, kind, LettersPerHour)
+}
+
+// letterAllowedMax is letterAllowed with a cap of its own.
+func letterAllowedMax(tx *gorm.DB, now time.Time, recipient, kind string, max int) (bool, error) {
+	if tx.Dialector.Name() == "postgres" {
+		// Serialise the count-then-record of one address and kind, so that simultaneous
+		// requests cannot all slip under the cap. (SQLite transactions already run one at a time.)
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "letter:"+kind+":"+recipient).Error; err != nil {
+			return false, err
+		}
+	}
 	var n int64
 	if err := tx.Model(&letterLog{}).Where("recipient = ? AND kind = ? AND at > ?", recipient, kind, now.Add(-time.Hour)).
 		Count(&n).Error; err != nil {
 		return false, err
 	}
-	if n >= LettersPerHour {
+	if n >= int64(max) {
 		return false, nil
 	}
 	return true, tx.Create(&letterLog{Recipient: recipient, Kind: kind, At: now}).Error

@@ -189,9 +189,9 @@ type SignupInput struct {
 	Name     string
 }
 
-// Signup creates an unverified user and queues the verification letter. When the email has an
-// account already, nothing changes and the address gets a notice instead; the caller cannot tell
-// the two apart. Errors: validation_failed.
+// Signup creates an unverified user and queues the verification letter. When the email has a
+// verified account already, nothing changes and the address gets a notice instead; when it has
+// an unverified one, it gets a fresh verification link. The caller cannot tell these apart. Errors: validation_failed.
 func (s *Identity) Signup(ctx context.Context, in SignupInput) error {
 	var v Validation
 	email := checkEmail(&v, "email", in.Email)
@@ -205,11 +205,19 @@ func (s *Identity) Signup(ctx context.Context, in SignupInput) error {
 	if err != nil {
 		return err
 	}
-	created := false
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	attempt := func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		var existing User
 		err := tx.Where("email = ?", email).Take(&existing).Error
+		if err == nil && existing.EmailVerifiedAt == nil {
+			// Not verified yet: the first link may have expired or been lost, so send a fresh
+			// one. The password and name stay as they are.
+			tok, err := issueToken(tx, s.store.Clock.Now(), existing.ID, purposeVerifyEmail, VerifyTokenTTL)
+			if err != nil {
+				return err
+			}
+			return s.queue(ctx, tx, mailer.VerifyEmail{Name: existing.Name, Link: s.baseURL + "/verify?token=" + tok}, email, true)
+		}
 		if err == nil {
 			return s.queue(ctx, tx, mailer.SignupExisting{Name: existing.Name}, email, true)
 		}
@@ -220,18 +228,17 @@ func (s *Identity) Signup(ctx context.Context, in SignupInput) error {
 		if err := tx.Create(&u).Error; err != nil {
 			return err
 		}
-		created = true
 		tok, err := issueToken(tx, now, u.ID, purposeVerifyEmail, VerifyTokenTTL)
 		if err != nil {
 			return err
 		}
 		return s.queue(ctx, tx, mailer.VerifyEmail{Name: name, Link: s.baseURL + "/verify?token=" + tok}, email, true)
-	})
-	if IsUniqueViolation(err) && !created {
-		// Another signup for the same address won the race: treat this one as the repeat it is.
-		return s.store.WithTx(ctx, func(tx *gorm.DB) error {
-			return s.queue(ctx, tx, mailer.SignupExisting{Name: name}, email, true)
-		})
+	}
+	err = s.store.WithTx(ctx, attempt)
+	if IsUniqueViolation(err) {
+		// Another signup for the same address committed first: this one is a repeat, and runs
+		// again as one.
+		err = s.store.WithTx(ctx, attempt)
 	}
 	return err
 }
@@ -307,7 +314,7 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		}
 		return nil, Errorf(CodeInvalidCredentials, "the email or password is wrong")
 	}
-	tok := newToken()
+	tok := newSessionToken()
 	now := s.store.Clock.Now()
 	if len(userAgent) > 512 {
 		userAgent = userAgent[:512]
@@ -317,6 +324,16 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		return nil, Translate(err)
 	}
 	return &LoginResult{Token: tok, ExpiresIn: SessionTTL, User: &u}, nil
+}
+
+// newSessionToken is a random session token that Authenticate cannot take for an API key: it
+// tells the two apart by the ek_ prefix, which one random base64url token in 64³ starts with.
+func newSessionToken() string {
+	for {
+		if tok := newToken(); !strings.HasPrefix(tok, apiKeyPrefix) {
+			return tok
+		}
+	}
 }
 
 // Logout ends the principal's session (only that one).

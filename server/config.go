@@ -58,6 +58,9 @@ func (s Secret) String() string {
 // LogValue keeps slog from printing the secret.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
+// GoString keeps %#v (which does not call String) from printing the secret.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
 func defaultConfig() Config {
 	return Config{
 		Addr:              ":8080",

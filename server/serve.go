@@ -51,15 +51,19 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 	}
 	rc := &river.Config{
 		Logger: slog.New(levelAtLeast{log.Handler(), slog.LevelWarn}).With("component", "river"),
-		// Finished jobs (sent letters) are kept a week for inspection, then River's cleaner
-		// prunes them.
-		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		// Finished jobs (sent letters) are kept a day for inspection, then River's cleaner prunes
+		// them: a letter's job holds its text, links with single-use tokens included, so it
+		// should not outlive the tokens by much.
+		CompletedJobRetentionPeriod: 24 * time.Hour,
 		// A worker that died mid-send leaves its job running; it is retried after this. Sending
 		// again may repeat a letter, with the same Message-ID.
 		RescueStuckJobsAfter: 5 * time.Minute,
 		FetchPollInterval:    cfg.JobPollInterval,
 	}
 	var workers *river.Workers
+	if err := mailer.CheckFrom(cfg.MailFrom); err != nil {
+		return nil, fmt.Errorf("ENTITLED_MAIL_FROM: %w", err)
+	}
 	if work {
 		transport, err := mailer.NewTransport(string(cfg.SMTPURL), cfg.mailDir())
 		if err != nil {
@@ -81,19 +85,19 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 
 // addPeriodic registers the housekeeping jobs. River runs periodic jobs on the elected leader
 // only, so with several replicas each runs once per period.
-func (j *jobs) addPeriodic(identity *models.Identity) error {
+func (j *jobs) addPeriodic(store *models.Store, identity *models.Identity) error {
 	if j.workers == nil {
 		return errors.New("addPeriodic on an insert-only job client")
 	}
-	river.AddWorker(j.workers, &pruneWorker{identity: identity})
+	river.AddWorker(j.workers, &pruneWorker{identity: identity, store: store})
 	j.client.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 		func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true}))
 	return nil
 }
 
-// pruneArgs is the hourly job that deletes expired sessions, used single-use tokens and old
-// throttle rows.
+// pruneArgs is the hourly job that deletes expired sessions, used single-use tokens, old
+// throttle rows and expired idempotency keys.
 type pruneArgs struct{}
 
 func (pruneArgs) Kind() string { return "prune_expired" }
@@ -101,10 +105,14 @@ func (pruneArgs) Kind() string { return "prune_expired" }
 type pruneWorker struct {
 	river.WorkerDefaults[pruneArgs]
 	identity *models.Identity
+	store    *models.Store
 }
 
 func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
-	_, err := w.identity.PruneExpired(ctx)
+	if _, err := w.identity.PruneExpired(ctx); err != nil {
+		return err
+	}
+	_, err := w.store.PruneIdempotencyKeys(ctx)
 	return err
 }
 
@@ -138,11 +146,15 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	identity := models.NewIdentity(store, bg.outbox, cfg.BaseURL)
-	if err := bg.addPeriodic(identity); err != nil {
+	if err := bg.addPeriodic(store, identity); err != nil {
 		return err
 	}
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg,
+		Catalogue:      models.NewCatalogue(store),
+		Orders:         models.NewOrders(store, bg.outbox, cfg.BaseURL),
+		Accounts:       models.NewAccounts(store, bg.outbox, cfg.BaseURL),
+		Licenses:       models.NewLicenses(store, cfg.RenewalWindowDays),
 		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
 	})
 	if err != nil {

@@ -1,0 +1,106 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+type versionJSON struct {
+	Version    string      `json:"version"`
+	Major      int         `json:"major"`
+	ReleasedOn models.Date `json:"released_on"`
+	Phase      string      `json:"phase"`
+}
+
+type productJSON struct {
+	SKU      string        `json:"sku"`
+	Name     string        `json:"name"`
+	Versions []versionJSON `json:"versions"`
+}
+
+func toVersionJSON(v *models.ProductVersion) versionJSON {
+	return versionJSON{Version: v.Version, Major: v.Major, ReleasedOn: v.ReleasedOn, Phase: v.Phase}
+}
+
+func toProductJSON(p *models.Product) productJSON {
+	return productJSON{SKU: p.SKU, Name: p.Name, Versions: mapSlice(p.Versions, toVersionJSON)}
+}
+
+type productRequest struct {
+	SKU  string `json:"sku"`
+	Name string `json:"name"`
+}
+
+func (h *api) createProduct(c *gin.Context) {
+	var req productRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	p, err := h.catalogue.CreateProduct(c.Request.Context(), req.SKU, req.Name, actor(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusCreated, toProductJSON(p))
+}
+
+func (h *api) listProducts(c *gin.Context) {
+	pg, ok := page(c)
+	if !ok {
+		return
+	}
+	products, next, err := h.catalogue.Products(c.Request.Context(), pg)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, list(mapSlice(products, toProductJSON), next))
+}
+
+func (h *api) getProduct(c *gin.Context) {
+	p, err := h.catalogue.Product(c.Request.Context(), c.Param("sku"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, toProductJSON(p))
+}
+
+type versionRequest struct {
+	Version    string `json:"version"`
+	ReleasedOn string `json:"released_on"`
+	Phase      string `json:"phase"`
+}
+
+func (h *api) addVersion(c *gin.Context) {
+	var req versionRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.catalogue.AddVersion(c.Request.Context(), c.Param("sku"), models.VersionInput(req), actor(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusCreated, toVersionJSON(v))
+}
+
+type phaseRequest struct {
+	Phase string `json:"phase"`
+}
+
+func (h *api) setPhase(c *gin.Context) {
+	var req phaseRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	v, err := h.catalogue.SetPhase(c.Request.Context(), c.Param("sku"), c.Param("version"), req.Phase, actor(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, toVersionJSON(v))
+}

@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+var typeOfString = reflect.TypeOf("")
+
+func itoa64(i int64) string { return strconv.FormatInt(i, 10) }
+
+type productRefJSON struct {
+	SKU  string `json:"sku"`
+	Name string `json:"name"`
+}
+
+type supportSummaryJSON struct {
+	Status   string      `json:"status"`
+	Program  *string     `json:"program"`
+	Premier  bool        `json:"premier"`
+	StartsOn models.Date `json:"starts_on"`
+	EndsOn   models.Date `json:"ends_on"`
+	DaysLeft *int        `json:"days_left"`
+}
+
+// licenseJSON is a license as every answer shows it (contract: "Shapes").
+type licenseJSON struct {
+	LicenseNumber string             `json:"license_number"`
+	AccountID     string             `json:"account_id"`
+	Product       productRefJSON     `json:"product"`
+	Quantity      int                `json:"quantity"`
+	Kind          string             `json:"kind"`
+	ServiceTag    *string            `json:"service_tag,omitempty"`
+	OrderedOn     models.Date        `json:"ordered_on"`
+	RegisteredOn  *models.Date       `json:"registered_on,omitempty"`
+	Roles         []string           `json:"roles,omitempty"`
+	ContractID    *string            `json:"contract_id,omitempty"`
+	Support       supportSummaryJSON `json:"support"`
+}
+
+func (h *api) toLicenseJSON(d *models.LicenseDetail, today models.Date, roles []string) licenseJSON {
+	l := licenseJSON{
+		LicenseNumber: d.License.LicenseNumber, AccountID: d.Account.AccountID,
+		Product:  productRefJSON{SKU: d.Product.SKU, Name: d.Product.Name},
+		Quantity: d.License.Quantity, Kind: d.License.Kind, ServiceTag: d.License.ServiceTag,
+		OrderedOn: d.License.OrderedOn, Roles: roles,
+	}
+	if !d.License.RegisteredOn.IsZero() {
+		r := d.License.RegisteredOn
+		l.RegisteredOn = &r
+	}
+	s := d.Summary(today, h.licenses.RenewalWindowDays)
+	l.Support = supportSummaryJSON{Status: s.Status, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn}
+	if d.Contract != nil {
+		id := itoa64(d.Contract.ID)
+		l.ContractID = &id
+		l.Support.Program = &s.Program
+		if !s.EndsOn.IsZero() {
+			l.Support.DaysLeft = &s.DaysLeft
+		}
+	}
+	return l
+}
+
+func (h *api) getLicense(c *gin.Context) {
+	d, err := h.licenses.Get(c.Request.Context(), principal(c), c.Param("ln"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, h.toLicenseJSON(d, h.licenses.Today(), nil))
+}

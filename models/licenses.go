@@ -1,0 +1,168 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// License kinds.
+const (
+	KindPerpetual    = "perpetual"
+	KindSubscription = "subscription"
+	KindTrial        = "trial"
+)
+
+// Account is an organisation that bought something.
+type Account struct {
+	ID           int64
+	AccountID    string // the 7-digit number customers see
+	Name         string
+	ContactName  string
+	ContactEmail string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// License is one purchased asset.
+type License struct {
+	ID            int64
+	LicenseNumber string
+	AccountID     int64
+	ProductID     int64
+	OrderID       int64
+	Quantity      int
+	Kind          string
+	ServiceTag    *string
+	OrderedOn     Date
+	RegisteredOn  Date
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Contract is a license's support contract: the current program, premier and dates, which the
+// append-only terms record the history of.
+type Contract struct {
+	ID           int64
+	LicenseID    int64
+	Program      string
+	Premier      bool
+	Trial        bool
+	StartsOn     Date
+	EndsOn       Date
+	GraceUntil   Date
+	TerminatedOn Date
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Facts are the contract's dates and flags for the status and entitlement rules.
+func (c *Contract) Facts() *SupportFacts {
+	if c == nil {
+		return nil
+	}
+	return &SupportFacts{Program: c.Program, Premier: c.Premier, Trial: c.Trial, StartsOn: c.StartsOn, EndsOn: c.EndsOn,
+		GraceUntil: c.GraceUntil, TerminatedOn: c.TerminatedOn}
+}
+
+// Term kinds: why a term was appended.
+const (
+	TermInitial     = "initial"
+	TermTrial       = "trial"
+	TermRenewal     = "renewal"
+	TermUpgrade     = "upgrade"
+	TermGrace       = "grace"
+	TermTermination = "termination"
+)
+
+// ContractTerm is one entry of a contract's history: what the contract became, who did it, when
+// and why. Terms are only ever appended.
+type ContractTerm struct {
+	ID         int64
+	ContractID int64
+	Seq        int
+	Kind       string
+	StartsOn   Date
+	EndsOn     Date
+	Program    string
+	Premier    bool
+	OrderID    *int64
+	ActorKind  string
+	ActorID    *int64
+	ActorEmail *string
+	Reason     string
+	CreatedAt  time.Time
+}
+
+// appendTerm records a term of the contract, numbered after the last one.
+func newTerm(c *Contract, kind string, a Actor, reason string, orderID *int64, now time.Time) ContractTerm {
+	t := ContractTerm{ContractID: c.ID, Kind: kind, StartsOn: c.StartsOn, EndsOn: c.EndsOn, Program: c.Program, Premier: c.Premier,
+		OrderID: orderID, ActorKind: a.Kind, Reason: reason, CreatedAt: now}
+	if a.ID != 0 {
+		t.ActorID = &a.ID
+	}
+	if a.Email != "" {
+		t.ActorEmail = &a.Email
+	}
+	return t
+}
+
+// CodeNotAMember is the 403 for a user who is not a member of the license they ask about.
+const CodeNotAMember = "not_a_member"
+
+// SupportSummary is a license's support as lists show it.
+type SupportSummary struct {
+	Status   string
+	Program  string
+	Premier  bool
+	StartsOn Date
+	EndsOn   Date
+	DaysLeft int
+}
+
+// Summary computes the license's support status on a day with the renewal window.
+func (d *LicenseDetail) Summary(today Date, window int) SupportSummary {
+	status, days := ContractStatus(d.Contract.Facts(), today, window)
+	s := SupportSummary{Status: status, DaysLeft: days}
+	if c := d.Contract; c != nil {
+		s.Program, s.Premier, s.StartsOn, s.EndsOn = c.Program, c.Premier, c.StartsOn, c.EndsOn
+		if !c.TerminatedOn.IsZero() {
+			s.EndsOn = c.TerminatedOn
+		}
+	}
+	return s
+}
+
+// Licenses is the service that shows licenses to their members and to staff.
+type Licenses struct {
+	store *Store
+	// RenewalWindowDays is how close to ends_on a contract counts as expiring.
+	RenewalWindowDays int
+}
+
+// NewLicenses makes the licenses service.
+func NewLicenses(store *Store, renewalWindowDays int) *Licenses {
+	return &Licenses{store: store, RenewalWindowDays: renewalWindowDays}
+}
+
+// Today is the current UTC day by the store's clock.
+func (s *Licenses) Today() Date { return DateOf(s.store.Clock.Now()) }
+
+// Get shows one license to staff of any role (members come with registration).
+// Errors: invalid_license_number, not_found, not_a_member.
+func (s *Licenses) Get(ctx context.Context, p *Principal, ln string) (*LicenseDetail, error) {
+	canonical, err := ParseLicenseNumber(ln)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsStaff() {
+		return nil, Errorf(CodeNotAMember, "you are not a member of license %s", canonical)
+	}
+	d, err := loadLicenseDetail(s.store.DB.WithContext(ctx), "license_number = ?", canonical)
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, Errorf(CodeNotFound, "there is no license %s", canonical)
+	}
+	return d, Translate(err)
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"database/sql"
+	"errors"
+	"io"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"entitled/mailer/mailtest"
+	"entitled/models"
+	"entitled/models/storetest"
+)
+
+// deliveryTimeout bounds the wait for a letter. After a SIGKILL the new server first waits out
+// the dead one's job-queue leadership (River's leader TTL, 15 s) before retries are rescheduled.
+const deliveryTimeout = 90 * time.Second
+
+// queueTestLetter runs "entitled mail test --to addr" against the setup's database and returns
+// the Message-ID it printed.
+func queueTestLetter(t *testing.T, s setup, to string) string {
+	t.Helper()
+	out := mustCLI(t, s, "", "mail", "test", "--to", to)
+	m := regexp.MustCompile(`^queued (<[^>\s]+>) to (\S+)\n$`).FindStringSubmatch(out)
+	if m == nil || m[2] != to {
+		t.Fatalf("mail test printed %q, want \"queued <message-id> to %s\"", out, to)
+	}
+	return m[1]
+}
+
+// With no SMTP server configured, a letter that a CLI command queues is written by the running
+// server as a complete .eml file in <data dir>/mail.
+func TestQueuedLetterIsWrittenAsEMLWithoutSMTP(t *testing.T) {
+	t.Parallel()
+	s := setup{DataDir: t.TempDir()}
+	startServer(t, s)
+	const to = "x@example.test"
+	id := queueTestLetter(t, s, to)
+
+	dir := filepath.Join(s.DataDir, "mail")
+	var files []string
+	eventually(t, deliveryTimeout, "an .eml file in "+dir, func() bool {
+		files, _ = filepath.Glob(filepath.Join(dir, "*.eml"))
+		return len(files) > 0
+	})
+	if len(files) != 1 {
+		t.Fatalf("%d .eml files, want 1: %q", len(files), files)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	msg, err := mail.ReadMessage(f)
+	if err != nil {
+		t.Fatalf("%s is not a message: %v", files[0], err)
+	}
+	checkLetter(t, msg, to, id)
+	if body, err := io.ReadAll(msg.Body); err != nil || len(body) == 0 {
+		t.Errorf("the letter's body is empty or cut off (%d bytes, %v)", len(body), err)
+	}
+}
+
+// checkLetter checks the headers every letter needs: the recipient, a subject and the
+// Message-ID the outbox gave it when it was queued.
+func checkLetter(t *testing.T, msg *mail.Message, to, messageID string) {
+	t.Helper()
+	rcpts, err := msg.Header.AddressList("To")
+	if err != nil || len(rcpts) != 1 || rcpts[0].Address != to {
+		t.Errorf("To: %q (%v), want %s", msg.Header.Get("To"), err, to)
+	}
+	if msg.Header.Get("Subject") == "" {
+		t.Errorf("the letter has no Subject")
+	}
+	if got := msg.Header.Get("Message-ID"); got != messageID {
+		t.Errorf("Message-ID %q, want %q as mail test printed", got, messageID)
+	}
+}
+
+// A queued letter is delivered exactly once, with the Message-ID it was queued with, whether the
+// server that tried it first was killed (SIGKILL) while the letter waited for its retry, or no
+// server ran at all when it was queued. The second server is a new process on the same database.
+func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		t.Run("server killed after a refused attempt", func(t *testing.T) {
+			t.Parallel()
+			sink := mailtest.Start(t)
+			sink.SetTempFailFirst(1 << 30) // every RCPT gets 451 until the switch below
+			s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
+			const to = "crash@example.test"
+
+			first := startServer(t, s)
+			id := queueTestLetter(t, s, to)
+			db := openDB(t, s.DatabaseURL)
+			eventually(t, deliveryTimeout, "a refused attempt, with the letter waiting for its retry", func() bool {
+				j := letterJob(t, db)
+				return sink.RcptAttempts(to) >= 1 && j.state == "retryable" && j.attempts >= 1 && j.retryNotDue
+			})
+			if n := len(sink.To(to)); n != 0 {
+				t.Fatalf("the sink accepted %d letters while refusing every recipient", n)
+			}
+			first.kill()
+
+			sink.SetTempFailFirst(0)
+			startServer(t, s)
+			waitDeliveredOnce(t, sink, db, to, id)
+		})
+		t.Run("queued while no server runs", func(t *testing.T) {
+			t.Parallel()
+			sink := mailtest.Start(t)
+			s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
+			const to = "later@example.test"
+
+			id := queueTestLetter(t, s, to)
+			db := openDB(t, s.DatabaseURL)
+			if j := letterJob(t, db); j.state != "available" {
+				t.Fatalf("queued letter's job is %q, want available", j.state)
+			}
+			startServer(t, s)
+			waitDeliveredOnce(t, sink, db, to, id)
+		})
+	})
+}
+
+// waitDeliveredOnce waits for the letter to reach the sink and for its job to complete, waits
+// a few more poll intervals for any duplicate, and checks that the sink has it exactly once.
+func waitDeliveredOnce(t *testing.T, sink *mailtest.Sink, db *models.Store, to, id string) {
+	t.Helper()
+	eventually(t, deliveryTimeout, "the letter to be delivered", func() bool { return len(sink.To(to)) > 0 })
+	eventually(t, deliveryTimeout, "the letter's job to complete", func() bool { return letterJob(t, db).state == "completed" })
+	time.Sleep(5 * pollInterval)
+	got := sink.To(to)
+	if len(got) != 1 {
+		t.Fatalf("the sink has %d letters to %s, want exactly 1", len(got), to)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(string(got[0].Data)))
+	if err != nil {
+		t.Fatalf("the delivered letter is not a message: %v", err)
+	}
+	checkLetter(t, msg, to, id)
+}
+
+// job is the queue's view of the one letter in these tests.
+type job struct {
+	state       string // River's job state; "" before it is queued
+	attempts    int
+	retryNotDue bool // its next attempt is at least half a second away
+}
+
+func letterJob(t *testing.T, db *models.Store) job {
+	t.Helper()
+	// Each dialect stores instants its own way; River writes SQLite's as "YYYY-MM-DD HH:MM:SS.SSS" UTC.
+	later := `now() + interval '500 milliseconds'`
+	if db.Dialect == models.SQLite {
+		later = `strftime('%Y-%m-%d %H:%M:%f', 'now', '+0.5 seconds')`
+	}
+	var j job
+	err := db.SQL.QueryRow(`SELECT state, attempt, CASE WHEN scheduled_at > `+later+` THEN 1 ELSE 0 END
+		FROM river_job WHERE kind = 'send_letter'`).Scan(&j.state, &j.attempts, &j.retryNotDue)
+	if errors.Is(err, sql.ErrNoRows) {
+		return job{}
+	}
+	if err != nil {
+		t.Fatalf("read the letter's job: %v", err)
+	}
+	return j
+}
