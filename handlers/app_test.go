@@ -67,7 +67,7 @@ func withTrustedProxies(cidrs ...string) appOption {
 
 // newTestApp starts the whole server on a fresh database of the dialect. Its clock stands still
 // at testStart until the test moves it.
-func newTestApp(t *testing.T, d models.Dialect, opts ...appOption) *testApp {
+func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 	t.Helper()
 	cfg := appConfig{rateAnonPerMin: 100000}
 	for _, o := range opts {
@@ -116,6 +116,9 @@ func newTestApp(t *testing.T, d models.Dialect, opts ...appOption) *testApp {
 		Orders:         models.NewOrders(store, outbox, testBaseURL),
 		Accounts:       models.NewAccounts(store, outbox, testBaseURL),
 		Licenses:       models.NewLicenses(store, 90),
+		Registrations:  models.NewRegistrations(store, outbox, testBaseURL),
+		Help:           models.NewHelp(store, outbox),
+		Contracts:      models.NewContracts(store, outbox, 90),
 		RateAnonPerMin: cfg.rateAnonPerMin, TrustedProxies: cfg.trustedProxies,
 	})
 	if err != nil {

@@ -151,6 +151,27 @@ var authzTable = map[string]access{
 	// A license of which the caller is not a member (the dummy License Number): staff of any
 	// role may see it, customers are 403 not_a_member.
 	"GET /v1/licenses/:ln": staffOnly(models.RoleOps, models.RoleRenewals, models.RoleSupport),
+	// Admin routes of that license: staff support (and superadmin) act as admin on any license;
+	// everyone else who is not its admin is 403 (not_a_member).
+	"GET /v1/licenses/:ln/members":               staffOnly(models.RoleSupport),
+	"PUT /v1/licenses/:ln/members/:email":        staffOnly(models.RoleSupport),
+	"DELETE /v1/licenses/:ln/members/:email":     staffOnly(models.RoleSupport),
+	"GET /v1/licenses/:ln/requests":              staffOnly(models.RoleSupport),
+	"POST /v1/licenses/:ln/requests/:id/approve": staffOnly(models.RoleSupport),
+	"POST /v1/licenses/:ln/requests/:id/reject":  staffOnly(models.RoleSupport),
+	"GET /v1/licenses/:ln/audit":                 staffOnly(models.RoleSupport),
+	"GET /v1/licenses/:ln/support":               staffOnly(models.RoleOps, models.RoleRenewals, models.RoleSupport),
+	"GET /v1/entitlements/check":                 users.or(key(models.ScopeEntitlementsIntrospect)),
+	"POST /v1/contracts/:id/renewals":            staffOnly(models.RoleRenewals),
+	"POST /v1/contracts/:id/upgrade":             staffOnly(models.RoleRenewals),
+	"POST /v1/contracts/:id/terminate":           staffOnly(models.RoleRenewals),
+	"POST /v1/contracts/:id/grace":               staffOnly(models.RoleRenewals),
+	"GET /v1/licenses":                           users,
+	"DELETE /v1/requests/:id":                    users,
+	"POST /v1/registrations":                     users.but(pUnverified, c403),
+	"POST /v1/registration-help":                 anyone,
+	"GET /v1/registration-help":                  staffOnly(models.RoleSupport),
+	"POST /v1/registration-help/:id/resolve":     staffOnly(models.RoleSupport),
 }
 
 // sessionEnding routes end the caller's session: the matrix runs them after every other route.

@@ -165,7 +165,16 @@ func (h *api) me(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, toUserJSON(u))
+	ms, err := h.store.Memberships(c.Request.Context(), u.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := toUserJSON(u)
+	for _, m := range ms {
+		out.Memberships = append(out.Memberships, membershipJSON{LicenseNumber: m.LicenseNumber, Roles: m.Roles})
+	}
+	writeJSON(c, http.StatusOK, out)
 }
 
 // page reads ?limit= and ?cursor=, answering a bad one itself.
@@ -213,5 +222,16 @@ func (h *api) findUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, list(mapSlice(users, toUserJSON), next))
+	out := mapSlice(users, toUserJSON)
+	for i := range users {
+		ms, err := h.store.Memberships(c.Request.Context(), users[i].ID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		for _, m := range ms {
+			out[i].Memberships = append(out[i].Memberships, membershipJSON{LicenseNumber: m.LicenseNumber, Roles: m.Roles})
+		}
+	}
+	writeJSON(c, http.StatusOK, list(out, next))
 }

@@ -1,11 +1,8 @@
 package handlers
 
 import (
-	"net/http"
 	"reflect"
 	"strconv"
-
-	"github.com/gin-gonic/gin"
 
 	"entitled/models"
 )
@@ -65,13 +62,4 @@ func (h *api) toLicenseJSON(d *models.LicenseDetail, today models.Date, roles []
 		}
 	}
 	return l
-}
-
-func (h *api) getLicense(c *gin.Context) {
-	d, err := h.licenses.Get(c.Request.Context(), principal(c), c.Param("ln"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, h.toLicenseJSON(d, h.licenses.Today(), nil))
 }

@@ -273,6 +273,13 @@ func TestOrders_RenewalsAndSeats(t *testing.T) {
 		r = a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-steal", "account": map[string]any{"account_id": r.str("account_id")},
 			"items": []any{map[string]any{"license_number": ln, "add_quantity": 1}}})
 		want(t, r, http.StatusBadRequest, models.CodeValidation)
+		// A mistyped License Number anywhere is invalid_license_number, the field still named.
+		r = a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-typo", "account": map[string]any{"account_id": acct},
+			"items": []any{map[string]any{"license_number": "LN-0000-0000-0000-0001", "add_quantity": 1}}})
+		want(t, r, http.StatusBadRequest, models.CodeInvalidLicenseNumber)
+		if r.fields()["items[0].license_number"] != models.CodeInvalidLicenseNumber {
+			t.Errorf("fields: %v", r.fields())
+		}
 	})
 }
 

@@ -103,6 +103,84 @@ type AccountRecovery struct {
 // Template implements Message.
 func (AccountRecovery) Template() string { return "account_recovery" }
 
+// ClaimNotice tells an order's primary contact that someone registered one of its licenses and
+// became its administrator, with a way to ask for help if that was not expected.
+type ClaimNotice struct {
+	Name          string
+	LicenseNumber string
+	Product       string
+	ClaimedBy     string // "Name <email>"
+	HelpURL       string
+}
+
+// Template implements Message.
+func (ClaimNotice) Template() string { return "claim_notice" }
+
+// JoinRequested asks a license's admins to approve or reject a registration.
+type JoinRequested struct {
+	Name          string // the admin
+	Requester     string // "Name <email>"
+	LicenseNumber string // the license asked for, or "" when asked by Account ID
+	AccountID     string
+	Product       string
+	ReviewURL     string
+}
+
+// Template implements Message.
+func (JoinRequested) Template() string { return "join_requested" }
+
+// RequestDecided tells a requester what an admin decided.
+type RequestDecided struct {
+	Name          string
+	LicenseNumber string
+	AccountID     string
+	Approved      bool
+	Roles         string
+	LicensesURL   string
+}
+
+// Template implements Message.
+func (RequestDecided) Template() string { return "request_decided" }
+
+// Invitation invites an address with no account to a license; the grant takes effect when it
+// signs up and verifies. Link is <base URL>/invitations?token=….
+type Invitation struct {
+	InvitedBy     string
+	LicenseNumber string
+	Product       string
+	Roles         string
+	Link          string
+}
+
+// Template implements Message.
+func (Invitation) Template() string { return "invitation" }
+
+// HelpConfirmation confirms to the sender that a registration-help request was received.
+type HelpConfirmation struct {
+	Name      string
+	RequestID string
+}
+
+// Template implements Message.
+func (HelpConfirmation) Template() string { return "help_confirmation" }
+
+// ContractChanged tells a primary contact what renewal staff changed on a support contract:
+// Change is "renewed", "upgraded", "terminated" or "grace".
+type ContractChanged struct {
+	Name          string
+	Change        string
+	LicenseNumber string
+	Product       string
+	Program       string
+	Premier       bool
+	EndsOn        string
+	GraceUntil    string
+	Reason        string
+}
+
+// Template implements Message.
+func (ContractChanged) Template() string { return "contract_changed" }
+
 // knownMessages are the messages of this package. NewRenderer requires templates for each and
 // renders each once with zero values, so that a template naming a field the message lacks fails
 // at start-up rather than when the first such letter is queued.
@@ -114,6 +192,12 @@ var knownMessages = []Message{
 	PasswordChanged{},
 	OrderConfirmation{},
 	AccountRecovery{},
+	ClaimNotice{},
+	JoinRequested{},
+	RequestDecided{},
+	Invitation{},
+	HelpConfirmation{},
+	ContractChanged{},
 }
 
 // Letter is a rendered letter, ready to send. It is stored as JSON in the job that delivers it,

@@ -1,11 +1,7 @@
 package models
 
 import (
-	"context"
-	"errors"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // License kinds.
@@ -129,7 +125,7 @@ func (d *LicenseDetail) Summary(today Date, window int) SupportSummary {
 	if c := d.Contract; c != nil {
 		s.Program, s.Premier, s.StartsOn, s.EndsOn = c.Program, c.Premier, c.StartsOn, c.EndsOn
 		if !c.TerminatedOn.IsZero() {
-			s.EndsOn = c.TerminatedOn
+			s.EndsOn = EffectiveEndsOn(c.Facts())
 		}
 	}
 	return s
@@ -149,20 +145,3 @@ func NewLicenses(store *Store, renewalWindowDays int) *Licenses {
 
 // Today is the current UTC day by the store's clock.
 func (s *Licenses) Today() Date { return DateOf(s.store.Clock.Now()) }
-
-// Get shows one license to staff of any role (members come with registration).
-// Errors: invalid_license_number, not_found, not_a_member.
-func (s *Licenses) Get(ctx context.Context, p *Principal, ln string) (*LicenseDetail, error) {
-	canonical, err := ParseLicenseNumber(ln)
-	if err != nil {
-		return nil, err
-	}
-	if !p.IsStaff() {
-		return nil, Errorf(CodeNotAMember, "you are not a member of license %s", canonical)
-	}
-	d, err := loadLicenseDetail(s.store.DB.WithContext(ctx), "license_number = ?", canonical)
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, Errorf(CodeNotFound, "there is no license %s", canonical)
-	}
-	return d, Translate(err)
-}

@@ -276,6 +276,13 @@ func (s *Orders) Place(ctx context.Context, in OrderInput, a Actor) (*OrderResul
 	today := DateOf(now)
 	plans, v := checkOrder(in, today)
 	if err := v.Err(); err != nil {
+		// Contract: a malformed License Number anywhere is invalid_license_number; the field
+		// errors still say where, with every other problem of the order.
+		for _, f := range v.Fields {
+			if f.Code == CodeInvalidLicenseNumber {
+				return nil, &Error{Code: CodeInvalidLicenseNumber, Message: "a License Number of the order is not valid; check for a mistyped character", Fields: v.Fields}
+			}
+		}
 		return nil, err
 	}
 	ref := strings.TrimSpace(in.OrderRef)

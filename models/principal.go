@@ -138,3 +138,6 @@ func normaliseSet(v *Validation, field string, items, allowed []string) []string
 func fieldIndex(field string, i int) string {
 	return field + "[" + itoa(i) + "]"
 }
+
+// SplitRoles reads a stored comma-separated role list.
+func SplitRoles(s string) []string { return parseRoleList(s) }

@@ -180,6 +180,12 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return Translate(s.DB.WithContext(ctx).Transaction(fn))
 }
 
+// read runs fn on the database without a transaction: for reads that need no consistent
+// snapshot across statements, which on SQLite would otherwise take the write lock.
+func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
+	return Translate(fn(s.DB.WithContext(ctx)))
+}
+
 // SQLTx is the *sql.Tx under a GORM transaction, for River's InsertTx.
 func SQLTx(tx *gorm.DB) (*sql.Tx, error) {
 	t, ok := tx.Statement.ConnPool.(*sql.Tx)

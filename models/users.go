@@ -261,6 +261,10 @@ func (s *Identity) Verify(ctx context.Context, token string, a Actor) (*User, er
 			if err := tx.Model(&u).Select("email_verified_at", "updated_at").Updates(&u).Error; err != nil {
 				return err
 			}
+			// Grants to this address made before it had an account take effect now.
+			if err := acceptInvitations(tx, now, &u); err != nil {
+				return err
+			}
 		}
 		a.Kind, a.ID, a.Email = ActorUser, u.ID, u.Email
 		return writeAudit(tx, now, a, AuditRecord{Action: "user.verified", SubjectType: "user", SubjectID: itoa64(u.ID)})
@@ -403,6 +407,9 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 		u.PasswordHash, u.UpdatedAt = hash, now
 		if u.EmailVerifiedAt == nil {
 			u.EmailVerifiedAt = &now
+			if err := acceptInvitations(tx, now, &u); err != nil {
+				return err
+			}
 		}
 		if err := tx.Model(&u).Select("password_hash", "updated_at", "email_verified_at").Updates(&u).Error; err != nil {
 			return err

@@ -155,6 +155,9 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		Orders:         models.NewOrders(store, bg.outbox, cfg.BaseURL),
 		Accounts:       models.NewAccounts(store, bg.outbox, cfg.BaseURL),
 		Licenses:       models.NewLicenses(store, cfg.RenewalWindowDays),
+		Registrations:  models.NewRegistrations(store, bg.outbox, cfg.BaseURL),
+		Help:           models.NewHelp(store, bg.outbox),
+		Contracts:      models.NewContracts(store, bg.outbox, cfg.RenewalWindowDays),
 		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
 	})
 	if err != nil {

@@ -1,0 +1,353 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+)
+
+// Codes of contract actions.
+const (
+	CodeGraceTooLong       = "grace_too_long"
+	CodeContractTerminated = "contract_terminated"
+	CodeTrialNotRenewable  = "trial_not_renewable"
+)
+
+// MaxGraceDays is how far past ends_on renewal staff may keep support on.
+const MaxGraceDays = 60
+
+// ContractView is a contract with everything renewal staff see of it.
+type ContractView struct {
+	Contract Contract
+	License  License
+	Account  Account
+	Product  Product
+	Terms    []ContractTerm
+	Notices  []NoticeSent
+}
+
+// NoticeSent is a renewal notice that went out for a contract.
+type NoticeSent struct {
+	OffsetDays int
+	SentAt     time.Time
+}
+
+// Status is the contract's status on a day.
+func (v *ContractView) Status(today Date, window int) (string, int) {
+	return ContractStatus(v.Contract.Facts(), today, window)
+}
+
+// Contracts is the renewal desk's service: contracts, their history and the actions on them.
+type Contracts struct {
+	store  *Store
+	outbox Outbox
+	// RenewalWindowDays is how close to ends_on a contract counts as expiring.
+	RenewalWindowDays int
+}
+
+// NewContracts makes the contracts service.
+func NewContracts(store *Store, outbox Outbox, renewalWindowDays int) *Contracts {
+	return &Contracts{store: store, outbox: outbox, RenewalWindowDays: renewalWindowDays}
+}
+
+// Today is the current UTC day by the store's clock.
+func (s *Contracts) Today() Date { return DateOf(s.store.Clock.Now()) }
+
+func parseContractID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, Errorf(CodeNotFound, "there is no contract %q", clip(id, 20))
+	}
+	return n, nil
+}
+
+// loadContractView loads a contract with its license, account, product, terms and notices.
+func loadContractView(tx *gorm.DB, id int64) (*ContractView, error) {
+	var v ContractView
+	if err := tx.Take(&v.Contract, id).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, Errorf(CodeNotFound, "there is no contract %d", id)
+		}
+		return nil, err
+	}
+	if err := tx.Take(&v.License, v.Contract.LicenseID).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Take(&v.Account, v.License.AccountID).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Take(&v.Product, v.License.ProductID).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Where("contract_id = ?", id).Order("seq").Find(&v.Terms).Error; err != nil {
+		return nil, err
+	}
+	notices, err := noticesSent(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	v.Notices = notices
+	return &v, nil
+}
+
+// noticesSent lists the renewal notices of a contract (none before the renewal desk sends any).
+func noticesSent(tx *gorm.DB, contractID int64) ([]NoticeSent, error) {
+	if !tx.Migrator().HasTable("renewal_notices") {
+		return []NoticeSent{}, nil
+	}
+	var out []NoticeSent
+	err := tx.Table("renewal_notices").Select("offset_days, sent_at").Where("contract_id = ?", contractID).Order("sent_at").Scan(&out).Error
+	return out, err
+}
+
+// Get shows one contract. Errors: not_found.
+func (s *Contracts) Get(ctx context.Context, id string) (*ContractView, error) {
+	n, err := parseContractID(id)
+	if err != nil {
+		return nil, err
+	}
+	var v *ContractView
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		v, err = loadContractView(db, n)
+		return err
+	})
+	return v, err
+}
+
+// lockContract serialises actions on one contract (see lockLicense).
+func lockContract(tx *gorm.DB, id int64) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("SELECT id FROM contracts WHERE id = ? FOR UPDATE", id).Error
+}
+
+// change runs one action on a contract in a transaction: it locks the contract, loads it, lets
+// apply change it (returning the audit record and the letter), writes both, and returns the
+// contract as it now is.
+func (s *Contracts) change(ctx context.Context, id string, a Actor, apply func(tx *gorm.DB, v *ContractView, today Date, now time.Time) (AuditRecord, *mailer.ContractChanged, error)) (*ContractView, error) {
+	n, err := parseContractID(id)
+	if err != nil {
+		return nil, err
+	}
+	var out *ContractView
+	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		if err := lockContract(tx, n); err != nil {
+			return err
+		}
+		v, err := loadContractView(tx, n)
+		if err != nil {
+			return err
+		}
+		now := s.store.Clock.Now()
+		rec, letter, err := apply(tx, v, DateOf(now), now)
+		if err != nil {
+			return err
+		}
+		rec.SubjectType, rec.SubjectID, rec.LicenseID = "contract", strconv.FormatInt(n, 10), v.License.ID
+		if rec.Details == nil {
+			rec.Details = map[string]any{}
+		}
+		rec.Details["license_number"] = v.License.LicenseNumber
+		if err := writeAudit(tx, now, a, rec); err != nil {
+			return err
+		}
+		if out, err = loadContractView(tx, n); err != nil {
+			return err
+		}
+		letter.Name, letter.LicenseNumber, letter.Product = out.Account.ContactName, out.License.LicenseNumber, out.Product.Name
+		letter.Program, letter.Premier, letter.EndsOn = out.Contract.Program, out.Contract.Premier, out.Contract.EndsOn.String()
+		sqlTx, err := SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		_, err = s.outbox.Queue(ctx, sqlTx, *letter, []string{out.Account.ContactEmail}, nil)
+		return err
+	})
+	return out, err
+}
+
+// RenewalInput is a new term.
+type RenewalInput struct {
+	EndsOn  string
+	Program string
+	Premier *bool
+}
+
+// Renew appends a term from the day after the current ends_on to the new ends_on, also when the
+// contract has lapsed (backdated, so there is never a gap nor a day paid twice). Program and
+// premier carry over unless given. Errors: not_found, validation_failed, contract_terminated,
+// trial_not_renewable.
+func (s *Contracts) Renew(ctx context.Context, id string, in RenewalInput, a Actor) (*ContractView, error) {
+	var v Validation
+	endsOn := checkDate(&v, "ends_on", in.EndsOn, true)
+	program := ""
+	if in.Program != "" {
+		program = checkProgram(&v, "program", in.Program)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s.change(ctx, id, a, func(tx *gorm.DB, cv *ContractView, today Date, now time.Time) (AuditRecord, *mailer.ContractChanged, error) {
+		c := &cv.Contract
+		switch {
+		case !c.TerminatedOn.IsZero():
+			return AuditRecord{}, nil, Errorf(CodeContractTerminated, "this contract was terminated on %s; it cannot be renewed", c.TerminatedOn)
+		case c.Trial:
+			return AuditRecord{}, nil, Errorf(CodeTrialNotRenewable, "a trial is not renewed: order a license")
+		}
+		start := c.EndsOn.AddDays(1)
+		if endsOn.Before(start) {
+			v.Add("ends_on", FieldInvalid, "must be on or after "+start.String()+", the day after the current ends_on")
+			return AuditRecord{}, nil, v.Err()
+		}
+		if program != "" {
+			c.Program = program
+		}
+		if in.Premier != nil {
+			c.Premier = *in.Premier
+		}
+		c.EndsOn, c.GraceUntil, c.UpdatedAt = endsOn, Date{}, now
+		if err := tx.Model(&Contract{}).Where("id = ?", c.ID).Updates(map[string]any{
+			"program": c.Program, "premier": c.Premier, "ends_on": c.EndsOn, "grace_until": nil, "updated_at": now,
+		}).Error; err != nil {
+			return AuditRecord{}, nil, err
+		}
+		term := newTerm(c, TermRenewal, a, "", nil, now)
+		term.StartsOn = start
+		if err := appendTerm(tx, term); err != nil {
+			return AuditRecord{}, nil, err
+		}
+		return AuditRecord{Action: "contract.renewed", Details: map[string]any{"starts_on": start.String(), "ends_on": endsOn.String(), "program": c.Program, "premier": c.Premier}},
+			&mailer.ContractChanged{Change: "renewed"}, nil
+	})
+}
+
+// UpgradeInput changes a contract's program or premier from today.
+type UpgradeInput struct {
+	Program string
+	Premier *bool
+}
+
+// Upgrade changes the program or premier of the current term from today: a change recorded in
+// the contract's history, not a new term. Premier can be added only while the program is current.
+// Errors: not_found, validation_failed, premier_requires_program, contract_terminated.
+func (s *Contracts) Upgrade(ctx context.Context, id string, in UpgradeInput, a Actor) (*ContractView, error) {
+	var v Validation
+	program := ""
+	if in.Program != "" {
+		program = checkProgram(&v, "program", in.Program)
+	}
+	if in.Program == "" && in.Premier == nil {
+		v.Add("program", FieldRequired, "name the program, premier, or both")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s.change(ctx, id, a, func(tx *gorm.DB, cv *ContractView, today Date, now time.Time) (AuditRecord, *mailer.ContractChanged, error) {
+		c := &cv.Contract
+		if !c.TerminatedOn.IsZero() {
+			return AuditRecord{}, nil, Errorf(CodeContractTerminated, "this contract was terminated on %s", c.TerminatedOn)
+		}
+		status, _ := ContractStatus(c.Facts(), today, s.RenewalWindowDays)
+		if in.Premier != nil && *in.Premier && !IsCurrent(status) {
+			return AuditRecord{}, nil, Errorf(CodePremierRequiresProgram, "premier is an add-on to a current standard or 24x7 program, and this contract is %s", status)
+		}
+		before := map[string]any{"program": c.Program, "premier": c.Premier}
+		if program != "" {
+			c.Program = program
+		}
+		if in.Premier != nil {
+			c.Premier = *in.Premier
+		}
+		c.UpdatedAt = now
+		if err := tx.Model(&Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"program": c.Program, "premier": c.Premier, "updated_at": now}).Error; err != nil {
+			return AuditRecord{}, nil, err
+		}
+		term := newTerm(c, TermUpgrade, a, "", nil, now)
+		term.StartsOn = today
+		if err := appendTerm(tx, term); err != nil {
+			return AuditRecord{}, nil, err
+		}
+		return AuditRecord{Action: "contract.upgraded", Details: map[string]any{"from": before, "program": c.Program, "premier": c.Premier}},
+			&mailer.ContractChanged{Change: "upgraded"}, nil
+	})
+}
+
+// Terminate ends a contract today. Errors: not_found, validation_failed, contract_terminated.
+func (s *Contracts) Terminate(ctx context.Context, id, reason string, a Actor) (*ContractView, error) {
+	var v Validation
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		v.Add("reason", FieldRequired, "say why the contract ends early")
+	} else if len(reason) > 2000 {
+		v.Add("reason", FieldTooLong, "must be at most 2000 characters")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s.change(ctx, id, a, func(tx *gorm.DB, cv *ContractView, today Date, now time.Time) (AuditRecord, *mailer.ContractChanged, error) {
+		c := &cv.Contract
+		if !c.TerminatedOn.IsZero() {
+			return AuditRecord{}, nil, Errorf(CodeContractTerminated, "this contract was terminated on %s already", c.TerminatedOn)
+		}
+		c.TerminatedOn, c.UpdatedAt = today, now
+		if err := tx.Model(&Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"terminated_on": today, "updated_at": now}).Error; err != nil {
+			return AuditRecord{}, nil, err
+		}
+		term := newTerm(c, TermTermination, a, reason, nil, now)
+		term.StartsOn, term.EndsOn = today, today
+		if err := appendTerm(tx, term); err != nil {
+			return AuditRecord{}, nil, err
+		}
+		return AuditRecord{Action: "contract.terminated", Details: map[string]any{"terminated_on": today.String(), "reason": reason}},
+			&mailer.ContractChanged{Change: "terminated", Reason: reason}, nil
+	})
+}
+
+// Grace keeps support on past ends_on until a day at most MaxGraceDays after it, while a renewal
+// is negotiated. Errors: not_found, validation_failed, grace_too_long, contract_terminated.
+func (s *Contracts) Grace(ctx context.Context, id, until, reason string, a Actor) (*ContractView, error) {
+	var v Validation
+	day := checkDate(&v, "until", until, true)
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		v.Add("reason", FieldRequired, "say why support continues")
+	} else if len(reason) > 2000 {
+		v.Add("reason", FieldTooLong, "must be at most 2000 characters")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s.change(ctx, id, a, func(tx *gorm.DB, cv *ContractView, today Date, now time.Time) (AuditRecord, *mailer.ContractChanged, error) {
+		c := &cv.Contract
+		switch {
+		case !c.TerminatedOn.IsZero():
+			return AuditRecord{}, nil, Errorf(CodeContractTerminated, "this contract was terminated on %s", c.TerminatedOn)
+		case c.EndsOn.IsZero():
+			return AuditRecord{}, nil, Errorf(CodeConflict, "this contract has no end date yet")
+		case !day.After(c.EndsOn):
+			v.Add("until", FieldInvalid, "must be after ends_on ("+c.EndsOn.String()+")")
+			return AuditRecord{}, nil, v.Err()
+		case day.After(c.EndsOn.AddDays(MaxGraceDays)):
+			return AuditRecord{}, nil, Errorf(CodeGraceTooLong, "grace may run at most %d days past ends_on, until %s", MaxGraceDays, c.EndsOn.AddDays(MaxGraceDays))
+		}
+		c.GraceUntil, c.UpdatedAt = day, now
+		if err := tx.Model(&Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"grace_until": day, "updated_at": now}).Error; err != nil {
+			return AuditRecord{}, nil, err
+		}
+		term := newTerm(c, TermGrace, a, reason, nil, now)
+		term.StartsOn, term.EndsOn = c.EndsOn.AddDays(1), day
+		if err := appendTerm(tx, term); err != nil {
+			return AuditRecord{}, nil, err
+		}
+		return AuditRecord{Action: "contract.grace_granted", Details: map[string]any{"grace_until": day.String(), "reason": reason}},
+			&mailer.ContractChanged{Change: "grace", GraceUntil: day.String()}, nil
+	})
+}

@@ -1,0 +1,176 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+)
+
+// Help request states.
+const (
+	HelpOpen     = "open"
+	HelpResolved = "resolved"
+)
+
+// HelpRequest is a "trouble registering" request from anyone, worked by staff support.
+type HelpRequest struct {
+	ID            int64
+	Name          string
+	Email         string
+	Company       string
+	LicenseNumber *string
+	AccountID     *string
+	Message       string
+	Status        string
+	CreatedAt     time.Time
+	ResolvedAt    *time.Time
+	ResolvedBy    *int64
+	Note          *string
+}
+
+// HelpInput is a new help request.
+type HelpInput struct {
+	Name, Email, Company, LicenseNumber, AccountID, Message string
+}
+
+// Help is the registration help desk.
+type Help struct {
+	store  *Store
+	outbox Outbox
+}
+
+// NewHelp makes the help desk service.
+func NewHelp(store *Store, outbox Outbox) *Help { return &Help{store: store, outbox: outbox} }
+
+// Ask files a help request and confirms it to the sender (at most LettersPerHour confirmations an
+// hour to one address). A License Number is kept as typed when it does not parse: the person may
+// need help precisely because of it. Errors: validation_failed.
+func (s *Help) Ask(ctx context.Context, in HelpInput, a Actor) (*HelpRequest, error) {
+	var v Validation
+	h := HelpRequest{Status: HelpOpen}
+	h.Name = checkName(&v, "name", in.Name, true)
+	h.Email = checkEmail(&v, "email", in.Email)
+	h.Company = checkName(&v, "company", in.Company, false)
+	msg := strings.TrimSpace(in.Message)
+	switch {
+	case msg == "":
+		v.Add("message", FieldRequired, "tell us what went wrong")
+	case utf8.RuneCountInString(msg) > 5000 || !utf8.ValidString(msg) || strings.ContainsRune(msg, 0):
+		v.Add("message", FieldInvalid, "must be text of at most 5000 characters")
+	}
+	h.Message = msg
+	if ln := strings.TrimSpace(in.LicenseNumber); ln != "" {
+		if canonical, err := ParseLicenseNumber(ln); err == nil {
+			ln = canonical
+		} else if len(ln) > 40 {
+			v.Add("license_number", FieldTooLong, "must be at most 40 characters")
+		}
+		h.LicenseNumber = &ln
+	}
+	if id := strings.TrimSpace(in.AccountID); id != "" {
+		if len(id) > 20 {
+			v.Add("account_id", FieldTooLong, "must be at most 20 characters")
+		}
+		h.AccountID = &id
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		now := s.store.Clock.Now()
+		h.CreatedAt = now
+		if err := tx.Create(&h).Error; err != nil {
+			return err
+		}
+		ok, err := letterAllowed(tx, now, h.Email, mailer.HelpConfirmation{}.Template())
+		if err != nil || !ok {
+			return err
+		}
+		sqlTx, err := SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		_, err = s.outbox.Queue(ctx, sqlTx, mailer.HelpConfirmation{Name: h.Name, RequestID: strconv.FormatInt(h.ID, 10)}, []string{h.Email}, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// Queue lists help requests, open ones first, then by age. status filters when not empty.
+func (s *Help) Queue(ctx context.Context, status string, page Page) ([]HelpRequest, string, error) {
+	if status != "" && status != HelpOpen && status != HelpResolved {
+		return nil, "", &Error{Code: CodeValidation, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "status", Code: FieldInvalid, Detail: "must be open or resolved"}}}
+	}
+	q := s.store.DB.WithContext(ctx).Model(&HelpRequest{})
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	// Keyset order (open first, then id): the cursor carries the id; open requests sort before
+	// resolved ones by a CASE so the order is the same on both dialects.
+	if page.After != 0 {
+		var after HelpRequest
+		if err := s.store.DB.WithContext(ctx).Take(&after, page.After).Error; err == nil {
+			rank := 0
+			if after.Status == HelpResolved {
+				rank = 1
+			}
+			q = q.Where("(CASE WHEN status = 'open' THEN 0 ELSE 1 END > ?) OR (CASE WHEN status = 'open' THEN 0 ELSE 1 END = ? AND id > ?)", rank, rank, after.ID)
+		}
+	}
+	var out []HelpRequest
+	if err := q.Order("CASE WHEN status = 'open' THEN 0 ELSE 1 END, id").Limit(page.Limit + 1).Find(&out).Error; err != nil {
+		return nil, "", Translate(err)
+	}
+	next := ""
+	if len(out) > page.Limit {
+		out = out[:page.Limit]
+		next = encodeCursor(out[len(out)-1].ID)
+	}
+	return out, next, nil
+}
+
+// Resolve closes a help request with a note. Errors: not_found, validation_failed.
+func (s *Help) Resolve(ctx context.Context, p *Principal, id, note string, a Actor) (*HelpRequest, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return nil, Errorf(CodeNotFound, "there is no help request %q", clip(id, 20))
+	}
+	note = strings.TrimSpace(note)
+	if utf8.RuneCountInString(note) > 5000 {
+		return nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "note", Code: FieldTooLong, Detail: "must be at most 5000 characters"}}}
+	}
+	var h HelpRequest
+	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Take(&h, n).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return Errorf(CodeNotFound, "there is no help request %d", n)
+			}
+			return err
+		}
+		now := s.store.Clock.Now()
+		h.Status, h.ResolvedAt, h.Note = HelpResolved, &now, &note
+		if p.IsUser() {
+			h.ResolvedBy = &p.UserID
+		}
+		if err := tx.Model(&HelpRequest{}).Where("id = ?", n).Updates(map[string]any{"status": HelpResolved, "resolved_at": now, "resolved_by": h.ResolvedBy, "note": note}).Error; err != nil {
+			return err
+		}
+		return writeAudit(tx, now, a, AuditRecord{Action: "help.resolved", SubjectType: "help_request", SubjectID: strconv.FormatInt(n, 10), Details: map[string]any{"note": note}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}

@@ -1,0 +1,234 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Member roles on a license.
+const (
+	MemberAdmin   = "admin"
+	MemberSupport = "support"
+	MemberLicense = "license"
+)
+
+// MemberRoles lists the member roles in their canonical order.
+var MemberRoles = []string{MemberAdmin, MemberSupport, MemberLicense}
+
+// Codes of registration and membership errors.
+const (
+	CodeRoleMissing        = "role_missing"
+	CodeLastAdmin          = "last_admin"
+	CodeLicenseNotFound    = "license_not_found"
+	CodeNoAdminForAccount  = "no_admin_for_account"
+	CodeRequestNotPending  = "request_not_pending"
+	CodeMemberNotFound     = "member_not_found"
+	CodeInvitationNotFound = "invitation_not_found"
+)
+
+// Member is a user's place on a license. A removed member keeps its row with no role, so that its
+// grant version only ever goes up.
+type Member struct {
+	ID           int64
+	LicenseID    int64
+	UserID       int64
+	RoleAdmin    bool
+	RoleSupport  bool
+	RoleLicense  bool
+	GrantVersion int64
+	Since        time.Time
+	UpdatedAt    time.Time
+}
+
+// Roles lists the member's roles in canonical order.
+func (m *Member) Roles() []string {
+	out := []string{}
+	if m.RoleAdmin {
+		out = append(out, MemberAdmin)
+	}
+	if m.RoleSupport {
+		out = append(out, MemberSupport)
+	}
+	if m.RoleLicense {
+		out = append(out, MemberLicense)
+	}
+	return out
+}
+
+// Active reports whether the member has any role.
+func (m *Member) Active() bool { return m.RoleAdmin || m.RoleSupport || m.RoleLicense }
+
+// Has reports whether the member has the role.
+func (m *Member) Has(role string) bool { return slices.Contains(m.Roles(), role) }
+
+func (m *Member) setRoles(roles []string) {
+	m.RoleAdmin = slices.Contains(roles, MemberAdmin)
+	m.RoleSupport = slices.Contains(roles, MemberSupport)
+	m.RoleLicense = slices.Contains(roles, MemberLicense)
+}
+
+// lockLicense serialises changes to one license's members. On PostgreSQL it locks the license
+// row until the transaction ends; SQLite transactions hold the database's write lock from BEGIN
+// (_txlock=immediate), so there is nothing more to take.
+func lockLicense(tx *gorm.DB, licenseID int64) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("SELECT id FROM licenses WHERE id = ? FOR UPDATE", licenseID).Error
+}
+
+// putMember gives a user exactly the roles on a license (none removes them), bumping the grant
+// version on every change. It refuses to leave the license without an admin.
+func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []string) (*Member, bool, error) {
+	var m Member
+	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
+	isNew := errors.Is(err, gorm.ErrRecordNotFound)
+	if err != nil && !isNew {
+		return nil, false, err
+	}
+	if !isNew && slices.Equal(m.Roles(), roles) {
+		return &m, false, nil
+	}
+	if !isNew && m.RoleAdmin && !slices.Contains(roles, MemberAdmin) {
+		var admins int64
+		if err := tx.Model(&Member{}).Where("license_id = ? AND role_admin", licenseID).Count(&admins).Error; err != nil {
+			return nil, false, err
+		}
+		if admins <= 1 {
+			return nil, false, Errorf(CodeLastAdmin, "a license keeps at least one admin: make someone else admin first")
+		}
+	}
+	wasActive := m.Active()
+	m.setRoles(roles)
+	m.UpdatedAt = now
+	if isNew {
+		m = Member{LicenseID: licenseID, UserID: userID, GrantVersion: 1, Since: now, UpdatedAt: now}
+		m.setRoles(roles)
+		return &m, true, tx.Create(&m).Error
+	}
+	if !wasActive {
+		m.Since = now // rejoining after removal
+	}
+	m.GrantVersion++
+	err = tx.Model(&Member{}).Where("id = ?", m.ID).Updates(map[string]any{
+		"role_admin": m.RoleAdmin, "role_support": m.RoleSupport, "role_license": m.RoleLicense,
+		"grant_version": m.GrantVersion, "since": m.Since, "updated_at": now,
+	}).Error
+	return &m, true, err
+}
+
+// memberOf loads the user's active membership of a license, or nil.
+func memberOf(tx *gorm.DB, licenseID, userID int64) (*Member, error) {
+	var m Member
+	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !m.Active() {
+		return nil, nil
+	}
+	return &m, nil
+}
+
+// licenseAdminEmails lists the emails of a license's admins.
+func licenseAdminEmails(tx *gorm.DB, licenseIDs ...int64) ([]string, error) {
+	var emails []string
+	err := tx.Table("members").Distinct("users.email").Joins("JOIN users ON users.id = members.user_id").
+		Where("members.license_id IN ? AND members.role_admin", licenseIDs).Order("users.email").Pluck("users.email", &emails).Error
+	return emails, err
+}
+
+// normaliseRoles checks a member role list and returns it in canonical order.
+func normaliseRoles(v *Validation, field string, roles []string) []string {
+	return normaliseSet(v, field, roles, MemberRoles)
+}
+
+// staffActsAsAdmin reports whether the principal is staff who may act as any license's admin.
+func staffActsAsAdmin(p *Principal) bool { return p.HasStaffRole(RoleSupport) }
+
+// licenseAccess is a license and what the principal is on it.
+type licenseAccess struct {
+	License License
+	Member  *Member // nil for staff acting on a license they are not a member of
+}
+
+// access finds a license by its number and checks that the principal has the role on it (an
+// empty role: any membership). Staff support and superadmin act as admin anywhere; any staff may
+// look (role "" only). Errors: invalid_license_number, not_found, not_a_member, role_missing.
+func access(tx *gorm.DB, p *Principal, ln, role string) (*licenseAccess, error) {
+	canonical, err := ParseLicenseNumber(ln)
+	if err != nil {
+		return nil, err
+	}
+	var lic License
+	err = tx.Where("license_number = ?", canonical).Take(&lic).Error
+	notFound := errors.Is(err, gorm.ErrRecordNotFound)
+	if err != nil && !notFound {
+		return nil, err
+	}
+	var m *Member
+	if !notFound && p.IsUser() {
+		if m, err = memberOf(tx, lic.ID, p.UserID); err != nil {
+			return nil, err
+		}
+	}
+	staffOK := (role == "" && p.IsStaff()) || (role == MemberAdmin && staffActsAsAdmin(p))
+	switch {
+	case staffOK && notFound:
+		return nil, Errorf(CodeNotFound, "there is no license %s", canonical)
+	case staffOK:
+		return &licenseAccess{License: lic, Member: m}, nil
+	case m == nil:
+		// Also for a number that does not exist: a non-member learns nothing about it.
+		return nil, Errorf(CodeNotAMember, "you are not a member of license %s", canonical)
+	case role != "" && !m.Has(role):
+		return nil, Errorf(CodeRoleMissing, "this needs the %s role on license %s", role, canonical)
+	}
+	return &licenseAccess{License: lic, Member: m}, nil
+}
+
+// MemberView is a member as lists show it.
+type MemberView struct {
+	Email        string
+	Name         string
+	UserID       int64
+	Roles        []string
+	Since        time.Time
+	GrantVersion int64
+}
+
+// Membership is one license of a user with the roles there.
+type Membership struct {
+	LicenseNumber string
+	Roles         []string
+}
+
+// Memberships lists the user's licenses with roles, oldest first.
+func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, error) {
+	var rows []struct {
+		LicenseNumber string
+		Member
+	}
+	err := s.DB.WithContext(ctx).Table("members").Select("licenses.license_number, members.*").
+		Joins("JOIN licenses ON licenses.id = members.license_id").
+		Where("members.user_id = ? AND (members.role_admin OR members.role_support OR members.role_license)", userID).
+		Order("members.id").Scan(&rows).Error
+	if err != nil {
+		return nil, Translate(err)
+	}
+	out := make([]Membership, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Membership{LicenseNumber: r.LicenseNumber, Roles: r.Member.Roles()})
+	}
+	return out, nil
+}
+
+func joinRoles(roles []string) string { return strings.Join(roles, ",") }

@@ -1,0 +1,461 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+)
+
+// LicenseFor shows one license to a member (with their roles) or to staff of any role.
+// Errors: invalid_license_number, not_found, not_a_member.
+func (s *Registrations) LicenseFor(ctx context.Context, p *Principal, ln string) (*LicenseDetail, []string, error) {
+	var d *LicenseDetail
+	var roles []string
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, "")
+		if err != nil {
+			return err
+		}
+		if acc.Member != nil {
+			roles = acc.Member.Roles()
+		}
+		d, err = loadLicenseDetail(tx, "licenses.id = ?", acc.License.ID)
+		return err
+	})
+	return d, roles, err
+}
+
+// MyLicense is a license of the caller's with their roles on it.
+type MyLicense struct {
+	Detail LicenseDetail
+	Roles  []string
+}
+
+// MyLicenses lists the licenses the user is a member of, a page at a time.
+func (s *Registrations) MyLicenses(ctx context.Context, p *Principal, page Page) ([]MyLicense, string, error) {
+	db := s.store.DB.WithContext(ctx)
+	q := db.Model(&Member{}).Where("user_id = ? AND (role_admin OR role_support OR role_license)", p.UserID)
+	members, next, err := pageOf[Member](q, page, func(m Member) int64 { return m.ID })
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]MyLicense, 0, len(members))
+	for _, m := range members {
+		d, err := loadLicenseDetail(db, "licenses.id = ?", m.LicenseID)
+		if err != nil {
+			return nil, "", Translate(err)
+		}
+		out = append(out, MyLicense{Detail: *d, Roles: m.Roles()})
+	}
+	return out, next, nil
+}
+
+// Members lists a license's members. Errors: as access with the admin role.
+func (s *Registrations) Members(ctx context.Context, p *Principal, ln string) ([]MemberView, error) {
+	var out []MemberView
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var rows []struct {
+			Email string
+			Name  string
+			Member
+		}
+		err = tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
+			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license)", acc.License.ID).
+			Order("members.id").Scan(&rows).Error
+		for _, r := range rows {
+			out = append(out, MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
+		}
+		return err
+	})
+	return out, err
+}
+
+// PutMemberResult says what a grant did: a member changed, or an invitation sent.
+type PutMemberResult struct {
+	Member  *MemberView
+	Invited bool
+}
+
+// PutMember gives the user with the email exactly the roles on the license. An email with no user
+// gets an invitation letter and a pending grant that takes effect when that address signs up and
+// verifies. Staff support may do this on any license (helpRequestID then names the ticket in the
+// audit log). Errors: as access with the admin role, validation_failed, last_admin.
+func (s *Registrations) PutMember(ctx context.Context, p *Principal, ln, email string, roles []string, helpRequestID string, a Actor) (*PutMemberResult, error) {
+	var res PutMemberResult
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		// Who may comes before what is wrong with the request: a stranger learns nothing.
+		acc, err := access(tx, p, ln, MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v Validation
+		email = checkEmail(&v, "email", email)
+		if len(roles) == 0 {
+			v.Add("roles", FieldRequired, "name at least one role: admin, support, license (remove a member with DELETE)")
+		}
+		roles = normaliseRoles(&v, "roles", roles)
+		if err := v.Err(); err != nil {
+			return err
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		now := s.store.Clock.Now()
+		details := map[string]any{"email": email, "roles": roles}
+		if helpRequestID != "" {
+			details["help_request_id"] = helpRequestID
+		}
+		var u User
+		err = tx.Where("email = ?", email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			res.Invited = true
+			return s.invite(ctx, tx, p, &acc.License, email, roles, details, a, now)
+		}
+		if err != nil {
+			return err
+		}
+		m, changed, err := putMember(tx, now, acc.License.ID, u.ID, roles)
+		if err != nil {
+			return err
+		}
+		res.Member = &MemberView{Email: u.Email, Name: u.Name, UserID: u.ID, Roles: m.Roles(), Since: m.Since, GrantVersion: m.GrantVersion}
+		if !changed {
+			return nil
+		}
+		return writeAudit(tx, now, a, AuditRecord{Action: "member.granted", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: details})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+type invitation struct {
+	ID         int64
+	LicenseID  int64
+	Email      string
+	Roles      string
+	TokenHash  string
+	InvitedBy  *int64
+	CreatedAt  time.Time
+	AcceptedAt *time.Time
+}
+
+func (invitation) TableName() string { return "invitations" }
+
+// invite records a pending grant for an address with no user and sends the invitation. A second
+// invitation to the same address replaces the roles of the first.
+func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *Principal, lic *License, email string, roles []string, details map[string]any, a Actor, now time.Time) error {
+	tok := newToken()
+	var inv invitation
+	err := tx.Where("license_id = ? AND email = ? AND accepted_at IS NULL", lic.ID, email).Take(&inv).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		inv = invitation{LicenseID: lic.ID, Email: email, Roles: joinRoles(roles), TokenHash: tokenHash(tok), CreatedAt: now}
+		if p.IsUser() {
+			inv.InvitedBy = &p.UserID
+		}
+		if err := tx.Create(&inv).Error; err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Updates(map[string]any{"roles": joinRoles(roles), "token_hash": tokenHash(tok)}).Error; err != nil {
+			return err
+		}
+	}
+	if err := writeAudit(tx, now, a, AuditRecord{Action: "member.invited", SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: details}); err != nil {
+		return err
+	}
+	ok, err := letterAllowed(tx, now, email, mailer.Invitation{}.Template())
+	if err != nil || !ok {
+		return err
+	}
+	product, err := productName(tx, lic.ProductID)
+	if err != nil {
+		return err
+	}
+	by := p.Name
+	if by == "" {
+		by = "An administrator"
+	}
+	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, Product: product,
+		Roles: strings.Join(roles, ", "), Link: s.baseURL + "/invitations?token=" + tok}, email)
+}
+
+// acceptInvitations turns the pending grants to a newly verified address into memberships.
+func acceptInvitations(tx *gorm.DB, now time.Time, u *User) error {
+	var invs []invitation
+	if err := tx.Where("email = ? AND accepted_at IS NULL", u.Email).Order("id").Find(&invs).Error; err != nil {
+		return err
+	}
+	for _, inv := range invs {
+		if err := lockLicense(tx, inv.LicenseID); err != nil {
+			return err
+		}
+		roles := parseRoleList(inv.Roles)
+		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles); err != nil {
+			return err
+		}
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Update("accepted_at", now).Error; err != nil {
+			return err
+		}
+		var lic License
+		if err := tx.Take(&lic, inv.LicenseID).Error; err != nil {
+			return err
+		}
+		if err := writeAudit(tx, now, Actor{Kind: ActorUser, ID: u.ID, Email: u.Email}, AuditRecord{Action: "member.invitation_accepted",
+			SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: map[string]any{"email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveMember takes every role of the member away. Admins and staff support may remove anyone;
+// a member may remove themself. Errors: as access, member_not_found, last_admin.
+func (s *Registrations) RemoveMember(ctx context.Context, p *Principal, ln, email string, a Actor) error {
+	email = NormaliseEmail(email)
+	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		self := p.IsUser() && NormaliseEmail(p.Email) == email
+		role := MemberAdmin
+		if self {
+			role = ""
+		}
+		acc, err := access(tx, p, ln, role)
+		if err != nil {
+			return err
+		}
+		if self && acc.Member == nil {
+			return Errorf(CodeNotAMember, "you are not a member of license %s", acc.License.LicenseNumber)
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var u User
+		err = tx.Where("email = ?", email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Errorf(CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := memberOf(tx, acc.License.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return Errorf(CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		now := s.store.Clock.Now()
+		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil); err != nil {
+			return err
+		}
+		return writeAudit(tx, now, a, AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: map[string]any{"email": email, "roles": m.Roles()}})
+	})
+}
+
+// RequestView is a join request as lists show it.
+type RequestView struct {
+	Request       JoinRequest
+	Email         string
+	Name          string
+	LicenseNumber string
+	AccountID     string
+}
+
+// Requests lists the pending join requests for a license: those for it, and those for its
+// account. Errors: as access with the admin role.
+func (s *Registrations) Requests(ctx context.Context, p *Principal, ln string) ([]RequestView, error) {
+	var out []RequestView
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, MemberAdmin)
+		if err != nil {
+			return err
+		}
+		out, err = pendingRequests(tx, &acc.License)
+		return err
+	})
+	return out, err
+}
+
+func pendingRequests(tx *gorm.DB, lic *License) ([]RequestView, error) {
+	var rows []struct {
+		Email         string
+		Name          string
+		LicenseNumber *string
+		AcctNumber    *string
+		JoinRequest
+	}
+	err := tx.Table("join_requests").
+		Select("users.email, users.name, licenses.license_number, accounts.account_id AS acct_number, join_requests.*").
+		Joins("JOIN users ON users.id = join_requests.user_id").
+		Joins("LEFT JOIN licenses ON licenses.id = join_requests.license_id").
+		Joins("LEFT JOIN accounts ON accounts.id = join_requests.account_id").
+		Where("join_requests.status = ? AND (join_requests.license_id = ? OR join_requests.account_id = ?)", RequestPending, lic.ID, lic.AccountID).
+		Order("join_requests.id").Scan(&rows).Error
+	out := make([]RequestView, 0, len(rows))
+	for _, r := range rows {
+		v := RequestView{Request: r.JoinRequest, Email: r.Email, Name: r.Name}
+		if r.LicenseNumber != nil {
+			v.LicenseNumber = *r.LicenseNumber
+		}
+		if r.AcctNumber != nil {
+			v.AccountID = *r.AcctNumber
+		}
+		out = append(out, v)
+	}
+	return out, err
+}
+
+// Decide approves (with roles) or rejects a pending join request through one of the licenses it
+// concerns. Approving makes the requester a member of that license; a request made by Account ID
+// is closed everywhere. The requester is told the outcome.
+// Errors: as access with the admin role, not_found, request_not_pending, validation_failed, last_admin.
+func (s *Registrations) Decide(ctx context.Context, p *Principal, ln, requestID string, approve bool, roles []string, a Actor) (*RequestView, error) {
+	var out RequestView
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v Validation
+		if approve {
+			if len(roles) == 0 {
+				v.Add("roles", FieldRequired, "name the roles to grant: admin, support, license")
+			}
+			roles = normaliseRoles(&v, "roles", roles)
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(requestID, 10, 64)
+		if err != nil || id <= 0 {
+			return Errorf(CodeNotFound, "there is no join request %q", clip(requestID, 20))
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var req JoinRequest
+		err = tx.Where("id = ? AND (license_id = ? OR account_id = ?)", id, acc.License.ID, acc.License.AccountID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Errorf(CodeNotFound, "license %s has no join request %d", acc.License.LicenseNumber, id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != RequestPending {
+			return Errorf(CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		status, action := RequestRejected, "registration.rejected"
+		if approve {
+			status, action = RequestApproved, "registration.approved"
+			if _, _, err := putMember(tx, now, acc.License.ID, req.UserID, roles); err != nil {
+				return err
+			}
+		}
+		upd := map[string]any{"status": status, "decided_at": now, "decided_license_id": acc.License.ID, "roles": joinRoles(roles)}
+		if p.IsUser() {
+			upd["decided_by"] = p.UserID
+		}
+		res := tx.Model(&JoinRequest{}).Where("id = ? AND status = ?", req.ID, RequestPending).Updates(upd)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return Errorf(CodeRequestNotPending, "this request was decided already")
+		}
+		var u User
+		if err := tx.Take(&u, req.UserID).Error; err != nil {
+			return err
+		}
+		if err := writeAudit(tx, now, a, AuditRecord{Action: action, SubjectType: "license", SubjectID: acc.License.LicenseNumber, LicenseID: acc.License.ID,
+			Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+		if err := tx.Take(&req, req.ID).Error; err != nil {
+			return err
+		}
+		out = RequestView{Request: req, Email: u.Email, Name: u.Name}
+		msg := mailer.RequestDecided{Name: u.Name, Approved: approve, Roles: strings.Join(roles, ", "), LicensesURL: s.baseURL + "/licenses"}
+		if req.LicenseID != nil {
+			out.LicenseNumber, msg.LicenseNumber = acc.License.LicenseNumber, acc.License.LicenseNumber
+		} else {
+			var acct Account
+			if err := tx.Take(&acct, *req.AccountID).Error; err != nil {
+				return err
+			}
+			out.AccountID, msg.AccountID = acct.AccountID, acct.AccountID
+			if approve {
+				msg.LicenseNumber = acc.License.LicenseNumber
+			}
+		}
+		return s.queue(ctx, tx, msg, u.Email)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Withdraw lets the requester take back a pending join request. Someone else's request is
+// not_found, so that request ids tell nothing. Errors: not_found, request_not_pending.
+func (s *Registrations) Withdraw(ctx context.Context, p *Principal, requestID string, a Actor) error {
+	id, err := strconv.ParseInt(requestID, 10, 64)
+	if err != nil || id <= 0 || !p.IsUser() {
+		return Errorf(CodeNotFound, "there is no join request %q", clip(requestID, 20))
+	}
+	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		var req JoinRequest
+		err := tx.Where("id = ? AND user_id = ?", id, p.UserID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Errorf(CodeNotFound, "you have no join request %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != RequestPending {
+			return Errorf(CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		if err := tx.Model(&JoinRequest{}).Where("id = ?", id).Updates(map[string]any{"status": RequestWithdrawn, "decided_at": now}).Error; err != nil {
+			return err
+		}
+		rec := AuditRecord{Action: "registration.withdrawn", SubjectType: "join_request", SubjectID: strconv.FormatInt(id, 10)}
+		if req.LicenseID != nil {
+			rec.LicenseID = *req.LicenseID
+		}
+		return writeAudit(tx, now, a, rec)
+	})
+}
+
+// LicenseAudit lists a license's audit entries, newest first. Errors: as access with the admin role.
+func (s *Registrations) LicenseAudit(ctx context.Context, p *Principal, ln string, page Page) ([]AuditEntry, string, error) {
+	var licenseID int64
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, MemberAdmin)
+		if err != nil {
+			return err
+		}
+		licenseID = acc.License.ID
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return s.store.ListAudit(ctx, AuditFilter{LicenseID: licenseID}, page)
+}
