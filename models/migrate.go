@@ -34,7 +34,9 @@ func (s *Store) gooseProvider() (*goose.Provider, error) {
 	if s.Dialect == SQLite {
 		dialect = goose.DialectSQLite3
 	}
-	return goose.NewProvider(dialect, s.SQL, fsys, goose.WithDisableGlobalRegistry(true))
+	// Out of order: migrations are additive and written in parallel branches, so one numbered
+	// lower may land after a higher one was applied; goose then applies it rather than refusing.
+	return goose.NewProvider(dialect, s.SQL, fsys, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 }
 
 func (s *Store) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
@@ -125,16 +127,17 @@ func (s *Store) SchemaReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	current, err := p.GetDBVersion(ctx)
+	// Pending means a migration this build knows is not applied. Versions the database has that
+	// this build does not know (a newer replica migrated) are fine.
+	pending, err := p.HasPending(ctx)
 	if err != nil {
 		if IsUnavailable(err) {
 			return Translate(err)
 		}
 		return &Error{Code: CodeSchemaBehind, Message: "the database has not been migrated", Err: err}
 	}
-	sources := p.ListSources()
-	if len(sources) > 0 && current < sources[len(sources)-1].Version {
-		return &Error{Code: CodeSchemaBehind, Message: fmt.Sprintf("the database schema is at version %d, this build needs %d", current, sources[len(sources)-1].Version)}
+	if pending {
+		return &Error{Code: CodeSchemaBehind, Message: "the database schema lacks migrations this build needs: run entitled migrate up"}
 	}
 	return nil
 }
