@@ -47,11 +47,15 @@ type testApp struct {
 	handler  http.Handler
 	srv      *httptest.Server
 	seq      atomic.Int64 // makes unique emails
+	keys     *models.Keyring
+	tokens   *models.Tokens
 }
 
 type appConfig struct {
 	rateAnonPerMin int
 	trustedProxies []string
+	keys           models.KeyringOptions // signing keys: max-age, token TTL, re-read interval
+	systemClock    bool
 }
 
 type appOption func(*appConfig)
@@ -75,7 +79,11 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 	}
 	ctx := context.Background()
 	clock := models.NewFixedClock(testStart)
-	store := storetest.Open(t, d, clock)
+	var storeClock models.Clock = clock
+	if cfg.systemClock {
+		storeClock = nil // tests of timing (key rotation) run on the real clock
+	}
+	store := storetest.Open(t, d, storeClock)
 	sink := mailtest.Start(t)
 	transport, err := mailer.NewTransport(sink.URL(), "")
 	if err != nil {
@@ -109,6 +117,19 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 	}
 	outbox := mailer.NewOutbox(jobs, renderer)
 	identity := models.NewIdentity(store, outbox, testBaseURL)
+	keyOpts := cfg.keys
+	keyOpts.Secret = testSecret
+	keys, err := models.NewKeyring(store, keyOpts)
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	if err := keys.Ensure(ctx); err != nil {
+		t.Fatalf("signing keys: %v", err)
+	}
+	tokens, err := models.NewTokens(store, keys, models.TokensOptions{Issuer: testBaseURL, TTL: keyOpts.TokenTTL, Audiences: testAudiences, RenewalWindowDays: 90})
+	if err != nil {
+		t.Fatalf("tokens: %v", err)
+	}
 	// Wired as server/serve.go wires them.
 	h, err := New(Deps{
 		Store: store, Identity: identity,
@@ -120,13 +141,14 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 		Help:           models.NewHelp(store, outbox),
 		Contracts:      models.NewContracts(store, outbox, 90),
 		RateAnonPerMin: cfg.rateAnonPerMin, TrustedProxies: cfg.trustedProxies,
+		Keys: keys, Tokens: tokens, LicenseKeys: models.NewLicenseKeys(store, keys, testBaseURL, 90),
 	})
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testApp{dialect: d, store: store, clock: clock, identity: identity, sink: sink, jobs: jobs, handler: h, srv: srv}
+	return &testApp{dialect: d, store: store, clock: clock, identity: identity, sink: sink, jobs: jobs, handler: h, srv: srv, keys: keys, tokens: tokens}
 }
 
 // resp is an answer as a client sees it.

@@ -10,8 +10,9 @@ import (
 )
 
 type noticeJSON struct {
-	OffsetDays int       `json:"offset_days"`
-	SentAt     time.Time `json:"sent_at"`
+	OffsetDays int         `json:"offset_days"` // -1: the lapse notice
+	EndsOn     models.Date `json:"ends_on"`     // the end the notice was about
+	SentAt     time.Time   `json:"sent_at"`
 }
 
 type termJSON struct {
@@ -67,7 +68,7 @@ func toContractJSON(v *models.ContractView, today models.Date, window int) contr
 		out.DaysLeft = &days
 	}
 	for _, n := range v.Notices {
-		out.NoticesSent = append(out.NoticesSent, noticeJSON{OffsetDays: n.OffsetDays, SentAt: n.SentAt.UTC()})
+		out.NoticesSent = append(out.NoticesSent, noticeJSON{OffsetDays: n.OffsetDays, EndsOn: n.EndsOn, SentAt: n.SentAt.UTC()})
 	}
 	for _, t := range v.Terms {
 		tj := termJSON{Seq: t.Seq, Kind: t.Kind, StartsOn: t.StartsOn, EndsOn: t.EndsOn, Program: t.Program, Premier: t.Premier,

@@ -1,12 +1,25 @@
 package handlers
 
+// The portal: server-rendered pages for customers and staff. They call the same models services
+// as the /v1 API, with the same Principal, and answer HTML instead of JSON. This file holds what
+// every page shares: the template set, rendering, the session cookie, CSRF, flash messages and
+// the guards; pages_*.go hold the pages themselves.
+
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,7 +33,7 @@ type pageSet struct {
 }
 
 func loadPages() (*pageSet, error) {
-	layout, err := template.ParseFS(templates.FS, "pages/layout.html.tmpl")
+	layout, err := template.New("pages").Funcs(pageFuncs()).ParseFS(templates.FS, "pages/layout.html.tmpl")
 	if err != nil {
 		return nil, err
 	}
@@ -43,6 +56,10 @@ func loadPages() (*pageSet, error) {
 	return ps, nil
 }
 
+// pageCSP lets a page load only this site's stylesheet and post forms only to this site; there is
+// no script at all.
+const pageCSP = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // render writes a page. The whole page is rendered before anything is sent, so a template error
 // becomes a clean 500 rather than half a page.
 func (ps *pageSet) render(c *gin.Context, status int, name string, data map[string]any) {
@@ -58,60 +75,212 @@ func (ps *pageSet) render(c *gin.Context, status int, name string, data map[stri
 	}
 	h := c.Writer.Header()
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", pageCSP)
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+	c.Abort()
 }
 
 // pages are the portal's handlers: the same services as the API, HTML instead of JSON.
 type pages struct {
-	set      *pageSet
-	identity *models.Identity
+	set           *pageSet
+	identity      *models.Identity
+	catalogue     *models.Catalogue
+	accounts      *models.Accounts
+	licenses      *models.Licenses
+	registrations *models.Registrations
+	help          *models.Help
+	contracts     *models.Contracts
+	licenseKeys   *models.LicenseKeys
+	limiter       *anonLimiter // shared with the API: one budget per address
+}
+
+func newPages(set *pageSet, d Deps, limiter *anonLimiter) *pages {
+	return &pages{set: set, identity: d.Identity, catalogue: d.Catalogue, accounts: d.Accounts, licenses: d.Licenses,
+		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, licenseKeys: d.LicenseKeys, limiter: limiter}
+}
+
+// Cookies of the portal. All are Secure (browsers accept Secure cookies from http://localhost as
+// well), HttpOnly and SameSite=Lax.
+const (
+	sessionCookie = "entitled_session" // the session token of Identity.Login: the API's bearer token
+	csrfCookie    = "entitled_csrf"    // a random seed for the CSRF token of anonymous forms
+	flashCookie   = "entitled_flash"   // a one-time message shown by the next page
+	csrfField     = "csrf_token"       // the hidden field of every form
+)
+
+const (
+	ctxSessionToken = "entitled.page_session"
+	ctxCSRFSeed     = "entitled.csrf_seed"
+)
+
+func setCookie(c *gin.Context, name, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// session resolves the session cookie to a Principal, exactly as the API resolves a bearer token,
+// and makes sure the browser has a CSRF seed for anonymous forms. A cookie whose session ended is
+// cleared; a database that cannot answer is a 503 page.
+func (p *pages) session(c *gin.Context) {
+	if tok, err := c.Cookie(sessionCookie); err == nil && tok != "" {
+		pr, err := p.identity.Authenticate(c.Request.Context(), tok)
+		switch {
+		case err == nil && pr.IsUser():
+			c.Set(ctxPrincipal, pr)
+			c.Set(ctxSessionToken, tok)
+		case err == nil || models.ErrorCode(err) == models.CodeUnauthenticated:
+			setCookie(c, sessionCookie, "", -1)
+		default:
+			p.pageError(c, "Something went wrong", err)
+			return
+		}
+	}
+	seed, err := c.Cookie(csrfCookie)
+	if err != nil || len(seed) < 32 || len(seed) > 64 {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		seed = base64.RawURLEncoding.EncodeToString(b)
+		setCookie(c, csrfCookie, seed, 0)
+	}
+	c.Set(ctxCSRFSeed, seed)
+	c.Next()
+}
+
+// csrfToken is the form token for a seed: HMAC-SHA256 keyed with the seed. For a signed-in user
+// the seed is the session token itself, so the token is bound to the session, needs no state and
+// no server key (it holds across replicas), and reveals nothing of the session it comes from.
+// Anonymous forms (log in, sign up, help) use the random csrfCookie seed: a double submit.
+func csrfToken(seed string) string {
+	m := hmac.New(sha256.New, []byte(seed))
+	m.Write([]byte("entitled csrf v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrfFor is the token the forms of this request carry.
+func csrfFor(c *gin.Context) string {
+	if tok := c.GetString(ctxSessionToken); tok != "" {
+		return csrfToken(tok)
+	}
+	return csrfToken(c.GetString(ctxCSRFSeed))
+}
+
+// checkCSRF refuses a POST whose form does not carry this browser's token: 403 with a page that
+// says so. A signed-in user's forms must carry the token of their session.
+func (p *pages) checkCSRF(c *gin.Context) {
+	if c.Request.Method != http.MethodPost {
+		c.Next()
+		return
+	}
+	got := c.PostForm(csrfField)
+	if got == "" || !hmac.Equal([]byte(got), []byte(csrfFor(c))) {
+		p.render(c, http.StatusForbidden, "message", map[string]any{
+			"Title": "This form cannot be accepted", "Error": true,
+			"Message": "The form did not carry this site's security token: it may have come from another site, or it was opened before you logged in or out. Nothing was changed. Go back, reload the page and try again.",
+			"Next":    "/", "NextLabel": "Start again",
+		})
+		return
+	}
+	c.Next()
+}
+
+// signedIn admits a signed-in person; anyone else is sent to log in, and back here afterwards.
+func (p *pages) signedIn(c *gin.Context) {
+	if principal(c).IsUser() {
+		c.Next()
+		return
+	}
+	next := c.Request.URL.RequestURI()
+	if c.Request.Method != http.MethodGet {
+		next = "/"
+	}
+	c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+	c.Abort()
+}
+
+// staffPage admits staff with the role (or superadmin).
+func (p *pages) staffPage(role string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		pr := principal(c)
+		if !pr.IsUser() {
+			p.signedIn(c)
+			return
+		}
+		if !pr.HasStaffRole(role) {
+			p.render(c, http.StatusForbidden, "message", map[string]any{"Title": "Not for you", "Error": true,
+				"Message": "This page is for staff with the " + role + " role."})
+			return
+		}
+		c.Next()
+	}
+}
+
+// anon spends the address's budget of anonymous letter-sending requests (shared with the API).
+func (p *pages) anon(c *gin.Context) {
+	if ok, wait := p.limiter.take(c.ClientIP(), time.Now()); !ok {
+		secs := int(math.Ceil(math.Max(wait.Seconds(), 1)))
+		c.Header("Retry-After", fmt.Sprint(secs))
+		p.render(c, http.StatusTooManyRequests, "message", map[string]any{"Title": "Too many requests", "Error": true,
+			"Message": fmt.Sprintf("Too many requests came from your address. Wait %d seconds and try again.", secs)})
+		return
+	}
+	c.Next()
+}
+
+// flash keeps a message for the next page this browser opens (after a redirect).
+func flash(c *gin.Context, msg string) {
+	setCookie(c, flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60)
+}
+
+// takeFlash reads and clears the flash message.
+func takeFlash(c *gin.Context) string {
+	v, err := c.Cookie(flashCookie)
+	if err != nil || v == "" {
+		return ""
+	}
+	setCookie(c, flashCookie, "", -1)
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) > 500 {
+		return ""
+	}
+	return string(b)
+}
+
+// render adds what every page shows (who is signed in, the CSRF token, a flash message, today)
+// to the page's data and writes it.
+func (p *pages) render(c *gin.Context, status int, name string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	if pr := principal(c); pr.IsUser() {
+		data["Me"] = pr
+	}
+	data["CSRF"] = csrfFor(c)
+	// Forms index these maps; absent, they are empty.
+	for _, k := range []string{"Fields", "Form"} {
+		if _, ok := data[k]; !ok {
+			data[k] = map[string]string{}
+		}
+	}
+	if _, ok := data["Flash"]; !ok {
+		data["Flash"] = takeFlash(c)
+	}
+	if p.licenses != nil {
+		data["Today"] = p.licenses.Today()
+	}
+	p.set.render(c, status, name, data)
+}
+
+// redirect answers a form with 303 See Other, optionally leaving a flash message.
+func redirect(c *gin.Context, to, msg string) {
+	if msg != "" {
+		flash(c, msg)
+	}
+	c.Redirect(http.StatusSeeOther, to)
+	c.Abort()
 }
 
 func (p *pages) message(c *gin.Context, status int, title, msg string, isErr bool, next, nextLabel string) {
-	p.set.render(c, status, "message", map[string]any{"Title": title, "Message": msg, "Error": isErr, "Next": next, "NextLabel": nextLabel})
-}
-
-// verifyForm is where the verification letter's link lands. It only shows a button: a mail
-// scanner fetching the link must not verify anything.
-func (p *pages) verifyForm(c *gin.Context) {
-	p.set.render(c, http.StatusOK, "verify", map[string]any{"Title": "Confirm your email address", "Token": c.Query("token")})
-}
-
-func (p *pages) verify(c *gin.Context) {
-	_, err := p.identity.Verify(c.Request.Context(), c.PostForm("token"), models.Actor{IP: c.ClientIP(), RequestID: requestID(c)})
-	if err != nil {
-		p.pageError(c, "Confirm your email address", err)
-		return
-	}
-	p.message(c, http.StatusOK, "Email address confirmed", "Thank you: your email address is confirmed. You can now register the products you bought.", false, "", "")
-}
-
-func (p *pages) resetForm(c *gin.Context) {
-	p.set.render(c, http.StatusOK, "reset_password", map[string]any{"Title": "Choose a new password", "Token": c.Query("token")})
-}
-
-func (p *pages) reset(c *gin.Context) {
-	token, pw := c.PostForm("token"), c.PostForm("password")
-	if pw != c.PostForm("password_confirm") {
-		p.set.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The two passwords differ."})
-		return
-	}
-	_, err := p.identity.ResetPassword(c.Request.Context(), token, pw, models.Actor{IP: c.ClientIP(), RequestID: requestID(c)})
-	var e *models.Error
-	if errors.As(err, &e) && e.Code == models.CodeValidation && len(e.Fields) > 0 {
-		p.set.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The password " + e.Fields[0].Detail + "."})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Choose a new password", err)
-		return
-	}
-	p.message(c, http.StatusOK, "Password changed", "Your password is changed and every session of your account has ended. Log in with the new password.", false, "", "")
-}
-
-func (p *pages) invitation(c *gin.Context) {
-	p.set.render(c, http.StatusOK, "invitation", map[string]any{"Title": "You are invited"})
+	p.render(c, status, "message", map[string]any{"Title": title, "Message": msg, "Error": isErr, "Next": next, "NextLabel": nextLabel})
 }
 
 // pageError shows a coded error in words; anything else is logged and shown as a bare failure.
@@ -120,7 +289,40 @@ func (p *pages) pageError(c *gin.Context, title string, err error) {
 	if status >= 500 {
 		logger(c).Error("page failed", "request_id", requestID(c), "route", c.FullPath(), "error", err)
 	}
-	p.message(c, status, title, prob.Detail, true, "", "")
+	msg := prob.Detail
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+		if !strings.HasSuffix(msg, ".") {
+			msg += "."
+		}
+	}
+	var e *models.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		c.Header("Retry-After", fmt.Sprint(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	p.message(c, status, title, msg, true, "", "")
+}
+
+// errorText is an error as a sentence for a form, with its status.
+func errorText(err error) (int, string) {
+	status, prob := problemFor(err)
+	msg := prob.Detail
+	if msg == "" {
+		return status, ""
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return status, msg
+}
+
+// safeNext is a local path to go to after logging in; anything else is "/".
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
 }
 
 // staticFiles serves the stylesheet; it changes only with a release.

@@ -43,6 +43,8 @@ var statusByCode = map[string]int{
 	models.CodeAccountNotFound:        http.StatusNotFound,
 	models.CodeOrderRefTaken:          http.StatusConflict,
 	models.CodePremierRequiresProgram: http.StatusUnprocessableEntity,
+	models.CodeAudienceNotAllowed:     http.StatusUnprocessableEntity,
+	models.CodeSeatsExhausted:         http.StatusConflict,
 	models.CodeForbidden:              http.StatusForbidden,
 	models.CodeNotFound:               http.StatusNotFound,
 	models.CodeMethodNotAllowed:       http.StatusMethodNotAllowed,

@@ -27,6 +27,9 @@ type Deps struct {
 	Log            *slog.Logger
 	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
 	TrustedProxies []string             // CIDRs whose X-Forwarded-For is believed
+	Keys           *models.Keyring      // signing keys: the JWKS, token signatures
+	Tokens         *models.Tokens       // entitlement tokens: issue and introspection
+	LicenseKeys    *models.LicenseKeys  // machine-bound license keys
 }
 
 // api holds the services the /v1 handlers call.
@@ -40,6 +43,8 @@ type api struct {
 	registrations *models.Registrations
 	help          *models.Help
 	contracts     *models.Contracts
+	tokens        *models.Tokens
+	licenseKeys   *models.LicenseKeys
 }
 
 // New builds the router. Every route is declared here, one line each with its guard, so that this
@@ -73,10 +78,12 @@ func New(d Deps) (http.Handler, error) {
 	r.GET("/readyz", probes.ready)
 	r.GET("/metrics", probes.metrics())
 	r.GET("/openapi.json", probes.openAPI)
+	r.GET("/.well-known/jwks.json", (&keyHandlers{keys: d.Keys}).jwks)
 
 	h := &api{store: d.Store, identity: d.Identity, catalogue: d.Catalogue, orders: d.Orders, accounts: d.Accounts, licenses: d.Licenses,
-		registrations: d.Registrations, help: d.Help, contracts: d.Contracts}
-	anon := newAnonLimiter(d.RateAnonPerMin).middleware
+		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, tokens: d.Tokens, licenseKeys: d.LicenseKeys}
+	limiter := newAnonLimiter(d.RateAnonPerMin) // one budget per address, shared by the API and the pages
+	anon := limiter.middleware
 	superadmin := staff(models.RoleSuperadmin)
 
 	v1 := r.Group("/v1")
@@ -123,7 +130,14 @@ func New(d Deps) (http.Handler, error) {
 	v1.GET("/licenses/:ln/audit", h.allow(anyUser), h.licenseAudit)
 	v1.GET("/licenses/:ln/support", h.allow(anyUser), h.licenseSupport)
 	v1.GET("/entitlements/check", h.allow(anyUser, scope(models.ScopeEntitlementsIntrospect)), h.checkEntitlement)
+	v1.POST("/entitlements/token", h.allow(anyUser), h.issueToken)
+	v1.POST("/entitlements/introspect", h.allow(scope(models.ScopeEntitlementsIntrospect)), h.introspect)
+	v1.POST("/licenses/:ln/keys", h.allow(anyUser), h.idempotent, h.issueLicenseKey)
+	v1.GET("/licenses/:ln/keys", h.allow(anyUser), h.listLicenseKeys)
+	v1.DELETE("/licenses/:ln/keys/:id", h.allow(anyUser), h.releaseLicenseKey)
 	v1.POST("/registration-help", public, anon, h.askHelp)
+	v1.GET("/contracts", h.allow(renewals), h.listContracts)
+	v1.GET("/renewals", h.allow(renewals, scope(models.ScopeRenewalsRead)), h.listRenewals)
 	v1.POST("/contracts/:id/renewals", h.allow(renewals), h.idempotent, h.renewContract)
 	v1.POST("/contracts/:id/upgrade", h.allow(renewals), h.idempotent, h.upgradeContract)
 	v1.POST("/contracts/:id/terminate", h.allow(renewals), h.idempotent, h.terminateContract)
@@ -131,8 +145,11 @@ func New(d Deps) (http.Handler, error) {
 	v1.GET("/registration-help", h.allow(staff(models.RoleSupport)), h.helpQueue)
 	v1.POST("/registration-help/:id/resolve", h.allow(staff(models.RoleSupport)), h.idempotent, h.resolveHelp)
 
-	// Pages: the links of letters land here. Each form's POST carries the letter's token, which
-	// is itself the secret, so these need no session or CSRF token.
+	// Pages: the portal, on the same services and the same sessions as the API, the session in a
+	// Secure, HttpOnly, SameSite=Lax cookie (never accepted by /v1). pg.session resolves it on
+	// every page; in `site`, every POST must carry the session's CSRF token (pg.checkCSRF). The
+	// letters' links (/verify, /reset-password) POST the letter's single-use token, which is
+	// itself the secret, so they need no CSRF token.
 	set, err := loadPages()
 	if err != nil {
 		return nil, err
@@ -141,13 +158,52 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg := &pages{set: set, identity: d.Identity}
+	pg := newPages(set, d, limiter)
 	r.GET("/static/*file", static)
-	r.GET("/verify", pg.verifyForm)
-	r.POST("/verify", pg.verify)
-	r.GET("/reset-password", pg.resetForm)
-	r.POST("/reset-password", pg.reset)
-	r.GET("/invitations", pg.invitation)
+	r.GET("/verify", pg.session, pg.verifyForm)
+	r.POST("/verify", pg.session, pg.verify)
+	r.GET("/reset-password", pg.session, pg.resetForm)
+	r.POST("/reset-password", pg.session, pg.reset)
+	r.GET("/invitations", pg.session, pg.invitation)
+
+	site := r.Group("", pg.session, pg.checkCSRF)
+	site.GET("/", pg.home)
+	site.GET("/signup", pg.signupForm)
+	site.POST("/signup", pg.anon, pg.signup)
+	site.GET("/login", pg.loginForm)
+	site.POST("/login", pg.login)
+	site.POST("/logout", pg.signedIn, pg.logout)
+	site.GET("/forgot-password", pg.forgotForm)
+	site.POST("/forgot-password", pg.anon, pg.forgot)
+	site.GET("/account", pg.signedIn, pg.account)
+	site.POST("/account/password", pg.signedIn, pg.changePassword)
+	site.GET("/registration-help", pg.helpForm)
+	site.POST("/registration-help", pg.anon, pg.askHelp)
+	site.GET("/recover", pg.recoverForm)
+	site.POST("/recover", pg.anon, pg.recoverAccount)
+	// A license's pages admit any signed-in user; membership and roles are the services' to check.
+	site.GET("/register", pg.signedIn, pg.registerForm)
+	site.POST("/register", pg.signedIn, pg.register)
+	site.POST("/requests/:id/withdraw", pg.signedIn, pg.withdraw)
+	site.GET("/licenses", pg.signedIn, pg.myLicenses)
+	site.GET("/licenses/:ln", pg.signedIn, pg.license)
+	site.GET("/licenses/:ln/members", pg.signedIn, pg.members)
+	site.POST("/licenses/:ln/members", pg.signedIn, pg.putMember)
+	site.POST("/licenses/:ln/members/remove", pg.signedIn, pg.removeMember)
+	site.GET("/licenses/:ln/requests", pg.signedIn, pg.requestsLink)
+	site.POST("/licenses/:ln/requests/:id/approve", pg.signedIn, pg.decide(true))
+	site.POST("/licenses/:ln/requests/:id/reject", pg.signedIn, pg.decide(false))
+	site.GET("/licenses/:ln/audit", pg.signedIn, pg.audit)
+	site.GET("/licenses/:ln/keys", pg.signedIn, pg.licenseKeysPage)
+	site.POST("/licenses/:ln/keys", pg.signedIn, pg.issueKey)
+	site.POST("/licenses/:ln/keys/:id/release", pg.signedIn, pg.releaseKey)
+	site.GET("/staff/help", pg.staffPage(models.RoleSupport), pg.helpQueue)
+	site.POST("/staff/help/:id/resolve", pg.staffPage(models.RoleSupport), pg.resolveHelp)
+	site.POST("/staff/help/:id/make-admin", pg.staffPage(models.RoleSupport), pg.makeAdmin)
+	site.GET("/renewals", pg.staffPage(models.RoleRenewals), pg.renewals)
+	site.GET("/renewals.csv", pg.staffPage(models.RoleRenewals), pg.renewalsCSV)
+	site.GET("/contracts/:id", pg.staffPage(models.RoleRenewals), pg.contract)
+	site.POST("/contracts/:id/:action", pg.staffPage(models.RoleRenewals), pg.contractAction)
 
 	return r, nil
 }

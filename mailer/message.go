@@ -198,6 +198,9 @@ var knownMessages = []Message{
 	Invitation{},
 	HelpConfirmation{},
 	ContractChanged{},
+	RenewalNotice{},
+	LapseNotice{},
+	RenewalDigest{},
 }
 
 // Letter is a rendered letter, ready to send. It is stored as JSON in the job that delivers it,

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -115,6 +116,9 @@ func buildMessage(from string, l Letter, date time.Time) (*gomail.Message, envel
 // Message-ID, so a retried letter replaces its own file instead of adding another.
 type FileTransport struct {
 	Dir string
+	// Log, when set, is told the path of each letter written, so that a developer without SMTP
+	// finds the verification link one click away. Recipients are not logged.
+	Log *slog.Logger
 }
 
 // Send writes the letter atomically: readers of Dir see the whole file or none of it.
@@ -156,6 +160,9 @@ func (t *FileTransport) Send(ctx context.Context, from string, l Letter) error {
 		return fmt.Errorf("mailer: write letter: %w", err)
 	}
 	done = true
+	if t.Log != nil {
+		t.Log.Info("letter written", "path", filepath.Join(t.Dir, FileName(l.MessageID)), "kind", l.Kind)
+	}
 	// Make the rename itself durable; a file system that cannot sync a directory loses nothing
 	// that matters here, so its error is not the letter's.
 	if d, err := os.Open(t.Dir); err == nil {

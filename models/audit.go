@@ -108,11 +108,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, page Page) ([]Audi
 	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&out).Error; err != nil {
 		return nil, "", Translate(err)
 	}
-	next := ""
-	if len(out) > page.Limit {
-		out = out[:page.Limit]
-		next = encodeCursor(out[len(out)-1].ID)
-	}
+	out, next := trimPage(out, page.Limit, func(e AuditEntry) int64 { return e.ID })
 	return out, next, nil
 }
 

@@ -32,8 +32,10 @@ type ContractView struct {
 	Notices  []NoticeSent
 }
 
-// NoticeSent is a renewal notice that went out for a contract.
+// NoticeSent is a letter of the renewal desk that went out for a contract: a renewal notice
+// OffsetDays before EndsOn, or the lapse notice (OffsetDays = LapseNoticeOffset, -1).
 type NoticeSent struct {
+	EndsOn     Date
 	OffsetDays int
 	SentAt     time.Time
 }
@@ -102,7 +104,7 @@ func noticesSent(tx *gorm.DB, contractID int64) ([]NoticeSent, error) {
 		return []NoticeSent{}, nil
 	}
 	var out []NoticeSent
-	err := tx.Table("renewal_notices").Select("offset_days, sent_at").Where("contract_id = ?", contractID).Order("sent_at").Scan(&out).Error
+	err := tx.Table("renewal_notices").Select("ends_on, offset_days, sent_at").Where("contract_id = ?", contractID).Order("sent_at, id").Scan(&out).Error
 	return out, err
 }
 
@@ -280,15 +282,22 @@ func (s *Contracts) Upgrade(ctx context.Context, id string, in UpgradeInput, a A
 	})
 }
 
+// checkReason checks the reason staff give for an action: required, at most 2000 characters.
+func checkReason(v *Validation, reason, missing string) string {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		v.Add("reason", FieldRequired, missing)
+	case len(reason) > 2000:
+		v.Add("reason", FieldTooLong, "must be at most 2000 characters")
+	}
+	return reason
+}
+
 // Terminate ends a contract today. Errors: not_found, validation_failed, contract_terminated.
 func (s *Contracts) Terminate(ctx context.Context, id, reason string, a Actor) (*ContractView, error) {
 	var v Validation
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		v.Add("reason", FieldRequired, "say why the contract ends early")
-	} else if len(reason) > 2000 {
-		v.Add("reason", FieldTooLong, "must be at most 2000 characters")
-	}
+	reason = checkReason(&v, reason, "say why the contract ends early")
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -316,12 +325,7 @@ func (s *Contracts) Terminate(ctx context.Context, id, reason string, a Actor) (
 func (s *Contracts) Grace(ctx context.Context, id, until, reason string, a Actor) (*ContractView, error) {
 	var v Validation
 	day := checkDate(&v, "until", until, true)
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		v.Add("reason", FieldRequired, "say why support continues")
-	} else if len(reason) > 2000 {
-		v.Add("reason", FieldTooLong, "must be at most 2000 characters")
-	}
+	reason = checkReason(&v, reason, "say why support continues")
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

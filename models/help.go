@@ -132,11 +132,7 @@ func (s *Help) Queue(ctx context.Context, status string, page Page) ([]HelpReque
 	if err := q.Order("CASE WHEN status = 'open' THEN 0 ELSE 1 END, id").Limit(page.Limit + 1).Find(&out).Error; err != nil {
 		return nil, "", Translate(err)
 	}
-	next := ""
-	if len(out) > page.Limit {
-		out = out[:page.Limit]
-		next = encodeCursor(out[len(out)-1].ID)
-	}
+	out, next := trimPage(out, page.Limit, func(h HelpRequest) int64 { return h.ID })
 	return out, next, nil
 }
 

@@ -57,3 +57,13 @@ func decodeCursor(c string) (int64, bool) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	return id, err == nil && id > 0
 }
+
+// trimPage cuts a result fetched with Limit+1 rows to the page and returns the cursor of the next
+// page ("" when this is the last).
+func trimPage[T any](out []T, limit int, id func(T) int64) ([]T, string) {
+	if len(out) <= limit {
+		return out, ""
+	}
+	out = out[:limit]
+	return out, encodeCursor(id(out[len(out)-1]))
+}

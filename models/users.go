@@ -562,10 +562,6 @@ func pageOf[T any](q *gorm.DB, page Page, id func(T) int64) ([]T, string, error)
 	if err := q.Order("id").Limit(page.Limit + 1).Find(&out).Error; err != nil {
 		return nil, "", Translate(err)
 	}
-	next := ""
-	if len(out) > page.Limit {
-		out = out[:page.Limit]
-		next = encodeCursor(id(out[len(out)-1]))
-	}
+	out, next := trimPage(out, page.Limit, id)
 	return out, next, nil
 }

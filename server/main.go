@@ -42,6 +42,13 @@ commands:
   apikey create --name N --scopes orders:write,entitlements:introspect,renewals:read
                              print a new API key (shown once)
   mail test --to ADDRESS     queue a test letter through the outbox (checks the SMTP settings)
+  renewals notify            one pass of the renewal-notice sweep (serve runs it daily); prints what it queued
+  keys rotate [--purpose entitlement|license] [--now]
+                             publish a new signing key; it signs after ENTITLED_JWKS_MAX_AGE (--now: at once)
+  keys list                  list the signing keys with their states and times
+  secret rotate              re-encrypt the signing keys from the old ENTITLED_SECRET (standard input) to the current one
+  demo [--staff-email E] [--password-stdin]
+                             seed a demo product, order and contracts and a renewals staff user; print what to try
   healthcheck                exit 0 when the local server answers /healthz (for container health checks)
 
 Configuration comes from ENTITLED_* environment variables (see README.md); --addr, --base-url,
@@ -65,6 +72,14 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return cmdAPIKey(ctx, args, env, stdout, stderr)
 	case "mail":
 		return cmdMail(ctx, args, env, stdout, stderr)
+	case "renewals":
+		return cmdRenewals(ctx, args, env, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, args, env, stdout, stderr)
+	case "secret":
+		return cmdSecret(ctx, args, env, stdin, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args, env, stdin, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, env)
 	case "help", "-h", "--help":

@@ -69,6 +69,9 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 		if err != nil {
 			return nil, fmt.Errorf("ENTITLED_SMTP_URL: %w", err)
 		}
+		if ft, ok := transport.(*mailer.FileTransport); ok {
+			ft.Log = log.With("component", "mailer") // no SMTP: say where each letter lands
+		}
 		metrics := mailer.NewMetrics(reg)
 		reg.MustRegister(mailer.QueueDepth(store.SQL))
 		workers = river.NewWorkers()
@@ -149,6 +152,16 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err := bg.addPeriodic(store, identity); err != nil {
 		return err
 	}
+	if err := bg.addRenewalSweep(cfg, store, log); err != nil {
+		return err
+	}
+	// The signing keys: a fresh database gets its first keys here, so that the JWKS is never
+	// empty; every replica re-reads them every few seconds to follow a rotation.
+	keys, tokens, err := newTokens(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	keys.Start(ctx)
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg,
 		Catalogue:      models.NewCatalogue(store),
@@ -159,6 +172,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		Help:           models.NewHelp(store, bg.outbox),
 		Contracts:      models.NewContracts(store, bg.outbox, cfg.RenewalWindowDays),
 		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
+		Keys: keys, Tokens: tokens, LicenseKeys: models.NewLicenseKeys(store, keys, cfg.BaseURL, cfg.RenewalWindowDays),
 	})
 	if err != nil {
 		return err
@@ -184,6 +198,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "database", store.Dialect)
+	newcomerHints(ctx, cfg, identity, log)
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,364 @@
+// Command loadgen is entitled's load harness. It starts the server as a subprocess on a loopback
+// port with a temporary data directory (SQLite, or a fresh PostgreSQL database), seeds it through
+// its own API and CLI, starts a bare Gin server in this process, and drives both with the same
+// closed-loop client: a fixed number of keep-alive connections, a warm-up, a fixed measured
+// window. It prints one table of req/s, p50, p99, errors and the ratio of each scenario to bare
+// Gin, with the server's resident memory at the start and end of each scenario.
+//
+//	go run ./cmd/loadgen --duration 5s
+//	go run ./cmd/loadgen --database-url 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	serverBin   string
+	databaseURL string
+	freshDB     bool
+	connections int
+	warmup      time.Duration
+	duration    time.Duration
+	timeout     time.Duration
+	scenarios   []string
+	seed        seedOptions
+	keep        bool
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.serverBin, "server-bin", "", "the entitled binary to test (default: go build ./server into a temp dir)")
+	fs.StringVar(&o.databaseURL, "database-url", "", "postgres://… to test on PostgreSQL (default: SQLite in the temp data dir)")
+	fs.BoolVar(&o.freshDB, "fresh-db", true, "with --database-url: create loadgen_<random> on that server, use it, and drop it at the end")
+	fs.IntVar(&o.connections, "connections", 64, "closed-loop workers, each on its own keep-alive connection")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario, not measured")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per scenario")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
+	list := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ","))
+	fs.IntVar(&o.seed.accounts, "accounts", 20, "accounts to seed (one order each)")
+	fs.IntVar(&o.seed.licensesPerAccount, "licenses-per-account", 5, "licenses (with contracts) per account")
+	fs.IntVar(&o.seed.users, "users", 16, "verified users; each license gets one as admin and the next as a support member")
+	fs.IntVar(&o.seed.pool, "registration-pool", 2000, "fresh licenses ordered up front for the registration scenario (topped up after its warm-up)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (server binary, data, server.log)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(*list, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+		case s == "all":
+			o.scenarios = append(o.scenarios, allScenarios...)
+		case slices.Contains(allScenarios, s):
+			o.scenarios = append(o.scenarios, s)
+		default:
+			return o, fmt.Errorf("--scenarios: unknown %q (want some of %s)", s, strings.Join(allScenarios, ","))
+		}
+	}
+	switch {
+	case o.connections < 1:
+		return o, errors.New("--connections must be at least 1")
+	case o.duration <= 0 || o.warmup < 0:
+		return o, errors.New("--duration must be positive and --warmup not negative")
+	case o.seed.accounts < 1 || o.seed.licensesPerAccount < 1 || o.seed.licensesPerAccount > 100 || o.seed.users < 1:
+		return o, errors.New("--accounts, --users and --licenses-per-account (at most 100) must be at least 1")
+	case o.databaseURL != "" && !strings.HasPrefix(o.databaseURL, "postgres://") && !strings.HasPrefix(o.databaseURL, "postgresql://"):
+		return o, errors.New("--database-url must be postgres://… (leave it out for SQLite)")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "loadgen: "+format+"\n", a...) }
+
+	tmp, err := os.MkdirTemp("", "entitled-loadgen-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			logf("kept %s", tmp)
+			return
+		}
+		os.RemoveAll(tmp)
+	}()
+
+	bin := o.serverBin
+	if bin == "" {
+		t0 := time.Now()
+		if bin, err = buildServer(ctx, tmp); err != nil {
+			return err
+		}
+		logf("built the server in %s", time.Since(t0).Round(time.Millisecond))
+	}
+
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(tmp, "data")
+	settings := map[string]string{
+		"ENTITLED_ADDR":              addr,
+		"ENTITLED_BASE_URL":          "http://" + addr,
+		"ENTITLED_DATA_DIR":          dataDir,
+		"ENTITLED_SECRET":            randomHex(32),
+		"ENTITLED_RATE_ANON_PER_MIN": "1000000",
+		"ENTITLED_TOKEN_TTL":         "1h", // tokens taken before the introspect scenario outlive any run
+		"ENTITLED_TOKEN_AUDIENCES":   "support-portal,downloads,kb,chat",
+		"ENTITLED_JOB_POLL_INTERVAL": "100ms",
+	}
+	dialect := "sqlite"
+	if o.databaseURL != "" {
+		dialect = "postgres"
+		dbURL := o.databaseURL
+		if o.freshDB {
+			var drop func()
+			if dbURL, drop, err = freshDatabase(ctx, o.databaseURL); err != nil {
+				return err
+			}
+			defer drop()
+			logf("created database %s (dropped at the end)", dbName(dbURL))
+		}
+		settings["ENTITLED_DATABASE_URL"] = dbURL
+	}
+	env := serverEnv(settings)
+
+	// The CLI first (it migrates): a staff user for the catalogue, and the two machine keys.
+	d := &dataset{run: randomHex(3), mailDir: filepath.Join(dataDir, "mail")}
+	d.sku = "LOADGEN-" + strings.ToUpper(d.run)
+	staffEmail := "ops-" + d.run + "@loadgen.test"
+	if _, err := runCLI(ctx, bin, env, seedPassword+"\n", "staff", "add", "--email", staffEmail, "--roles", "ops"); err != nil {
+		return err
+	}
+	key := func(scope string) (string, error) {
+		out, err := runCLI(ctx, bin, env, "", "apikey", "create", "--name", "loadgen "+scope, "--scopes", scope)
+		return strings.TrimSpace(out), err
+	}
+	if d.ordersKey, err = key("orders:write"); err != nil {
+		return err
+	}
+	if d.introspectKey, err = key("entitlements:introspect"); err != nil {
+		return err
+	}
+
+	srv, err := startServer(ctx, bin, env, addr, filepath.Join(tmp, "server.log"))
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	defer func() {
+		if err != nil && !o.keep {
+			logf("the server's last log lines:\n%s", tail(srv.logPath, 20))
+		}
+	}()
+	logf("server %s on %s (%s), pid %d", bin, srv.base, dialect, srv.cmd.Process.Pid)
+
+	seedAPI := &api{base: srv.base, client: &http.Client{Timeout: 60 * time.Second}}
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
+	if _, err := seedAPI.call(ctx, "POST", "/v1/auth/login", "", map[string]string{"email": staffEmail, "password": seedPassword}, &login); err != nil {
+		return err
+	}
+	d.opsToken = login.AccessToken
+	if err := seed(ctx, seedAPI, d, o.seed, logf); err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+
+	ginBase, stopGin, err := startBareGin()
+	if err != nil {
+		return err
+	}
+	defer stopGin()
+
+	fmt.Fprintf(stdout, "entitled loadgen: %s, %d connections, warm-up %s, measured %s per scenario; %d CPUs shared by client and servers; load average %s\n",
+		dialect, o.connections, o.warmup, o.duration, runtime.NumCPU(), loadAverage())
+	fmt.Fprintf(stdout, "seeded: %d accounts, %d licenses with contracts, %d users, %d memberships, %d fresh licenses for registration\n\n",
+		o.seed.accounts, len(d.licenses), len(d.users), len(d.members), len(d.pool))
+
+	base := measure(ctx, o, bareGinScenario(ginBase), nil, logf)
+	results := []result{base}
+	scenarios := buildScenarios(d, seedAPI, logf)
+	for _, name := range o.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		if !srv.alive() {
+			return fmt.Errorf("the server died before %s; its log:\n%s", name, tail(srv.logPath, 30))
+		}
+		results = append(results, measure(ctx, o, scenarios[name], srv, logf))
+	}
+
+	// Bare Gin again: the drift between its two rows shows how much else was using the machine.
+	if ctx.Err() == nil {
+		again := measure(ctx, o, bareGinScenario(ginBase), nil, logf)
+		again.Name = "bare gin (again)"
+		results = append(results, again)
+	}
+
+	fmt.Fprint(stdout, formatTable(results, base.RPS()))
+	fmt.Fprintf(stdout, "load average at the end: %s\n", loadAverage())
+	for _, r := range results {
+		if len(r.FirstErrorLines) > 0 {
+			fmt.Fprintf(stdout, "\nfirst errors of %s:\n", r.Name)
+			for _, l := range r.FirstErrorLines {
+				fmt.Fprintf(stdout, "  %s\n", l)
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// loadAverage is the 1-minute load average (from /proc/loadavg), to tell a busy machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+// dbName is the database a postgres:// URL names.
+func dbName(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return strings.TrimPrefix(p.Path, "/")
+	}
+	return ""
+}
+
+// measure runs one scenario: prepare, warm-up, top-up, measured window, with the server's RSS
+// sampled from before the warm-up to after the window (srv nil: no server to sample).
+func measure(ctx context.Context, o options, s *scenario, srv *server, logf func(string, ...any)) result {
+	r := result{Name: s.name}
+	if s.prepare != nil {
+		skip, err := s.prepare(ctx)
+		if err != nil {
+			r.Skipped = "not run: " + err.Error()
+			return r
+		}
+		if skip != "" {
+			r.Skipped = skip
+			return r
+		}
+	}
+	var sampler *rssSampler
+	if srv != nil {
+		sampler = startRSSSampler(srv)
+	}
+	client := newClient(o.connections, o.timeout)
+	defer client.CloseIdleConnections()
+	errs := &errorLog{max: 5}
+	logf("%s: warm-up %s, then %s measured", s.name, o.warmup, o.duration)
+	warm := phaseResult{}
+	if o.warmup > 0 {
+		warm = runPhase(ctx, client, o.connections, o.warmup, s.next, "warm-up", errs)
+	}
+	if s.afterWarmup != nil {
+		note, err := s.afterWarmup(ctx, warm, o.duration)
+		if err != nil {
+			r.Skipped = "not run: " + err.Error()
+			return r
+		}
+		r.Note = note
+	}
+	var cpu0 time.Duration
+	if srv != nil {
+		cpu0, _ = srv.cpu()
+	}
+	m := runPhase(ctx, client, o.connections, o.duration, s.next, "measured", errs)
+	if srv != nil {
+		if cpu1, err := srv.cpu(); err == nil && cpu0 > 0 {
+			r.ServerCPU = cpu1 - cpu0
+		}
+	}
+	r.summarize(m.lat, m.elapsed)
+	r.Errors = m.errors
+	if m.ranOut {
+		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; ran out of requests to send after %s (figures over that span)", m.elapsed.Round(time.Millisecond)), "; ")
+	}
+	r.FirstErrorLines = errs.list()
+	if sampler != nil {
+		r.HasRSS = true
+		r.RSSStart, r.RSSEnd, r.RSSPeak = sampler.stop()
+	}
+	return r
+}
+
+// rssSampler reads the server's RSS at the start, every 250 ms, and at the end.
+type rssSampler struct {
+	srv         *server
+	start, peak int64
+	done        chan struct{}
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+}
+
+func startRSSSampler(srv *server) *rssSampler {
+	s := &rssSampler{srv: srv, done: make(chan struct{})}
+	s.start, _ = srv.rss()
+	s.peak = s.start
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				if v, err := srv.rss(); err == nil {
+					s.mu.Lock()
+					s.peak = max(s.peak, v)
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() (start, end, peak int64) {
+	close(s.done)
+	s.wg.Wait()
+	end, _ = s.srv.rss()
+	return s.start, end, max(s.peak, end)
+}

@@ -1,0 +1,371 @@
+package handlers
+
+// Browser tests: headless Chromium (Debian's chromium package) driven by chromedp through the
+// customer's and the renewal representative's journeys, against the real server on a real
+// database. One browser serves the whole test binary; each journey has its own browser context
+// (its own cookies). A screenshot of every step is saved to ENTITLED_SCREENSHOTS when it is set
+// (a folder; kept), else to the test's temporary folder.
+//
+// Without Chromium the tests skip, saying why, except under CI, where they fail: CI installs it.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"entitled/mailer/mailtest"
+	"entitled/models"
+)
+
+// chromiumPath finds the browser, or skips (fails under CI).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("CI is set but no Chromium is installed: .ci/run installs Debian's chromium package; install it with apt-get install chromium")
+	}
+	t.Skip("browser tests skipped: no Chromium on PATH (Debian: apt-get install chromium)")
+	return ""
+}
+
+// startBrowser starts one headless Chromium with a fresh profile, closed when the test ends.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	profile := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(profile),
+		chromedp.NoSandbox,  // --no-sandbox: the tests run as root in a container
+		chromedp.DisableGPU, // --disable-gpu
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// Start it now, so that a browser that cannot start fails here with its reason.
+	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium (%s): %v", path, err)
+	}
+	return browser
+}
+
+// screenshotDir is where the steps' screenshots go.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("ENTITLED_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	return t.TempDir()
+}
+
+// tab is one journey's browser tab on one test server.
+type tab struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+	name  string
+	step  int
+}
+
+// newTab opens a tab in a browser context of its own (cookies of its own) for the test server.
+func newTab(t *testing.T, browser context.Context, a *testApp, shots, name string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel() })
+	return &tab{t: t, ctx: ctx, base: a.srv.URL, shots: shots, name: name}
+}
+
+func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v\n%s", what, err, b.mainText())
+	}
+}
+
+// open navigates to a path of the server.
+func (b *tab) open(path string) {
+	b.t.Helper()
+	b.do("open "+path, chromedp.Navigate(b.base+path))
+}
+
+// fill types a value into the field with the id, as a person does.
+func (b *tab) fill(id, value string) {
+	b.t.Helper()
+	b.do("fill #"+id, chromedp.Clear(chromedp.ID(id)), chromedp.SendKeys(chromedp.ID(id), value))
+}
+
+// set sets a field's value at once (date inputs, selects).
+func (b *tab) set(id, value string) {
+	b.t.Helper()
+	b.do("set #"+id, chromedp.SetValue(chromedp.ID(id), value))
+}
+
+// click clicks the element and waits for the page it leads to.
+func (b *tab) click(css string) {
+	b.t.Helper()
+	// A click that navigates nowhere (a form the browser finds invalid) fails in time.
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
+	if err != nil {
+		b.t.Fatalf("click %s: %v\n%s", css, err, b.mainText())
+	}
+	if resp != nil && resp.Status >= 500 {
+		b.t.Fatalf("click %s: %d\n%s", css, resp.Status, b.mainText())
+	}
+}
+
+func (b *tab) mainText() string {
+	txt, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		return "(no page: " + err.Error() + ")"
+	}
+	return txt
+}
+
+// see fails unless the page's main content has every text.
+func (b *tab) see(texts ...string) {
+	b.t.Helper()
+	txt, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		b.t.Fatalf("read the page: %v", err)
+	}
+	for _, s := range texts {
+		if !strings.Contains(txt, s) {
+			loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+			b.t.Fatalf("%s lacks %q:\n%s", loc, s, txt)
+		}
+	}
+}
+
+// at fails unless the browser is at the path.
+func (b *tab) at(path string) {
+	b.t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil || loc != b.base+path {
+		b.t.Fatalf("at %q (%v), want %s", loc, err, b.base+path)
+	}
+}
+
+// shot saves a screenshot of the whole page as the journey's next step.
+func (b *tab) shot(what string) {
+	b.t.Helper()
+	b.step++
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", what, err)
+	}
+	file := filepath.Join(b.shots, fmt.Sprintf("%s-%02d-%s.png", b.name, b.step, what))
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// phoneShot saves a screenshot of the page as a phone shows it.
+func (b *tab) phoneShot(what string) {
+	b.t.Helper()
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.shot(what + "-phone")
+	b.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
+}
+
+// The browser journeys, one browser for both.
+func TestBrowser_Journeys(t *testing.T) {
+	browser := startBrowser(t)
+	shots := screenshotDir(t)
+	t.Logf("screenshots in %s", shots)
+	t.Run("customer signs up, registers a license, invites a colleague and takes a license key", func(t *testing.T) { customerJourney(t, browser, shots) })
+	t.Run("renewal representative renews a contract expiring in 20 days", func(t *testing.T) { renewalsJourney(t, browser, shots) })
+}
+
+// product adds a product with versions (version, released_on, phase) as staff ops.
+func (a *testApp) product(t *testing.T, ops, sku, name string, versions ...[3]string) {
+	t.Helper()
+	want(t, a.do(t, "POST", "/v1/products", ops, map[string]any{"sku": sku, "name": name}), http.StatusCreated)
+	for _, v := range versions {
+		want(t, a.do(t, "POST", "/v1/products/"+sku+"/versions", ops, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}), http.StatusCreated)
+	}
+}
+
+// sale orders one license of the product with support to an account and its contact, and
+// returns the License Number and the contract's id.
+func (a *testApp) sale(t *testing.T, ops, sku, account, contact, email, program, startsOn, endsOn string) (string, string) {
+	t.Helper()
+	r := a.do(t, "POST", "/v1/orders", ops, map[string]any{
+		"order_ref": fmt.Sprintf("SO-%d", a.seq.Add(1)), "account": map[string]any{"name": account},
+		"primary_contact": map[string]any{"name": contact, "email": email},
+		"items": []any{map[string]any{"sku": sku, "quantity": 10, "kind": "perpetual",
+			"support": map[string]any{"program": program, "starts_on": startsOn, "ends_on": endsOn}}},
+	})
+	want(t, r, http.StatusCreated)
+	l := licensesOf(r)[0]
+	return l["license_number"].(string), l["contract_id"].(string)
+}
+
+func customerJourney(t *testing.T, browser context.Context, shots string) {
+	a := newTestApp(t, models.SQLite)
+	ops := a.newStaff(t, models.RoleOps)
+	a.product(t, ops.token, "EDGE-GW", "Edge Gateway", [3]string{"3.2", "2023-05-10", "discontinued"}, [3]string{"4.0", "2024-11-04", "limited"},
+		[3]string{"4.1", "2025-09-15", "full"}, [3]string{"5.0", "2026-02-02", "full"})
+	ln, _ := a.sale(t, ops.token, "EDGE-GW", "Northwind Traders", "Dana Whitfield", "dana@northwind.example", "24x7", "2025-07-01", "2026-06-30")
+
+	b := newTab(t, browser, a, shots, "customer")
+	b.open("/")
+	b.see("Your licenses and support, in one place")
+	b.shot("home")
+
+	b.click(`.hero a[href="/signup"]`)
+	email := "robin@northwind.example"
+	b.fill("name", "Robin Quinn")
+	b.fill("email", email)
+	b.fill("password", testPassword)
+	b.fill("password_confirm", testPassword)
+	b.shot("signup")
+	b.click(`form[action="/signup"] button[type=submit]`)
+	b.see("We have sent a letter to " + email)
+	b.shot("check-mail")
+
+	// The letter's link, from the mail sink, on this server.
+	letter := a.sink.WaitFor(t, email, 0, testBaseURL+"/verify?token=")
+	link := a.srv.URL + "/verify?token=" + url.QueryEscape(mailtest.LinkToken(t, letter))
+	b.do("open the link", chromedp.Navigate(link))
+	b.see("Confirm that this email address is yours")
+	b.click(`form[action="/verify"] button`)
+	b.see("Thank you: your email address is confirmed.")
+	b.shot("verified")
+
+	b.click(`main a.button`)
+	b.fill("email", email)
+	b.fill("password", testPassword)
+	b.shot("login")
+	b.click(`form[action="/login"] button[type=submit]`)
+	b.at("/register")
+	b.fill("license_number", strings.ToLower(ln))
+	b.shot("register")
+	b.click(`input[value="license_number"] ~ button[type=submit]`)
+	b.see("License "+ln+" is registered to you.", "You are its first administrator")
+	b.shot("registered")
+
+	b.click(`main a.button[href="/licenses/` + ln + `"]`)
+	b.see("Support Active", "Support is active until 2026-06-30 (in 120 days).", "24x7", "Response targets", "1 hour", "around the clock",
+		"Open support cases", "Premier support: faster response", "The Premier add-on is not part of this contract.",
+		"Discontinued", "This version is discontinued", "Limited support")
+	b.shot("license")
+	b.phoneShot("license")
+
+	b.open("/licenses")
+	b.see(ln, "Active", "Administrator, Support User, License User", "2026-06-30", "in 120 days")
+	b.shot("my-licenses")
+
+	b.open("/licenses/" + ln + "/members")
+	colleague := "sam@northwind.example"
+	b.fill("invite-email", colleague)
+	b.do("tick License User", chromedp.Click(chromedp.CSS(`form input[name="roles"][value="license"]`)))
+	b.click(`input[name="form"][value="add"] ~ button[type=submit]`)
+	b.see("Invitation sent to " + colleague)
+	b.shot("invited")
+	a.sink.WaitFor(t, colleague, 0, testBaseURL+"/invitations?token=")
+
+	// A license key for a machine.
+	b.click(`.tabs a[href="/licenses/` + ln + `/keys"]`)
+	b.see("Get a key for a machine", "0 of 10 seats used")
+	b.fill("key-host", "build-01.northwind.example")
+	b.fill("key-fp", "4f:2a:9c:11:07:be")
+	b.set("key-version", "4.1")
+	b.shot("keys")
+	b.click(`form[action="/licenses/` + ln + `/keys"] button[type=submit]`)
+	b.see("A new key for build-01.northwind.example is ready.", "License key")
+	key, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("license-key")))
+	if err != nil || strings.Count(key, ".") != 2 {
+		t.Fatalf("the key on the page: %q %v", key, err)
+	}
+	b.shot("license-key")
+	b.click(`main a.button`)
+	b.see("1 of 10 seats used", "build-01.northwind.example", "4f:2a:9c:11:07:be")
+	b.shot("keys-issued")
+
+	b.open("/licenses/" + ln + "/audit")
+	b.see("Registered as first administrator", "Colleague invited", email)
+	b.shot("audit")
+}
+
+func renewalsJourney(t *testing.T, browser context.Context, shots string) {
+	a := newTestApp(t, models.SQLite)
+	ops := a.newStaff(t, models.RoleOps).token
+	a.product(t, ops, "EDGE-GW", "Edge Gateway", [3]string{"4.1", "2025-09-15", "full"})
+	a.product(t, ops, "FLEET", "Fleet Manager", [3]string{"2.3", "2025-04-01", "full"})
+	// Today is 2026-03-02: one contract ends in 20 days, others sooner, later, or already.
+	a.sale(t, ops, "FLEET", "Contoso Pharmaceuticals", "Priya Raman", "priya.raman@contoso.example", "standard", "2025-03-08", "2026-03-07")
+	_, target := a.sale(t, ops, "EDGE-GW", "Fabrikam Logistics", "Jonas Berg", "jonas.berg@fabrikam.example", "24x7", "2025-03-23", "2026-03-22")
+	a.sale(t, ops, "EDGE-GW", "Tailspin Toys", "Ana Souza", "ana@tailspin.example", "standard", "2025-04-17", "2026-04-16")
+	a.sale(t, ops, "FLEET", "Wide World Importers", "Kenji Mori", "k.mori@wideworld.example", "24x7", "2025-05-22", "2026-05-21")
+	a.sale(t, ops, "FLEET", "Adventure Works", "Lena Fischer", "lena@adventure.example", "standard", "2025-09-19", "2026-09-18")
+	a.sale(t, ops, "EDGE-GW", "Litware Inc", "Omar Haddad", "omar@litware.example", "standard", "2025-02-02", "2026-02-01")
+	_, grace := a.sale(t, ops, "FLEET", "Proseware Ltd", "Mia Laurent", "mia@proseware.example", "standard", "2025-02-21", "2026-02-20")
+	rs := a.newStaff(t, models.RoleRenewals)
+	want(t, a.do(t, "POST", "/v1/contracts/"+grace+"/grace", rs.token, map[string]any{"until": "2026-03-20", "reason": "PO in approval"}), http.StatusOK)
+
+	b := newTab(t, browser, a, shots, "renewals")
+	b.open("/login")
+	b.fill("email", rs.email)
+	b.fill("password", rs.password)
+	b.click(`form[action="/login"] button[type=submit]`)
+	b.at("/renewals")
+	b.see("Expiring within 90 days", "Fabrikam Logistics", "Proseware Ltd", "Download CSV")
+	b.shot("dashboard")
+
+	b.click(`a.tile[href="/renewals?within=30"]`)
+	b.see("Expiring within 30 days", "Fabrikam Logistics", "in 20 days")
+	b.shot("within-30-days")
+	b.phoneShot("within-30-days")
+
+	b.click(`a[href^="/contracts/` + target + `?"] strong`)
+	b.see("Fabrikam Logistics", "Expiring soon", "2026-03-22", "in 20 days", "Renew", "Grant grace", "Terminate")
+	b.shot("contract")
+
+	b.set("renew-ends", "2027-03-22")
+	b.click(`form[action="/contracts/` + target + `/renew"] button[type=submit]`)
+	b.see("Renew this contract until 2027-03-22?", "2026-03-23 to 2027-03-22")
+	b.shot("confirm-renewal")
+	b.click(`.confirm form button[type=submit]`)
+	b.at("/renewals?within=30")
+	b.see("Renewed: Fabrikam Logistics", "2027-03-22")
+	b.shot("renewed")
+	rows, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(rows, "Fabrikam Logistics") != 1 { // only in the message above the list
+		t.Fatalf("the renewed contract is still in the 30-day list:\n%s", rows)
+	}
+	r := a.do(t, "GET", "/v1/renewals?within_days=30", rs.token, nil)
+	want(t, r, http.StatusOK)
+	for _, it := range r.items() {
+		if it["id"] == target {
+			t.Fatalf("the API still lists the renewed contract: %s", r)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package handlers
+
+// Renewal staff's contract page: the contract with its history, and the actions renew, upgrade,
+// grace and terminate, each shown for confirmation before it is done.
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+// contractBack is where the contract page's "back" link and its actions return to: the
+// dashboard with the filters it was opened from.
+func contractBack(c *gin.Context) string {
+	back := c.Query("back")
+	if back == "" {
+		back = c.PostForm("back")
+	}
+	if back = safeNext(back); !strings.HasPrefix(back, "/renewals") {
+		return "/renewals"
+	}
+	return back
+}
+
+func (p *pages) contract(c *gin.Context) {
+	p.contractPage(c, http.StatusOK, nil)
+}
+
+func (p *pages) contractPage(c *gin.Context, status int, extra map[string]any) {
+	v, err := p.contracts.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		p.pageError(c, "Contract", err)
+		return
+	}
+	today := p.contracts.Today()
+	st, days := v.Status(today, p.contracts.RenewalWindowDays)
+	end := v.Contract.EndsOn
+	suggested := end.AddDays(365)
+	if end.IsZero() {
+		suggested = today.AddDays(365)
+	}
+	graceMax := end.AddDays(models.MaxGraceDays)
+	data := map[string]any{"Title": v.Account.Name + " · " + v.Product.Name, "Nav": "renewals", "Wide": true,
+		"V": v, "Status": st, "DaysLeft": days, "Back": contractBack(c), "SuggestedEnd": suggested,
+		"GraceDefault": minDate(end.AddDays(30), graceMax), "GraceMax": graceMax, "Form": map[string]string{}, "Action": ""}
+	for k, val := range extra {
+		data[k] = val
+	}
+	p.render(c, status, "contract", data)
+}
+
+func minDate(a, b models.Date) models.Date {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// contractAction shows what an action will do and asks to confirm it; the confirmed form does it
+// and goes back to the dashboard, where a renewed contract has left the list.
+func (p *pages) contractAction(c *gin.Context) {
+	id, action := c.Param("id"), c.Param("action")
+	form := map[string]string{}
+	for _, f := range []string{"ends_on", "program", "premier", "until", "reason"} {
+		form[f] = strings.TrimSpace(c.PostForm(f))
+	}
+	var verb, question string
+	switch action {
+	case "renew":
+		verb, question = "Yes, renew", "Renew this contract until "+form["ends_on"]+"?"
+	case "upgrade":
+		verb, question = "Yes, change it", "Change this contract's support from today?"
+	case "grace":
+		verb, question = "Yes, grant grace", "Keep support on until "+form["until"]+" while the renewal is agreed?"
+	case "terminate":
+		verb, question = "Yes, terminate", "End this contract today? Support stops at once for every member of the license."
+	default:
+		p.message(c, http.StatusNotFound, "Not found", "There is no such action.", true, "", "")
+		return
+	}
+	ctx := c.Request.Context()
+	if c.PostForm("confirm") != "yes" {
+		v, err := p.contracts.Get(ctx, id)
+		if err != nil {
+			p.pageError(c, "Contract", err)
+			return
+		}
+		fields := map[string]string{"back": contractBack(c)}
+		for k, val := range form {
+			if val != "" {
+				fields[k] = val
+			}
+		}
+		p.render(c, http.StatusOK, "confirm", map[string]any{"Title": "Please confirm", "Nav": "renewals",
+			"Question": question, "Summary": actionSummary(v, action, form), "Action": c.Request.URL.Path,
+			"Fields": fields, "Button": verb, "Danger": action == "terminate", "Cancel": "/contracts/" + url.PathEscape(id) + "?back=" + url.QueryEscape(contractBack(c))})
+		return
+	}
+	var v *models.ContractView
+	var err error
+	a := actor(c)
+	switch action {
+	case "renew":
+		v, err = p.contracts.Renew(ctx, id, models.RenewalInput{EndsOn: form["ends_on"], Program: form["program"], Premier: premierChoice(form["premier"])}, a)
+	case "upgrade":
+		v, err = p.contracts.Upgrade(ctx, id, models.UpgradeInput{Program: form["program"], Premier: premierChoice(form["premier"])}, a)
+	case "grace":
+		v, err = p.contracts.Grace(ctx, id, form["until"], form["reason"], a)
+	case "terminate":
+		v, err = p.contracts.Terminate(ctx, id, form["reason"], a)
+	}
+	if err != nil {
+		status, msg := errorText(err)
+		if f := fieldMessages(err); f != nil {
+			msg = strings.Join(sortedValues(f), " ")
+		}
+		if status >= 500 || models.ErrorCode(err) == models.CodeNotFound {
+			p.pageError(c, "Contract", err)
+			return
+		}
+		p.contractPage(c, status, map[string]any{"Action": action, "ActionError": msg, "Form": form})
+		return
+	}
+	st, _ := v.Status(p.contracts.Today(), p.contracts.RenewalWindowDays)
+	var msg string
+	switch action {
+	case "renew":
+		msg = "Renewed: " + v.Account.Name + ", " + v.Product.Name + ": support now ends on " + v.Contract.EndsOn.String() + "."
+	case "upgrade":
+		msg = "Changed: " + v.Account.Name + ", " + v.Product.Name + ": support is now " + programWord(v.Contract.Program, v.Contract.Premier) + "."
+	case "grace":
+		msg = "Grace granted: " + v.Account.Name + ", " + v.Product.Name + ": support goes on until " + v.Contract.GraceUntil.String() + "."
+	case "terminate":
+		msg = "Terminated: " + v.Account.Name + ", " + v.Product.Name + ": support ended today."
+	}
+	msg += " The customer's contact has been told. Status: " + strings.ToLower(statusWord(st)) + "."
+	redirect(c, contractBack(c), msg)
+}
+
+// premierChoice reads the premier select: "yes", "no", or "" to keep it as it is.
+func premierChoice(s string) *bool {
+	switch s {
+	case "yes", "true", "on":
+		t := true
+		return &t
+	case "no", "false":
+		f := false
+		return &f
+	}
+	return nil
+}
+
+// actionSummary lists what an action changes, before and after, for the confirmation page.
+func actionSummary(v *models.ContractView, action string, form map[string]string) []detailPair {
+	c := v.Contract
+	out := []detailPair{
+		{"Account", v.Account.Name + " (" + v.Account.AccountID + ")"},
+		{"License", v.License.LicenseNumber + " · " + v.Product.Name},
+		{"Contact", v.Account.ContactName + " <" + v.Account.ContactEmail + ">"},
+	}
+	program := func() string {
+		p, prem := c.Program, c.Premier
+		if form["program"] != "" {
+			p = form["program"]
+		}
+		if b := premierChoice(form["premier"]); b != nil {
+			prem = *b
+		}
+		before, after := programWord(c.Program, c.Premier), programWord(p, prem)
+		if before == after {
+			return after + " (unchanged)"
+		}
+		return before + " → " + after
+	}
+	switch action {
+	case "renew":
+		out = append(out, detailPair{"Ends on", c.EndsOn.String() + " → " + form["ends_on"]},
+			detailPair{"New term", c.EndsOn.AddDays(1).String() + " to " + form["ends_on"]},
+			detailPair{"Program", program()})
+	case "upgrade":
+		out = append(out, detailPair{"Program", program()})
+	case "grace":
+		out = append(out, detailPair{"Ends on", c.EndsOn.String()}, detailPair{"Support continues until", form["until"]},
+			detailPair{"Reason", form["reason"]})
+	case "terminate":
+		out = append(out, detailPair{"Ends on", c.EndsOn.String() + " → today"}, detailPair{"Reason", form["reason"]})
+	}
+	return out
+}

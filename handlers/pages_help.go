@@ -1,0 +1,122 @@
+package handlers
+
+// Help for people who cannot register: the "trouble registering" form, the "I don't know my
+// License Number" recovery form, and staff support's queue with resolve and "make admin".
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+func (p *pages) helpForm(c *gin.Context) {
+	data := map[string]any{"Title": "Trouble registering?", "Nav": "help",
+		"Form": map[string]string{"license_number": c.Query("license_number"), "account_id": c.Query("account_id")}}
+	if pr := principal(c); pr.IsUser() {
+		data["Form"].(map[string]string)["name"] = pr.Name
+		data["Form"].(map[string]string)["email"] = pr.Email
+	}
+	p.render(c, http.StatusOK, "help", data)
+}
+
+func (p *pages) askHelp(c *gin.Context) {
+	form := map[string]string{}
+	for _, f := range []string{"name", "email", "company", "license_number", "account_id", "message"} {
+		form[f] = strings.TrimSpace(c.PostForm(f))
+	}
+	r, err := p.help.Ask(c.Request.Context(), models.HelpInput{Name: form["name"], Email: form["email"], Company: form["company"],
+		LicenseNumber: form["license_number"], AccountID: form["account_id"], Message: form["message"]}, actor(c))
+	if fields := fieldMessages(err); fields != nil {
+		p.render(c, http.StatusBadRequest, "help", map[string]any{"Title": "Trouble registering?", "Nav": "help", "Form": form, "Fields": fields})
+		return
+	}
+	if err != nil {
+		p.pageError(c, "Trouble registering?", err)
+		return
+	}
+	p.message(c, http.StatusAccepted, "We have your request",
+		"Thank you. Your request number is "+itoa64(r.ID)+". A confirmation is on its way to "+r.Email+", and our staff will write to you there once they have looked into it.",
+		false, "/", "Back to the start")
+}
+
+func (p *pages) recoverForm(c *gin.Context) {
+	p.render(c, http.StatusOK, "recover", map[string]any{"Title": "I don't know my License Number"})
+}
+
+func (p *pages) recoverAccount(c *gin.Context) {
+	email := strings.TrimSpace(c.PostForm("email"))
+	err := p.accounts.Recover(c.Request.Context(), email)
+	if fields := fieldMessages(err); fields != nil {
+		p.render(c, http.StatusBadRequest, "recover", map[string]any{"Title": "I don't know my License Number", "Email": email, "Fields": fields})
+		return
+	}
+	if err != nil {
+		p.pageError(c, "I don't know my License Number", err)
+		return
+	}
+	// The same answer whatever the address: it tells no one whose address it is.
+	p.message(c, http.StatusAccepted, "Check your inbox",
+		"If "+email+" is the contact of an account that bought from us, we have sent it the account's License Numbers and its Account ID.",
+		false, "/registration-help", "Still stuck? Ask us for help")
+}
+
+// helpQueue is staff support's list of help requests, open ones first.
+func (p *pages) helpQueue(c *gin.Context) {
+	status := c.DefaultQuery("status", models.HelpOpen)
+	if status == "all" {
+		status = ""
+	}
+	pg, err := models.ParsePage("50", c.Query("cursor"))
+	if err != nil {
+		p.pageError(c, "Help queue", err)
+		return
+	}
+	reqs, next, err := p.help.Queue(c.Request.Context(), status, pg)
+	if err != nil {
+		p.pageError(c, "Help queue", err)
+		return
+	}
+	if status == "" {
+		status = "all"
+	}
+	p.render(c, http.StatusOK, "help_queue", map[string]any{"Title": "Registration help queue", "Nav": "helpqueue", "Wide": true,
+		"Requests": reqs, "Next": next, "Status": status})
+}
+
+func (p *pages) resolveHelp(c *gin.Context) {
+	r, err := p.help.Resolve(c.Request.Context(), principal(c), c.Param("id"), c.PostForm("note"), actor(c))
+	if err != nil {
+		p.pageError(c, "Help queue", err)
+		return
+	}
+	redirect(c, "/staff/help", "Request "+itoa64(r.ID)+" from "+r.Email+" is resolved.")
+}
+
+// makeAdmin makes a person the administrator of a license (all three roles), naming the help
+// request in the audit log; an address with no account gets an invitation. It asks first.
+func (p *pages) makeAdmin(c *gin.Context) {
+	id := c.Param("id")
+	ln, email := strings.TrimSpace(c.PostForm("license_number")), strings.TrimSpace(c.PostForm("email"))
+	if c.PostForm("confirm") != "yes" {
+		p.render(c, http.StatusOK, "confirm", map[string]any{"Title": "Please confirm",
+			"Question": "Make " + email + " an administrator of license " + ln + "? They get the Administrator, Support User and License User roles, and can then manage who else uses it.",
+			"Action":   c.Request.URL.Path, "Fields": map[string]string{"email": email, "license_number": ln},
+			"Button": "Yes, make administrator", "Cancel": "/staff/help"})
+		return
+	}
+	res, err := p.registrations.PutMember(c.Request.Context(), principal(c), ln, email,
+		[]string{models.MemberAdmin, models.MemberSupport, models.MemberLicense}, id, actor(c))
+	if err != nil {
+		p.pageError(c, "Make administrator", err)
+		return
+	}
+	msg := email + " is now an administrator of " + ln + ". Resolve the request when you have written to them."
+	if res.Invited {
+		msg = email + " has no account yet: an invitation is sent, and they become administrator of " + ln + " when they sign up and confirm the address."
+	}
+	redirect(c, "/staff/help#req-"+url.QueryEscape(id), msg)
+}

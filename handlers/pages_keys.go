@@ -1,0 +1,135 @@
+package handlers
+
+// License keys, for a license's License Users (and its administrators): request a key for a
+// machine, see the keys issued, show a key again, release one. The same LicenseKeys service as
+// /v1/licenses/{ln}/keys.
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+func (p *pages) licenseKeysPage(c *gin.Context) {
+	p.keysPage(c, http.StatusOK, nil)
+}
+
+// keysPage shows the keys of a license and the form to request one; extra carries a form's
+// error and values.
+func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
+	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
+	pg, err := models.ParsePage("100", c.Query("cursor"))
+	if err != nil {
+		pg = models.Page{Limit: 100}
+	}
+	// The guarded call first: who may not see the keys learns nothing more of the license.
+	keys, next, err := p.licenseKeys.List(ctx, pr, ln, pg)
+	if err != nil {
+		p.pageError(c, "License keys", err)
+		return
+	}
+	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "License keys", err)
+		return
+	}
+	prod, err := p.catalogue.Product(ctx, d.Product.SKU)
+	if err != nil {
+		p.pageError(c, "License keys", err)
+		return
+	}
+	// The versions this member may take a key for, newest first; the others say why not.
+	var versions []versionRow
+	for i := len(prod.Versions) - 1; i >= 0; i-- {
+		v := prod.Versions[i]
+		vs, err := p.licenses.Support(ctx, pr, d.License.LicenseNumber, v.Version)
+		if err != nil {
+			p.pageError(c, "License keys", err)
+			return
+		}
+		versions = append(versions, versionRow{Version: v, Keys: findEntitlement(vs.Entitlements, models.EntitlementLicenseKeys)})
+	}
+	seats := map[string]bool{}
+	for _, k := range keys {
+		seats[k.Fingerprint] = true
+	}
+	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "keys", "D": d, "Roles": roles,
+		"IsAdmin": hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport), "CanKeys": true,
+		"CanIssue": hasRole(roles, models.MemberLicense), "Keys": keys, "Next": next, "Versions": versions,
+		"SeatsUsed": len(seats), "S": d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays)}
+	for k, v := range extra {
+		data[k] = v
+	}
+	p.render(c, status, "keys", data)
+}
+
+// issueKey takes a key for a machine (or answers the machine's key for that major version again)
+// and shows it.
+func (p *pages) issueKey(c *gin.Context) {
+	ln := c.Param("ln")
+	in := models.LicenseKeyInput{Fingerprint: strings.TrimSpace(c.PostForm("fingerprint")), Hostname: strings.TrimSpace(c.PostForm("hostname")),
+		Version: strings.TrimSpace(c.PostForm("version"))}
+	k, err := p.licenseKeys.Issue(c.Request.Context(), principal(c), ln, in, actor(c))
+	if err != nil {
+		status, msg := errorText(err)
+		if f := fieldMessages(err); f != nil {
+			msg = strings.Join(sortedValues(f), " ")
+		}
+		code := models.ErrorCode(err)
+		for _, r := range models.DenialReasons {
+			if code == r && r != models.ReasonNotAMember && r != models.ReasonRoleMissing {
+				// A version this license may not key: said as the license page says it.
+				if d, _, derr := p.registrations.LicenseFor(c.Request.Context(), principal(c), ln); derr == nil {
+					msg = "Version " + in.Version + ": " + reasonText(code, models.EntitlementLicenseKeys, d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays))
+				}
+			}
+		}
+		if code == models.CodeSeatsExhausted {
+			msg = "Every seat of this license has a machine already. Release a machine's key below to move its seat, or buy more seats."
+		}
+		if status >= 500 || code == models.CodeNotAMember || code == models.CodeRoleMissing || code == models.CodeInvalidLicenseNumber {
+			p.pageError(c, "License keys", err)
+			return
+		}
+		p.keysPage(c, status, map[string]any{"FormError": msg, "Form": map[string]string{"fingerprint": in.Fingerprint, "hostname": in.Hostname, "version": in.Version}})
+		return
+	}
+	status := http.StatusOK
+	if k.Created {
+		status = http.StatusCreated
+	}
+	d, _, err := p.registrations.LicenseFor(c.Request.Context(), principal(c), ln)
+	if err != nil {
+		p.pageError(c, "License keys", err)
+		return
+	}
+	p.render(c, status, "license_key", map[string]any{"Title": "Your license key", "Nav": "licenses", "K": k, "D": d})
+}
+
+// releaseKey asks first, then releases a key (and with a machine's last key, its seat).
+func (p *pages) releaseKey(c *gin.Context) {
+	ln, id := c.Param("ln"), c.Param("id")
+	back := "/licenses/" + url.PathEscape(ln) + "/keys"
+	if c.PostForm("confirm") != "yes" {
+		// Ask only someone who may release: the same check as the list.
+		if _, _, err := p.licenseKeys.List(c.Request.Context(), principal(c), ln, models.Page{Limit: 1}); err != nil {
+			p.pageError(c, "Release a license key", err)
+			return
+		}
+		host := c.PostForm("hostname")
+		p.render(c, http.StatusOK, "confirm", map[string]any{"Title": "Please confirm", "Nav": "licenses",
+			"Question": "Release the license key of " + host + "? The product on that machine stops accepting it; the machine's seat is freed when its last key goes.",
+			"Action":   c.Request.URL.Path, "Fields": map[string]string{"reason": c.PostForm("reason"), "hostname": host},
+			"Button": "Yes, release", "Danger": true, "Cancel": back})
+		return
+	}
+	if err := p.licenseKeys.Release(c.Request.Context(), principal(c), ln, id, c.PostForm("reason"), actor(c)); err != nil {
+		p.pageError(c, "Release a license key", err)
+		return
+	}
+	redirect(c, back, "The license key of "+c.PostForm("hostname")+" is released.")
+}

@@ -1,0 +1,381 @@
+package handlers
+
+// The customer's pages: register a product, my licenses, one license (support, response targets,
+// entitlements, versions), its members and join requests, and its audit trail.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"entitled/models"
+)
+
+func (p *pages) registerForm(c *gin.Context) {
+	p.render(c, http.StatusOK, "register", map[string]any{"Title": "Register a product", "Nav": "register",
+		"LicenseNumber": c.Query("license_number")})
+}
+
+// register registers by one of License Number, service tag or Account ID (whichever form was
+// sent) and explains the outcome: administrator, already a member, or a request that waits.
+func (p *pages) register(c *gin.Context) {
+	in := models.RegistrationInput{}
+	by := c.PostForm("by")
+	switch by {
+	case "service_tag":
+		in.ServiceTag = strings.TrimSpace(c.PostForm("service_tag"))
+	case "account_id":
+		in.AccountID = strings.TrimSpace(c.PostForm("account_id"))
+	default:
+		by = "license_number"
+		in.LicenseNumber = strings.TrimSpace(c.PostForm("license_number"))
+	}
+	data := map[string]any{"Title": "Register a product", "Nav": "register", "By": by,
+		"LicenseNumber": in.LicenseNumber, "ServiceTag": in.ServiceTag, "AccountID": in.AccountID}
+	res, err := p.registrations.Register(c.Request.Context(), principal(c), in, actor(c))
+	if err != nil {
+		status, msg := errorText(err)
+		switch models.ErrorCode(err) {
+		case models.CodeValidation:
+			msg = "Fill in the " + fieldWord(by) + "."
+			if f := fieldMessages(err); f[by] != "" && in.LicenseNumber+in.ServiceTag+in.AccountID != "" {
+				msg = f[by]
+			}
+		case models.CodeInvalidLicenseNumber:
+			msg = "This is not a valid License Number: its last character does not match the others, so there is probably a typo. Check it against your welcome letter."
+		case models.CodeLicenseNotFound:
+			msg = "No license has this " + fieldWord(by) + ". Check it against your welcome letter, or ask us for help."
+		case models.CodeAccountNotFound:
+			msg = "There is no account with this Account ID. Check it against your welcome letter, or ask us for help."
+		}
+		data["Error"], data["ErrorCode"] = msg, models.ErrorCode(err)
+		p.render(c, status, "register", data)
+		return
+	}
+	out := map[string]any{"Title": "Registration", "Nav": "register", "Result": res, "By": by, "AccountID": in.AccountID}
+	switch res.Outcome {
+	case models.Registered:
+		out["Title"] = "You are the administrator"
+		p.render(c, http.StatusCreated, "registered", out)
+	case models.AlreadyMember:
+		out["Title"] = "You are already a member"
+		p.render(c, http.StatusOK, "registered", out)
+	default:
+		out["Title"] = "Your request waits for an administrator"
+		p.render(c, http.StatusAccepted, "registered", out)
+	}
+}
+
+// withdraw takes back the caller's pending join request.
+func (p *pages) withdraw(c *gin.Context) {
+	if err := p.registrations.Withdraw(c.Request.Context(), principal(c), c.Param("id"), actor(c)); err != nil {
+		p.pageError(c, "Withdraw the request", err)
+		return
+	}
+	redirect(c, "/licenses", "Your request is withdrawn.")
+}
+
+// licenseRow is a license as the list shows it.
+type licenseRow struct {
+	Detail  models.LicenseDetail
+	Roles   []string
+	Support models.SupportSummary
+}
+
+func (p *pages) myLicenses(c *gin.Context) {
+	pg, err := models.ParsePage("100", c.Query("cursor"))
+	if err != nil {
+		pg = models.Page{Limit: 100}
+	}
+	mine, next, err := p.registrations.MyLicenses(c.Request.Context(), principal(c), pg)
+	if err != nil {
+		p.pageError(c, "My licenses", err)
+		return
+	}
+	today := p.licenses.Today()
+	rows := make([]licenseRow, 0, len(mine))
+	for i := range mine {
+		rows = append(rows, licenseRow{Detail: mine[i].Detail, Roles: mine[i].Roles, Support: mine[i].Detail.Summary(today, p.licenses.RenewalWindowDays)})
+	}
+	p.render(c, http.StatusOK, "licenses", map[string]any{"Title": "My licenses", "Nav": "licenses", "Wide": true, "Rows": rows, "Next": next})
+}
+
+// targetRow is one severity of the response targets table.
+type targetRow struct {
+	Severity       string
+	Target         string
+	AroundTheClock bool
+}
+
+// versionRow is one product version with what this member may do with it.
+type versionRow struct {
+	Version   models.ProductVersion
+	Download  models.Entitlement
+	Keys      models.Entitlement
+	IsDefault bool
+}
+
+func findEntitlement(ents []models.Entitlement, name string) models.Entitlement {
+	for _, e := range ents {
+		if e.Name == name {
+			return e
+		}
+	}
+	return models.Entitlement{Name: name}
+}
+
+// license shows one license: what it is, its support, response targets, entitlements and the
+// product's versions, each with whether it may be downloaded and keyed.
+func (p *pages) license(c *gin.Context) {
+	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
+	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "License", err)
+		return
+	}
+	ln = d.License.LicenseNumber
+	sup, err := p.licenses.Support(ctx, pr, ln, "")
+	if err != nil {
+		p.pageError(c, "License", err)
+		return
+	}
+	prod, err := p.catalogue.Product(ctx, d.Product.SKU)
+	if err != nil {
+		p.pageError(c, "License", err)
+		return
+	}
+	var versions []versionRow
+	for i := len(prod.Versions) - 1; i >= 0; i-- {
+		v := prod.Versions[i]
+		vs, err := p.licenses.Support(ctx, pr, ln, v.Version)
+		if err != nil {
+			p.pageError(c, "License", err)
+			return
+		}
+		versions = append(versions, versionRow{Version: v, Download: findEntitlement(vs.Entitlements, models.EntitlementDownloadsRead),
+			Keys: findEntitlement(vs.Entitlements, models.EntitlementLicenseKeys), IsDefault: sup.Version != nil && sup.Version.ID == v.ID})
+	}
+	var targets []targetRow
+	for _, s := range models.Severities {
+		if t, ok := sup.Targets.BySeverity[s]; ok {
+			targets = append(targets, targetRow{Severity: s, Target: t, AroundTheClock: hasRole(sup.Targets.AroundTheClock, s)})
+		}
+	}
+	trial := d.Contract != nil && d.Contract.Trial
+	if !models.IsCurrent(sup.Summary.Status) {
+		targets = nil // response targets come with current support only
+	}
+	p.render(c, http.StatusOK, "license", map[string]any{
+		"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "overview",
+		"D": d, "Roles": roles, "Support": sup, "S": sup.Summary, "Trial": trial,
+		"Targets": targets, "Versions": versions, "IsAdmin": hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport),
+		"IsMember": len(roles) > 0, "CanKeys": hasRole(roles, models.MemberLicense) || hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport),
+	})
+}
+
+// members shows an admin the members, the pending join requests and the form to add someone.
+func (p *pages) members(c *gin.Context) {
+	p.membersPage(c, http.StatusOK, nil)
+}
+
+func (p *pages) membersPage(c *gin.Context, status int, extra map[string]any) {
+	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
+	// The admin-only call first: who may not manage members learns nothing more of the license.
+	members, err := p.registrations.Members(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "Members", err)
+		return
+	}
+	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "Members", err)
+		return
+	}
+	ln = d.License.LicenseNumber
+	reqs, err := p.registrations.Requests(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "Members", err)
+		return
+	}
+	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "members", "D": d, "Roles": roles,
+		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "AllRoles": models.MemberRoles, "Me": pr}
+	for k, v := range extra {
+		data[k] = v
+	}
+	p.render(c, status, "members", data)
+}
+
+// putMember grants roles to a member, or invites an address that has no account yet.
+func (p *pages) putMember(c *gin.Context) {
+	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
+	roles := c.PostFormArray("roles")
+	res, err := p.registrations.PutMember(c.Request.Context(), principal(c), ln, email, roles, "", actor(c))
+	if err != nil {
+		if models.ErrorCode(err) == models.CodeValidation || models.ErrorCode(err) == models.CodeLastAdmin {
+			status, msg := errorText(err)
+			if f := fieldMessages(err); f != nil {
+				msg = strings.Join(sortedValues(f), " ")
+				if f["roles"] != "" {
+					msg = "Choose at least one role."
+				}
+			}
+			p.membersPage(c, status, map[string]any{"FormError": msg, "FormEmail": email, "FormRoles": roles, "FormFor": c.PostForm("form")})
+			return
+		}
+		p.pageError(c, "Members", err)
+		return
+	}
+	msg := ""
+	if res.Member != nil {
+		msg = "Saved: " + res.Member.Email + " is now " + roleWords(res.Member.Roles) + "."
+	}
+	if res.Invited {
+		msg = "Invitation sent to " + email + ". The roles take effect when they sign up with that address and confirm it."
+	}
+	redirect(c, "/licenses/"+url.PathEscape(ln)+"/members", msg)
+}
+
+// removeMember asks for confirmation, then takes every role of a member away.
+func (p *pages) removeMember(c *gin.Context) {
+	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
+	self := strings.EqualFold(email, principal(c).Email)
+	if c.PostForm("confirm") != "yes" {
+		// Ask only someone who may do it: an admin (or staff support), or the member themself.
+		var err error
+		if self {
+			_, _, err = p.registrations.LicenseFor(c.Request.Context(), principal(c), ln)
+		} else {
+			_, err = p.registrations.Members(c.Request.Context(), principal(c), ln)
+		}
+		if err != nil {
+			p.pageError(c, "Remove a member", err)
+			return
+		}
+		what := "Remove " + email + " from license " + ln + "? They lose every role on it at once."
+		if self {
+			what = "Leave license " + ln + "? You lose every role on it at once."
+		}
+		p.render(c, http.StatusOK, "confirm", map[string]any{"Title": "Please confirm", "Question": what,
+			"Action": c.Request.URL.Path, "Fields": map[string]string{"email": email}, "Button": "Yes, remove", "Danger": true,
+			"Cancel": "/licenses/" + url.PathEscape(ln) + "/members"})
+		return
+	}
+	if err := p.registrations.RemoveMember(c.Request.Context(), principal(c), ln, email, actor(c)); err != nil {
+		p.pageError(c, "Remove a member", err)
+		return
+	}
+	if self {
+		redirect(c, "/licenses", "You have left license "+ln+".")
+		return
+	}
+	redirect(c, "/licenses/"+url.PathEscape(ln)+"/members", email+" is no longer a member.")
+}
+
+// decide approves (with the roles ticked) or rejects a join request.
+func (p *pages) decide(approve bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ln := c.Param("ln")
+		roles := c.PostFormArray("roles")
+		r, err := p.registrations.Decide(c.Request.Context(), principal(c), ln, c.Param("id"), approve, roles, actor(c))
+		if models.ErrorCode(err) == models.CodeValidation {
+			p.membersPage(c, http.StatusBadRequest, map[string]any{"RequestError": "Choose at least one role to grant.", "RequestErrorID": c.Param("id")})
+			return
+		}
+		if err != nil {
+			p.pageError(c, "Join requests", err)
+			return
+		}
+		msg := "Approved: " + r.Email + " is now a member with " + roleWords(roles) + "."
+		if !approve {
+			msg = "Rejected the request of " + r.Email + "."
+		}
+		redirect(c, "/licenses/"+url.PathEscape(ln)+"/members#requests", msg)
+	}
+}
+
+// auditRow is an audit entry with its details as name/value pairs.
+type auditRow struct {
+	Entry   models.AuditEntry
+	Details []detailPair
+}
+
+type detailPair struct{ Name, Value string }
+
+func auditDetails(raw string) []detailPair {
+	var m map[string]any
+	if json.Unmarshal([]byte(raw), &m) != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]detailPair, 0, len(keys))
+	for _, k := range keys {
+		var v string
+		switch x := m[k].(type) {
+		case []any:
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmt.Sprint(e)
+			}
+			v = strings.Join(parts, ", ")
+		case nil:
+			v = "—"
+		case map[string]any:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		default:
+			v = fmt.Sprint(x)
+		}
+		out = append(out, detailPair{Name: strings.ReplaceAll(k, "_", " "), Value: v})
+	}
+	return out
+}
+
+// audit shows an admin the license's audit trail, newest first.
+func (p *pages) audit(c *gin.Context) {
+	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
+	pg, err := models.ParsePage("50", c.Query("cursor"))
+	if err != nil {
+		p.pageError(c, "Audit trail", err)
+		return
+	}
+	// The admin-only call first, as for the members page.
+	entries, next, err := p.registrations.LicenseAudit(ctx, pr, ln, pg)
+	if err != nil {
+		p.pageError(c, "Audit trail", err)
+		return
+	}
+	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "Audit trail", err)
+		return
+	}
+	rows := make([]auditRow, 0, len(entries))
+	for _, e := range entries {
+		rows = append(rows, auditRow{Entry: e, Details: auditDetails(e.Details)})
+	}
+	p.render(c, http.StatusOK, "audit", map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "audit",
+		"D": d, "Roles": roles, "IsAdmin": true, "CanKeys": true, "Rows": rows, "Next": next})
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requestsLink is where the join-request letter points: the members page, at its requests.
+func (p *pages) requestsLink(c *gin.Context) {
+	c.Redirect(http.StatusSeeOther, "/licenses/"+url.PathEscape(c.Param("ln"))+"/members#requests")
+}

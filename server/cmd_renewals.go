@@ -1,0 +1,151 @@
+package main
+
+// The renewal-notice sweep, in both of its forms: a River periodic job inside serve (daily,
+// on the elected leader only, so one replica runs it), and `entitled renewals notify`, one pass
+// on demand. Both run models.Renewals.Pass, which is exactly-once however often and however
+// many times at once it runs.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"golang.org/x/term"
+
+	"entitled/models"
+)
+
+// sweepTimeout is how long one pass may run inside serve: River's default of a minute is for
+// small jobs; a first pass over a large database queues tens of thousands of letters.
+const sweepTimeout = 30 * time.Minute
+
+// newSweep builds the notice sweep from the configuration.
+func newSweep(cfg Config, store *models.Store, outbox models.Outbox) (*models.Renewals, error) {
+	s, err := models.NewRenewals(store, outbox, cfg.BaseURL, cfg.RenewalNoticeDays)
+	if err != nil {
+		return nil, fmt.Errorf("ENTITLED_RENEWAL_NOTICE_DAYS: %w", err)
+	}
+	return s, nil
+}
+
+// renewalSweepArgs is the daily job that runs one pass of the sweep.
+type renewalSweepArgs struct{}
+
+func (renewalSweepArgs) Kind() string { return "renewal_sweep" }
+
+type renewalSweepWorker struct {
+	river.WorkerDefaults[renewalSweepArgs]
+	sweep *models.Renewals
+	log   *slog.Logger
+}
+
+func (w *renewalSweepWorker) Work(ctx context.Context, _ *river.Job[renewalSweepArgs]) error {
+	start := time.Now()
+	rep, err := w.sweep.Pass(ctx, models.PassOptions{})
+	if err != nil {
+		return err
+	}
+	w.log.Info("renewal sweep", "day", rep.Day.String(), "contracts", rep.Contracts, "renewal_notices", rep.RenewalNotices,
+		"lapse_notices", rep.LapseNotices, "digest_letters", rep.DigestLetters, "undeliverable", rep.Undeliverable,
+		"duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+func (w *renewalSweepWorker) Timeout(*river.Job[renewalSweepArgs]) time.Duration { return sweepTimeout }
+
+// dailySweep is the sweep's schedule: every day just after midnight UTC (models.NextSweep).
+type dailySweep struct{}
+
+func (dailySweep) Next(t time.Time) time.Time { return models.NextSweep(t) }
+
+// addRenewalSweep registers the daily sweep. It also runs when a replica becomes the leader
+// (RunOnStart), so that a day on which every replica was down at 00:05 is caught up at once.
+func (j *jobs) addRenewalSweep(cfg Config, store *models.Store, log *slog.Logger) error {
+	if j.workers == nil {
+		return fmt.Errorf("addRenewalSweep on an insert-only job client")
+	}
+	sweep, err := newSweep(cfg, store, j.outbox)
+	if err != nil {
+		return err
+	}
+	river.AddWorker(j.workers, &renewalSweepWorker{sweep: sweep, log: log.With("component", "renewals")})
+	j.client.PeriodicJobs().Add(river.NewPeriodicJob(dailySweep{},
+		func() (river.JobArgs, *river.InsertOpts) { return renewalSweepArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}))
+	return nil
+}
+
+// cmdRenewals: "renewals notify" runs one pass of the sweep, prints each letter it queued and a
+// summary, and exits. A running server delivers the letters. On a terminal, stderr shows the
+// progress of the batches.
+func cmdRenewals(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "notify" {
+		return usageError{"usage: entitled renewals notify"}
+	}
+	cfg, rest, err := loadConfig("renewals notify", args[1:], env)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("renewals notify takes no arguments, got %q", rest)}
+	}
+	log := newLogger(cfg, stderr)
+	store, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	bg, err := newJobs(cfg, store, log, nil, false)
+	if err != nil {
+		return err
+	}
+	sweep, err := newSweep(cfg, store, bg.outbox)
+	if err != nil {
+		return err
+	}
+	opts := models.PassOptions{Queued: func(q models.QueuedLetter) { fmt.Fprintln(stdout, describeLetter(q)) }}
+	tty := false
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		tty = true
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\rrenewal notices: %d of %d contracts examined", done, total)
+		}
+	}
+	rep, err := sweep.Pass(ctx, opts)
+	if tty {
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: queued %d renewal notice(s), %d lapse notice(s), %d digest letter(s); %d contract(s) examined",
+		rep.Day, rep.RenewalNotices, rep.LapseNotices, rep.DigestLetters, rep.Contracts)
+	if rep.Undeliverable > 0 {
+		fmt.Fprintf(stdout, "; %d not sent: the primary contact's address cannot take mail", rep.Undeliverable)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// describeLetter is one line of what a pass queued.
+func describeLetter(q models.QueuedLetter) string {
+	var b strings.Builder
+	switch q.Kind {
+	case models.LetterRenewalNotice:
+		fmt.Fprintf(&b, "renewal notice (%d days)  contract %d  %s  ends %s, %d day(s) left", q.OffsetDays, q.ContractID, q.LicenseNumber, q.EndsOn, q.DaysLeft)
+	case models.LetterLapseNotice:
+		fmt.Fprintf(&b, "lapse notice  contract %d  %s  ended %s", q.ContractID, q.LicenseNumber, q.EndsOn)
+	default:
+		b.WriteString("digest")
+	}
+	fmt.Fprintf(&b, "  to %s", strings.Join(q.To, ", "))
+	if len(q.Cc) > 0 {
+		fmt.Fprintf(&b, "  cc %s", strings.Join(q.Cc, ", "))
+	}
+	return b.String()
+}

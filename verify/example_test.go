@@ -1,0 +1,97 @@
+package verify_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"entitled/verify"
+)
+
+// A download service gates its files on downloads.read, and applies the paid-for rule to an old
+// release offline: a customer whose support lapsed still gets what was released while they paid.
+func ExampleVerifier_Require() {
+	entitled := newTestIssuer(300) // stands in for entitled: its JWKS, and tokens it signed
+	defer entitled.Close()
+
+	// The download service: ten lines.
+	v, err := verify.New(entitled.URL+"/.well-known/jwks.json", verify.Options{Issuer: entitled.URL, Audience: []string{"downloads"}})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /latest", v.Require(verify.DownloadsRead)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verify.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "the newest release, for license %s", c.License)
+	})))
+	mux.Handle("GET /releases/1.0", v.Require("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verify.ClaimsFrom(r.Context())
+		if ok, reason := verify.CanDownload(c, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), verify.PhaseFull); !ok {
+			http.Error(w, reason, http.StatusForbidden)
+			return
+		}
+		fmt.Fprint(w, "release 1.0")
+	})))
+	site := httptest.NewServer(mux)
+	defer site.Close()
+
+	// A Support User whose support lapsed on 2026-06-30 asks with a fresh token.
+	token := entitled.Sign(entitled.Claims(time.Now()))
+	for _, path := range []string{"/latest", "/releases/1.0"} {
+		for _, auth := range []string{"", "Bearer " + token} {
+			req, _ := http.NewRequest("GET", site.URL+path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				panic(err)
+			}
+			res.Body.Close()
+			fmt.Println(path, auth != "", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+	// Output:
+	// /latest false 401 application/problem+json
+	// /latest true 403 application/problem+json
+	// /releases/1.0 false 401 application/problem+json
+	// /releases/1.0 true 200 text/plain; charset=utf-8
+}
+
+// A product checks its license key offline, against entitled's JWKS saved to a file and shipped
+// with it: the key must be signed by a published key, be a license key (typ lic+jwt), come from
+// entitled, and be for this machine, product and major version.
+func ExampleVerifyLicenseKey() {
+	entitled := newTestIssuer(300)
+	defer entitled.Close()
+	dir, _ := os.MkdirTemp("", "jwks")
+	defer os.RemoveAll(dir)
+	_ = os.WriteFile(filepath.Join(dir, "jwks.json"), entitled.jwks(), 0o600)
+	licenseKey := signWith(entitled.keys[0], verify.TypLicense, &verify.LicenseClaims{
+		Issuer: entitled.URL, ID: "17", IssuedAt: jwt.NewNumericDate(time.Now()), License: "LN-7KQ2-M9XD-44TB-R1ZC",
+		SKU: "ACME-SRV", VerMajor: 4, Fingerprint: "a3f1-9c2e-77d0", Host: "build-01.example.com", SupportEndsOn: "2027-06-30"})
+
+	// The product, at start-up:
+	data, err := os.ReadFile(filepath.Join(dir, "jwks.json"))
+	if err != nil {
+		panic(err)
+	}
+	keys, err := verify.ParseJWKS(data)
+	if err != nil {
+		panic(err)
+	}
+	c, err := verify.VerifyLicenseKey(keys, licenseKey, verify.LicenseKeyOptions{
+		Issuer: entitled.URL, Fingerprint: "a3f1-9c2e-77d0", SKU: "ACME-SRV", VerMajor: 4})
+	fmt.Println(c.License, c.Host, c.SupportEndsOn, err)
+
+	_, err = verify.VerifyLicenseKey(keys, licenseKey, verify.LicenseKeyOptions{Issuer: entitled.URL, Fingerprint: "another-machine"})
+	fmt.Println(err)
+	// Output:
+	// LN-7KQ2-M9XD-44TB-R1ZC build-01.example.com 2027-06-30 <nil>
+	// verify: the license key is for another machine
+}

@@ -1,0 +1,127 @@
+package verify
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// LicenseClaims are the claims of a license key: a compact JWS (typ lic+jwt) that a product
+// verifies offline on the machine it is bound to.
+type LicenseClaims struct {
+	Issuer      string           `json:"iss"`
+	ID          string           `json:"jti"` // the key's id: a re-issue keeps it
+	IssuedAt    *jwt.NumericDate `json:"iat"`
+	ExpiresAt   *jwt.NumericDate `json:"exp,omitempty"` // trial and subscription licenses only
+	License     string           `json:"lic"`
+	SKU         string           `json:"sku"`
+	VerMajor    int              `json:"ver_major"`
+	Fingerprint string           `json:"fp"`
+	Host        string           `json:"host"`
+	// SupportEndsOn is the license's support end (YYYY-MM-DD) when the key was issued; absent for
+	// a license without support.
+	SupportEndsOn string `json:"support_ends_on,omitempty"`
+}
+
+func (c *LicenseClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+func (c *LicenseClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
+func (c *LicenseClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c *LicenseClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *LicenseClaims) GetSubject() (string, error)                  { return "", nil }
+func (c *LicenseClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+
+// StaticKeys is a fixed set of Ed25519 public keys by kid, such as a JWKS file shipped with a
+// product.
+type StaticKeys map[string]ed25519.PublicKey
+
+// PublicKey returns the key with the kid, or ErrUnknownKey.
+func (s StaticKeys) PublicKey(_ context.Context, kid string) (ed25519.PublicKey, error) {
+	if k, ok := s[kid]; ok {
+		return k, nil
+	}
+	return nil, ErrUnknownKey
+}
+
+// ParseJWKS reads a JWK Set (entitled's /.well-known/jwks.json, saved to a file) and keeps its
+// Ed25519 signing keys.
+func ParseJWKS(data []byte) (StaticKeys, error) {
+	var doc struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("verify: not a JWK Set: %w", err)
+	}
+	keys := StaticKeys{}
+	for _, k := range doc.Keys {
+		if k.Kty != "OKP" || k.Crv != "Ed25519" || k.Kid == "" || (k.Alg != "" && k.Alg != Algorithm) || (k.Use != "" && k.Use != "sig") {
+			continue
+		}
+		x, err := base64.RawURLEncoding.DecodeString(k.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			continue
+		}
+		keys[k.Kid] = ed25519.PublicKey(x)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("verify: the JWK Set has no Ed25519 signing key")
+	}
+	return keys, nil
+}
+
+// LicenseKeyOptions say what a license key must be for.
+type LicenseKeyOptions struct {
+	Issuer      string // entitled's ENTITLED_BASE_URL; required
+	Fingerprint string // this machine's fingerprint; "" skips the check (not advised)
+	SKU         string // this product's SKU; "" skips the check
+	VerMajor    int    // this product's major version; 0 skips the check
+	Leeway      time.Duration
+	Now         func() time.Time
+}
+
+// Errors of VerifyLicenseKey beyond the token's own, for errors.Is.
+var (
+	ErrOtherMachine = errors.New("verify: the license key is for another machine")
+	ErrOtherProduct = errors.New("verify: the license key is for another product or major version")
+)
+
+// VerifyLicenseKey checks a license key offline against keys (ParseJWKS of a saved JWKS): the
+// EdDSA signature by a key of the set, typ lic+jwt, iss, exp when the key has one (trial and
+// subscription licenses), iat, and that it is for this machine, product and major version.
+func VerifyLicenseKey(keys KeySource, key string, opts LicenseKeyOptions) (*LicenseClaims, error) {
+	if opts.Issuer == "" {
+		return nil, errors.New("verify: LicenseKeyOptions.Issuer is required")
+	}
+	popts := []jwt.ParserOption{jwt.WithValidMethods([]string{Algorithm}), jwt.WithIssuer(opts.Issuer), jwt.WithIssuedAt(), jwt.WithLeeway(opts.Leeway)}
+	if opts.Now != nil {
+		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+	}
+	claims := new(LicenseClaims)
+	_, err := jwt.NewParser(popts...).ParseWithClaims(key, claims, func(t *jwt.Token) (any, error) {
+		if !typeIs(t.Header["typ"], TypLicense) {
+			return nil, ErrWrongType
+		}
+		if _, ok := t.Header["crit"]; ok {
+			return nil, ErrCritical
+		}
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, ErrNoKeyID
+		}
+		return keys.PublicKey(context.Background(), kid)
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("verify: %s: %w", describe(err), err)
+	case opts.Fingerprint != "" && claims.Fingerprint != opts.Fingerprint:
+		return nil, ErrOtherMachine
+	case opts.SKU != "" && claims.SKU != opts.SKU, opts.VerMajor != 0 && claims.VerMajor != opts.VerMajor:
+		return nil, ErrOtherProduct
+	}
+	return claims, nil
+}
