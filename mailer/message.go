@@ -108,7 +108,7 @@ func (AccountRecovery) Template() string { return "account_recovery" }
 type ClaimNotice struct {
 	Name          string
 	LicenseNumber string
-	Product       string
+	ProductName   string
 	ClaimedBy     string // "Name <email>"
 	HelpURL       string
 }
@@ -122,7 +122,7 @@ type JoinRequested struct {
 	Requester     string // "Name <email>"
 	LicenseNumber string // the license asked for, or "" when asked by Account ID
 	AccountID     string
-	Product       string
+	ProductName   string
 	ReviewURL     string
 }
 
@@ -147,7 +147,7 @@ func (RequestDecided) Template() string { return "request_decided" }
 type Invitation struct {
 	InvitedBy     string
 	LicenseNumber string
-	Product       string
+	ProductName   string
 	Roles         string
 	Link          string
 }
@@ -170,7 +170,7 @@ type ContractChanged struct {
 	Name          string
 	Change        string
 	LicenseNumber string
-	Product       string
+	ProductName   string
 	Program       string
 	Premier       bool
 	EndsOn        string

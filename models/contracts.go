@@ -163,7 +163,7 @@ func (s *Contracts) change(ctx context.Context, id string, a Actor, apply func(t
 		if out, err = loadContractView(tx, n); err != nil {
 			return err
 		}
-		letter.Name, letter.LicenseNumber, letter.Product = out.Account.ContactName, out.License.LicenseNumber, out.Product.Name
+		letter.Name, letter.LicenseNumber, letter.ProductName = out.Account.ContactName, out.License.LicenseNumber, out.Product.Name
 		letter.Program, letter.Premier, letter.EndsOn = out.Contract.Program, out.Contract.Premier, out.Contract.EndsOn.String()
 		sqlTx, err := SQLTx(tx)
 		if err != nil {

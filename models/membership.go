@@ -191,7 +191,7 @@ func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *Principal, l
 	if by == "" {
 		by = "An administrator"
 	}
-	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, Product: product,
+	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, ProductName: product,
 		Roles: strings.Join(roles, ", "), Link: s.baseURL + "/invitations?token=" + tok}, email)
 }
 

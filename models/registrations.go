@@ -231,7 +231,7 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *Pri
 	}
 	for _, to := range admins {
 		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", LicenseNumber: lic.LicenseNumber,
-			Product: product, ReviewURL: s.baseURL + "/licenses/" + lic.LicenseNumber + "/requests"}, to); err != nil {
+			ProductName: product, ReviewURL: s.baseURL + "/licenses/" + lic.LicenseNumber + "/requests"}, to); err != nil {
 			return nil, err
 		}
 	}
@@ -274,7 +274,7 @@ func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *Pr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.queue(ctx, tx, mailer.ClaimNotice{Name: acct.ContactName, LicenseNumber: lic.LicenseNumber, Product: product,
+	if err := s.queue(ctx, tx, mailer.ClaimNotice{Name: acct.ContactName, LicenseNumber: lic.LicenseNumber, ProductName: product,
 		ClaimedBy: p.Name + " <" + p.Email + ">", HelpURL: s.baseURL + "/registration-help"}, acct.ContactEmail); err != nil {
 		return nil, err
 	}
