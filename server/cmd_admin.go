@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -79,12 +80,29 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 // withIdentity opens the store (migrating it) and hands fn the identity service. Letters that
 // commands cause are queued for a running server to deliver.
 func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*models.Store, *models.Identity) error) error {
-	cfg, rest, err := loadConfig("entitled", cfgArgs, env)
+	return withCommand(ctx, "entitled", cfgArgs, env, stderr, func(c commandEnv) error {
+		return fn(c.store, models.NewIdentity(c.store, c.jobs.outbox, c.cfg.BaseURL))
+	})
+}
+
+// commandEnv is what a one-shot command works with: the configuration, a migrated store and an
+// insert-only job client (letters it queues are delivered by a running server).
+type commandEnv struct {
+	cfg   Config
+	log   *slog.Logger
+	store *models.Store
+	jobs  *jobs
+}
+
+// withCommand reads the configuration from cfgArgs and env, opens and migrates the store, and
+// runs fn; the store is closed afterwards.
+func withCommand(ctx context.Context, name string, cfgArgs, env []string, stderr io.Writer, fn func(commandEnv) error) error {
+	cfg, rest, err := loadConfig(name, cfgArgs, env)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %q", rest)}
+		return usageError{fmt.Sprintf("%s: unexpected arguments %q", name, rest)}
 	}
 	log := newLogger(cfg, stderr)
 	store, err := openStore(ctx, cfg, log, true)
@@ -96,7 +114,7 @@ func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, 
 	if err != nil {
 		return err
 	}
-	return fn(store, models.NewIdentity(store, bg.outbox, cfg.BaseURL))
+	return fn(commandEnv{cfg: cfg, log: log, store: store, jobs: bg})
 }
 
 // parseOwnFlags parses the command's own flags out of args and returns the rest, which are the

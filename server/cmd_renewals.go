@@ -87,49 +87,34 @@ func cmdRenewals(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	if len(args) == 0 || args[0] != "notify" {
 		return usageError{"usage: entitled renewals notify"}
 	}
-	cfg, rest, err := loadConfig("renewals notify", args[1:], env)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("renewals notify takes no arguments, got %q", rest)}
-	}
-	log := newLogger(cfg, stderr)
-	store, err := openStore(ctx, cfg, log, true)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	bg, err := newJobs(cfg, store, log, nil, false)
-	if err != nil {
-		return err
-	}
-	sweep, err := newSweep(cfg, store, bg.outbox)
-	if err != nil {
-		return err
-	}
-	opts := models.PassOptions{Queued: func(q models.QueuedLetter) { fmt.Fprintln(stdout, describeLetter(q)) }}
-	tty := false
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty = true
-		opts.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\rrenewal notices: %d of %d contracts examined", done, total)
+	return withCommand(ctx, "renewals notify", args[1:], env, stderr, func(c commandEnv) error {
+		sweep, err := newSweep(c.cfg, c.store, c.jobs.outbox)
+		if err != nil {
+			return err
 		}
-	}
-	rep, err := sweep.Pass(ctx, opts)
-	if tty {
-		fmt.Fprintln(stderr)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: queued %d renewal notice(s), %d lapse notice(s), %d digest letter(s); %d contract(s) examined",
-		rep.Day, rep.RenewalNotices, rep.LapseNotices, rep.DigestLetters, rep.Contracts)
-	if rep.Undeliverable > 0 {
-		fmt.Fprintf(stdout, "; %d not sent: the primary contact's address cannot take mail", rep.Undeliverable)
-	}
-	fmt.Fprintln(stdout)
-	return nil
+		opts := models.PassOptions{Queued: func(q models.QueuedLetter) { fmt.Fprintln(stdout, describeLetter(q)) }}
+		tty := false
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			tty = true
+			opts.Progress = func(done, total int) {
+				fmt.Fprintf(stderr, "\rrenewal notices: %d of %d contracts examined", done, total)
+			}
+		}
+		rep, err := sweep.Pass(ctx, opts)
+		if tty {
+			fmt.Fprintln(stderr)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: queued %d renewal notice(s), %d lapse notice(s), %d digest letter(s); %d contract(s) examined",
+			rep.Day, rep.RenewalNotices, rep.LapseNotices, rep.DigestLetters, rep.Contracts)
+		if rep.Undeliverable > 0 {
+			fmt.Fprintf(stdout, "; %d not sent: the primary contact's address cannot take mail", rep.Undeliverable)
+		}
+		fmt.Fprintln(stdout)
+		return nil
+	})
 }
 
 // describeLetter is one line of what a pass queued.
