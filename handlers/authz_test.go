@@ -5,6 +5,7 @@ package handlers
 // without a row here fails TestAuthorizationMatrix: whoever adds a route says who may call it.
 
 import (
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -112,12 +113,13 @@ func (a access) or(b access) access {
 }
 
 // but overrides the class of one caller (an unverified user's 403 email_unverified, …).
-func (a access) but(p string, c class) access {
-	out := access{}
-	for k, v := range a {
-		out[k] = v
-	}
-	out[p] = c
+func (a access) but(p string, c class) access { return override(a, p, c) }
+
+// override is a copy of m with k set to v.
+func override[M ~map[K]V, K comparable, V any](m M, k K, v V) M {
+	out := make(M, len(m)+1)
+	maps.Copy(out, m)
+	out[k] = v
 	return out
 }
 

@@ -802,14 +802,7 @@ func pageStaff(roles ...string) pageAccess {
 	return out
 }
 
-func (a pageAccess) but(caller string, c pageClass) pageAccess {
-	out := pageAccess{}
-	for k, v := range a {
-		out[k] = v
-	}
-	out[caller] = c
-	return out
-}
+func (a pageAccess) but(caller string, c pageClass) pageAccess { return override(a, caller, c) }
 
 // pageAuthz is the portal's authorization matrix: one row per page route, keyed "METHOD /path".
 // TestAuthorizationMatrix (the API's, with bearer tokens) leaves these routes to this one.
