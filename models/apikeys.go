@@ -105,6 +105,11 @@ func (s *Identity) authenticateAPIKey(ctx context.Context, key string) (*Princip
 	if len(key) < apiKeyLookupLen {
 		return nil, bad
 	}
+	hash := tokenHash(key)
+	if p, ok := s.store.cache.principal(hash, time.Time{}); ok {
+		return p, nil
+	}
+	gen := s.store.cache.generation()
 	var k APIKey
 	err := s.store.DB.WithContext(ctx).Where("prefix = ? AND revoked_at IS NULL", key[:apiKeyLookupLen]).Take(&k).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -113,7 +118,7 @@ func (s *Identity) authenticateAPIKey(ctx context.Context, key string) (*Princip
 	if err != nil {
 		return nil, Translate(err)
 	}
-	if subtle.ConstantTimeCompare([]byte(k.KeyHash), []byte(tokenHash(key))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(k.KeyHash), []byte(hash)) != 1 {
 		return nil, bad
 	}
 	now := s.store.Clock.Now()
@@ -121,5 +126,7 @@ func (s *Identity) authenticateAPIKey(ctx context.Context, key string) (*Princip
 		// Best effort: a failed touch must not fail the request it is counting.
 		_ = s.store.DB.WithContext(ctx).Model(&APIKey{}).Where("id = ?", k.ID).Update("last_used_at", now).Error
 	}
-	return &Principal{Kind: PrincipalAPIKey, APIKeyID: k.ID, APIKeyName: k.Name, Scopes: k.ScopeList()}, nil
+	p := &Principal{Kind: PrincipalAPIKey, APIKeyID: k.ID, APIKeyName: k.Name, Scopes: k.ScopeList()}
+	s.store.cache.putPrincipal(gen, hash, p, time.Time{})
+	return p, nil
 }

@@ -151,7 +151,7 @@ func (s *LicenseKeys) issue(ctx context.Context, p *Principal, ln string, in Lic
 		if err != nil {
 			return err
 		}
-		ver, err := findVersion(tx, d.License.ProductID, in.Version)
+		ver, err := s.store.findVersion(tx, d.License.ProductID, in.Version)
 		if err != nil {
 			return err
 		}

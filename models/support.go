@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 
 	"gorm.io/gorm"
 )
@@ -24,36 +23,42 @@ type SupportView struct {
 // defaultVersion is the version entitlements are answered for when none is asked about: the
 // newest that is not discontinued, or, when every one is, the newest (so that the answer says
 // version_discontinued).
-func defaultVersion(tx *gorm.DB, productID int64) (*ProductVersion, error) {
-	var versions []ProductVersion
-	if err := tx.Where("product_id = ?", productID).Order("sort_key").Find(&versions).Error; err != nil {
+func (s *Store) defaultVersion(tx *gorm.DB, productID int64) (*ProductVersion, error) {
+	versions, err := s.productVersions(tx, productID)
+	if err != nil {
 		return nil, err
 	}
 	if v := newestSupported(versions); v != nil {
 		return v, nil
 	}
 	if len(versions) > 0 {
-		return &versions[len(versions)-1], nil
+		v := versions[len(versions)-1]
+		return &v, nil
 	}
 	return nil, nil
 }
 
 // findVersion is the product's version asked about, or the default one when none is.
 // Errors: version_not_found.
-func findVersion(tx *gorm.DB, productID int64, version string) (*ProductVersion, error) {
+func (s *Store) findVersion(tx *gorm.DB, productID int64, version string) (*ProductVersion, error) {
 	if version == "" {
-		return defaultVersion(tx, productID)
+		return s.defaultVersion(tx, productID)
 	}
 	ver, err := ParseVersion(version)
 	if err != nil {
 		return nil, Errorf(CodeVersionNotFound, "there is no version %q", clip(version, 32))
 	}
-	var pv ProductVersion
-	err = tx.Where("product_id = ? AND sort_key = ?", productID, ver.SortKey()).Take(&pv).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, Errorf(CodeVersionNotFound, "this product has no version %s", ver.String())
+	versions, err := s.productVersions(tx, productID)
+	if err != nil {
+		return nil, err
 	}
-	return &pv, err
+	key := ver.SortKey()
+	for _, pv := range versions {
+		if pv.SortKey == key {
+			return &pv, nil
+		}
+	}
+	return nil, Errorf(CodeVersionNotFound, "this product has no version %s", ver.String())
 }
 
 // entitlementInput gathers the rules' inputs for a member (nil: not a member) of a license.
@@ -71,15 +76,12 @@ func (s *Licenses) entitlementInput(d *LicenseDetail, m *Member, v *ProductVersi
 func (s *Licenses) Support(ctx context.Context, p *Principal, ln, version string) (*SupportView, error) {
 	var out *SupportView
 	err := s.store.read(ctx, func(db *gorm.DB) error {
-		acc, err := access(db, p, ln, "")
+		acc, err := hotAccess(db, p, ln)
 		if err != nil {
 			return err
 		}
-		d, err := loadLicenseDetail(db, "licenses.id = ?", acc.License.ID)
-		if err != nil {
-			return err
-		}
-		v, err := findVersion(db, d.License.ProductID, version)
+		d := &acc.Detail
+		v, err := s.store.findVersion(db, d.License.ProductID, version)
 		if err != nil {
 			return err
 		}
@@ -145,34 +147,28 @@ func (s *Licenses) Check(ctx context.Context, p *Principal, in CheckInput) (*Che
 	denied := &CheckResult{Allowed: false, Reason: ReasonNotAMember}
 	var out *CheckResult
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		d, err := loadLicenseDetail(db, "licenses.license_number = ?", ln)
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		var h *hotLicense
+		var err error
+		if p.Kind == PrincipalAPIKey {
+			h, err = loadHotLicense(db, ln, 0, NormaliseEmail(in.User))
+		} else {
+			h, err = loadHotLicense(db, ln, p.UserID, "")
+		}
+		if err != nil {
+			return err
+		}
+		if h == nil {
 			out = denied
 			return nil
 		}
+		d, m := &h.Detail, h.Member
+		ver, err := s.store.findVersion(db, d.License.ProductID, in.Version)
 		if err != nil {
 			return err
 		}
-		ver, err := findVersion(db, d.License.ProductID, in.Version)
-		if err != nil {
-			return err
-		}
-		userID := p.UserID
-		if p.Kind == PrincipalAPIKey {
-			var u User
-			err := db.Select("id").Where("email = ?", NormaliseEmail(in.User)).Take(&u).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				out = denied
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			userID = u.ID
-		}
-		m, err := memberOf(db, d.License.ID, userID)
-		if err != nil {
-			return err
+		if p.Kind == PrincipalAPIKey && h.UserID == 0 {
+			out = denied
+			return nil
 		}
 		today := s.Today()
 		allowed, reason, _ := Check(s.entitlementInput(d, m, ver, today), in.Entitlement)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -101,18 +100,15 @@ func (s *Tokens) Issue(ctx context.Context, p *Principal, ln, audience string) (
 	now := s.store.Clock.Now().UTC().Truncate(time.Second)
 	var claims *verify.Claims
 	err := s.store.read(ctx, func(db *gorm.DB) error {
-		acc, err := access(db, p, ln, "")
+		acc, err := hotAccess(db, p, ln)
 		if err != nil {
 			return err
 		}
 		if acc.Member == nil {
-			return Errorf(CodeNotAMember, "you are not a member of license %s", acc.License.LicenseNumber)
+			return Errorf(CodeNotAMember, "you are not a member of license %s", acc.Detail.License.LicenseNumber)
 		}
-		d, err := loadLicenseDetail(db, "licenses.id = ?", acc.License.ID)
-		if err != nil {
-			return err
-		}
-		ver, err := defaultVersion(db, d.License.ProductID)
+		d := &acc.Detail
+		ver, err := s.store.defaultVersion(db, d.License.ProductID)
 		if err != nil {
 			return err
 		}
@@ -202,16 +198,14 @@ func (s *Tokens) Introspect(ctx context.Context, token string) (*Introspection, 
 	}
 	active := false
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		d, err := loadLicenseDetail(db, "licenses.license_number = ?", claims.License)
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		// Never cached: the grant version and the contract are read live on every introspection.
+		h, err := loadHotLicense(db, claims.License, userID, "")
+		if err != nil || h == nil {
+			return err
+		}
+		d, m := &h.Detail, h.Member
+		if m == nil || m.GrantVersion != claims.GrantVersion {
 			return nil
-		}
-		if err != nil {
-			return err
-		}
-		m, err := memberOf(db, d.License.ID, userID)
-		if err != nil || m == nil || m.GrantVersion != claims.GrantVersion {
-			return err
 		}
 		status, _ := ContractStatus(d.Contract.Facts(), DateOf(s.store.Clock.Now()), s.licenses.RenewalWindowDays)
 		active = status != StatusTerminated

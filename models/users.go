@@ -491,14 +491,20 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (*Principal,
 	if strings.HasPrefix(bearer, apiKeyPrefix) {
 		return s.authenticateAPIKey(ctx, bearer)
 	}
+	hash, now := tokenHash(bearer), s.store.Clock.Now()
+	if p, ok := s.store.cache.principal(hash, now); ok {
+		return p, nil
+	}
+	gen := s.store.cache.generation()
 	var row struct {
-		SessionID int64
+		SessionID        int64
+		SessionExpiresAt time.Time
 		User
 	}
 	err := s.store.DB.WithContext(ctx).Table("sessions").
-		Select("sessions.id AS session_id, users.*").
+		Select("sessions.id AS session_id, sessions.expires_at AS session_expires_at, users.*").
 		Joins("JOIN users ON users.id = sessions.user_id").
-		Where("sessions.token_hash = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ?", tokenHash(bearer), s.store.Clock.Now()).
+		Where("sessions.token_hash = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ?", hash, now).
 		Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, bad
@@ -506,10 +512,12 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (*Principal,
 	if err != nil {
 		return nil, Translate(err)
 	}
-	return &Principal{
+	p := &Principal{
 		Kind: PrincipalUser, UserID: row.User.ID, Email: row.User.Email, Name: row.User.Name,
 		EmailVerified: row.User.Verified(), StaffRoles: row.User.Roles(), SessionID: row.SessionID,
-	}, nil
+	}
+	s.store.cache.putPrincipal(gen, hash, p, row.SessionExpiresAt)
+	return p, nil
 }
 
 // User loads a user by id. Errors: not_found.

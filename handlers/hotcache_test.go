@@ -1,0 +1,91 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"entitled/models"
+)
+
+// The in-process caches (principals by credential, products' versions) are emptied by every
+// write in this replica: each test warms the cache first, then checks that the change shows at
+// once.
+
+func TestHotCache_LogoutIs401AtOnce(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		u := a.newUser(t)
+		a.me(t, u.token)
+		a.me(t, u.token) // from the cache
+		want(t, a.do(t, "POST", "/v1/auth/logout", u.token, nil), http.StatusNoContent)
+		want(t, a.do(t, "GET", "/v1/me", u.token, nil), http.StatusUnauthorized, models.CodeUnauthenticated)
+	})
+}
+
+func TestHotCache_RevokedAPIKeyIs401AtOnce(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		root := a.newStaff(t, models.RoleSuperadmin)
+		r := a.do(t, "POST", "/v1/api-keys", root.token, map[string]any{"name": "checker", "scopes": []string{"entitlements:introspect"}})
+		want(t, r, http.StatusCreated)
+		key, id := r.str("key"), r.str("id")
+		check := "/v1/entitlements/check?license_number=" + models.NewLicenseNumber() + "&entitlement=assets.read&user=nobody@example.com"
+		for range 3 {
+			want(t, a.do(t, "GET", check, key, nil), http.StatusOK)
+		}
+		want(t, a.do(t, "DELETE", "/v1/api-keys/"+id, root.token, nil), http.StatusNoContent)
+		want(t, a.do(t, "GET", check, key, nil), http.StatusUnauthorized, models.CodeUnauthenticated)
+	})
+}
+
+func TestHotCache_StaffRoleChangeTakesEffectAtOnce(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		s := a.newStaff(t, models.RoleOps)
+		put := func(roles ...string) {
+			t.Helper()
+			if _, _, err := a.identity.PutStaff(context.Background(), models.StaffInput{Email: s.email, Roles: roles}, models.SystemActor("test")); err != nil {
+				t.Fatalf("PutStaff: %v", err)
+			}
+		}
+		for range 2 {
+			want(t, a.do(t, "GET", "/v1/staff", s.token, nil), http.StatusForbidden, models.CodeForbidden)
+		}
+		put(models.RoleSuperadmin)
+		want(t, a.do(t, "GET", "/v1/staff", s.token, nil), http.StatusOK)
+		want(t, a.do(t, "GET", "/v1/staff", s.token, nil), http.StatusOK)
+		put(models.RoleOps)
+		want(t, a.do(t, "GET", "/v1/staff", s.token, nil), http.StatusForbidden, models.CodeForbidden)
+	})
+}
+
+func TestHotCache_VersionsFollowAddVersionAndSetPhase(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		ops := a.newStaff(t, models.RoleOps).token
+		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-06-01", "full"})
+		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual",
+			"support": map[string]any{"program": "standard", "starts_on": "2025-07-01", "ends_on": "2026-06-30"}})
+		r := a.do(t, "POST", "/v1/orders", ops, body)
+		want(t, r, http.StatusCreated)
+		ln := licensesOf(r)[0]["license_number"].(string)
+		admin := a.newUser(t)
+		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		check := func(version string) *resp {
+			return a.do(t, "GET", "/v1/entitlements/check?license_number="+ln+"&entitlement=assets.read&version="+version, admin.token, nil)
+		}
+
+		for range 2 {
+			if v := a.support(t, admin.token, ln, "").str("version"); v != "1.0" {
+				t.Fatalf("default version = %q, want 1.0", v)
+			}
+			want(t, check("1.1"), http.StatusNotFound, models.CodeVersionNotFound)
+		}
+		want(t, a.do(t, "POST", "/v1/products/"+sku+"/versions", ops, map[string]any{"version": "1.1", "released_on": "2025-06-15", "phase": "full"}), http.StatusCreated)
+		want(t, check("1.1"), http.StatusOK)
+		if v := a.support(t, admin.token, ln, "").str("version"); v != "1.1" {
+			t.Fatalf("after AddVersion the default version = %q, want 1.1", v)
+		}
+		want(t, a.do(t, "PATCH", "/v1/products/"+sku+"/versions/1.1", ops, map[string]any{"phase": "discontinued"}), http.StatusOK)
+		if v := a.support(t, admin.token, ln, "").str("version"); v != "1.0" {
+			t.Fatalf("after SetPhase discontinued the default version = %q, want 1.0", v)
+		}
+	})
+}
