@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -203,6 +204,11 @@ func decodeJSON(body io.Reader, dst any) error {
 		if _, err2 := dec.Token(); err2 != io.EOF {
 			return models.Errorf(models.CodeMalformedJSON, "the request body has data after the JSON object")
 		}
+		// No text field may hold a NUL: PostgreSQL refuses it in text, and no field has a use for it.
+		if field, ok := nulField(reflect.ValueOf(dst), ""); ok {
+			return &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
+				Fields: []models.FieldError{{Field: field, Code: models.FieldInvalid, Detail: "must not contain a NUL character"}}}
+		}
 		return nil
 	}
 	var maxErr *http.MaxBytesError
@@ -261,4 +267,60 @@ func (r jsonRender) Render(w http.ResponseWriter) error {
 
 func (r jsonRender) WriteContentType(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+}
+
+// nulField finds a decoded string holding a NUL character and names it by its JSON path
+// ("items[0].sku"); ok is false when there is none.
+func nulField(v reflect.Value, path string) (string, bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return "", false
+		}
+		return nulField(v.Elem(), path)
+	case reflect.String:
+		return path, strings.ContainsRune(v.String(), 0)
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			if p, ok := nulField(v.Field(i), name); ok {
+				return p, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if p, ok := nulField(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			name := fmt.Sprint(iter.Key().Interface())
+			if path != "" {
+				name = path + "." + name
+			}
+			if strings.ContainsRune(name, 0) {
+				return path, true
+			}
+			if p, ok := nulField(iter.Value(), name); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }

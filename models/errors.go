@@ -91,7 +91,19 @@ func ErrorCode(err error) string {
 	if IsUnavailable(err) {
 		return CodeUnavailable
 	}
+	if isUnstorableValue(err) {
+		return CodeValidation
+	}
 	return CodeInternal
+}
+
+// isUnstorableValue reports whether PostgreSQL refused a value the client sent that it cannot
+// store or compare (a NUL byte or invalid UTF-8 in text): the client's mistake, not a bug.
+// SQLite stores such text as it is, so the same request is answered alike on both dialects only
+// where a check refuses it first; this keeps the rest from becoming a 500.
+func isUnstorableValue(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
 
 // IsUnavailable reports whether err says the database (or another dependency) could not be

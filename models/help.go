@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -66,6 +67,11 @@ func (s *Help) Ask(ctx context.Context, in HelpInput, a Actor) (*HelpRequest, er
 		v.Add("message", FieldInvalid, "must be text of at most 5000 characters")
 	}
 	h.Message = msg
+	for field, val := range map[string]string{"license_number": in.LicenseNumber, "account_id": in.AccountID} {
+		if strings.IndexFunc(val, unicode.IsControl) >= 0 || !utf8.ValidString(val) {
+			v.Add(field, FieldInvalid, "must not contain control characters")
+		}
+	}
 	if ln := strings.TrimSpace(in.LicenseNumber); ln != "" {
 		if canonical, err := ParseLicenseNumber(ln); err == nil {
 			ln = canonical
@@ -143,6 +149,10 @@ func (s *Help) Resolve(ctx context.Context, p *Principal, id, note string, a Act
 		return nil, Errorf(CodeNotFound, "there is no help request %q", clip(id, 20))
 	}
 	note = strings.TrimSpace(note)
+	if strings.ContainsRune(note, 0) || !utf8.ValidString(note) {
+		return nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "note", Code: FieldInvalid, Detail: "must be text without NUL characters"}}}
+	}
 	if utf8.RuneCountInString(note) > 5000 {
 		return nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
 			Fields: []FieldError{{Field: "note", Code: FieldTooLong, Detail: "must be at most 5000 characters"}}}

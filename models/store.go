@@ -276,6 +276,9 @@ func Translate(err error) error {
 	if IsUnavailable(err) {
 		return &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
+	if isUnstorableValue(err) {
+		return &Error{Code: CodeValidation, Message: "a value of the request contains a NUL character or invalid UTF-8", Err: err}
+	}
 	return err
 }
 

@@ -291,7 +291,7 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if len(email) > 254 || len(password) > PasswordMax*4 {
+	if len(email) > 254 || len(password) > PasswordMax*4 || strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
 		return nil, Errorf(CodeInvalidCredentials, "the email or password is wrong")
 	}
 	if err := s.store.checkLimit(ctx, LoginPerAddress, ip); err != nil {
