@@ -98,12 +98,9 @@ func loadContractView(tx *gorm.DB, id int64) (*ContractView, error) {
 	return &v, nil
 }
 
-// noticesSent lists the renewal notices of a contract (none before the renewal desk sends any).
+// noticesSent lists the renewal and lapse notices sent for a contract, oldest first.
 func noticesSent(tx *gorm.DB, contractID int64) ([]NoticeSent, error) {
-	if !tx.Migrator().HasTable("renewal_notices") {
-		return []NoticeSent{}, nil
-	}
-	var out []NoticeSent
+	out := []NoticeSent{}
 	err := tx.Table("renewal_notices").Select("ends_on, offset_days, sent_at").Where("contract_id = ?", contractID).Order("sent_at, id").Scan(&out).Error
 	return out, err
 }
