@@ -102,7 +102,13 @@ func (h *api) introspect(c *gin.Context) {
 		fail(c, models.Errorf(models.CodeValidation, "the form is malformed"))
 		return
 	}
-	res, err := h.tokens.Introspect(c.Request.Context(), c.Request.PostForm.Get("token"))
+	// RFC 6749 §3.1: a parameter is sent once. With two tokens, a proxy that checks one and this
+	// server, which would read the other, disagree: neither is taken.
+	token := ""
+	if t := c.Request.PostForm["token"]; len(t) == 1 {
+		token = t[0]
+	}
+	res, err := h.tokens.Introspect(c.Request.Context(), token)
 	if err != nil {
 		fail(c, err)
 		return

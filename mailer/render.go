@@ -155,7 +155,7 @@ func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 		return Letter{}, ErrNoRecipient
 	}
 	for _, a := range append(append([]string(nil), to...), cc...) {
-		if _, err := mail.ParseAddress(a); err != nil {
+		if addr, err := mail.ParseAddress(a); err != nil || !plainAddress(addr.Address) {
 			return Letter{}, fmt.Errorf("%w: %q", ErrBadAddress, a)
 		}
 	}
@@ -172,6 +172,22 @@ func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 		Text:      text,
 		HTML:      html,
 	}, nil
+}
+
+// plainAddress reports whether an addr-spec can go into a header and an SMTP command as it is:
+// printable ASCII, one "@", none of the specials that need quoting. net/mail also accepts UTF-8
+// (RFC 6532) and quoted local parts ("a b"@x, "a>,b@y"@x), which it hands back unquoted: go-mail
+// would write the first as an encoded word, which readers take for another address, and the
+// second bare, which readers split into other addresses; and SMTP without SMTPUTF8 carries
+// neither. Found by FuzzLetterHeaders.
+func plainAddress(addr string) bool {
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c <= ' ' || c > '~' || strings.IndexByte(`"(),:;<>[\]`, c) >= 0 {
+			return false
+		}
+	}
+	at := strings.IndexByte(addr, '@')
+	return at > 0 && at == strings.LastIndexByte(addr, '@') && at < len(addr)-1
 }
 
 func (r *Renderer) render(m Message) (subject, text, html string, err error) {

@@ -78,7 +78,9 @@ func buildMessage(from string, l Letter, date time.Time) (*gomail.Message, envel
 		values := make([]string, 0, len(list))
 		for _, a := range list {
 			addr, err := mail.ParseAddress(a)
-			if err != nil {
+			// plainAddress again: a letter queued before Render checked it is refused here
+			// rather than sent to whoever its mangled header names.
+			if err != nil || !plainAddress(addr.Address) {
 				return fmt.Errorf("%w: %q", ErrBadAddress, a)
 			}
 			// FormatAddress encodes a non-ASCII display name; SetHeader must not encode the

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -122,6 +123,11 @@ func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, driver.ErrBadConn),
+		// pgx returns a bare io.ErrUnexpectedEOF when the server drops the connection in the
+		// middle of a reply (an immediate shutdown, a crash, a cut network).
+		errors.Is(err, io.ErrUnexpectedEOF),
+		// …and "conn closed" for a statement (or COMMIT) on a connection it has already seen die.
+		errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE),

@@ -1,8 +1,12 @@
 package models
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,17 +14,37 @@ import (
 	"gorm.io/gorm"
 )
 
-// The hot paths (check, token, introspection, support) answer from one JOIN per request and two
-// short-lived in-process caches: principals by hashed credential, and products' versions.
+// The hot paths (check, token, introspection, support) answer from one JOIN per request and
+// three short-lived in-process caches: principals by hashed credential, products' versions, and
+// the JOIN's rows (license, contract, membership) by License Number and user.
 //
 // Every write this replica makes through the store (any INSERT, UPDATE, DELETE or Exec, and the
-// end of every transaction) empties both caches, so a logout, a password reset or change, an
-// API-key revocation, a staff role change, AddVersion or SetPhase takes effect here at once.
-// Another replica may go on trusting what it cached for at most cacheTTL.
+// end of every transaction) empties the caches, so a logout, a password reset or change, an
+// API-key revocation, a staff role change, a revoked grant, a termination, AddVersion or
+// SetPhase takes effect here at once. Another replica may go on trusting a principal or a
+// version for at most cacheTTL, and a row for at most grantTTL.
 const (
 	cacheTTL        = 5 * time.Second
 	cacheMaxEntries = 10_000
+	// grantTTL bounds how long another replica's change to a license, its contract or a
+	// membership (a revoked grant, a termination, a renewal) may go unseen by this replica's
+	// check, support, token and introspection answers. Dates are judged live on every request;
+	// only the rows are cached.
+	grantTTL = time.Second
 )
+
+// grantKey names one hot row: a license with one user's membership, the user given by id or
+// (API keys asking about a user) by email.
+type grantKey struct {
+	ln     string
+	userID int64
+	email  string
+}
+
+type cachedGrant struct {
+	h     hotLicense
+	until time.Time
+}
 
 type cachedPrincipal struct {
 	p         Principal
@@ -40,10 +64,11 @@ type hotCache struct {
 	mu         sync.RWMutex
 	principals map[string]cachedPrincipal
 	versions   map[int64]cachedVersions
+	grants     map[grantKey]cachedGrant
 }
 
 func newHotCache() *hotCache {
-	return &hotCache{principals: map[string]cachedPrincipal{}, versions: map[int64]cachedVersions{}}
+	return &hotCache{principals: map[string]cachedPrincipal{}, versions: map[int64]cachedVersions{}, grants: map[grantKey]cachedGrant{}}
 }
 
 // invalidate forgets everything: this replica wrote something.
@@ -55,6 +80,7 @@ func (c *hotCache) invalidate() {
 	c.mu.Lock()
 	clear(c.principals)
 	clear(c.versions)
+	clear(c.grants)
 	c.mu.Unlock()
 }
 
@@ -92,6 +118,49 @@ func (c *hotCache) putPrincipal(gen uint64, key string, p *Principal, expiresAt 
 		clear(c.principals)
 	}
 	c.principals[key] = cachedPrincipal{p: *p, expiresAt: expiresAt, until: time.Now().Add(cacheTTL)}
+}
+
+// grant is a copy of the cached row, or false when there is none or it is too old.
+func (c *hotCache) grant(k grantKey) (*hotLicense, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	e, ok := c.grants[k]
+	c.mu.RUnlock()
+	if !ok || time.Now().After(e.until) {
+		return nil, false
+	}
+	return e.h.clone(), true
+}
+
+func (c *hotCache) putGrant(gen uint64, k grantKey, h *hotLicense) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.grants) >= cacheMaxEntries {
+		clear(c.grants)
+	}
+	c.grants[k] = cachedGrant{h: *h.clone(), until: time.Now().Add(grantTTL)}
+}
+
+// clone copies the row and what it points to, so that no caller shares the cache's copy.
+func (h *hotLicense) clone() *hotLicense {
+	out := *h
+	if h.Detail.Contract != nil {
+		c := *h.Detail.Contract
+		out.Detail.Contract = &c
+	}
+	if h.Member != nil {
+		m := *h.Member
+		out.Member = &m
+	}
+	return &out
 }
 
 // registerInvalidation empties the cache after every write made through db.
@@ -161,21 +230,97 @@ const hotLicenseTail = `
 LEFT JOIN members m ON m.license_id = l.id AND m.user_id = u.id
 WHERE l.license_number = ?`
 
-// loadHotLicense loads the license by its number with the membership of the user with the id
-// (email == "") or the email. It is nil, nil when there is no such license.
-func loadHotLicense(db *gorm.DB, ln string, userID int64, email string) (*hotLicense, error) {
-	q, arg := hotLicenseSQL+"u.id = ?"+hotLicenseTail, any(userID)
-	if email != "" {
-		q, arg = hotLicenseSQL+"u.email = ?"+hotLicenseTail, any(email)
+// hotStatements are the hot JOIN's two forms (by user id, by email), prepared once per store on
+// the *sql.DB: the hot paths skip GORM's statement building and reflection, and SQLite does not
+// parse the JOIN again per request (database/sql re-prepares it per connection as needed).
+type hotStatements struct {
+	mu      sync.Mutex // held while preparing
+	byID    atomic.Pointer[sql.Stmt]
+	byEmail atomic.Pointer[sql.Stmt]
+}
+
+// statement prepares the form on first use. A failed prepare (the database is down) is not
+// kept: the next request tries again.
+func (s *Store) hotStatement(ctx context.Context, byEmail bool) (*sql.Stmt, error) {
+	h := &s.hot
+	slot, where := &h.byID, "u.id = ?"
+	if byEmail {
+		slot, where = &h.byEmail, "u.email = ?"
 	}
-	rows, err := db.Raw(q, arg, ln).Rows()
+	if st := slot.Load(); st != nil {
+		return st, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st := slot.Load(); st != nil {
+		return st, nil
+	}
+	q := hotLicenseSQL + where + hotLicenseTail
+	if s.Dialect == Postgres {
+		q = numberPlaceholders(q)
+	}
+	stmt, err := s.SQL.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
+	slot.Store(stmt)
+	return stmt, nil
+}
+
+// numberPlaceholders turns the query's ? placeholders into PostgreSQL's $1, $2, … (the hot
+// query has no ? anywhere else).
+func numberPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
 	}
+	return b.String()
+}
+
+// closeHot closes the prepared statements (Store.Close).
+func (s *Store) closeHot() {
+	s.hot.mu.Lock()
+	defer s.hot.mu.Unlock()
+	for _, slot := range []*atomic.Pointer[sql.Stmt]{&s.hot.byID, &s.hot.byEmail} {
+		if st := slot.Swap(nil); st != nil {
+			st.Close()
+		}
+	}
+}
+
+// loadHotLicense loads the license by its number with the membership of the user with the id
+// (email == "") or the email. It is nil, nil when there is no such license.
+func (s *Store) loadHotLicense(ctx context.Context, ln string, userID int64, email string) (*hotLicense, error) {
+	key := grantKey{ln: ln, userID: userID, email: email}
+	if h, ok := s.cache.grant(key); ok {
+		return h, nil
+	}
+	gen := s.cache.generation()
+	h, err := s.queryHotLicense(ctx, ln, userID, email)
+	if err != nil || h == nil {
+		return h, err
+	}
+	s.cache.putGrant(gen, key, h)
+	return h, nil
+}
+
+// queryHotLicense is loadHotLicense's one query.
+func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, email string) (*hotLicense, error) {
+	stmt, err := s.hotStatement(ctx, email != "")
+	if err != nil {
+		return nil, err
+	}
+	var arg any = userID
+	if email != "" {
+		arg = email
+	}
+	row := stmt.QueryRowContext(ctx, arg, ln)
 	var (
 		h                               hotLicense
 		l                               = &h.Detail.License
@@ -184,13 +329,13 @@ func loadHotLicense(db *gorm.DB, ln string, userID int64, email string) (*hotLic
 		premier, trial, ra, rs, rl      sql.NullBool
 		startsOn, endsOn, grace, termOn Date
 	)
-	if err := rows.Scan(&l.ID, &l.LicenseNumber, &l.AccountID, &l.ProductID, &l.OrderID, &l.Quantity, &l.Kind,
+	if err := row.Scan(&l.ID, &l.LicenseNumber, &l.AccountID, &l.ProductID, &l.OrderID, &l.Quantity, &l.Kind,
 		&serviceTag, &l.OrderedOn, &l.RegisteredOn, &h.Detail.Account.AccountID,
 		&cID, &program, &premier, &trial, &startsOn, &endsOn, &grace, &termOn,
 		&uID, &mID, &ra, &rs, &rl, &grant); err != nil {
-		return nil, err
-	}
-	if err := rows.Close(); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	if serviceTag.Valid {
@@ -216,7 +361,7 @@ func loadHotLicense(db *gorm.DB, ln string, userID int64, email string) (*hotLic
 
 // hotAccess is access(tx, p, ln, "") with the license's detail, by one query.
 // Errors: invalid_license_number, not_found, not_a_member.
-func hotAccess(db *gorm.DB, p *Principal, ln string) (*hotLicense, error) {
+func (s *Store) hotAccess(ctx context.Context, p *Principal, ln string) (*hotLicense, error) {
 	canonical, err := ParseLicenseNumber(ln)
 	if err != nil {
 		return nil, err
@@ -225,7 +370,7 @@ func hotAccess(db *gorm.DB, p *Principal, ln string) (*hotLicense, error) {
 	if p.IsUser() {
 		userID = p.UserID
 	}
-	h, err := loadHotLicense(db, canonical, userID, "")
+	h, err := s.loadHotLicense(ctx, canonical, userID, "")
 	if err != nil {
 		return nil, err
 	}

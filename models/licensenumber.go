@@ -89,7 +89,14 @@ func formatLicenseNumber(vals []byte) string {
 // canonical form, or invalid_license_number when the shape or the check character is wrong.
 func ParseLicenseNumber(s string) (string, error) {
 	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: it looks like LN-7KQ2-M9XD-44TB-R1ZC; check for a mistyped character", clip(s, 40))
-	t := strings.ToUpper(strings.TrimSpace(s))
+	// ASCII upper-casing only: strings.ToUpper would read a look-alike from another script (the
+	// dotless ı, the long ſ) as a Latin letter and accept it. Found by FuzzLicenseNumber.
+	t := strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, strings.TrimSpace(s))
 	t = strings.ReplaceAll(t, "-", "")
 	t = strings.ReplaceAll(t, " ", "")
 	if len(t) == lnChars+2 && strings.HasPrefix(t, "LN") {

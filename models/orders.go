@@ -339,8 +339,11 @@ func (s *Orders) Place(ctx context.Context, in OrderInput, a Actor) (*OrderResul
 		if err != nil {
 			return err
 		}
-		_, err = s.outbox.Queue(ctx, sqlTx, letter, []string{to}, nil)
-		return err
+		if _, err = s.outbox.Queue(ctx, sqlTx, letter, []string{to}, nil); err != nil {
+			return err
+		}
+		failpoint("order.before_commit")
+		return nil
 	})
 	if IsUniqueViolation(err) {
 		// A concurrent order with the same order_ref committed first.
@@ -352,6 +355,7 @@ func (s *Orders) Place(ctx context.Context, in OrderInput, a Actor) (*OrderResul
 	if err != nil {
 		return nil, err
 	}
+	failpoint("order.after_commit")
 	return res, nil
 }
 

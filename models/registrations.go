@@ -182,6 +182,9 @@ func (s *Registrations) Register(ctx context.Context, p *Principal, in Registrat
 			return nil, err
 		}
 	}
+	if err == nil {
+		failpoint("registration.after_commit")
+	}
 	return res, err
 }
 
@@ -245,6 +248,7 @@ func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *Pr
 	if _, _, err := putMember(tx, now, lic.ID, p.UserID, roles); err != nil {
 		return nil, err
 	}
+	failpoint("registration.before_commit")
 	if lic.Kind == KindTrial {
 		// A trial's support runs from its registration date.
 		var c Contract

@@ -376,11 +376,13 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today Date) ([]
 				EndsOn: d.v.Contract.EndsOn, OffsetDays: d.offset, DaysLeft: today.DaysUntil(d.v.Contract.EndsOn),
 				To: letters[i].To, Cc: letters[i].Cc, MessageID: letters[i].MessageID})
 		}
+		failpoint("notice.before_commit")
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
+	failpoint("notice.after_commit")
 	return queued, undeliverable, nil
 }
 

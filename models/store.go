@@ -41,6 +41,7 @@ type Store struct {
 	Clock   Clock
 	log     *slog.Logger
 	cache   *hotCache // principals and products' versions; see hotpath.go
+	hot     hotStatements
 }
 
 // OpenOptions configure Open. Only URL is required.
@@ -62,6 +63,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	}
 	s := &Store{Clock: opts.Clock, log: opts.Logger}
 	var dialector gorm.Dialector
+	var sqlitePath string // for messages about the file
 	switch {
 	case strings.HasPrefix(opts.URL, "sqlite://"):
 		s.Dialect = SQLite
@@ -69,6 +71,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		sqlitePath, _, _ = strings.Cut(dsn, "?")
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -114,6 +117,9 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	})
 	if err != nil {
 		s.SQL.Close()
+		if ro := readOnlyError(sqlitePath, err); ro != nil {
+			return nil, ro
+		}
 		return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
 	}
 	s.DB = g
@@ -126,9 +132,50 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	defer cancel()
 	if err := s.SQL.PingContext(pingCtx); err != nil {
 		s.SQL.Close()
+		if ro := readOnlyError(sqlitePath, err); ro != nil {
+			return nil, ro
+		}
 		return nil, &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
+	if s.Dialect == SQLite {
+		// A file this process may read but not write (another owner, a read-only mount) opens
+		// fine and fails only at the first write, deep in start-up or on a client's request:
+		// try one now, so that start-up says so, naming the file.
+		if ro := readOnlyError(sqlitePath, probeWrite(pingCtx, s.SQL)); ro != nil {
+			s.SQL.Close()
+			return nil, ro
+		}
+	}
 	return s, nil
+}
+
+// probeWrite writes page 1 of the database (user_version, to the value it has) in a transaction
+// that it rolls back: nothing changes, but SQLite must be able to write the file. Taking the
+// write lock alone is not enough: in WAL mode it lives in the -shm file, which may be writable
+// when the database is not.
+func probeWrite(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v))
+	return err
+}
+
+// readOnlyError is the error Open returns when SQLite says the database cannot be written, and
+// nil for any other error. The message names the file: it goes to the operator, not a client.
+func readOnlyError(path string, err error) error {
+	var se *sqlitelib.Error
+	if path == "" || !errors.As(err, &se) || se.Code()&0xff != sqliteReadOnly {
+		return nil
+	}
+	return &Error{Code: CodeUnavailable, Err: err, Message: fmt.Sprintf(
+		"the SQLite database %s is read-only for this process: the file, its directory and its -wal and -shm files must be writable", path)}
 }
 
 // sqliteDSN turns the path part of a sqlite:// URL into a modernc.org/sqlite DSN. Every
@@ -166,7 +213,10 @@ func sqliteDSN(rest string) (string, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.SQL.Close() }
+func (s *Store) Close() error {
+	s.closeHot()
+	return s.SQL.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -259,8 +309,14 @@ func Translate(err error) error {
 		case sqliteConstraintForeignKey:
 			return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
 		}
+		// The client can do nothing about these but retry later, and an operator must act: the
+		// message says what is wrong (it names no path), the cause goes to the log.
 		switch se.Code() & 0xff { // primary result code
-		case sqliteFull, sqliteReadOnly, sqliteCantOpen, sqliteIOErr:
+		case sqliteFull:
+			return &Error{Code: CodeUnavailable, Message: "the database is full: changes cannot be stored until space is freed", Err: err}
+		case sqliteReadOnly:
+			return &Error{Code: CodeUnavailable, Message: "the database is read-only: changes cannot be stored", Err: err}
+		case sqliteCantOpen, sqliteIOErr:
 			return &Error{Code: CodeUnavailable, Message: "the database cannot take writes", Err: err}
 		}
 	}

@@ -76,7 +76,7 @@ func (s *Licenses) entitlementInput(d *LicenseDetail, m *Member, v *ProductVersi
 func (s *Licenses) Support(ctx context.Context, p *Principal, ln, version string) (*SupportView, error) {
 	var out *SupportView
 	err := s.store.read(ctx, func(db *gorm.DB) error {
-		acc, err := hotAccess(db, p, ln)
+		acc, err := s.store.hotAccess(ctx, p, ln)
 		if err != nil {
 			return err
 		}
@@ -150,9 +150,9 @@ func (s *Licenses) Check(ctx context.Context, p *Principal, in CheckInput) (*Che
 		var h *hotLicense
 		var err error
 		if p.Kind == PrincipalAPIKey {
-			h, err = loadHotLicense(db, ln, 0, NormaliseEmail(in.User))
+			h, err = s.store.loadHotLicense(ctx, ln, 0, NormaliseEmail(in.User))
 		} else {
-			h, err = loadHotLicense(db, ln, p.UserID, "")
+			h, err = s.store.loadHotLicense(ctx, ln, p.UserID, "")
 		}
 		if err != nil {
 			return err

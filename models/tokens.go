@@ -100,7 +100,7 @@ func (s *Tokens) Issue(ctx context.Context, p *Principal, ln, audience string) (
 	now := s.store.Clock.Now().UTC().Truncate(time.Second)
 	var claims *verify.Claims
 	err := s.store.read(ctx, func(db *gorm.DB) error {
-		acc, err := hotAccess(db, p, ln)
+		acc, err := s.store.hotAccess(ctx, p, ln)
 		if err != nil {
 			return err
 		}
@@ -198,8 +198,9 @@ func (s *Tokens) Introspect(ctx context.Context, token string) (*Introspection, 
 	}
 	active := false
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		// Never cached: the grant version and the contract are read live on every introspection.
-		h, err := loadHotLicense(db, claims.License, userID, "")
+		// The grant version and the contract: at once after a change made by this replica, at
+		// most grantTTL old after one made by another (hotpath.go).
+		h, err := s.store.loadHotLicense(ctx, claims.License, userID, "")
 		if err != nil || h == nil {
 			return err
 		}

@@ -113,7 +113,9 @@ func checkEmail(v *Validation, field, raw string) string {
 	}
 	addr, err := mail.ParseAddress(email)
 	at := strings.LastIndexByte(email, '@')
-	if err != nil || addr.Address != email || at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n\x00") {
+	// Printable ASCII only: net/mail takes UTF-8 addresses (RFC 6532), which letters cannot be
+	// sent to (no SMTPUTF8; go-mail would write them as encoded words), so the mailer refuses them.
+	if err != nil || addr.Address != email || at < 1 || at == len(email)-1 || strings.IndexFunc(email, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		v.Add(field, FieldInvalid, "must be an email address such as name@example.com")
 	}
 	return email

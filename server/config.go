@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"entitled/models"
 )
 
 // Config is every setting of entitled, from the environment (ENTITLED_*) with flags overriding.
@@ -161,6 +163,10 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		return c, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if v := vars["ENTITLED_FAILPOINT"]; v != "" && !models.FailpointsCompiled {
+		// Refused rather than ignored: nobody must believe a crash test is armed in production.
+		errs = append(errs, fmt.Errorf("ENTITLED_FAILPOINT=%q: failpoints exist only in test builds (go build -tags failpoint); unset it", v))
+	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "entitled.db")
 	}

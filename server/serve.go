@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,7 +144,17 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	defer store.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		// Besides the MemStats figures, the heap marked live by the last collection
+		// (go_gc_heap_live_bytes): unlike heap in use it does not swing with garbage not yet
+		// swept, so it shows whether memory grows under steady load.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// The pool's open, in-use and idle connections and its waits (go_sql_*{db_name="entitled"}):
+		// an exhausted or leaking pool shows here before requests start timing out.
+		collectors.NewDBStatsCollector(store.SQL, "entitled"),
+	)
 	bg, err := newJobs(cfg, store, log, reg, true)
 	if err != nil {
 		return err

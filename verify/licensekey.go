@@ -97,9 +97,13 @@ func VerifyLicenseKey(keys KeySource, key string, opts LicenseKeyOptions) (*Lice
 	if opts.Issuer == "" {
 		return nil, errors.New("verify: LicenseKeyOptions.Issuer is required")
 	}
-	popts := []jwt.ParserOption{jwt.WithValidMethods([]string{Algorithm}), jwt.WithIssuer(opts.Issuer), jwt.WithIssuedAt(), jwt.WithLeeway(opts.Leeway)}
+	popts := []jwt.ParserOption{jwt.WithValidMethods([]string{Algorithm}), jwt.WithIssuer(opts.Issuer), jwt.WithIssuedAt(), jwt.WithLeeway(opts.Leeway),
+		jwt.WithStrictDecoding()}
 	if opts.Now != nil {
 		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+	}
+	if err := wellFormed(key); err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", describe(err), err)
 	}
 	claims := new(LicenseClaims)
 	_, err := jwt.NewParser(popts...).ParseWithClaims(key, claims, func(t *jwt.Token) (any, error) {

@@ -76,6 +76,7 @@ func NewWithKeys(keys KeySource, opts Options) (*Verifier, error) {
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
 	}
 	if opts.Now != nil {
 		popts = append(popts, jwt.WithTimeFunc(opts.Now))
@@ -97,6 +98,9 @@ var (
 // leeway — and returns its claims. Errors are *Error with status 401 and code invalid_token;
 // Detail says why in words, Err says why for errors.Is (jwt.ErrTokenExpired, ErrUnknownKey, …).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if err := wellFormed(token); err != nil {
+		return nil, &Error{Status: 401, Code: CodeInvalidToken, Detail: describe(err), Err: err}
+	}
 	claims := new(Claims)
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		if !typeIs(t.Header["typ"], v.typ) {
@@ -115,6 +119,37 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, &Error{Status: 401, Code: CodeInvalidToken, Detail: describe(err), Err: err}
 	}
 	return claims, nil
+}
+
+// MaxTokenSize is the longest token Verify and VerifyLicenseKey read; entitled's are about 1 KiB.
+// A longer one is refused before anything is decoded, so that a forged token costs a verifier
+// nothing to refuse.
+const MaxTokenSize = 16 << 10
+
+// wellFormed refuses, before any decoding, what no token of entitled's can be: over MaxTokenSize,
+// or anything but three segments of base64url characters (RFC 7515 §7.1 allows no whitespace).
+// Go's base64 decoder skips CR and LF, so without this a genuine token with a newline inside
+// would verify as another string — one that a denylist or cache keyed by the token misses.
+// (Strict decoding, in the parser, refuses the other re-encoding: spare bits set in a segment's
+// last character.)
+func wellFormed(token string) error {
+	if len(token) > MaxTokenSize {
+		return fmt.Errorf("%w: longer than %d bytes", jwt.ErrTokenMalformed, MaxTokenSize)
+	}
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c == '.':
+			dots++
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return fmt.Errorf("%w: a character that is not base64url", jwt.ErrTokenMalformed)
+		}
+	}
+	if dots != 2 {
+		return fmt.Errorf("%w: not three segments", jwt.ErrTokenMalformed)
+	}
+	return nil
 }
 
 // typeIs compares a typ header with the expected media type, as RFC 7515 §4.1.9 says:

@@ -52,6 +52,7 @@ type options struct {
 	scenarios   []string
 	seed        seedOptions
 	keep        bool
+	soak        bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -71,8 +72,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.seed.users, "users", 16, "verified users; each license gets one as admin and the next as a support member")
 	fs.IntVar(&o.seed.pool, "registration-pool", 2000, "fresh licenses ordered up front for the registration scenario (topped up after its warm-up)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (server binary, data, server.log)")
+	fs.BoolVar(&o.soak, "soak", false, "instead of the table: drive a mix of every scenario and some writes for --duration after --warmup, and fail on any 5xx, goroutine or live-heap growth, or database connections left in use")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.soak {
+		// The soak's orders refill the pool as it goes; a large pool up front only slows seeding.
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "registration-pool" })
+		if !set {
+			o.seed.pool = 100
+		}
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -102,16 +112,23 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
 	}
+	_, err = execute(ctx, o, stdout, stderr)
+	return err
+}
+
+// execute starts and seeds the server and runs either the scenarios (the table) or, with
+// o.soak, the soak, whose report it returns.
+func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakReport, err error) {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "loadgen: "+format+"\n", a...) }
 
 	tmp, err := os.MkdirTemp("", "entitled-loadgen-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if o.keep {
@@ -125,14 +142,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if bin == "" {
 		t0 := time.Now()
 		if bin, err = buildServer(ctx, tmp); err != nil {
-			return err
+			return nil, err
 		}
 		logf("built the server in %s", time.Since(t0).Round(time.Millisecond))
 	}
 
 	addr, err := freeLoopbackAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dataDir := filepath.Join(tmp, "data")
 	settings := map[string]string{
@@ -152,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if o.freshDB {
 			var drop func()
 			if dbURL, drop, err = freshDatabase(ctx, o.databaseURL); err != nil {
-				return err
+				return nil, err
 			}
 			defer drop()
 			logf("created database %s (dropped at the end)", dbName(dbURL))
@@ -166,22 +183,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	d.sku = "LOADGEN-" + strings.ToUpper(d.run)
 	staffEmail := "ops-" + d.run + "@loadgen.test"
 	if _, err := runCLI(ctx, bin, env, seedPassword+"\n", "staff", "add", "--email", staffEmail, "--roles", "ops"); err != nil {
-		return err
+		return nil, err
 	}
 	key := func(scope string) (string, error) {
 		out, err := runCLI(ctx, bin, env, "", "apikey", "create", "--name", "loadgen "+scope, "--scopes", scope)
 		return strings.TrimSpace(out), err
 	}
 	if d.ordersKey, err = key("orders:write"); err != nil {
-		return err
+		return nil, err
 	}
 	if d.introspectKey, err = key("entitlements:introspect"); err != nil {
-		return err
+		return nil, err
 	}
 
 	srv, err := startServer(ctx, bin, env, addr, filepath.Join(tmp, "server.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer srv.stop()
 	defer func() {
@@ -196,16 +213,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		AccessToken string `json:"access_token"`
 	}
 	if _, err := seedAPI.call(ctx, "POST", "/v1/auth/login", "", map[string]string{"email": staffEmail, "password": seedPassword}, &login); err != nil {
-		return err
+		return nil, err
 	}
 	d.opsToken = login.AccessToken
 	if err := seed(ctx, seedAPI, d, o.seed, logf); err != nil {
-		return fmt.Errorf("seeding: %w", err)
+		return nil, fmt.Errorf("seeding: %w", err)
+	}
+
+	if o.soak {
+		fmt.Fprintf(stdout, "entitled loadgen --soak: %s, %d connections, warm-up %s, soak %s; %d CPUs shared by client and server; load average %s\n",
+			dialect, o.connections, o.warmup, o.duration, runtime.NumCPU(), loadAverage())
+		fmt.Fprintf(stdout, "seeded: %d accounts, %d licenses with contracts, %d users, %d memberships, %d fresh licenses for registration\n",
+			o.seed.accounts, len(d.licenses), len(d.users), len(d.members), len(d.pool))
+		rep, err := runSoak(ctx, o, srv, d, &api{base: srv.base, client: newClient(o.connections, o.timeout)}, dialect, defaultSoakLimits, logf)
+		if rep != nil {
+			fmt.Fprint(stdout, rep.format())
+		}
+		return rep, err
 	}
 
 	ginBase, stopGin, err := startBareGin()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopGin()
 
@@ -222,7 +251,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			break
 		}
 		if !srv.alive() {
-			return fmt.Errorf("the server died before %s; its log:\n%s", name, tail(srv.logPath, 30))
+			return nil, fmt.Errorf("the server died before %s; its log:\n%s", name, tail(srv.logPath, 30))
 		}
 		results = append(results, measure(ctx, o, scenarios[name], srv, logf))
 	}
@@ -244,7 +273,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			}
 		}
 	}
-	return ctx.Err()
+	return nil, ctx.Err()
 }
 
 // loadAverage is the 1-minute load average (from /proc/loadavg), to tell a busy machine.

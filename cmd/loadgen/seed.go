@@ -280,12 +280,7 @@ func seed(ctx context.Context, a *api, d *dataset, o seedOptions, logf func(stri
 // Numbers.
 func (d *dataset) order(ctx context.Context, a *api, items []map[string]any) ([]string, error) {
 	n := d.orders.Add(1)
-	body := map[string]any{
-		"order_ref":       fmt.Sprintf("LOADGEN-%s-%d", d.run, n),
-		"account":         map[string]any{"name": fmt.Sprintf("Loadgen Account %d", n)},
-		"primary_contact": map[string]any{"name": "Pat Contact", "email": fmt.Sprintf("contact%d-%s@loadgen.test", n, d.run)},
-		"items":           items,
-	}
+	body := d.orderBody(n, items)
 	var res struct {
 		Licenses []struct {
 			LicenseNumber string `json:"license_number"`
@@ -302,6 +297,16 @@ func (d *dataset) order(ctx context.Context, a *api, items []map[string]any) ([]
 		return nil, fmt.Errorf("order %d: asked for %d licenses, got %d", n, len(items), len(out))
 	}
 	return out, nil
+}
+
+// orderBody is the n-th order of the run: a new account with its primary contact, and items.
+func (d *dataset) orderBody(n int64, items []map[string]any) map[string]any {
+	return map[string]any{
+		"order_ref":       fmt.Sprintf("LOADGEN-%s-%d", d.run, n),
+		"account":         map[string]any{"name": fmt.Sprintf("Loadgen Account %d", n)},
+		"primary_contact": map[string]any{"name": "Pat Contact", "email": fmt.Sprintf("contact%d-%s@loadgen.test", n, d.run)},
+		"items":           items,
+	}
 }
 
 // growPool orders n more fresh licenses (100 to an order, the most one order may hold).

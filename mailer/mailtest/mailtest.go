@@ -1,6 +1,8 @@
 // Package mailtest is a real SMTP server on loopback for tests (github.com/emersion/go-smtp,
 // in-process): it records every letter it accepts and can refuse recipients the way real servers
 // do, so that tests of the outbox, the identity letters and the CLI see letters as a client would.
+// Its fault switches (SetTempFailFor, SetHangFor, SetDropMidDataFirst, SetDropAfterDotFirst)
+// reproduce the ways a mail server fails a client mid-delivery, on the same real TCP sessions.
 package mailtest
 
 import (
@@ -38,14 +40,60 @@ type Sink struct {
 	tempFailFirst int  // answer 451 to each recipient's first this-many RCPTs
 	refuseAll     bool // answer 550 to every RCPT
 	user, pass    string
+
+	outageUntil   time.Time      // connections accepted before this are refused with a 4xx
+	outageConns   int            // connections accepted during outages, to rotate the stage
+	hangUntil     time.Time      // connections accepted before this never get an answer
+	dropMidData   int            // cut each recipient's first this-many DATA before the final dot
+	dropAfterDot  int            // then cut its next this-many DATA after the dot, before the reply
+	dataTries     map[string]int // DATA transactions per recipient
+	faults        Faults
+	closed        bool
+	heldConns     []net.Conn // connections being hung, closed when the sink stops
+	listenerClose chan struct{}
+}
+
+// Faults counts the faults the sink has dealt out so far.
+type Faults struct {
+	Refused         int // sessions refused with a 4xx (SetTempFailFor)
+	Hung            int // connections left unanswered (SetHangFor)
+	DroppedMidData  int // connections cut before the final dot (nothing stored)
+	DroppedAfterDot int // connections cut after the final dot, before the reply (message stored)
+}
+
+// refusal is where a session accepted during an outage is refused. Connections take the stages
+// in turn, so that an outage exercises every reply a client must take as "try again later".
+type refusal int
+
+const (
+	refuseNone     refusal = iota
+	refuseGreeting         // 421 instead of the 220 greeting, then the connection is closed
+	refuseHello            // 451 to EHLO (and to the HELO a client falls back to)
+	refuseMail             // 451 to MAIL FROM
+	refuseRcpt             // 451 to RCPT TO
+	refuseData             // 451 after the whole message was read: nothing is stored
+	refusalStages  = 5
+)
+
+// faultConn is a connection with the refusal decided when it was accepted.
+type faultConn struct {
+	net.Conn
+	refuse refusal
 }
 
 // Start starts a sink and stops it when the test ends.
 func Start(tb testing.TB) *Sink {
 	tb.Helper()
-	s := &Sink{rcptTries: map[string]int{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &sinkSession{sink: s}, nil
+	s := &Sink{rcptTries: map[string]int{}, dataTries: map[string]int{}, listenerClose: make(chan struct{})}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		se := &sinkSession{sink: s, conn: c.Conn()}
+		if fc, ok := c.Conn().(*faultConn); ok {
+			se.refuse = fc.refuse
+		}
+		if se.refuse == refuseHello {
+			return nil, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "system not accepting network messages"}
+		}
+		return se, nil
 	}))
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true // AUTH PLAIN over loopback without TLS, as net/smtp allows
@@ -55,8 +103,19 @@ func Start(tb testing.TB) *Sink {
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	go func() { _ = srv.Serve(l) }()
-	tb.Cleanup(func() { _ = srv.Close() })
+	fl := &faultListener{Listener: l, sink: s, conns: make(chan net.Conn)}
+	go fl.acceptLoop()
+	go func() { _ = srv.Serve(fl) }()
+	tb.Cleanup(func() {
+		_ = srv.Close()
+		_ = fl.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		for _, c := range s.heldConns {
+			_ = c.Close()
+		}
+	})
 	host, port, _ := net.SplitHostPort(l.Addr().String())
 	s.Host = host
 	s.Port, _ = strconv.Atoi(port)
@@ -78,6 +137,59 @@ func (s *Sink) SetRefuseAll(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseAll = on
+}
+
+// SetTempFailFor starts an outage of d: every connection accepted until it ends is refused
+// with a 4xx, at the greeting (421), EHLO, MAIL FROM, RCPT TO or the end of DATA (451), taking
+// those stages in turn. Nothing is stored. Connections accepted later are served as usual.
+func (s *Sink) SetTempFailFor(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outageUntil = time.Now().Add(d)
+}
+
+// SetHangFor makes the sink silent for d: a connection accepted until then is accepted by TCP
+// and never gets a byte, not even the greeting, so only its client's own deadline ends it.
+// Connections accepted after d are served as usual. (Holding the silent ones for good, rather
+// than greeting them late, keeps a client from being answered just as its deadline passes,
+// which would make the outcome of a test depend on timing.)
+func (s *Sink) SetHangFor(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUntil = time.Now().Add(d)
+}
+
+// SetDropMidDataFirst makes the sink close the connection in the middle of each recipient's
+// first n DATA transactions: after some of the message and before the final dot. Nothing is
+// stored and the client hears no reply.
+func (s *Sink) SetDropMidDataFirst(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropMidData = n
+}
+
+// SetDropAfterDotFirst makes the sink take the whole message of each recipient's next n DATA
+// transactions (after those SetDropMidDataFirst cuts), store it, and close the connection
+// before answering: the message is delivered but the client never hears "250 OK", the one case
+// SMTP cannot settle.
+func (s *Sink) SetDropAfterDotFirst(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropAfterDot = n
+}
+
+// Faults counts the faults dealt out so far.
+func (s *Sink) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// DataAttempts is how many DATA transactions (cut or not) the sink has seen for addr.
+func (s *Sink) DataAttempts(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dataTries[addr]
 }
 
 // RequireAuth makes the sink offer AUTH PLAIN and refuse mail from sessions that did not log in.
@@ -102,9 +214,86 @@ func (s *Sink) RcptAttempts(addr string) int {
 
 type sinkSession struct {
 	sink   *Sink
+	conn   net.Conn
+	refuse refusal
 	authed bool
 	from   string
 	to     []string
+}
+
+// faultListener hands go-smtp the connections it accepts, except that during a hang it keeps
+// each one to itself, silent, and during an outage it marks each one with where it is to be
+// refused (or refuses it at the greeting itself).
+type faultListener struct {
+	net.Listener
+	sink  *Sink
+	conns chan net.Conn
+}
+
+func (fl *faultListener) acceptLoop() {
+	for {
+		c, err := fl.Listener.Accept()
+		if err != nil {
+			_ = fl.Close() // so that go-smtp's Accept returns too
+			return
+		}
+		s := fl.sink
+		now := time.Now()
+		s.mu.Lock()
+		if now.Before(s.hangUntil) {
+			// Kept open and never read or written: the client sees a connected, silent peer.
+			s.faults.Hung++
+			if s.closed {
+				_ = c.Close()
+			} else {
+				s.heldConns = append(s.heldConns, c)
+			}
+			s.mu.Unlock()
+			continue
+		}
+		fc := &faultConn{Conn: c}
+		if now.Before(s.outageUntil) {
+			fc.refuse = refusal(s.outageConns%refusalStages) + 1
+			s.outageConns++
+			s.faults.Refused++
+		}
+		s.mu.Unlock()
+		go fl.hand(fc)
+	}
+}
+
+func (fl *faultListener) hand(fc *faultConn) {
+	if fc.refuse == refuseGreeting {
+		// RFC 5321 4.3.2: 421 in place of the greeting is "service not available, try later".
+		_, _ = io.WriteString(fc, "421 4.3.2 sink.test service not available\r\n")
+		_ = fc.Close()
+		return
+	}
+	select {
+	case fl.conns <- fc:
+	case <-fl.sink.listenerClose:
+		_ = fc.Close()
+	}
+}
+
+func (fl *faultListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-fl.conns:
+		return c, nil
+	case <-fl.sink.listenerClose:
+		return nil, net.ErrClosed
+	}
+}
+
+func (fl *faultListener) Close() error {
+	fl.sink.mu.Lock()
+	select {
+	case <-fl.sink.listenerClose:
+	default:
+		close(fl.sink.listenerClose)
+	}
+	fl.sink.mu.Unlock()
+	return fl.Listener.Close()
 }
 
 var _ smtp.AuthSession = (*sinkSession)(nil)
@@ -136,6 +325,9 @@ func (se *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	if se.sink.user != "" && !se.authed {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
 	}
+	if se.refuse == refuseMail {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
 	se.from = from
 	return nil
 }
@@ -147,14 +339,41 @@ func (se *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if se.sink.refuseAll {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
 	}
-	if se.sink.rcptTries[to] <= se.sink.tempFailFirst {
+	if se.sink.rcptTries[to] <= se.sink.tempFailFirst || se.refuse == refuseRcpt {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	se.to = append(se.to, to)
 	return nil
 }
 
+// errDropped is what Data returns after cutting the connection; no client ever reads it.
+var errDropped = errors.New("mailtest: connection dropped on purpose")
+
 func (se *sinkSession) Data(r io.Reader) error {
+	se.sink.mu.Lock()
+	// A transaction is cut when any of its recipients is due a cut: the first attempts of
+	// every recipient are the ones that fail, whatever the order letters arrive in.
+	tries := 0
+	for _, to := range se.to {
+		se.sink.dataTries[to]++
+		if t := se.sink.dataTries[to]; tries == 0 || t < tries {
+			tries = t
+		}
+	}
+	dropMid := tries > 0 && tries <= se.sink.dropMidData
+	dropAfter := !dropMid && tries > 0 && tries <= se.sink.dropMidData+se.sink.dropAfterDot
+	se.sink.mu.Unlock()
+
+	if dropMid {
+		// Read part of the message, so that the client is well into DATA, then cut the
+		// connection before the final dot has arrived.
+		_, _ = io.ReadFull(r, make([]byte, 64))
+		se.sink.mu.Lock()
+		se.sink.faults.DroppedMidData++
+		se.sink.mu.Unlock()
+		_ = se.conn.Close()
+		return errDropped
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -162,9 +381,21 @@ func (se *sinkSession) Data(r io.Reader) error {
 	if len(se.to) == 0 {
 		return errors.New("no recipients")
 	}
+	if se.refuse == refuseData {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
 	se.sink.mu.Lock()
-	defer se.sink.mu.Unlock()
 	se.sink.msgs = append(se.sink.msgs, Message{From: se.from, To: append([]string(nil), se.to...), Data: b})
+	if dropAfter {
+		se.sink.faults.DroppedAfterDot++
+	}
+	se.sink.mu.Unlock()
+	if dropAfter {
+		// The message is stored, as a real server would have queued it on the final dot;
+		// the connection goes before the 250 that tells the client so.
+		_ = se.conn.Close()
+		return errDropped
+	}
 	return nil
 }
 
