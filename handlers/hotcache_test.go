@@ -4,12 +4,13 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"entitled/models"
 )
 
-// The in-process caches (principals by credential, products' versions) are emptied by every
-// write in this replica: each test warms the cache first, then checks that the change shows at
+// The in-process caches (principals by credential, products' versions, hot rows, verified
+// tokens) are emptied by every write in this replica: each test warms the cache first, then checks that the change shows at
 // once.
 
 func TestHotCache_LogoutIs401AtOnce(t *testing.T) {
@@ -86,6 +87,38 @@ func TestHotCache_VersionsFollowAddVersionAndSetPhase(t *testing.T) {
 		want(t, a.do(t, "PATCH", "/v1/products/"+sku+"/versions/1.1", ops, map[string]any{"phase": "discontinued"}), http.StatusOK)
 		if v := a.support(t, admin.token, ln, "").str("version"); v != "1.0" {
 			t.Fatalf("after SetPhase discontinued the default version = %q, want 1.0", v)
+		}
+	})
+}
+
+// Introspection remembers the signatures it checked, not the answers: a remembered token still
+// expires on time, and a grant revoked in this replica makes it inactive at once.
+func TestHotCache_RememberedTokenStillExpiresAndFollowsItsGrant(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		ln, admin, _ := a.tokenLicense(t)
+		key := a.newAPIKey(t, models.ScopeEntitlementsIntrospect)
+		tok := a.token(t, admin, ln, "kb")
+		for range 3 {
+			if !active(a.introspect(t, key, tok)) {
+				t.Fatal("a fresh token is not active")
+			}
+		}
+		a.clock.Advance(15*time.Minute + 2*time.Minute) // past exp and the leeway, writing nothing
+		if r := a.introspect(t, key, tok); active(r) {
+			t.Errorf("a remembered token is still active after it expired: %s", r)
+		}
+
+		su := a.newUser(t)
+		want(t, a.do(t, "PUT", "/v1/licenses/"+ln+"/members/"+su.email, admin.token, map[string]any{"roles": []string{"support"}}), http.StatusOK)
+		tok = a.token(t, su, ln, "kb")
+		for range 3 {
+			if !active(a.introspect(t, key, tok)) {
+				t.Fatal("a member's fresh token is not active")
+			}
+		}
+		want(t, a.do(t, "DELETE", "/v1/licenses/"+ln+"/members/"+su.email, admin.token, nil), http.StatusNoContent)
+		if active(a.introspect(t, key, tok)) {
+			t.Error("a remembered token of a revoked grant is still active")
 		}
 	})
 }

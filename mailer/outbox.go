@@ -33,11 +33,14 @@ func (SendLetterArgs) InsertOpts() river.InsertOpts {
 }
 
 // RiverQueues is the queue configuration the server's River client starts with: the default
-// queue for other jobs and QueueMail for letters.
+// queue for other jobs and QueueMail for letters. A letter's worker mostly waits on the SMTP
+// server, and River fetches at most a worker's worth of jobs every 100 ms, so the mail queue's
+// workers bound a replica's letters per second (16: about 150/s; 4 fell behind the soak's order
+// and registration rate).
 func RiverQueues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: 4},
-		QueueMail:          {MaxWorkers: 4},
+		QueueMail:          {MaxWorkers: 16},
 	}
 }
 

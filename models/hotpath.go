@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"sort"
@@ -12,17 +13,21 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"entitled/verify"
 )
 
 // The hot paths (check, token, introspection, support) answer from one JOIN per request and
-// three short-lived in-process caches: principals by hashed credential, products' versions, and
-// the JOIN's rows (license, contract, membership) by License Number and user.
+// four short-lived in-process caches: principals by hashed credential, products' versions, the
+// JOIN's rows (license, contract, membership) by License Number and user, and the entitlement
+// tokens introspection has verified (their signatures; the rest is checked on every use).
 //
 // Every write this replica makes through the store (any INSERT, UPDATE, DELETE or Exec, and the
 // end of every transaction) empties the caches, so a logout, a password reset or change, an
 // API-key revocation, a staff role change, a revoked grant, a termination, AddVersion or
-// SetPhase takes effect here at once. Another replica may go on trusting a principal or a
-// version for at most cacheTTL, and a row for at most grantTTL.
+// SetPhase takes effect here at once — and so does a key rotation, which forgets every verified
+// token. Another replica may go on trusting a principal, a version or a verified signature for
+// at most cacheTTL (its key ring is re-read as often), and a row for at most grantTTL.
 const (
 	cacheTTL        = 5 * time.Second
 	cacheMaxEntries = 10_000
@@ -46,6 +51,14 @@ type cachedGrant struct {
 	until time.Time
 }
 
+// cachedToken is an entitlement token whose signature, typ and kid introspection has checked,
+// by SHA-256 of its exact string. Its time claims, issuer and audience are checked again on
+// every use (verify.Revalidate); the grant and contract are read as for any hot request.
+type cachedToken struct {
+	claims *verify.Claims // shared: never changed after Verify
+	until  time.Time
+}
+
 type cachedPrincipal struct {
 	p         Principal
 	expiresAt time.Time // the session's expiry (zero for API keys), checked on every hit
@@ -65,10 +78,12 @@ type hotCache struct {
 	principals map[string]cachedPrincipal
 	versions   map[int64]cachedVersions
 	grants     map[grantKey]cachedGrant
+	tokens     map[[sha256.Size]byte]cachedToken
 }
 
 func newHotCache() *hotCache {
-	return &hotCache{principals: map[string]cachedPrincipal{}, versions: map[int64]cachedVersions{}, grants: map[grantKey]cachedGrant{}}
+	return &hotCache{principals: map[string]cachedPrincipal{}, versions: map[int64]cachedVersions{},
+		grants: map[grantKey]cachedGrant{}, tokens: map[[sha256.Size]byte]cachedToken{}}
 }
 
 // invalidate forgets everything: this replica wrote something.
@@ -81,6 +96,7 @@ func (c *hotCache) invalidate() {
 	clear(c.principals)
 	clear(c.versions)
 	clear(c.grants)
+	clear(c.tokens)
 	c.mu.Unlock()
 }
 
@@ -147,6 +163,35 @@ func (c *hotCache) putGrant(gen uint64, k grantKey, h *hotLicense) {
 		clear(c.grants)
 	}
 	c.grants[k] = cachedGrant{h: *h.clone(), until: time.Now().Add(grantTTL)}
+}
+
+// verifiedToken is the claims of a token verified less than cacheTTL ago, or false.
+func (c *hotCache) verifiedToken(k [sha256.Size]byte) (*verify.Claims, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	e, ok := c.tokens[k]
+	c.mu.RUnlock()
+	if !ok || time.Now().After(e.until) {
+		return nil, false
+	}
+	return e.claims, true
+}
+
+func (c *hotCache) putVerifiedToken(gen uint64, k [sha256.Size]byte, claims *verify.Claims) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.tokens) >= cacheMaxEntries {
+		clear(c.tokens)
+	}
+	c.tokens[k] = cachedToken{claims: claims, until: time.Now().Add(cacheTTL)}
 }
 
 // clone copies the row and what it points to, so that no caller shares the cache's copy.

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
 	"slices"
@@ -172,6 +173,27 @@ func newJTI() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// verified is Verify, remembering the signatures it checked: services introspect the same
+// token on every request of a session, and an Ed25519 verification is most of an
+// introspection's cost. A remembered token still has its time claims, issuer and audience
+// checked on each use.
+func (s *Tokens) verified(ctx context.Context, token string) (*verify.Claims, error) {
+	key := sha256.Sum256([]byte(token))
+	if claims, ok := s.store.cache.verifiedToken(key); ok {
+		if err := s.verifier.Revalidate(claims); err != nil {
+			return nil, err
+		}
+		return claims, nil
+	}
+	gen := s.store.cache.generation()
+	claims, err := s.verifier.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	s.store.cache.putVerifiedToken(gen, key, claims)
+	return claims, nil
+}
+
 // Introspection is RFC 7662's answer: Active, and the token's claims when it is.
 type Introspection struct {
 	Active bool
@@ -187,7 +209,7 @@ func (s *Tokens) Introspect(ctx context.Context, token string) (*Introspection, 
 	if token == "" {
 		return inactive, nil
 	}
-	claims, err := s.verifier.Verify(ctx, token)
+	claims, err := s.verified(ctx, token)
 	if err != nil {
 		s.log.Debug("introspection: token refused", "reason", err)
 		return inactive, nil

@@ -30,10 +30,11 @@ type Options struct {
 
 // Verifier checks entitlement tokens. It is safe for concurrent use.
 type Verifier struct {
-	keys   KeySource
-	jwks   *JWKS // nil when the keys come from elsewhere
-	parser *jwt.Parser
-	typ    string
+	keys      KeySource
+	jwks      *JWKS // nil when the keys come from elsewhere
+	parser    *jwt.Parser
+	validator *jwt.Validator // the parser's claim checks, for Revalidate
+	typ       string
 }
 
 // New makes a verifier that takes entitled's public keys from the JWK Set at jwksURL
@@ -81,7 +82,7 @@ func NewWithKeys(keys KeySource, opts Options) (*Verifier, error) {
 	if opts.Now != nil {
 		popts = append(popts, jwt.WithTimeFunc(opts.Now))
 	}
-	return &Verifier{keys: keys, parser: jwt.NewParser(popts...), typ: opts.Type}, nil
+	return &Verifier{keys: keys, parser: jwt.NewParser(popts...), validator: jwt.NewValidator(popts...), typ: opts.Type}, nil
 }
 
 // JWKS is the verifier's key-set cache (nil for NewWithKeys), for Run and Fetches.
@@ -119,6 +120,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, &Error{Status: 401, Code: CodeInvalidToken, Detail: describe(err), Err: err}
 	}
 	return claims, nil
+}
+
+// Revalidate checks again, for claims that Verify returned earlier, what can change while the
+// token's bytes stay the same: exp, nbf and iat against the clock with the leeway, iss and aud.
+// A service that remembers the tokens it verified (by the token's exact string: Verify accepts
+// one string form per token) runs it on each use in place of the signature check.
+func (v *Verifier) Revalidate(claims *Claims) error {
+	if err := v.validator.Validate(claims); err != nil {
+		return &Error{Status: 401, Code: CodeInvalidToken, Detail: describe(err), Err: err}
+	}
+	return nil
 }
 
 // MaxTokenSize is the longest token Verify and VerifyLicenseKey read; entitled's are about 1 KiB.

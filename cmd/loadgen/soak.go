@@ -727,7 +727,9 @@ func runSoak(ctx context.Context, o options, srv *server, d *dataset, a *api, di
 	sc := &scraper{url: srv.base + "/metrics", client: newClient(1, 10*time.Second)}
 	defer sc.client.CloseIdleConnections()
 	errs := &errorLog{max: 8}
-	const settleTimeout = 30 * time.Second
+	// Letters queued during the load are still being delivered when it stops; at rest means
+	// after them.
+	const settleTimeout = 60 * time.Second
 
 	client := newClient(o.connections, o.timeout)
 	if o.warmup > 0 {
