@@ -46,44 +46,36 @@ type grantKey struct {
 	email  string
 }
 
-type cachedGrant struct {
-	h     hotLicense
+// cached is one cache entry: a value and when it stops being trusted.
+type cached[V any] struct {
+	v     V
 	until time.Time
 }
 
-// cachedToken is an entitlement token whose signature, typ and kid introspection has checked,
-// by SHA-256 of its exact string. Its time claims, issuer and audience are checked again on
-// every use (verify.Revalidate); the grant and contract are read as for any hot request.
-type cachedToken struct {
-	claims *verify.Claims // shared: never changed after Verify
-	until  time.Time
-}
-
-type cachedPrincipal struct {
+// principalEntry is a cached principal with its session's expiry (zero for API keys), checked
+// on every hit.
+type principalEntry struct {
 	p         Principal
-	expiresAt time.Time // the session's expiry (zero for API keys), checked on every hit
-	until     time.Time // when the entry stops being trusted
+	expiresAt time.Time
 }
 
-type cachedVersions struct {
-	versions []ProductVersion // by sort_key
-	until    time.Time
-}
-
-// hotCache is the store's in-process cache. gen counts writes: a lookup that started before a
-// write does not store its (possibly stale) answer.
+// hotCache is the store's in-process cache: four maps under one lock, emptied together. gen
+// counts writes: a lookup that started before a write does not store its (possibly stale) answer.
 type hotCache struct {
 	gen        atomic.Uint64
 	mu         sync.RWMutex
-	principals map[string]cachedPrincipal
-	versions   map[int64]cachedVersions
-	grants     map[grantKey]cachedGrant
-	tokens     map[[sha256.Size]byte]cachedToken
+	principals map[string]cached[principalEntry]
+	versions   map[int64]cached[[]ProductVersion] // by sort_key
+	grants     map[grantKey]cached[hotLicense]
+	// tokens are entitlement tokens whose signature, typ and kid introspection has checked, by
+	// SHA-256 of their exact string. Time claims, issuer and audience are checked again on every
+	// use (verify.Revalidate). The claims are shared: never changed after Verify.
+	tokens map[[sha256.Size]byte]cached[*verify.Claims]
 }
 
 func newHotCache() *hotCache {
-	return &hotCache{principals: map[string]cachedPrincipal{}, versions: map[int64]cachedVersions{},
-		grants: map[grantKey]cachedGrant{}, tokens: map[[sha256.Size]byte]cachedToken{}}
+	return &hotCache{principals: map[string]cached[principalEntry]{}, versions: map[int64]cached[[]ProductVersion]{},
+		grants: map[grantKey]cached[hotLicense]{}, tokens: map[[sha256.Size]byte]cached[*verify.Claims]{}}
 }
 
 // invalidate forgets everything: this replica wrote something.
@@ -107,14 +99,44 @@ func (c *hotCache) generation() uint64 {
 	return c.gen.Load()
 }
 
+// lookup is m[k] while it is trusted. c may be nil (no cache).
+func lookup[K comparable, V any](c *hotCache, m map[K]cached[V], k K) (V, bool) {
+	var zero V
+	if c == nil {
+		return zero, false
+	}
+	c.mu.RLock()
+	e, ok := m[k]
+	c.mu.RUnlock()
+	if !ok || time.Now().After(e.until) {
+		return zero, false
+	}
+	return e.v, true
+}
+
+// keep stores v as m[k] for ttl, unless this replica wrote something since generation gen was
+// read (the value may predate the write). A full map is emptied rather than grown.
+func keep[K comparable, V any](c *hotCache, gen uint64, m map[K]cached[V], k K, v V, ttl time.Duration) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(m) >= cacheMaxEntries {
+		clear(m)
+	}
+	m[k] = cached[V]{v: v, until: time.Now().Add(ttl)}
+}
+
 func (c *hotCache) principal(key string, now time.Time) (*Principal, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	e, ok := c.principals[key]
-	c.mu.RUnlock()
-	if !ok || time.Now().After(e.until) || (!e.expiresAt.IsZero() && !e.expiresAt.After(now)) {
+	e, ok := lookup(c, c.principals, key)
+	if !ok || (!e.expiresAt.IsZero() && !e.expiresAt.After(now)) {
 		return nil, false
 	}
 	p := e.p
@@ -125,15 +147,7 @@ func (c *hotCache) putPrincipal(gen uint64, key string, p *Principal, expiresAt 
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
-		return
-	}
-	if len(c.principals) >= cacheMaxEntries {
-		clear(c.principals)
-	}
-	c.principals[key] = cachedPrincipal{p: *p, expiresAt: expiresAt, until: time.Now().Add(cacheTTL)}
+	keep(c, gen, c.principals, key, principalEntry{p: *p, expiresAt: expiresAt}, cacheTTL)
 }
 
 // grant is a copy of the cached row, or false when there is none or it is too old.
@@ -141,28 +155,18 @@ func (c *hotCache) grant(k grantKey) (*hotLicense, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	e, ok := c.grants[k]
-	c.mu.RUnlock()
-	if !ok || time.Now().After(e.until) {
+	h, ok := lookup(c, c.grants, k)
+	if !ok {
 		return nil, false
 	}
-	return e.h.clone(), true
+	return h.clone(), true
 }
 
 func (c *hotCache) putGrant(gen uint64, k grantKey, h *hotLicense) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
-		return
-	}
-	if len(c.grants) >= cacheMaxEntries {
-		clear(c.grants)
-	}
-	c.grants[k] = cachedGrant{h: *h.clone(), until: time.Now().Add(grantTTL)}
+	keep(c, gen, c.grants, k, *h.clone(), grantTTL)
 }
 
 // verifiedToken is the claims of a token verified less than cacheTTL ago, or false.
@@ -170,28 +174,14 @@ func (c *hotCache) verifiedToken(k [sha256.Size]byte) (*verify.Claims, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	e, ok := c.tokens[k]
-	c.mu.RUnlock()
-	if !ok || time.Now().After(e.until) {
-		return nil, false
-	}
-	return e.claims, true
+	return lookup(c, c.tokens, k)
 }
 
 func (c *hotCache) putVerifiedToken(gen uint64, k [sha256.Size]byte, claims *verify.Claims) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
-		return
-	}
-	if len(c.tokens) >= cacheMaxEntries {
-		clear(c.tokens)
-	}
-	c.tokens[k] = cachedToken{claims: claims, until: time.Now().Add(cacheTTL)}
+	keep(c, gen, c.tokens, k, claims, cacheTTL)
 }
 
 // clone copies the row and what it points to, so that no caller shares the cache's copy.
@@ -228,11 +218,8 @@ func (c *hotCache) registerInvalidation(db *gorm.DB) error {
 func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]ProductVersion, error) {
 	c := s.cache
 	if c != nil {
-		c.mu.RLock()
-		e, ok := c.versions[productID]
-		c.mu.RUnlock()
-		if ok && time.Now().Before(e.until) {
-			return e.versions, nil
+		if versions, ok := lookup(c, c.versions, productID); ok {
+			return versions, nil
 		}
 	}
 	gen := c.generation()
@@ -242,14 +229,7 @@ func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]ProductVersion,
 	}
 	sort.SliceStable(versions, func(i, j int) bool { return versions[i].SortKey < versions[j].SortKey })
 	if c != nil {
-		c.mu.Lock()
-		if c.gen.Load() == gen {
-			if len(c.versions) >= cacheMaxEntries {
-				clear(c.versions)
-			}
-			c.versions[productID] = cachedVersions{versions: versions, until: time.Now().Add(cacheTTL)}
-		}
-		c.mu.Unlock()
+		keep(c, gen, c.versions, productID, versions, cacheTTL)
 	}
 	return versions, nil
 }

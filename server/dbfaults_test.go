@@ -629,9 +629,9 @@ func TestSQLiteFullRefusesWritesCleanly(t *testing.T) {
 // there is no such user to run as.
 func startAsUnprivileged(t *testing.T, s setup, args ...string) (*process, string) {
 	t.Helper()
-	p := &process{t: t, out: &syncBuffer{}, exited: make(chan struct{}), setup: s}
+	var cmd *exec.Cmd
 	if os.Geteuid() != 0 {
-		p.cmd = exec.Command(binary, args...)
+		cmd = exec.Command(binary, args...)
 	} else {
 		if _, err := user.Lookup("nobody"); err != nil {
 			return nil, "the tests run as root and there is no user nobody to run the server as"
@@ -654,26 +654,13 @@ func startAsUnprivileged(t *testing.T, s setup, args ...string) (*process, strin
 		if err := os.Chmod(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		p.cmd = exec.Command("runuser", append([]string{"-u", "nobody", "--", exe}, args...)...)
+		cmd = exec.Command("runuser", append([]string{"-u", "nobody", "--", exe}, args...)...)
 	}
-	p.cmd.Env = s.processEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", p.cmd.Args, err)
+	cmd.Env = s.processEnv()
+	p, err := spawn(t, s, cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if !p.hasExited() {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("output of %v:\n%s", p.cmd.Args, p.out.String())
-		}
-	})
 	return p, ""
 }
 

@@ -54,26 +54,12 @@ func failpointBinary(t *testing.T) string {
 // does for the ordinary binary.
 func launch(t *testing.T, bin string, s setup, extraEnv []string, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, out: &syncBuffer{}, exited: make(chan struct{}), setup: s}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(s.processEnv(), extraEnv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", bin, args, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(s.processEnv(), extraEnv...)
+	p, err := spawn(t, s, cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if !p.hasExited() {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("output of %s %s (pid %d):\n%s", filepath.Base(bin), strings.Join(args, " "), p.cmd.Process.Pid, p.out.String())
-		}
-	})
 	return p
 }
 

@@ -130,31 +130,45 @@ type process struct {
 // ends the process is killed if it still runs, and its output is shown if the test failed.
 func startProcess(t *testing.T, s setup, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, out: &syncBuffer{}, exited: make(chan struct{}), setup: s}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = s.processEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", binary, args, err)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = s.processEnv()
+	p, err := spawn(t, s, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spawn starts cmd (its path, arguments and environment set) as a process of the setup, for
+// every way the tests start one (another binary, another user, more settings). When the test
+// ends the process is killed if it still runs, and its output is shown if the test failed. A
+// command that cannot start is returned as a process that has exited, with the error; spawn
+// never fails the test itself, so it may be called from any goroutine.
+func spawn(t *testing.T, s setup, cmd *exec.Cmd) (*process, error) {
+	p := &process{t: t, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{}), setup: s}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		close(p.exited)
+		err = fmt.Errorf("start %v: %w", cmd.Args, err)
+		fmt.Fprintln(p.out, err)
+		return p, err
 	}
 	go func() {
-		_ = p.cmd.Wait()
+		_ = cmd.Wait()
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
 		if !p.hasExited() {
-			_ = p.cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("output of entitled %s (pid %d):\n%s", strings.Join(args, " "), p.cmd.Process.Pid, p.out.String())
+			t.Logf("output of %v (pid %d, data dir %s):\n%s", cmd.Args, cmd.Process.Pid, s.DataDir, p.out.String())
 		}
 	})
-	return p
+	return p, nil
 }
 
-// startServer starts "entitled serve" on a free loopback port and waits until /healthz answers
-// 200. s.Addr is chosen here.
 func startServer(t *testing.T, s setup) *process {
 	t.Helper()
 	for attempt := 1; ; attempt++ {

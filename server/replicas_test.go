@@ -588,28 +588,9 @@ func replicaCLI(t *testing.T, s setup, stdin string, args ...string) string {
 // setup's alone. It never fails the test itself, so it may be called from any goroutine; a
 // process that cannot start is returned as one that has exited.
 func startEntitled(t *testing.T, s setup, args ...string) *process {
-	p := &process{t: t, out: &syncBuffer{}, exited: make(chan struct{}), setup: s}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(s.processEnv(), replicaExtraEnv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		fmt.Fprintf(p.out, "start %s %v: %v\n", binary, args, err)
-		close(p.exited)
-		return p
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if !p.hasExited() {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("output of entitled %s (%s):\n%s", strings.Join(args, " "), s.DataDir, p.out.String())
-		}
-	})
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(s.processEnv(), replicaExtraEnv...)
+	p, _ := spawn(t, s, cmd) // the error is in the process's output
 	return p
 }
 
