@@ -40,8 +40,8 @@ type Store struct {
 	Dialect Dialect
 	Clock   Clock
 	log     *slog.Logger
-	cache   *hotCache // principals and products' versions; see hotpath.go
-	hot     hotStatements
+	cache   *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
+	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
 }
 
 // OpenOptions configure Open. Only URL is required.
