@@ -285,70 +285,77 @@ func (st orderState) placed(t *testing.T, oldEnds, newEnds models.Date) bool {
 	return false
 }
 
-// Killed inside the order's transaction, the order is absent and a retry places it; killed just
-// after the commit (before the answer), it is whole and a retry is order_ref_taken. Either way
-// the welcome letter is delivered exactly once.
-func TestFailpoint_Order(t *testing.T) {
+// eachFailpoint runs crash for each step on both dialects, all in parallel, each on a fresh
+// database that the normal binary has migrated, with its own mail sink.
+func eachFailpoint(t *testing.T, steps []string, crash func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store)) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d models.Dialect) {
 		t.Parallel()
-		for _, step := range []string{"order.before_commit", "order.after_commit"} {
+		for _, step := range steps {
 			t.Run(step, func(t *testing.T) {
 				t.Parallel()
 				sink := mailtest.Start(t)
 				s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
 				mustCLI(t, s, "", "migrate", "up")
-				db := openDB(t, s.DatabaseURL)
-				today := models.DateOf(time.Now())
-				const contact = "buyer@acme.test"
-				oldEnds, newEnds := today.AddDays(200), today.AddDays(565)
-				seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-165), EndsOn: oldEnds, ContactEmail: contact})
-				var sku string
-				if err := db.DB.Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
-					t.Fatal(err)
-				}
-				key := strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
-				const ref = "PO-CRASH-1"
-				order := map[string]any{
-					"order_ref": ref,
-					"account":   map[string]any{"account_id": seeded.AccountID},
-					"items": []any{
-						map[string]any{"sku": sku, "quantity": 3, "kind": "perpetual", "support": map[string]any{"program": "standard", "ends_on": today.AddDays(365).String()}},
-						map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual", "support": map[string]any{"program": "24x7", "ends_on": today.AddDays(365).String()}},
-						map[string]any{"license_number": seeded.LicenseNumber, "support": map[string]any{"program": "standard", "ends_on": newEnds.String()}},
-					},
-				}
-
-				armed := startArmedServer(t, s, step)
-				status, body, err := call(t, armed.URL(), "POST", "/v1/orders", key, order)
-				waitKilled(t, armed, step)
-				if err == nil {
-					t.Errorf("the order was answered (%d %v) by a process killed at %s", status, body, step)
-				}
-				placed := readOrder(t, db, ref, seeded, contact).placed(t, oldEnds, newEnds)
-				if want := step == "order.after_commit"; placed != want {
-					t.Errorf("after the kill at %s the order is placed=%v, want %v", step, placed, want)
-				}
-
-				srv := startServer(t, s)
-				// The order system did not get an answer, so it sends the order again.
-				if placed {
-					if out := mustCall(t, srv.URL(), "POST", "/v1/orders", key, order, http.StatusConflict); out["code"] != "order_ref_taken" {
-						t.Errorf("retry of a placed order: %v, want order_ref_taken", out)
-					}
-				} else {
-					mustCall(t, srv.URL(), "POST", "/v1/orders", key, order, http.StatusCreated)
-				}
-				if !readOrder(t, db, ref, seeded, contact).placed(t, oldEnds, newEnds) {
-					t.Errorf("after the restart and the retry the order is not placed")
-				}
-				letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
-				if n := len(sink.To(contact)); n != 1 {
-					t.Errorf("the primary contact got %d letters, want 1 order confirmation", n)
-				}
-				t.Logf("%s %s: killed at %s, placed before retry=%v; %d letter(s), %d lost, %d doubled", d, step, step, placed, letters, lost, doubled)
+				crash(t, step, s, sink, openDB(t, s.DatabaseURL))
 			})
 		}
+	})
+}
+
+// Killed inside the order's transaction, the order is absent and a retry places it; killed just
+// after the commit (before the answer), it is whole and a retry is order_ref_taken. Either way
+// the welcome letter is delivered exactly once.
+func TestFailpoint_Order(t *testing.T) {
+	eachFailpoint(t, []string{"order.before_commit", "order.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+		today := models.DateOf(time.Now())
+		const contact = "buyer@acme.test"
+		oldEnds, newEnds := today.AddDays(200), today.AddDays(565)
+		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-165), EndsOn: oldEnds, ContactEmail: contact})
+		var sku string
+		if err := db.DB.Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
+			t.Fatal(err)
+		}
+		key := strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
+		const ref = "PO-CRASH-1"
+		order := map[string]any{
+			"order_ref": ref,
+			"account":   map[string]any{"account_id": seeded.AccountID},
+			"items": []any{
+				map[string]any{"sku": sku, "quantity": 3, "kind": "perpetual", "support": map[string]any{"program": "standard", "ends_on": today.AddDays(365).String()}},
+				map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual", "support": map[string]any{"program": "24x7", "ends_on": today.AddDays(365).String()}},
+				map[string]any{"license_number": seeded.LicenseNumber, "support": map[string]any{"program": "standard", "ends_on": newEnds.String()}},
+			},
+		}
+
+		armed := startArmedServer(t, s, step)
+		status, body, err := call(t, armed.URL(), "POST", "/v1/orders", key, order)
+		waitKilled(t, armed, step)
+		if err == nil {
+			t.Errorf("the order was answered (%d %v) by a process killed at %s", status, body, step)
+		}
+		placed := readOrder(t, db, ref, seeded, contact).placed(t, oldEnds, newEnds)
+		if want := step == "order.after_commit"; placed != want {
+			t.Errorf("after the kill at %s the order is placed=%v, want %v", step, placed, want)
+		}
+
+		srv := startServer(t, s)
+		// The order system did not get an answer, so it sends the order again.
+		if placed {
+			if out := mustCall(t, srv.URL(), "POST", "/v1/orders", key, order, http.StatusConflict); out["code"] != "order_ref_taken" {
+				t.Errorf("retry of a placed order: %v, want order_ref_taken", out)
+			}
+		} else {
+			mustCall(t, srv.URL(), "POST", "/v1/orders", key, order, http.StatusCreated)
+		}
+		if !readOrder(t, db, ref, seeded, contact).placed(t, oldEnds, newEnds) {
+			t.Errorf("after the restart and the retry the order is not placed")
+		}
+		letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
+		if n := len(sink.To(contact)); n != 1 {
+			t.Errorf("the primary contact got %d letters, want 1 order confirmation", n)
+		}
+		t.Logf("%s %s: killed at %s, placed before retry=%v; %d letter(s), %d lost, %d doubled", db.Dialect, step, step, placed, letters, lost, doubled)
 	})
 }
 
@@ -385,56 +392,45 @@ func (st registrationState) registered(t *testing.T) bool {
 // and a retry makes the customer admin; killed after the commit, it is whole and a retry says
 // already a member. The claim letter to the primary contact is delivered exactly once.
 func TestFailpoint_Registration(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
-		t.Parallel()
-		for _, step := range []string{"registration.before_commit", "registration.after_commit"} {
-			t.Run(step, func(t *testing.T) {
-				t.Parallel()
-				sink := mailtest.Start(t)
-				s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
-				mustCLI(t, s, "", "migrate", "up")
-				db := openDB(t, s.DatabaseURL)
-				today := models.DateOf(time.Now())
-				const contact, customer, password = "owner@acme.test", "admin@acme.test", "quartz-lantern-58-orbit"
-				seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355), ContactEmail: contact})
+	eachFailpoint(t, []string{"registration.before_commit", "registration.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+		today := models.DateOf(time.Now())
+		const contact, customer, password = "owner@acme.test", "admin@acme.test", "quartz-lantern-58-orbit"
+		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355), ContactEmail: contact})
 
-				// The armed server does the customer's sign-up too: its failpoint fires only at the step.
-				armed := startArmedServer(t, s, step)
-				mustCall(t, armed.URL(), "POST", "/v1/auth/signup", "", map[string]any{"email": customer, "password": password, "name": "Ada Admin"}, http.StatusCreated)
-				verify := sink.WaitFor(t, customer, 0, "verify")
-				mustCall(t, armed.URL(), "POST", "/v1/auth/verify", "", map[string]any{"token": mailtest.LinkToken(t, verify)}, http.StatusOK)
-				login := mustCall(t, armed.URL(), "POST", "/v1/auth/login", "", map[string]any{"email": customer, "password": password}, http.StatusOK)
-				token, _ := login["access_token"].(string)
-				waitAllCompleted(t, db)
+		// The armed server does the customer's sign-up too: its failpoint fires only at the step.
+		armed := startArmedServer(t, s, step)
+		mustCall(t, armed.URL(), "POST", "/v1/auth/signup", "", map[string]any{"email": customer, "password": password, "name": "Ada Admin"}, http.StatusCreated)
+		verify := sink.WaitFor(t, customer, 0, "verify")
+		mustCall(t, armed.URL(), "POST", "/v1/auth/verify", "", map[string]any{"token": mailtest.LinkToken(t, verify)}, http.StatusOK)
+		login := mustCall(t, armed.URL(), "POST", "/v1/auth/login", "", map[string]any{"email": customer, "password": password}, http.StatusOK)
+		token, _ := login["access_token"].(string)
+		waitAllCompleted(t, db)
 
-				reg := map[string]any{"license_number": seeded.LicenseNumber}
-				status, body, err := call(t, armed.URL(), "POST", "/v1/registrations", token, reg)
-				waitKilled(t, armed, step)
-				if err == nil {
-					t.Errorf("the registration was answered (%d %v) by a process killed at %s", status, body, step)
-				}
-				registered := readRegistration(t, db, seeded, contact).registered(t)
-				if want := step == "registration.after_commit"; registered != want {
-					t.Errorf("after the kill at %s the license is registered=%v, want %v", step, registered, want)
-				}
-
-				srv := startServer(t, s)
-				want := http.StatusCreated
-				if registered {
-					want = http.StatusOK // already a member
-				}
-				mustCall(t, srv.URL(), "POST", "/v1/registrations", token, reg, want)
-				if !readRegistration(t, db, seeded, contact).registered(t) {
-					t.Errorf("after the restart and the retry the license is not registered")
-				}
-				letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
-				if n := len(sink.To(contact)); n != 1 {
-					t.Errorf("the primary contact got %d letters, want 1 claim notice", n)
-				}
-				t.Logf("%s %s: killed at %s, registered before retry=%v; %d letter(s), %d lost, %d doubled", d, step, step, registered, letters, lost, doubled)
-			})
+		reg := map[string]any{"license_number": seeded.LicenseNumber}
+		status, body, err := call(t, armed.URL(), "POST", "/v1/registrations", token, reg)
+		waitKilled(t, armed, step)
+		if err == nil {
+			t.Errorf("the registration was answered (%d %v) by a process killed at %s", status, body, step)
 		}
+		registered := readRegistration(t, db, seeded, contact).registered(t)
+		if want := step == "registration.after_commit"; registered != want {
+			t.Errorf("after the kill at %s the license is registered=%v, want %v", step, registered, want)
+		}
+
+		srv := startServer(t, s)
+		want := http.StatusCreated
+		if registered {
+			want = http.StatusOK // already a member
+		}
+		mustCall(t, srv.URL(), "POST", "/v1/registrations", token, reg, want)
+		if !readRegistration(t, db, seeded, contact).registered(t) {
+			t.Errorf("after the restart and the retry the license is not registered")
+		}
+		letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
+		if n := len(sink.To(contact)); n != 1 {
+			t.Errorf("the primary contact got %d letters, want 1 claim notice", n)
+		}
+		t.Logf("%s %s: killed at %s, registered before retry=%v; %d letter(s), %d lost, %d doubled", db.Dialect, step, step, registered, letters, lost, doubled)
 	})
 }
 
@@ -443,62 +439,51 @@ func TestFailpoint_Registration(t *testing.T) {
 // after the restart (serve's own at leadership, and the command run again) sends what is missing
 // once: each contact gets one notice, the renewal desk one digest.
 func TestFailpoint_NoticePass(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
-		t.Parallel()
-		for _, step := range []string{"notice.before_commit", "notice.after_commit"} {
-			t.Run(step, func(t *testing.T) {
-				t.Parallel()
-				sink := mailtest.Start(t)
-				s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
-				mustCLI(t, s, "", "migrate", "up")
-				mustCLI(t, s, "quartz-lantern-58-orbit\n", "staff", "add", "--email", "desk@vendor.test", "--roles", "renewals")
-				db := openDB(t, s.DatabaseURL)
-				today := models.DateOf(time.Now())
-				due := map[string]string{} // contact → the letter kind it is owed
-				var contacts []storetest.Seeded
-				for _, c := range []struct {
-					ends int
-					to   string
-					kind string
-				}{{25, "thirty@acme.test", "renewal_notice"}, {6, "seven@acme.test", "renewal_notice"}, {-1, "lapsed@acme.test", "lapse_notice"}} {
-					contacts = append(contacts, storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(c.ends), ContactEmail: c.to}))
-					due[c.to] = c.kind
-				}
-				storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(200), ContactEmail: "later@acme.test"})
-
-				pass := launch(t, failpointBinary(t), s, []string{"ENTITLED_FAILPOINT=" + step}, "renewals", "notify")
-				waitKilled(t, pass, step)
-				notices := checkNotices(t, db, contacts, due)
-				if want := map[string]int64{"notice.before_commit": 0, "notice.after_commit": 3}[step]; notices != want {
-					t.Errorf("after the kill at %s: %d notice rows, want %d", step, notices, want)
-				}
-				if n := count(t, db, `SELECT count(*) FROM renewal_digests`); n != 0 {
-					t.Errorf("after the kill at %s the digest is marked sent (%d)", step, n)
-				}
-
-				startServer(t, s) // becomes the job queue's leader and runs the sweep
-				out := mustCLI(t, s, "", "renewals", "notify")
-				eventually(t, deliveryTimeout, "the notices and the digest after the restart", func() bool {
-					return count(t, db, `SELECT count(*) FROM renewal_notices`) == 3 && count(t, db, `SELECT count(*) FROM renewal_digests`) == 1
-				})
-				checkNotices(t, db, contacts, due)
-				letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
-				for to, kind := range due {
-					if n := len(sink.To(to)); n != 1 {
-						t.Errorf("%s got %d letters, want its one %s", to, n, kind)
-					}
-				}
-				if n := len(sink.To("desk@vendor.test")); n != 1 {
-					t.Errorf("the renewal desk got %d digests, want 1", n)
-				}
-				if n := len(sink.To("later@acme.test")); n != 0 {
-					t.Errorf("a contract not yet due got %d letters", n)
-				}
-				t.Logf("%s %s: killed at %s, %d notice row(s) survived the kill; the pass after restart printed %q; %d letter(s), %d lost, %d doubled",
-					d, step, step, notices, lastLine(out), letters, lost, doubled)
-			})
+	eachFailpoint(t, []string{"notice.before_commit", "notice.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+		mustCLI(t, s, "quartz-lantern-58-orbit\n", "staff", "add", "--email", "desk@vendor.test", "--roles", "renewals")
+		today := models.DateOf(time.Now())
+		due := map[string]string{} // contact → the letter kind it is owed
+		var contacts []storetest.Seeded
+		for _, c := range []struct {
+			ends int
+			to   string
+			kind string
+		}{{25, "thirty@acme.test", "renewal_notice"}, {6, "seven@acme.test", "renewal_notice"}, {-1, "lapsed@acme.test", "lapse_notice"}} {
+			contacts = append(contacts, storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(c.ends), ContactEmail: c.to}))
+			due[c.to] = c.kind
 		}
+		storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(200), ContactEmail: "later@acme.test"})
+
+		pass := launch(t, failpointBinary(t), s, []string{"ENTITLED_FAILPOINT=" + step}, "renewals", "notify")
+		waitKilled(t, pass, step)
+		notices := checkNotices(t, db, contacts, due)
+		if want := map[string]int64{"notice.before_commit": 0, "notice.after_commit": 3}[step]; notices != want {
+			t.Errorf("after the kill at %s: %d notice rows, want %d", step, notices, want)
+		}
+		if n := count(t, db, `SELECT count(*) FROM renewal_digests`); n != 0 {
+			t.Errorf("after the kill at %s the digest is marked sent (%d)", step, n)
+		}
+
+		startServer(t, s) // becomes the job queue's leader and runs the sweep
+		out := mustCLI(t, s, "", "renewals", "notify")
+		eventually(t, deliveryTimeout, "the notices and the digest after the restart", func() bool {
+			return count(t, db, `SELECT count(*) FROM renewal_notices`) == 3 && count(t, db, `SELECT count(*) FROM renewal_digests`) == 1
+		})
+		checkNotices(t, db, contacts, due)
+		letters, lost, doubled := deliveredExactlyOnce(t, db, sink)
+		for to, kind := range due {
+			if n := len(sink.To(to)); n != 1 {
+				t.Errorf("%s got %d letters, want its one %s", to, n, kind)
+			}
+		}
+		if n := len(sink.To("desk@vendor.test")); n != 1 {
+			t.Errorf("the renewal desk got %d digests, want 1", n)
+		}
+		if n := len(sink.To("later@acme.test")); n != 0 {
+			t.Errorf("a contract not yet due got %d letters", n)
+		}
+		t.Logf("%s %s: killed at %s, %d notice row(s) survived the kill; the pass after restart printed %q; %d letter(s), %d lost, %d doubled",
+			db.Dialect, step, step, notices, lastLine(out), letters, lost, doubled)
 	})
 }
 
