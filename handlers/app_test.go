@@ -90,7 +90,8 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 		t.Fatalf("transport: %v", err)
 	}
 	workers := river.NewWorkers()
-	mailer.AddWorkers(workers, &mailer.Worker{Transport: transport})
+	mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, Sent: mailer.NewSentLog(store.SQL)})
+	models.AddWorkers(workers, store, testBaseURL)
 	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
 		Queues:            mailer.RiverQueues(),
 		Workers:           workers,

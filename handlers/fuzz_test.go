@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -287,6 +288,22 @@ func (fa *fuzzApp) state(t *testing.T) [32]byte {
 	t.Helper()
 	h := sha256.New()
 	ctx := context.Background()
+	// The letter jobs of signup, forgot and recover (River's default queue) write after the
+	// answer: wait for them, so that what an earlier request's job writes is not taken for this
+	// one's, and what this one's writes is seen.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var pending int
+		if err := fa.store.SQL.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE queue = 'default' AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled')").Scan(&pending); err != nil {
+			t.Fatalf("count jobs: %v", err)
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs of the default queue still pending after 30 s", pending)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, table := range fuzzStateTables {
 		rows, err := fa.store.SQL.QueryContext(ctx, "SELECT * FROM "+table+" ORDER BY 1")
 		if err != nil {

@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -317,12 +319,46 @@ func errorText(err error) (int, string) {
 	return status, msg
 }
 
-// safeNext is a local path to go to after logging in; anything else is "/".
+// safeNext is where to go after signing in: a path on this server with its query, re-serialised
+// from its parsed form; anything else is "/". Browsers are more lenient than url.Parse: they drop
+// tabs and newlines anywhere in a URL, trim spaces and control characters at its ends and read a
+// backslash as a slash, so "/\t/evil.example" and "/\\evil.example" both lead to evil.example. A
+// value is refused when, raw or percent-decoded (%09, %0a, %5c, …), it holds any control or space
+// character or a backslash; when its path, raw or decoded ("/%2F%2Fevil" is "//evil"), does not
+// start with exactly one "/"; or when it parses with a scheme, a host or a user.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	// "//" anywhere, not only at the start: the contract refuses it, and no page of ours needs it.
+	if !strings.HasPrefix(next, "/") || strings.Contains(next, "//") || !plainURLText(next) {
 		return "/"
 	}
-	return next
+	decoded, err := url.PathUnescape(next)
+	if err != nil || strings.Contains(decoded, "//") || !plainURLText(decoded) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	out := (&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}).String()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || !plainURLText(out) {
+		return "/"
+	}
+	return out
+}
+
+// plainURLText reports whether s is valid UTF-8 without a backslash, a control character or a
+// space of any kind.
+func plainURLText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // staticFiles serves the stylesheet; it changes only with a release.

@@ -73,11 +73,10 @@ func (p *pages) verify(c *gin.Context) {
 		p.pageError(c, "Confirm your email address", err)
 		return
 	}
-	next, label := "/login?next=%2Fregister", "Log in and register a product"
-	if principal(c).IsUser() {
-		next, label = "/register", "Register a product"
-	}
-	p.message(c, http.StatusOK, "Email address confirmed", "Thank you: your email address is confirmed. You can now register the products you bought.", false, next, label)
+	// Confirming ends every session of the account (whoever signed up first with this address
+	// gains nothing), this browser's included: the next step is always to log in.
+	p.message(c, http.StatusOK, "Email address confirmed", "Thank you: your email address is confirmed. Log in with the password you chose when you signed up, then register the products you bought.",
+		false, "/login?next=%2Fregister", "Log in and register a product")
 }
 
 func (p *pages) loginForm(c *gin.Context) {

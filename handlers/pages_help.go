@@ -97,7 +97,8 @@ func (p *pages) resolveHelp(c *gin.Context) {
 }
 
 // makeAdmin makes a person the administrator of a license (all three roles), naming the help
-// request in the audit log; an address with no account gets an invitation. It asks first.
+// request in the audit log; an address with no verified account (none, or one whose address is
+// not confirmed yet) gets an invitation. It asks first.
 func (p *pages) makeAdmin(c *gin.Context) {
 	id := c.Param("id")
 	ln, email := strings.TrimSpace(c.PostForm("license_number")), strings.TrimSpace(c.PostForm("email"))
@@ -116,7 +117,7 @@ func (p *pages) makeAdmin(c *gin.Context) {
 	}
 	msg := email + " is now an administrator of " + ln + ". Resolve the request when you have written to them."
 	if res.Invited {
-		msg = email + " has no account yet: an invitation is sent, and they become administrator of " + ln + " when they sign up and confirm the address."
+		msg = email + " has no verified account yet: an invitation is sent, and they become administrator of " + ln + " only once they confirm the address (signing up first if they have no account)."
 	}
 	redirect(c, "/staff/help#req-"+url.QueryEscape(id), msg)
 }

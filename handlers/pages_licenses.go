@@ -210,7 +210,7 @@ func (p *pages) membersPage(c *gin.Context, status int, extra map[string]any) {
 	p.render(c, status, "members", data)
 }
 
-// putMember grants roles to a member, or invites an address that has no account yet.
+// putMember grants roles to a member, or invites an address that has no verified account yet.
 func (p *pages) putMember(c *gin.Context) {
 	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
 	roles := c.PostFormArray("roles")
@@ -235,7 +235,7 @@ func (p *pages) putMember(c *gin.Context) {
 		msg = "Saved: " + res.Member.Email + " is now " + roleWords(res.Member.Roles) + "."
 	}
 	if res.Invited {
-		msg = "Invitation sent to " + email + ". The roles take effect when they sign up with that address and confirm it."
+		msg = "Invitation sent to " + email + ". The roles take effect once they confirm that address (signing up first if they have no account)."
 	}
 	redirect(c, "/licenses/"+url.PathEscape(ln)+"/members", msg)
 }

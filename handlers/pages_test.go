@@ -56,7 +56,9 @@ func TestVerifyPage_LinkShowsAButton_PostVerifies(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, "confirmed") {
 		t.Fatalf("POST /verify: %d\n%s", status, body)
 	}
-	if a.me(t, token).body["email_verified"] != true {
+	// Verification ends every session of the account; the next login is verified.
+	want(t, a.do(t, "GET", "/v1/me", token, nil), http.StatusUnauthorized)
+	if a.me(t, a.login(t, email, testPassword)).body["email_verified"] != true {
 		t.Fatal("the button did not verify the address")
 	}
 	status, body = a.postForm(t, "/verify", url.Values{"token": {tok}})
@@ -92,7 +94,8 @@ func TestResetPasswordPage(t *testing.T) {
 }
 
 // Signing up again before verifying sends a fresh verification link (the first may have
-// expired) and changes nothing else; the answer is the same as for a new address.
+// expired); the answer is the same as for a new address. Following that link verifies the address
+// with the password of the signup that sent it.
 func TestSignup_RepeatBeforeVerifyingSendsAFreshLink(t *testing.T) {
 	a := newTestApp(t, "sqlite")
 	email := a.email("again")
@@ -105,5 +108,6 @@ func TestSignup_RepeatBeforeVerifyingSendsAFreshLink(t *testing.T) {
 	}
 	tok := mailtest.LinkToken(t, a.sink.WaitFor(t, email, 1, "/verify?token="))
 	want(t, a.do(t, "POST", "/v1/auth/verify", "", map[string]string{"token": tok}), http.StatusOK)
-	a.login(t, email, testPassword)
+	a.login(t, email, "some other password 99")
+	want(t, a.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}), http.StatusUnauthorized)
 }

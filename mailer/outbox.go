@@ -86,3 +86,15 @@ func (o *Outbox) Queue(ctx context.Context, tx *sql.Tx, m Message, to, cc []stri
 	}
 	return l, nil
 }
+
+// InsertJob inserts a job of any kind in tx, with the options its args give (River's InsertTx),
+// for work that must happen only if tx commits, such as letters decided after the answer.
+func (o *Outbox) InsertJob(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
+	if tx == nil {
+		return errors.New("mailer: InsertJob needs the caller's transaction")
+	}
+	if _, err := o.ins.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("mailer: insert job %q: %w", args.Kind(), err)
+	}
+	return nil
+}

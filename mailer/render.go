@@ -8,7 +8,6 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
-	"net/mail"
 	"net/url"
 	"path"
 	"reflect"
@@ -148,14 +147,14 @@ func messageIDHost(u *url.URL) string {
 func (r *Renderer) BaseURL() string { return r.baseURL }
 
 // Render renders m into a letter to the given recipients, with a new Message-ID. to must name
-// at least one address (ErrNoRecipient); every address must parse as an RFC 5322 address,
-// with or without a display name (ErrBadAddress). Any other error is a template failure.
+// at least one address (ErrNoRecipient); every address must be one ValidAddress takes: a plain
+// local@domain, with no display name (ErrBadAddress). Any other error is a template failure.
 func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 	if len(to) == 0 {
 		return Letter{}, ErrNoRecipient
 	}
 	for _, a := range append(append([]string(nil), to...), cc...) {
-		if addr, err := mail.ParseAddress(a); err != nil || !plainAddress(addr.Address) {
+		if !ValidAddress(a) {
 			return Letter{}, fmt.Errorf("%w: %q", ErrBadAddress, a)
 		}
 	}
@@ -174,21 +173,13 @@ func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 	}, nil
 }
 
-// plainAddress reports whether an addr-spec can go into a header and an SMTP command as it is:
-// printable ASCII, one "@", none of the specials that need quoting. net/mail also accepts UTF-8
-// (RFC 6532) and quoted local parts ("a b"@x, "a>,b@y"@x), which it hands back unquoted: go-mail
-// would write the first as an encoded word, which readers take for another address, and the
-// second bare, which readers split into other addresses; and SMTP without SMTPUTF8 carries
-// neither. Found by FuzzLetterHeaders.
-func plainAddress(addr string) bool {
-	for i := 0; i < len(addr); i++ {
-		if c := addr[i]; c <= ' ' || c > '~' || strings.IndexByte(`"(),:;<>[\]`, c) >= 0 {
-			return false
-		}
-	}
-	at := strings.IndexByte(addr, '@')
-	return at > 0 && at == strings.LastIndexByte(addr, '@') && at < len(addr)-1
-}
+// plainAddress is ValidAddress, for the transport's second look at a letter's recipients (a
+// letter queued before Render checked them). net/mail alone is not enough: it also takes UTF-8
+// (RFC 6532), quoted local parts ("a b"@x, "a>,b@y"@x), which it hands back unquoted, and address
+// literals (x@[10.0.0.1]): go-mail would write the first as an encoded word, which readers take
+// for another address, and the second bare, which readers split into other addresses; SMTP
+// without SMTPUTF8 carries neither, and mail servers refuse literals. Found by FuzzLetterHeaders.
+func plainAddress(addr string) bool { return ValidAddress(addr) }
 
 func (r *Renderer) render(m Message) (subject, text, html string, err error) {
 	kind := m.Template()

@@ -132,10 +132,13 @@ func TestFileTransportWritesCompleteEML(t *testing.T) {
 	}
 	r := mustRenderer(t)
 	link := testBaseURL + "/verify?token=Tok3n_value-1"
-	l, err := r.Render(mailer.VerifyEmail{Name: "Zoë Ångström", Link: link}, []string{`"Zoë Ångström" <zoe@example.com>`}, []string{"admin@example.com"})
+	l, err := r.Render(mailer.VerifyEmail{Name: "Zoë Ångström", Link: link}, []string{"zoe@example.com"}, []string{"admin@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Render takes plain addresses only; a letter queued by an older build may still name its
+	// recipient with a (non-ASCII) display name, which the transport encodes.
+	l.To = []string{`"Zoë Ångström" <zoe@example.com>`}
 	ctx := context.Background()
 	for range 2 { // a retry overwrites its own file
 		if err := tr.Send(ctx, testFrom, l); err != nil {

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -19,10 +20,21 @@ type Worker struct {
 	From      string       // ENTITLED_MAIL_FROM; "" means DefaultFrom
 	Log       *slog.Logger // nil: discard
 	Metrics   *Metrics     // nil: not counted
+	// Sent records each letter the mail server accepted, right after its 250, and is looked
+	// up before sending, so that a job River runs again (rescued after the process died before
+	// River recorded it completed) does not send its letter twice. nil: nothing is recorded,
+	// and a rescued job sends again.
+	Sent *SentLog
 }
 
-// Work sends the letter. A permanent refusal (IsPermanent) cancels the job, since every retry
-// would be refused the same way; any other failure is returned so that River retries it.
+// markSentTimeout bounds the write of a sent letter's row. It runs on a context of its own: a
+// letter the server accepted is recorded even when the job's context ends just then.
+const markSentTimeout = 15 * time.Second
+
+// Work sends the letter, unless Sent says it went out already. A permanent refusal (IsPermanent)
+// or a letter that cannot be sent at all (ErrBadAddress, ErrNoRecipient: a letter queued before
+// Render checked as it does now) cancels the job, since every retry would fail the same way;
+// any other failure is returned so that River retries it.
 func (w *Worker) Work(ctx context.Context, job *river.Job[SendLetterArgs]) error {
 	l := job.Args.Letter
 	from := w.From
@@ -38,12 +50,36 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendLetterArgs]) error
 		"recipients", len(l.To)+len(l.Cc),
 		"attempt", job.Attempt,
 	)
+	if w.Sent != nil && l.MessageID != "" {
+		sent, err := w.Sent.WasSent(ctx, l.MessageID)
+		if err != nil {
+			// Without the answer a send could be a second one: try again later, as after a
+			// temporary failure (River records the error, or rescues the job if it cannot).
+			log.WarnContext(ctx, "cannot tell whether the letter was sent already, will retry", "error", err)
+			return err
+		}
+		if sent {
+			log.InfoContext(ctx, "letter was sent already (its job ran again after the mail server accepted it), not sending it again")
+			return nil
+		}
+	}
 	err := w.Transport.Send(ctx, from, l)
 	switch {
 	case err == nil:
+		if w.Sent != nil && l.MessageID != "" {
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
+			if err := w.Sent.MarkSent(mctx, l.MessageID); err != nil {
+				log.ErrorContext(ctx, "letter sent but not recorded as sent: if its job runs again it is sent again", "error", err)
+			}
+			cancel()
+		}
 		w.Metrics.sent()
 		log.InfoContext(ctx, "letter sent")
 		return nil
+	case errors.Is(err, ErrBadAddress) || errors.Is(err, ErrNoRecipient):
+		w.Metrics.failed(failurePermanent)
+		log.WarnContext(ctx, "letter cannot be sent to its recipients, not retrying", "error", err)
+		return river.JobCancel(err)
 	case IsPermanent(err):
 		w.Metrics.failed(failurePermanent)
 		log.WarnContext(ctx, "letter refused permanently, not retrying", "error", err)

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -132,8 +133,10 @@ func (s *Accounts) Update(ctx context.Context, accountID string, in AccountPatch
 }
 
 // Recover re-sends the Account IDs and License Numbers of every account whose primary contact is
-// the email, in one letter. It answers the same whatever the email, and at most
-// RecoveryLettersPerHour letters go to one address. Errors: validation_failed.
+// the email, in one letter, after answering. It answers the same whatever the email, in the same
+// time: the request does the same work whatever the address (one job), and the job
+// (recoverLetterWorker) looks for the accounts. At most RecoveryLettersPerHour letters go to one
+// address. Errors: validation_failed.
 func (s *Accounts) Recover(ctx context.Context, email string) error {
 	var v Validation
 	email = checkEmail(&v, "email", email)
@@ -141,32 +144,38 @@ func (s *Accounts) Recover(ctx context.Context, email string) error {
 		return err
 	}
 	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
-		var accounts []Account
-		if err := tx.Where("contact_email = ?", email).Order("id").Find(&accounts).Error; err != nil {
-			return err
-		}
-		if len(accounts) == 0 {
-			return nil
-		}
-		ok, err := letterAllowedMax(tx, s.store.Clock.Now(), email, mailer.AccountRecovery{}.Template(), RecoveryLettersPerHour)
-		if err != nil || !ok {
-			return err
-		}
-		msg := mailer.AccountRecovery{Name: accounts[0].ContactName, RegisterURL: s.baseURL + "/register"}
-		for _, acct := range accounts {
-			lines, err := licenseLines(tx, "licenses.account_id = ?", acct.ID)
-			if err != nil {
-				return err
-			}
-			msg.Accounts = append(msg.Accounts, mailer.RecoveredAccount{AccountID: acct.AccountID, Name: acct.Name, Licenses: lines})
-		}
-		sqlTx, err := SQLTx(tx)
+		return insertJob(ctx, tx, s.outbox, recoverLetterArgs{Email: email, At: s.store.Clock.Now()})
+	})
+}
+
+// recoveryLetter queues the recovery letter of the accounts whose primary contact is email, if
+// there are any and the address's cap allows.
+func recoveryLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, baseURL, email string, now time.Time) error {
+	var accounts []Account
+	if err := tx.Where("contact_email = ?", email).Order("id").Find(&accounts).Error; err != nil {
+		return err
+	}
+	if len(accounts) == 0 {
+		return nil
+	}
+	ok, err := letterAllowedMax(tx, now, email, mailer.AccountRecovery{}.Template(), RecoveryLettersPerHour)
+	if err != nil || !ok {
+		return err
+	}
+	msg := mailer.AccountRecovery{Name: accounts[0].ContactName, RegisterURL: baseURL + "/register"}
+	for _, acct := range accounts {
+		lines, err := licenseLines(tx, "licenses.account_id = ?", acct.ID)
 		if err != nil {
 			return err
 		}
-		_, err = s.outbox.Queue(ctx, sqlTx, msg, []string{email}, nil)
+		msg.Accounts = append(msg.Accounts, mailer.RecoveredAccount{AccountID: acct.AccountID, Name: acct.Name, Licenses: lines})
+	}
+	sqlTx, err := SQLTx(tx)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = outbox.Queue(ctx, sqlTx, msg, []string{email}, nil)
+	return err
 }
 
 // licenseLines lists licenses as letters show them.

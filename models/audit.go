@@ -139,12 +139,16 @@ func ParseAuditFilter(action, subject, actorID, since, until string) (AuditFilte
 		}
 		t, err := time.Parse(time.RFC3339, p.val)
 		if err != nil {
-			if d, err2 := time.Parse(time.DateOnly, p.val); err2 == nil {
-				t = d
+			if d, err2 := ParseDate(p.val); err2 == nil {
+				t = d.Time()
 			} else {
-				v.Add(p.name, FieldInvalid, "must be an RFC 3339 instant or a YYYY-MM-DD date")
+				v.Add(p.name, FieldInvalid, "must be an RFC 3339 instant or a YYYY-MM-DD date between 1970-01-01 and 9999-12-31")
 				continue
 			}
+		}
+		if t.Before(MinDate.Time()) || !t.Before(MaxDate.AddDays(1).Time()) {
+			v.Add(p.name, FieldInvalid, "must be between 1970-01-01 and 9999-12-31")
+			continue
 		}
 		*p.dst = t
 	}

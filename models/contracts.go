@@ -162,11 +162,19 @@ func (s *Contracts) change(ctx context.Context, id string, a Actor, apply func(t
 		}
 		letter.Name, letter.LicenseNumber, letter.ProductName = out.Account.ContactName, out.License.LicenseNumber, out.Product.Name
 		letter.Program, letter.Premier, letter.EndsOn = out.Contract.Program, out.Contract.Premier, out.Contract.EndsOn.String()
+		to, ok := mailable(out.Account.ContactEmail)
+		if !ok {
+			// A contact stored before addresses were checked as they are now cannot take mail:
+			// the change stands without its letter (as an order's confirmation does).
+			s.store.log.WarnContext(ctx, "contract letter not queued: the account's primary contact address cannot take mail",
+				"contract_id", n, "account_id", out.Account.AccountID)
+			return nil
+		}
 		sqlTx, err := SQLTx(tx)
 		if err != nil {
 			return err
 		}
-		_, err = s.outbox.Queue(ctx, sqlTx, *letter, []string{out.Account.ContactEmail}, nil)
+		_, err = s.outbox.Queue(ctx, sqlTx, *letter, []string{to}, nil)
 		return err
 	})
 	return out, err

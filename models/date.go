@@ -2,6 +2,7 @@ package models
 
 import (
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -21,8 +22,33 @@ func DateOf(t time.Time) Date {
 // NewDate makes a date from its parts.
 func NewDate(y int, m time.Month, d int) Date { return Date{time.Date(y, m, d, 0, 0, 0, 0, time.UTC)} }
 
-// ParseDate reads YYYY-MM-DD.
+// The range of dates the API takes (contract: YYYY-MM-DD between 1970-01-01 and 9999-12-31).
+// Without a bound, 0001-01-01 would be the zero Time, which Date reads as "no date": stored as
+// NULL, an order's ends_on would vanish and its contract stay future for ever.
+var (
+	MinDate = NewDate(1970, time.January, 1)
+	MaxDate = NewDate(9999, time.December, 31)
+)
+
+// ErrDateOutOfRange is ParseDate's error for a well-formed date outside MinDate…MaxDate.
+var ErrDateOutOfRange = errors.New("date out of range: dates are between 1970-01-01 and 9999-12-31")
+
+// ParseDate reads a date from input: YYYY-MM-DD between MinDate and MaxDate (ErrDateOutOfRange
+// otherwise). Every date the API, the portal's forms and the order system give goes through it
+// (checkDate).
 func ParseDate(s string) (Date, error) {
+	d, err := parseDay(s)
+	if err != nil {
+		return Date{}, err
+	}
+	if d.Before(MinDate) || d.After(MaxDate) {
+		return Date{}, ErrDateOutOfRange
+	}
+	return d, nil
+}
+
+// parseDay reads YYYY-MM-DD with no range check: for reading what is stored.
+func parseDay(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		return Date{}, err
@@ -42,8 +68,11 @@ func (d Date) String() string {
 // AddDays is the date n days later (earlier for negative n).
 func (d Date) AddDays(n int) Date { return Date{d.t.AddDate(0, 0, n)} }
 
-// DaysUntil is the number of days from d to e (negative when e is before d).
-func (d Date) DaysUntil(e Date) int { return int(e.t.Sub(d.t).Hours() / 24) }
+// DaysUntil is the number of days from d to e (negative when e is before d). It counts whole
+// days of Unix time, both being midnight UTC: time.Duration would saturate at about 292 years.
+func (d Date) DaysUntil(e Date) int { return int((e.t.Unix() - d.t.Unix()) / secondsPerDay) }
+
+const secondsPerDay = 24 * 60 * 60
 
 func (d Date) Before(e Date) bool { return d.t.Before(e.t) }
 func (d Date) After(e Date) bool  { return d.t.After(e.t) }
@@ -79,7 +108,7 @@ func (d *Date) Scan(src any) error {
 
 func (d *Date) scanText(s string) error {
 	if len(s) >= 10 {
-		if p, err := ParseDate(s[:10]); err == nil {
+		if p, err := parseDay(s[:10]); err == nil {
 			*d = p
 			return nil
 		}

@@ -251,7 +251,9 @@ JOIN accounts a ON a.id = l.account_id
 LEFT JOIN contracts c ON c.license_id = l.id
 LEFT JOIN users u ON `
 
-const hotLicenseTail = `
+// An account whose address is not verified is nobody on a license (the rule of verifiedUser):
+// a membership it held from before that rule grants nothing until the address is verified.
+const hotLicenseTail = ` AND u.email_verified_at IS NOT NULL
 LEFT JOIN members m ON m.license_id = l.id AND m.user_id = u.id
 WHERE l.license_number = ?`
 

@@ -2,7 +2,8 @@ package models_test
 
 // Service-level rules of identity that HTTP cannot show well: races (one user per email, one use
 // per token), the password rules, and the pruning of what has expired. Letters are queued through
-// a real River client that only inserts, so the tests read the outbox's rows.
+// a real River client that runs the letter jobs but sends nothing, so the tests read the outbox's
+// rows.
 
 import (
 	"context"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"entitled/mailer"
 	"entitled/models"
@@ -45,11 +47,32 @@ func newService(tb testing.TB, d models.Dialect) *service {
 	tb.Helper()
 	clock := models.NewFixedClock(start)
 	store := storetest.Open(tb, d, clock)
-	// Insert-only: no workers, never started. Letters stay in the outbox for the test to read.
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	// Works the default queue only, where the letter jobs of signup and forgot password decide
+	// their letters; nothing sends them, so letters stay in the outbox for the test to read.
+	workers := river.NewWorkers()
+	models.AddWorkers(workers, store, baseURL)
+	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
+		Logger:            slog.New(slog.DiscardHandler),
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     10 * time.Millisecond,
+		// Letters are inserted for a mail worker this client does not have.
+		SkipUnknownJobCheck: true,
+	})
 	if err != nil {
 		tb.Fatalf("river: %v", err)
 	}
+	if err := jobs.Start(context.Background()); err != nil {
+		tb.Fatalf("river start: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := jobs.Stop(ctx); err != nil {
+			tb.Errorf("river stop: %v", err)
+		}
+	})
 	r, err := mailer.NewRenderer(baseURL)
 	if err != nil {
 		tb.Fatalf("renderer: %v", err)
@@ -57,9 +80,32 @@ func newService(tb testing.TB, d models.Dialect) *service {
 	return &service{store: store, clock: clock, id: models.NewIdentity(store, mailer.NewOutbox(jobs, r), baseURL), jobs: jobs}
 }
 
-// letters are the queued letters of a kind to an address.
+// settle waits until every job of the default queue (the letter jobs) has run, so that the
+// outbox holds every letter there will be. It waits for a state, not for a time.
+func (s *service) settle(tb testing.TB) {
+	tb.Helper()
+	pending := []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := s.jobs.JobList(context.Background(), river.NewJobListParams().Queues(river.QueueDefault).States(pending...).First(1))
+		if err != nil {
+			tb.Fatalf("list jobs: %v", err)
+		}
+		if len(res.Jobs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("letter jobs still not done after 30 s: job %d (%s) is %s, errors %v", res.Jobs[0].ID, res.Jobs[0].Kind, res.Jobs[0].State, res.Jobs[0].Errors)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// letters are the queued letters of a kind to an address, once the letter jobs have run.
 func (s *service) letters(tb testing.TB, kind, to string) []mailer.Letter {
 	tb.Helper()
+	s.settle(tb)
 	res, err := s.jobs.JobList(context.Background(), river.NewJobListParams().Kinds(mailer.SendLetterArgs{}.Kind()).First(10000))
 	if err != nil {
 		tb.Fatalf("list jobs: %v", err)

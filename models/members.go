@@ -82,8 +82,35 @@ func lockLicense(tx *gorm.DB, licenseID int64) error {
 	return tx.Exec("SELECT id FROM licenses WHERE id = ? FOR UPDATE", licenseID).Error
 }
 
+// Unverified accounts hold no membership that counts. Anyone can sign up with any address, so
+// an account whose email address is not verified yet is "no account yet": a grant to it waits as
+// an invitation (grantByEmail) until the address is verified, which only its owner can do. Such
+// an account can hold a members row only from before grants waited (when a grant to an unverified
+// account took effect at once, which let whoever signed up with a colleague's address act as
+// that colleague). Such a row is dormant, as a pending invitation is: it gives no access
+// (access), is not listed (Members, MyLicenses, Memberships), gets no admins' letters
+// (licenseAdminEmails) and is not an admin the license keeps (putMember); it takes effect when
+// the address is verified, like the invitation it should have been. An admin or staff support may
+// still remove it (RemoveMember). verifiedUser is the SQL condition on the joined users row.
+const verifiedUser = "users.email_verified_at IS NOT NULL"
+
+// lockAddress serialises, on PostgreSQL, a grant by address (PutMember) with the acceptance of
+// that address's invitations when it is verified (acceptInvitations): otherwise a grant that read
+// the user as unverified could commit its invitation just after the verification looked for
+// invitations, and wait for ever. Whichever comes second sees what the first did. It is taken
+// before lockLicense (acceptInvitations takes license locks after it too), so the two cannot
+// deadlock. SQLite transactions are serial already.
+func lockAddress(tx *gorm.DB, email string) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "grant:"+email).Error
+}
+
 // putMember gives a user exactly the roles on a license (none removes them), bumping the grant
-// version on every change. It refuses to leave the license without an admin.
+// version on every change. It refuses to leave the license without an admin whose address is
+// verified; an unverified account's admin role (see verifiedUser) counts for nothing, so taking
+// it away is never refused. Callers granting to a person by address use grantByEmail.
 func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []string) (*Member, bool, error) {
 	var m Member
 	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
@@ -95,11 +122,18 @@ func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []stri
 		return &m, false, nil
 	}
 	if !isNew && m.RoleAdmin && !slices.Contains(roles, MemberAdmin) {
-		var admins int64
-		if err := tx.Model(&Member{}).Where("license_id = ? AND role_admin", licenseID).Count(&admins).Error; err != nil {
+		var others, self int64
+		err := tx.Table("members").Joins("JOIN users ON users.id = members.user_id").
+			Where("members.license_id = ? AND members.role_admin AND members.user_id <> ? AND "+verifiedUser, licenseID, userID).Count(&others).Error
+		if err != nil {
 			return nil, false, err
 		}
-		if admins <= 1 {
+		if others == 0 {
+			if err := tx.Model(&User{}).Where("id = ? AND email_verified_at IS NOT NULL", userID).Count(&self).Error; err != nil {
+				return nil, false, err
+			}
+		}
+		if others == 0 && self > 0 {
 			return nil, false, Errorf(CodeLastAdmin, "a license keeps at least one admin: make someone else admin first")
 		}
 	}
@@ -122,7 +156,8 @@ func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []stri
 	return &m, true, err
 }
 
-// memberOf loads the user's active membership of a license, or nil.
+// memberOf loads the user's active membership of a license, or nil. It does not look at the
+// user's address: callers asking for a principal's access go through access.
 func memberOf(tx *gorm.DB, licenseID, userID int64) (*Member, error) {
 	var m Member
 	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
@@ -138,11 +173,12 @@ func memberOf(tx *gorm.DB, licenseID, userID int64) (*Member, error) {
 	return &m, nil
 }
 
-// licenseAdminEmails lists the emails of a license's admins.
+// licenseAdminEmails lists the emails of a license's admins (those whose address is verified:
+// see verifiedUser).
 func licenseAdminEmails(tx *gorm.DB, licenseIDs ...int64) ([]string, error) {
 	var emails []string
 	err := tx.Table("members").Distinct("users.email").Joins("JOIN users ON users.id = members.user_id").
-		Where("members.license_id IN ? AND members.role_admin", licenseIDs).Order("users.email").Pluck("users.email", &emails).Error
+		Where("members.license_id IN ? AND members.role_admin AND "+verifiedUser, licenseIDs).Order("users.email").Pluck("users.email", &emails).Error
 	return emails, err
 }
 
@@ -162,7 +198,8 @@ type licenseAccess struct {
 
 // access finds a license by its number and checks that the principal has the role on it (an
 // empty role: any membership). Staff support and superadmin act as admin anywhere; any staff may
-// look (role "" only). Errors: invalid_license_number, not_found, not_a_member, role_missing.
+// look (role "" only). A user whose address is not verified is a member of nothing (see
+// verifiedUser). Errors: invalid_license_number, not_found, not_a_member, role_missing.
 func access(tx *gorm.DB, p *Principal, ln, role string) (*licenseAccess, error) {
 	canonical, err := ParseLicenseNumber(ln)
 	if err != nil {
@@ -175,7 +212,7 @@ func access(tx *gorm.DB, p *Principal, ln, role string) (*licenseAccess, error) 
 		return nil, err
 	}
 	var m *Member
-	if !notFound && p.IsUser() {
+	if !notFound && p.IsUser() && p.EmailVerified {
 		if m, err = memberOf(tx, lic.ID, p.UserID); err != nil {
 			return nil, err
 		}
@@ -211,7 +248,8 @@ type Membership struct {
 	Roles         []string
 }
 
-// Memberships lists the user's licenses with roles, oldest first.
+// Memberships lists the user's licenses with roles, oldest first: none while the user's address
+// is not verified (see verifiedUser).
 func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, error) {
 	var rows []struct {
 		LicenseNumber string
@@ -219,7 +257,8 @@ func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, er
 	}
 	err := s.DB.WithContext(ctx).Table("members").Select("licenses.license_number, members.*").
 		Joins("JOIN licenses ON licenses.id = members.license_id").
-		Where("members.user_id = ? AND (members.role_admin OR members.role_support OR members.role_license)", userID).
+		Joins("JOIN users ON users.id = members.user_id").
+		Where("members.user_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, userID).
 		Order("members.id").Scan(&rows).Error
 	if err != nil {
 		return nil, Translate(err)

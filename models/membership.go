@@ -37,8 +37,12 @@ type MyLicense struct {
 	Roles  []string
 }
 
-// MyLicenses lists the licenses the user is a member of, a page at a time.
+// MyLicenses lists the licenses the user is a member of, a page at a time: none while the user's
+// address is not verified (see verifiedUser).
 func (s *Registrations) MyLicenses(ctx context.Context, p *Principal, page Page) ([]MyLicense, string, error) {
+	if !p.IsUser() || !p.EmailVerified {
+		return []MyLicense{}, "", nil
+	}
 	db := s.store.DB.WithContext(ctx)
 	q := db.Model(&Member{}).Where("user_id = ? AND (role_admin OR role_support OR role_license)", p.UserID)
 	members, next, err := pageOf[Member](q, page, func(m Member) int64 { return m.ID })
@@ -56,7 +60,8 @@ func (s *Registrations) MyLicenses(ctx context.Context, p *Principal, page Page)
 	return out, next, nil
 }
 
-// Members lists a license's members. Errors: as access with the admin role.
+// Members lists a license's members (users whose address is verified: see verifiedUser).
+// Errors: as access with the admin role.
 func (s *Registrations) Members(ctx context.Context, p *Principal, ln string) ([]MemberView, error) {
 	var out []MemberView
 	err := s.store.read(ctx, func(tx *gorm.DB) error {
@@ -70,7 +75,7 @@ func (s *Registrations) Members(ctx context.Context, p *Principal, ln string) ([
 			Member
 		}
 		err = tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
-			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license)", acc.License.ID).
+			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, acc.License.ID).
 			Order("members.id").Scan(&rows).Error
 		for _, r := range rows {
 			out = append(out, MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
@@ -86,10 +91,11 @@ type PutMemberResult struct {
 	Invited bool
 }
 
-// PutMember gives the user with the email exactly the roles on the license. An email with no user
-// gets an invitation letter and a pending grant that takes effect when that address signs up and
-// verifies. Staff support may do this on any license (helpRequestID then names the ticket in the
-// audit log). Errors: as access with the admin role, validation_failed, last_admin.
+// PutMember gives the person with the email exactly the roles on the license, through
+// grantByEmail: a user whose address is verified at once; an address with no user, or whose user
+// has not verified it yet, gets an invitation letter and a pending grant that takes effect when
+// the address is verified. Staff support may do this on any license (helpRequestID then names the
+// ticket in the audit log). Errors: as access with the admin role, validation_failed, last_admin.
 func (s *Registrations) PutMember(ctx context.Context, p *Principal, ln, email string, roles []string, helpRequestID string, a Actor) (*PutMemberResult, error) {
 	var res PutMemberResult
 	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
@@ -107,6 +113,9 @@ func (s *Registrations) PutMember(ctx context.Context, p *Principal, ln, email s
 		if err := v.Err(); err != nil {
 			return err
 		}
+		if err := lockAddress(tx, email); err != nil {
+			return err
+		}
 		if err := lockLicense(tx, acc.License.ID); err != nil {
 			return err
 		}
@@ -115,21 +124,17 @@ func (s *Registrations) PutMember(ctx context.Context, p *Principal, ln, email s
 		if helpRequestID != "" {
 			details["help_request_id"] = helpRequestID
 		}
-		var u User
-		err = tx.Where("email = ?", email).Take(&u).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		g, err := s.grantByEmail(ctx, tx, p, &acc.License, email, roles, details, a, now)
+		if err != nil {
+			return err
+		}
+		if g.Invited {
 			res.Invited = true
-			return s.invite(ctx, tx, p, &acc.License, email, roles, details, a, now)
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-		m, changed, err := putMember(tx, now, acc.License.ID, u.ID, roles)
-		if err != nil {
-			return err
-		}
-		res.Member = &MemberView{Email: u.Email, Name: u.Name, UserID: u.ID, Roles: m.Roles(), Since: m.Since, GrantVersion: m.GrantVersion}
-		if !changed {
+		m := g.Member
+		res.Member = &MemberView{Email: g.User.Email, Name: g.User.Name, UserID: g.User.ID, Roles: m.Roles(), Since: m.Since, GrantVersion: m.GrantVersion}
+		if !g.Changed {
 			return nil
 		}
 		return writeAudit(tx, now, a, AuditRecord{Action: "member.granted", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
@@ -139,6 +144,42 @@ func (s *Registrations) PutMember(ctx context.Context, p *Principal, ln, email s
 		return nil, err
 	}
 	return &res, nil
+}
+
+// grantOutcome is what grantByEmail did.
+type grantOutcome struct {
+	User    *User   // the user with the address; nil when there is none
+	Member  *Member // the membership now; nil when invited
+	Changed bool    // the membership changed
+	Invited bool    // the grant waits for the address to be verified
+}
+
+// grantByEmail is the one way a grant of roles to a person named by email address is made: PUT
+// member (API and portal), staff support's "make admin", and the approval of a join request all
+// come here. A user whose address is verified gets exactly the roles at once (putMember). An
+// address with no user — or whose user has not verified it yet — counts as "no account yet": it
+// gets an invitation (invite), a pending grant that acceptInvitations turns into the membership
+// when the address is verified, never before. Otherwise whoever signed up first with a
+// colleague's address (which anyone can do) would hold the colleague's roles, admin included, at
+// once and without ever proving the address theirs. The caller has checked access, validated
+// email and roles, and locked the address (lockAddress, where an invitation can result) and the
+// license; it writes its own audit entry for a grant (invite writes member.invited).
+func (s *Registrations) grantByEmail(ctx context.Context, tx *gorm.DB, p *Principal, lic *License, email string, roles []string, details map[string]any, a Actor, now time.Time) (*grantOutcome, error) {
+	var u User
+	err := tx.Where("email = ?", email).Take(&u).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &grantOutcome{Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
+	case err != nil:
+		return nil, err
+	case !u.Verified():
+		return &grantOutcome{User: &u, Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
+	}
+	m, changed, err := putMember(tx, now, lic.ID, u.ID, roles)
+	if err != nil {
+		return nil, err
+	}
+	return &grantOutcome{User: &u, Member: m, Changed: changed}, nil
 }
 
 type invitation struct {
@@ -154,8 +195,9 @@ type invitation struct {
 
 func (invitation) TableName() string { return "invitations" }
 
-// invite records a pending grant for an address with no user and sends the invitation. A second
-// invitation to the same address replaces the roles of the first.
+// invite records a pending grant for an address with no verified user and sends the invitation
+// (only grantByEmail calls it). A second invitation to the same address replaces the roles of the
+// first.
 func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *Principal, lic *License, email string, roles []string, details map[string]any, a Actor, now time.Time) error {
 	tok := newToken()
 	var inv invitation
@@ -197,8 +239,11 @@ func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *Principal, l
 
 // acceptInvitations turns the pending grants to a newly verified address into memberships.
 func acceptInvitations(tx *gorm.DB, now time.Time, u *User) error {
+	if err := lockAddress(tx, u.Email); err != nil {
+		return err
+	}
 	var invs []invitation
-	if err := tx.Where("email = ? AND accepted_at IS NULL", u.Email).Order("id").Find(&invs).Error; err != nil {
+	if err := tx.Where("email = ? AND accepted_at IS NULL", u.Email).Order("license_id, id").Find(&invs).Error; err != nil {
 		return err
 	}
 	for _, inv := range invs {
@@ -322,8 +367,9 @@ func pendingRequests(tx *gorm.DB, lic *License) ([]RequestView, error) {
 }
 
 // Decide approves (with roles) or rejects a pending join request through one of the licenses it
-// concerns. Approving makes the requester a member of that license; a request made by Account ID
-// is closed everywhere. The requester is told the outcome.
+// concerns. Approving grants the requester the roles on that license (grantByEmail, as every
+// grant by address); a request made by Account ID is closed everywhere. The requester is told
+// the outcome.
 // Errors: as access with the admin role, not_found, request_not_pending, validation_failed, last_admin.
 func (s *Registrations) Decide(ctx context.Context, p *Principal, ln, requestID string, approve bool, roles []string, a Actor) (*RequestView, error) {
 	var out RequestView
@@ -361,10 +407,18 @@ func (s *Registrations) Decide(ctx context.Context, p *Principal, ln, requestID 
 			return Errorf(CodeRequestNotPending, "this request was %s already", req.Status)
 		}
 		now := s.store.Clock.Now()
+		var u User
+		if err := tx.Take(&u, req.UserID).Error; err != nil {
+			return err
+		}
 		status, action := RequestRejected, "registration.rejected"
 		if approve {
 			status, action = RequestApproved, "registration.approved"
-			if _, _, err := putMember(tx, now, acc.License.ID, req.UserID, roles); err != nil {
+			// Only a verified user can file a request, so this grants at once; it goes through
+			// the one rule all the same (an unverified requester would be invited). A verified
+			// user's invitations are accepted already: no lockAddress needed.
+			details := map[string]any{"email": u.Email, "roles": roles, "request_id": strconv.FormatInt(req.ID, 10)}
+			if _, err := s.grantByEmail(ctx, tx, p, &acc.License, u.Email, roles, details, a, now); err != nil {
 				return err
 			}
 		}
@@ -378,10 +432,6 @@ func (s *Registrations) Decide(ctx context.Context, p *Principal, ln, requestID 
 		}
 		if res.RowsAffected != 1 {
 			return Errorf(CodeRequestNotPending, "this request was decided already")
-		}
-		var u User
-		if err := tx.Take(&u, req.UserID).Error; err != nil {
-			return err
 		}
 		if err := writeAudit(tx, now, a, AuditRecord{Action: action, SubjectType: "license", SubjectID: acc.License.LicenseNumber, LicenseID: acc.License.ID,
 			Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": u.Email, "roles": roles}}); err != nil {

@@ -53,7 +53,18 @@ func NewRegistrations(store *Store, outbox Outbox, baseURL string) *Registration
 	return &Registrations{store: store, outbox: outbox, baseURL: strings.TrimRight(baseURL, "/")}
 }
 
-func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message, to ...string) error {
+// queue queues a letter to the addresses that can take mail; an address stored before addresses
+// were checked as they are now (an order's contact such as x@[10.0.0.1]) is left out, so that it
+// never stops a registration or the letters to anyone else.
+func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message, addrs ...string) error {
+	to := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if a, ok := mailable(a); ok {
+			to = append(to, a)
+		} else {
+			s.store.log.WarnContext(ctx, "letter not queued to an address that cannot take mail", "kind", m.Template())
+		}
+	}
 	if len(to) == 0 {
 		return nil
 	}
@@ -134,11 +145,11 @@ func (s *Registrations) Register(ctx context.Context, p *Principal, in Registrat
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	// A user who failed too many lookups is refused up front. The address's limit refuses nobody
+	// up front (one client must not lock out everyone behind its address): it only turns a failed
+	// lookup into too_many_attempts.
 	userKey := strconv.FormatInt(p.UserID, 10)
 	if err := s.store.checkLimit(ctx, LookupPerUser, userKey); err != nil {
-		return nil, err
-	}
-	if err := s.store.checkLimit(ctx, LookupPerAddress, a.IP); err != nil {
 		return nil, err
 	}
 	var res *RegistrationResult
@@ -174,12 +185,20 @@ func (s *Registrations) Register(ctx context.Context, p *Principal, in Registrat
 		return err
 	})
 	if miss {
-		// Count the failed guess outside the transaction that failed.
+		// Count the failed guess outside the transaction that failed. An address over its limit
+		// before this failure gets too_many_attempts instead of the miss.
+		over := s.store.checkLimit(ctx, LookupPerAddress, a.IP)
+		if over != nil && ErrorCode(over) != CodeTooManyAttempts {
+			return nil, over
+		}
 		if err := s.store.recordFailure(ctx, LookupPerUser, userKey); err != nil {
 			return nil, err
 		}
 		if err := s.store.recordFailure(ctx, LookupPerAddress, a.IP); err != nil {
 			return nil, err
+		}
+		if over != nil {
+			return nil, over
 		}
 	}
 	if err == nil {

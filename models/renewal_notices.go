@@ -9,7 +9,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"net/mail"
 	"slices"
 	"sort"
 	"strings"
@@ -148,12 +147,28 @@ type QueuedLetter struct {
 	MessageID     string
 }
 
-// PassOptions are the callbacks of a pass; both may be nil.
+// UndeliverableNotice is a notice a pass did not queue because the primary contact's address
+// cannot take mail (one stored before addresses were checked as they are now, such as an address
+// literal x@[10.0.0.1]). No renewal_notices row is written for it, so a later pass sends it
+// once the contact is corrected (PATCH /v1/accounts/{id}), while it is still due.
+type UndeliverableNotice struct {
+	Kind          string // LetterRenewalNotice or LetterLapseNotice
+	ContractID    int64
+	LicenseNumber string
+	AccountID     string
+	OffsetDays    int
+	Address       string // the stored address, as it is: personal data, for the operator only
+}
+
+// PassOptions are the callbacks of a pass; any may be nil.
 type PassOptions struct {
 	// Progress is called after each batch with the contracts handled so far and in all.
 	Progress func(done, total int)
 	// Queued is called for each letter, after the transaction that queued it committed.
 	Queued func(QueuedLetter)
+	// Undeliverable is called for each notice skipped for its address, after its batch
+	// committed. The pass goes on with every other contract.
+	Undeliverable func(UndeliverableNotice)
 }
 
 // PassReport sums up a pass.
@@ -163,7 +178,7 @@ type PassReport struct {
 	RenewalNotices int
 	LapseNotices   int
 	DigestLetters  int
-	Undeliverable  int // notices not queued because the primary contact's address cannot take mail
+	Undeliverable  int // notices not queued because the primary contact's address cannot take mail (mailer.ValidAddress)
 }
 
 // Letters is how many letters the pass queued.
@@ -195,7 +210,12 @@ func (s *Renewals) Pass(ctx context.Context, opts PassOptions) (PassReport, erro
 		if err != nil {
 			return rep, err
 		}
-		rep.Undeliverable += undeliverable
+		rep.Undeliverable += len(undeliverable)
+		if opts.Undeliverable != nil {
+			for _, u := range undeliverable {
+				opts.Undeliverable(u)
+			}
+		}
 		for _, q := range queued {
 			if q.Kind == LetterLapseNotice {
 				rep.LapseNotices++
@@ -275,11 +295,16 @@ func (s *Renewals) candidates(ctx context.Context, today Date) ([]int64, error) 
 // are read again inside it (and locked on PostgreSQL, in id order, as the contract actions lock
 // them) so that a renewal committed since the candidates were found is seen, and NoticeDue
 // decides on what is true now.
-func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today Date) ([]QueuedLetter, int, error) {
+//
+// A contract whose primary contact's address cannot take mail is left out before anything is
+// written for it (no notice row, no letter), and returned as undeliverable; the batch goes on
+// with the others. Letters are rendered with the same address rule (mailer.ValidAddress), so no
+// address that passes here makes the batch fail.
+func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today Date) ([]QueuedLetter, []UndeliverableNotice, error) {
 	var queued []QueuedLetter
-	undeliverable := 0
+	var undeliverable []UndeliverableNotice
 	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
-		queued, undeliverable = nil, 0
+		queued, undeliverable = nil, nil
 		lock := ""
 		if s.store.Dialect == Postgres {
 			lock = " FOR UPDATE OF c"
@@ -328,7 +353,12 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today Date) ([]
 			}
 			to, ok := mailable(v.Account.ContactEmail)
 			if !ok {
-				undeliverable++
+				kind := LetterRenewalNotice
+				if offset == LapseNoticeOffset {
+					kind = LetterLapseNotice
+				}
+				undeliverable = append(undeliverable, UndeliverableNotice{Kind: kind, ContractID: v.Contract.ID,
+					LicenseNumber: v.License.LicenseNumber, AccountID: v.Account.AccountID, OffsetDays: offset, Address: v.Account.ContactEmail})
 				continue
 			}
 			owed = append(owed, due{v, offset, to})
@@ -380,7 +410,7 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today Date) ([]
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	failpoint("notice.after_commit")
 	return queued, undeliverable, nil
@@ -407,11 +437,12 @@ func queueMany(ctx context.Context, outbox Outbox, tx *sql.Tx, out []mailer.Outg
 	return letters, nil
 }
 
-// mailable reports whether an address can be written to, normalised.
+// mailable reports whether an address can be written to, normalised: the rule the mailer
+// renders letters by (mailer.ValidAddress), so that an address that passes here never fails the
+// letter, and the transaction of the letters around it.
 func mailable(addr string) (string, bool) {
 	addr = NormaliseEmail(addr)
-	a, err := mail.ParseAddress(addr)
-	if err != nil || a.Address != addr {
+	if !mailer.ValidAddress(addr) {
 		return "", false
 	}
 	return addr, true
@@ -428,7 +459,7 @@ func adminEmailsByLicense(tx *gorm.DB, licenseIDs []int64) (map[int64][]string, 
 		Email     string
 	}
 	if err := tx.Table("members").Select("members.license_id, users.email").Joins("JOIN users ON users.id = members.user_id").
-		Where("members.license_id IN ? AND members.role_admin", licenseIDs).Order("members.license_id, users.email").Scan(&rows).Error; err != nil {
+		Where("members.license_id IN ? AND members.role_admin AND "+verifiedUser, licenseIDs).Order("members.license_id, users.email").Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	for _, r := range rows {

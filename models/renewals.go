@@ -133,7 +133,7 @@ func (p *ContractPage) decode(c string) bool {
 		return true
 	case strings.HasPrefix(s, "end:"):
 		day, idText, ok := strings.Cut(s[4:], ":")
-		d, err := ParseDate(day)
+		d, err := parseDay(day) // a stored ends_on, which may predate the range check
 		id, err2 := strconv.ParseInt(idText, 10, 64)
 		if !ok || err != nil || err2 != nil || id <= 0 {
 			return false

@@ -106,13 +106,14 @@ func (k *desk) notices(tb testing.TB, contractID int64) []string {
 	return out
 }
 
-// addAdmin makes a user the admin of a license, straight in the database.
+// addAdmin makes a user with a verified address the admin of a license, straight in the
+// database (an unverified account's membership counts for nothing).
 func (k *desk) addAdmin(tb testing.TB, licenseID int64, email string) {
 	tb.Helper()
 	now := time.Now().UTC()
 	var id int64
-	if err := k.store.DB.Raw("INSERT INTO users (email, name, password_hash, staff_roles, created_at, updated_at) VALUES (?, 'Admin', 'x', '', ?, ?) RETURNING id",
-		email, now, now).Scan(&id).Error; err != nil {
+	if err := k.store.DB.Raw("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, 'Admin', 'x', ?, '', ?, ?) RETURNING id",
+		email, now, now, now).Scan(&id).Error; err != nil {
 		tb.Fatal(err)
 	}
 	if err := k.store.DB.Exec("INSERT INTO members (license_id, user_id, role_admin, role_support, role_license, since, updated_at) VALUES (?, ?, true, true, true, ?, ?)",

@@ -596,6 +596,71 @@ func (k *Keyring) Rotate(ctx context.Context, purpose string, now bool, a Actor)
 	return out, k.Reload(ctx)
 }
 
+// Retire unpublishes the key with the kid at once, for a key believed compromised: from the
+// next JWKS answer on, nothing it signed (entitlement tokens, license keys) verifies, whatever
+// the schedule above would have allowed. Retiring the active key of a purpose first puts a fresh
+// key in its place, signing at once (as Rotate with now does), so that signing never stops.
+// A retired key stays retired; retiring it again changes nothing. It returns the retired key and
+// the successor it made, if any. Errors: not_found (no key has the kid).
+func (k *Keyring) Retire(ctx context.Context, kid string, a Actor) (*SigningKey, *SigningKey, error) {
+	var retired, successor *SigningKey
+	err := k.store.WithTx(ctx, func(tx *gorm.DB) error {
+		if err := lockKeys(tx); err != nil {
+			return err
+		}
+		var key SigningKey
+		err := tx.Where("kid = ?", kid).Take(&key).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Errorf(CodeNotFound, "there is no signing key %q (entitled keys list shows them)", kid)
+		}
+		if err != nil {
+			return err
+		}
+		retired = &key
+		if key.State == KeyRetired {
+			return nil
+		}
+		at := k.store.Clock.Now()
+		if key.State == KeyActive {
+			next, err := k.sealer.newSigningKey(key.Purpose, at)
+			if err != nil {
+				return err
+			}
+			next.State, next.ActivatedAt = KeyActive, &at
+			// The old key leaves the active state first: one active key per purpose is unique.
+			if err := tx.Model(&SigningKey{}).Where("id = ?", key.ID).Update("state", KeyRetiring).Error; err != nil {
+				return err
+			}
+			if err := tx.Create(next).Error; err != nil {
+				return err
+			}
+			if err := keyAudit(tx, at, a, "signing_key.rotated", next, map[string]any{
+				"activates_at": at.UTC().Format(time.RFC3339), "immediate": true, "replaces": key.Kid}); err != nil {
+				return err
+			}
+			successor = next
+		}
+		if key.RetiringAt == nil {
+			key.RetiringAt = &at
+		}
+		key.State, key.RetiredAt = KeyRetired, &at
+		if err := tx.Model(&SigningKey{}).Where("id = ?", key.ID).
+			Updates(map[string]any{"state": KeyRetired, "retiring_at": *key.RetiringAt, "retired_at": at}).Error; err != nil {
+			return err
+		}
+		details := map[string]any{"forced": true}
+		if successor != nil {
+			details["successor"] = successor.Kid
+		}
+		return keyAudit(tx, at, a, "signing_key.retired", &key, details)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The write emptied this replica's caches (introspection's verified signatures included).
+	return retired, successor, k.Reload(ctx)
+}
+
 // Keys lists every signing key, retired ones included, oldest first, after applying the
 // transitions that are due.
 func (k *Keyring) Keys(ctx context.Context) ([]SigningKey, error) {

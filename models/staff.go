@@ -59,14 +59,37 @@ func (s *Identity) PutStaff(ctx context.Context, in StaffInput, a Actor) (*User,
 		case err != nil:
 			return err
 		default:
+			unverified := u.EmailVerifiedAt == nil
+			if unverified && hash == "" && len(roles) > 0 {
+				// Anyone may have signed up with this address (and kept a session): staff rights
+				// go to it only with a password the administrator sets, which takes the account over.
+				v.Add("password", FieldRequired, "is required: this address has an account whose email is not verified yet, and a new password takes it over")
+				return v.Err()
+			}
 			before := u.StaffRoles
 			u.StaffRoles, u.UpdatedAt = strings.Join(roles, ","), now
 			cols := []string{"staff_roles", "updated_at"}
 			if hash != "" {
 				u.PasswordHash = hash
 				cols = append(cols, "password_hash")
-				// A new password set by an administrator ends the user's sessions.
+				// A new password set by an administrator ends the user's sessions and voids the
+				// reset links issued before it.
 				if err := tx.Model(&session{}).Where("user_id = ? AND revoked_at IS NULL", u.ID).Update("revoked_at", now).Error; err != nil {
+					return err
+				}
+				if err := voidTokens(tx, now, u.ID, purposeResetPassword); err != nil {
+					return err
+				}
+			}
+			if unverified && hash != "" {
+				// The administrator vouches for the address: it is verified now, its pending
+				// verification links (with another password) die, and grants waiting for it apply.
+				u.EmailVerifiedAt = &now
+				cols = append(cols, "email_verified_at")
+				if err := voidTokens(tx, now, u.ID, purposeVerifyEmail); err != nil {
+					return err
+				}
+				if err := acceptInvitations(tx, now, &u); err != nil {
 					return err
 				}
 			}

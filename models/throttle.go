@@ -2,7 +2,11 @@ package models
 
 import (
 	"context"
+	"math"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"gorm.io/gorm"
 )
@@ -15,9 +19,12 @@ type Limit struct {
 	Window time.Duration
 }
 
-// The failure limits. An account (even one that does not exist, so that the throttle tells
-// nothing about which addresses have accounts) locks after 10 wrong passwords in 15 minutes; one
-// client address after 100.
+// The failure limits of logins. An account (even one that does not exist, so that the throttle
+// tells nothing about which addresses have accounts) locks after 10 wrong passwords in 15
+// minutes: every login of it is refused, the right password included, until the oldest of them
+// leaves the window. A client address over 100 wrong passwords in 15 minutes is not locked out
+// (a NAT may hide a whole office behind it): a right password still logs in, and only its further
+// wrong ones are answered too_many_attempts instead of invalid_credentials.
 var (
 	LoginPerAccount = Limit{Scope: "login_account", Max: 10, Window: 15 * time.Minute}
 	LoginPerAddress = Limit{Scope: "login_address", Max: 100, Window: 15 * time.Minute}
@@ -110,4 +117,59 @@ func (s *Store) PruneThrottles(ctx context.Context) (int64, error) {
 	}
 	r2 := s.DB.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&letterLog{})
 	return r1.RowsAffected + r2.RowsAffected, Translate(r2.Error)
+}
+
+// An address over LoginPerAddress keeps logging in, but its password checks are paced: at most
+// OverLimitChecksPerSecond a second (bursts of OverLimitChecksBurst) per address and replica;
+// beyond that a login from it is refused before any hashing. Right passwords within the pace
+// log in, so a client guessing behind a NAT slows its neighbours down but does not lock them out.
+const (
+	OverLimitChecksPerSecond = 2
+	OverLimitChecksBurst     = 10
+)
+
+// pacer is a token bucket per key, in this process.
+type pacer struct {
+	mu        sync.Mutex
+	every     rate.Limit
+	burst     int
+	buckets   map[string]*pacedBucket
+	lastSweep time.Time
+}
+
+type pacedBucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newPacer(perSecond float64, burst int) *pacer {
+	return &pacer{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*pacedBucket{}, lastSweep: time.Now()}
+}
+
+// take spends one token of key's bucket, or says how long to wait (at least a second, as
+// Retry-After counts in seconds).
+func (p *pacer) take(key string, now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.lastSweep) > time.Minute {
+		// Forget keys not seen for a while, so the map cannot grow without end.
+		for k, b := range p.buckets {
+			if now.Sub(b.seen) > 2*time.Minute {
+				delete(p.buckets, k)
+			}
+		}
+		p.lastSweep = now
+	}
+	b, ok := p.buckets[key]
+	if !ok {
+		b = &pacedBucket{lim: rate.NewLimiter(p.every, p.burst)}
+		p.buckets[key] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return time.Duration(math.Ceil(d.Seconds())) * time.Second, false
+	}
+	return 0, true
 }

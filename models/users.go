@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/riverqueue/river"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"entitled/mailer"
 )
@@ -75,13 +76,19 @@ type userToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time
+	// A verification token issued by a signup carries that signup's password hash and name, which
+	// following its link sets (nil on reset tokens).
+	PasswordHash *string
+	Name         *string
 }
 
 func (userToken) TableName() string { return "user_tokens" }
 
-// Outbox queues letters in the caller's transaction (mailer.Outbox is the real one).
+// Outbox queues letters, and other jobs, in the caller's transaction (mailer.Outbox is the real
+// one).
 type Outbox interface {
 	Queue(ctx context.Context, tx *sql.Tx, m mailer.Message, to, cc []string) (mailer.Letter, error)
+	InsertJob(ctx context.Context, tx *sql.Tx, args river.JobArgs) error
 }
 
 // Identity is the service for users, sessions, staff and API keys.
@@ -90,11 +97,13 @@ type Identity struct {
 	outbox  Outbox
 	hasher  *hasher
 	baseURL string
+	paced   *pacer // password checks from addresses over their failure limit
 }
 
 // NewIdentity makes the identity service. baseURL is where letters' links point.
 func NewIdentity(store *Store, outbox Outbox, baseURL string) *Identity {
-	return &Identity{store: store, outbox: outbox, hasher: newHasher(), baseURL: strings.TrimRight(baseURL, "/")}
+	return &Identity{store: store, outbox: outbox, hasher: newHasher(), paced: newPacer(OverLimitChecksPerSecond, OverLimitChecksBurst),
+		baseURL: strings.TrimRight(baseURL, "/")}
 }
 
 // NormaliseEmail trims and lower-cases an address: emails compare case-insensitively.
@@ -111,11 +120,10 @@ func checkEmail(v *Validation, field, raw string) string {
 		v.Add(field, FieldTooLong, "must be at most 254 characters")
 		return email
 	}
-	addr, err := mail.ParseAddress(email)
-	at := strings.LastIndexByte(email, '@')
-	// Printable ASCII only: net/mail takes UTF-8 addresses (RFC 6532), which letters cannot be
-	// sent to (no SMTPUTF8; go-mail would write them as encoded words), so the mailer refuses them.
-	if err != nil || addr.Address != email || at < 1 || at == len(email)-1 || strings.IndexFunc(email, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+	// The mailer's own rule, so that every address the API takes can be written to: a plain
+	// local@domain, without address literals (x@[10.0.0.1]), quoted local parts, display names
+	// or UTF-8.
+	if !mailer.ValidAddress(email) {
 		v.Add(field, FieldInvalid, "must be an email address such as name@example.com")
 	}
 	return email
@@ -138,6 +146,13 @@ func checkName(v *Validation, field, raw string, required bool) string {
 // queue renders and queues a letter in tx. With capped set, a kind already sent LettersPerHour
 // times to the address this hour is silently dropped.
 func (s *Identity) queue(ctx context.Context, tx *gorm.DB, m mailer.Message, to string, capped bool) error {
+	to, ok := mailable(to)
+	if !ok {
+		// An address stored before addresses were checked as they are now cannot take mail: the
+		// change stands without its letter.
+		s.store.log.WarnContext(ctx, "letter not queued to an address that cannot take mail", "kind", m.Template())
+		return nil
+	}
 	if capped {
 		ok, err := letterAllowed(tx, s.store.Clock.Now(), to, m.Template())
 		if err != nil || !ok {
@@ -161,27 +176,33 @@ func issueToken(tx *gorm.DB, now time.Time, userID int64, purpose string, ttl ti
 
 // useToken consumes a single-use token: it must exist, be of the purpose, unused and unexpired.
 // The conditional update makes two concurrent uses of one token succeed once.
-func useToken(tx *gorm.DB, now time.Time, token, purpose string) (int64, error) {
+func useToken(tx *gorm.DB, now time.Time, token, purpose string) (*userToken, error) {
 	bad := Errorf(CodeInvalidToken, "the link is invalid, has expired or was used already; ask for a new one")
 	if token == "" || len(token) > 128 {
-		return 0, bad
+		return nil, bad
 	}
 	var t userToken
 	err := tx.Where("token_hash = ? AND purpose = ?", tokenHash(token), purpose).Take(&t).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return 0, bad
+		return nil, bad
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	res := tx.Model(&userToken{}).Where("id = ? AND used_at IS NULL AND expires_at > ?", t.ID, now).Update("used_at", now)
 	if res.Error != nil {
-		return 0, res.Error
+		return nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		return 0, bad
+		return nil, bad
 	}
-	return t.UserID, nil
+	return &t, nil
+}
+
+// voidTokens marks every unused token of the purpose of the user used.
+func voidTokens(tx *gorm.DB, now time.Time, userID int64, purpose string) error {
+	return tx.Model(&userToken{}).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).
+		Update("used_at", now).Error
 }
 
 // SignupInput is a new account's details.
@@ -191,9 +212,14 @@ type SignupInput struct {
 	Name     string
 }
 
-// Signup creates an unverified user and queues the verification letter. When the email has a
-// verified account already, nothing changes and the address gets a notice instead; when it has
-// an unverified one, it gets a fresh verification link. The caller cannot tell these apart. Errors: validation_failed.
+// Signup creates an unverified user and, after answering, sends the verification letter. When
+// the email has a verified account already, nothing changes and the address gets a notice
+// instead; when it has an unverified one, the password and name stay as they are until a link is
+// followed, and the address gets a fresh link that carries this signup's password and name (see
+// Verify). The caller cannot tell these apart, not even by the time the answer takes: the request
+// does the same work whatever the address (the password hash, an insert that does nothing when
+// the address is taken, one job), and the job (signupLetterWorker) looks at what the address has.
+// Errors: validation_failed.
 func (s *Identity) Signup(ctx context.Context, in SignupInput) error {
 	var v Validation
 	email := checkEmail(&v, "email", in.Email)
@@ -202,65 +228,73 @@ func (s *Identity) Signup(ctx context.Context, in SignupInput) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	// Hash before looking: a taken address must cost the same time as a new one.
 	hash, err := s.hasher.hash(ctx, in.Password)
 	if err != nil {
 		return err
 	}
-	attempt := func(tx *gorm.DB) error {
+	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
-		var existing User
-		err := tx.Where("email = ?", email).Take(&existing).Error
-		if err == nil && existing.EmailVerifiedAt == nil {
-			// Not verified yet: the first link may have expired or been lost, so send a fresh
-			// one. The password and name stay as they are.
-			tok, err := issueToken(tx, s.store.Clock.Now(), existing.ID, purposeVerifyEmail, VerifyTokenTTL)
-			if err != nil {
-				return err
-			}
-			return s.queue(ctx, tx, mailer.VerifyEmail{Name: existing.Name, Link: s.baseURL + "/verify?token=" + tok}, email, true)
-		}
-		if err == nil {
-			return s.queue(ctx, tx, mailer.SignupExisting{Name: existing.Name}, email, true)
-		}
-		if !errors.Is(err, gorm.ErrRecordNotFound) {
-			return err
-		}
+		// A new address gets its (unverified) user at once, so that it can log in right away; a
+		// taken one is left alone by the very same statement.
 		u := User{Email: email, Name: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-		if err := tx.Create(&u).Error; err != nil {
+		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email"}}, DoNothing: true}).Create(&u).Error; err != nil {
 			return err
 		}
-		tok, err := issueToken(tx, now, u.ID, purposeVerifyEmail, VerifyTokenTTL)
-		if err != nil {
-			return err
-		}
-		return s.queue(ctx, tx, mailer.VerifyEmail{Name: name, Link: s.baseURL + "/verify?token=" + tok}, email, true)
-	}
-	err = s.store.WithTx(ctx, attempt)
-	if IsUniqueViolation(err) {
-		// Another signup for the same address committed first: this one is a repeat, and runs
-		// again as one.
-		err = s.store.WithTx(ctx, attempt)
-	}
-	return err
+		return insertJob(ctx, tx, s.outbox, signupLetterArgs{Email: email, Name: name, PasswordHash: hash, At: now})
+	})
 }
 
-// Verify confirms a user's email with the token of the verification letter.
+// Verify confirms a user's email with the token of a verification letter. The password and name
+// become those of the signup that sent the letter, every other verification link of the user dies,
+// and every session of the user ends: whoever signed up first with someone else's address, and
+// logged in, gains nothing. A link of a user verified already changes nothing.
 // Errors: invalid_token.
 func (s *Identity) Verify(ctx context.Context, token string, a Actor) (*User, error) {
 	var u User
 	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
-		userID, err := useToken(tx, now, token, purposeVerifyEmail)
+		t, err := useToken(tx, now, token, purposeVerifyEmail)
 		if err != nil {
 			return err
 		}
-		if err := tx.Take(&u, userID).Error; err != nil {
+		if err := tx.Take(&u, t.UserID).Error; err != nil {
 			return err
 		}
 		if u.EmailVerifiedAt == nil {
+			cols := []string{"email_verified_at", "updated_at"}
 			u.EmailVerifiedAt, u.UpdatedAt = &now, now
-			if err := tx.Model(&u).Select("email_verified_at", "updated_at").Updates(&u).Error; err != nil {
+			passwordSet := t.PasswordHash != nil && *t.PasswordHash != ""
+			if passwordSet {
+				u.PasswordHash = *t.PasswordHash
+				cols = append(cols, "password_hash")
+			}
+			if t.Name != nil && *t.Name != "" {
+				u.Name = *t.Name
+				cols = append(cols, "name")
+			}
+			// Conditional: of two links followed at the same instant, one verifies (and sets its
+			// password); the other finds the address verified and changes nothing.
+			res := tx.Model(&User{}).Where("id = ? AND email_verified_at IS NULL", u.ID).Select(cols).Updates(&u)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				if err := tx.Take(&u, t.UserID).Error; err != nil {
+					return err
+				}
+				a.Kind, a.ID, a.Email = ActorUser, u.ID, u.Email
+				return writeAudit(tx, now, a, AuditRecord{Action: "user.verified", SubjectType: "user", SubjectID: itoa64(u.ID)})
+			}
+			if err := voidTokens(tx, now, u.ID, purposeVerifyEmail); err != nil {
+				return err
+			}
+			if passwordSet {
+				// A password change voids the reset links issued before it.
+				if err := voidTokens(tx, now, u.ID, purposeResetPassword); err != nil {
+					return err
+				}
+			}
+			if err := tx.Model(&session{}).Where("user_id = ? AND revoked_at IS NULL", u.ID).Update("revoked_at", now).Error; err != nil {
 				return err
 			}
 			// Grants to this address made before it had an account take effect now.
@@ -282,8 +316,11 @@ type LoginResult struct {
 }
 
 // Login checks a password and opens a session. A wrong password and an unknown email fail alike
-// (invalid_credentials, same work done); failures count toward the per-account and per-address
-// limits, and a locked account refuses even the right password until the lock ends.
+// (invalid_credentials, same work done). Only failures count, per account (even one that does not
+// exist) and per client address. A locked account refuses every login, the right password
+// included, until the lock ends. The address's limit refuses nobody up front, so that one client
+// cannot lock out everyone behind its address: the password is checked first, a right one
+// succeeds, and a wrong one from an address over its limit is answered too_many_attempts.
 // Errors: validation_failed, invalid_credentials, too_many_attempts.
 func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent string) (*LoginResult, error) {
 	var v Validation
@@ -296,9 +333,6 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 	if len(email) > 254 || len(password) > PasswordMax*4 || strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
 		return nil, Errorf(CodeInvalidCredentials, "the email or password is wrong")
 	}
-	if err := s.store.checkLimit(ctx, LoginPerAddress, ip); err != nil {
-		return nil, err
-	}
 	if err := s.store.checkLimit(ctx, LoginPerAccount, email); err != nil {
 		return nil, err
 	}
@@ -307,16 +341,32 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, Translate(err)
 	}
+	// An address over its failure limit is not locked out (its other users' right passwords
+	// still log in), but its password checks are paced, so that one client cannot keep every
+	// hashing slot busy: beyond the pace it is refused before any hashing.
+	over := s.store.checkLimit(ctx, LoginPerAddress, ip)
+	if over != nil && ErrorCode(over) != CodeTooManyAttempts {
+		return nil, over
+	}
+	if over != nil {
+		if wait, ok := s.paced.take(ip, time.Now()); !ok {
+			return nil, &Error{Code: CodeTooManyAttempts, Message: "too many failed attempts from this address; try again shortly", RetryAfter: wait}
+		}
+	}
 	ok, err := s.hasher.verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
+		// Over the address's limit before this failure: answered 429 rather than 401.
 		if err := s.store.recordFailure(ctx, LoginPerAccount, email); err != nil {
 			return nil, err
 		}
 		if err := s.store.recordFailure(ctx, LoginPerAddress, ip); err != nil {
 			return nil, err
+		}
+		if over != nil {
+			return nil, over
 		}
 		return nil, Errorf(CodeInvalidCredentials, "the email or password is wrong")
 	}
@@ -326,8 +376,27 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		userAgent = userAgent[:512]
 	}
 	sess := session{UserID: u.ID, TokenHash: tokenHash(tok), CreatedAt: now, ExpiresAt: now.Add(SessionTTL), IP: ip, UserAgent: strings.ToValidUTF8(userAgent, "")}
-	if err := s.store.DB.WithContext(ctx).Create(&sess).Error; err != nil {
-		return nil, Translate(err)
+	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		// The password was checked outside any transaction. A verification, reset or change
+		// that committed since then ended every session and may have set another password: a
+		// session opened now with the old one would outlive it. So the session is written only
+		// while the password is still the one checked, the user's row locked (PostgreSQL; a
+		// SQLite transaction holds the write lock already) until it commits.
+		var hash []string
+		q := tx.Model(&User{}).Where("id = ?", u.ID)
+		if tx.Dialector.Name() == "postgres" {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Pluck("password_hash", &hash).Error; err != nil {
+			return err
+		}
+		if len(hash) != 1 || hash[0] != u.PasswordHash {
+			return Errorf(CodeInvalidCredentials, "the email or password is wrong")
+		}
+		return tx.Create(&sess).Error
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &LoginResult{Token: tok, ExpiresIn: SessionTTL, User: &u}, nil
 }
@@ -352,8 +421,9 @@ func (s *Identity) Logout(ctx context.Context, p *Principal) error {
 		Where("id = ? AND revoked_at IS NULL", p.SessionID).Update("revoked_at", now).Error)
 }
 
-// ForgotPassword queues a reset letter when the email has an account. It answers the same either
-// way, so it reveals nothing. Errors: validation_failed.
+// ForgotPassword sends a reset letter, after answering, when the email has an account. The
+// request does the same work whatever the address (one job); the job (forgotLetterWorker) looks
+// the address up. Errors: validation_failed.
 func (s *Identity) ForgotPassword(ctx context.Context, email string) error {
 	var v Validation
 	email = checkEmail(&v, "email", email)
@@ -361,24 +431,7 @@ func (s *Identity) ForgotPassword(ctx context.Context, email string) error {
 		return err
 	}
 	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
-		var u User
-		err := tx.Where("email = ?", email).Take(&u).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		now := s.store.Clock.Now()
-		ok, err := letterAllowed(tx, now, email, mailer.PasswordReset{}.Template())
-		if err != nil || !ok {
-			return err
-		}
-		tok, err := issueToken(tx, now, u.ID, purposeResetPassword, ResetTokenTTL)
-		if err != nil {
-			return err
-		}
-		return s.queue(ctx, tx, mailer.PasswordReset{Name: u.Name, Link: s.baseURL + "/reset-password?token=" + tok}, email, false)
+		return insertJob(ctx, tx, s.outbox, forgotLetterArgs{Email: email, At: s.store.Clock.Now()})
 	})
 }
 
@@ -399,16 +452,20 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 	var u User
 	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
-		userID, err := useToken(tx, now, token, purposeResetPassword)
+		t, err := useToken(tx, now, token, purposeResetPassword)
 		if err != nil {
 			return err
 		}
-		if err := tx.Take(&u, userID).Error; err != nil {
+		if err := tx.Take(&u, t.UserID).Error; err != nil {
 			return err
 		}
 		u.PasswordHash, u.UpdatedAt = hash, now
 		if u.EmailVerifiedAt == nil {
 			u.EmailVerifiedAt = &now
+			// Verified now: an older verification link must not set another password later.
+			if err := voidTokens(tx, now, u.ID, purposeVerifyEmail); err != nil {
+				return err
+			}
 			if err := acceptInvitations(tx, now, &u); err != nil {
 				return err
 			}
@@ -417,8 +474,7 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 			return err
 		}
 		// Every other reset link of this user dies with this one, and so does every session.
-		if err := tx.Model(&userToken{}).Where("user_id = ? AND purpose = ? AND used_at IS NULL", u.ID, purposeResetPassword).
-			Update("used_at", now).Error; err != nil {
+		if err := voidTokens(tx, now, u.ID, purposeResetPassword); err != nil {
 			return err
 		}
 		if err := tx.Model(&session{}).Where("user_id = ? AND revoked_at IS NULL", u.ID).Update("revoked_at", now).Error; err != nil {
@@ -433,8 +489,9 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 	return &u, err
 }
 
-// ChangePassword changes the principal's password after checking the current one, and ends every
-// other session. A wrong current password counts as a failed login.
+// ChangePassword changes the principal's password after checking the current one, ends every
+// other session and voids every reset link issued before. A wrong current password counts as a
+// failed login of the account.
 // Errors: validation_failed, too_many_attempts.
 func (s *Identity) ChangePassword(ctx context.Context, p *Principal, current, next string, a Actor) (*User, error) {
 	var v Validation
@@ -473,6 +530,9 @@ func (s *Identity) ChangePassword(ctx context.Context, p *Principal, current, ne
 		}
 		if err := tx.Model(&session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", u.ID, p.SessionID).
 			Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		if err := voidTokens(tx, now, u.ID, purposeResetPassword); err != nil {
 			return err
 		}
 		if err := writeAudit(tx, now, a, AuditRecord{Action: "user.password_changed", SubjectType: "user", SubjectID: itoa64(u.ID)}); err != nil {

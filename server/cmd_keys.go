@@ -66,10 +66,12 @@ func withKeys(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn f
 }
 
 const keysUsage = `usage: entitled keys rotate [--purpose entitlement|license] [--now]
+       entitled keys retire --kid KID
        entitled keys list`
 
 // cmdKeys: "keys rotate" publishes a new signing key (it signs after ENTITLED_JWKS_MAX_AGE, or
-// at once with --now); "keys list" shows every key with its state and times.
+// at once with --now); "keys retire" unpublishes a compromised key at once; "keys list" shows
+// every key with its state and times.
 func cmdKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{keysUsage}
@@ -95,6 +97,28 @@ func cmdKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 				fmt.Fprintf(stdout, "%s key %s is published and signs from %s (after ENTITLED_JWKS_MAX_AGE=%s)\n",
 					k.Purpose, k.Kid, k.ActivatesAt.UTC().Format(time.RFC3339), keys.MaxAge())
 			}
+			return nil
+		})
+	case "retire":
+		fs := flag.NewFlagSet("keys retire", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		kid := fs.String("kid", "", "the key to unpublish (entitled keys list shows the kids)")
+		cfgArgs, err := parseOwnFlags(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if *kid == "" {
+			return usageError{"keys retire: name the key with --kid\n" + keysUsage}
+		}
+		return withKeys(ctx, cfgArgs, env, stderr, func(keys *models.Keyring) error {
+			k, successor, err := keys.Retire(ctx, *kid, models.SystemActor("cli:keys retire"))
+			if err != nil {
+				return describe(err)
+			}
+			if successor != nil {
+				fmt.Fprintf(stdout, "%s key %s is active now in place of the retired one\n", successor.Purpose, successor.Kid)
+			}
+			fmt.Fprintf(stdout, "%s key %s is retired: it is no longer published, and nothing it signed verifies\n", k.Purpose, k.Kid)
 			return nil
 		})
 	case "list":

@@ -46,7 +46,11 @@ type renewalSweepWorker struct {
 
 func (w *renewalSweepWorker) Work(ctx context.Context, _ *river.Job[renewalSweepArgs]) error {
 	start := time.Now()
-	rep, err := w.sweep.Pass(ctx, models.PassOptions{})
+	rep, err := w.sweep.Pass(ctx, models.PassOptions{Undeliverable: func(u models.UndeliverableNotice) {
+		// The address itself stays out of the log: it is personal data, and the contract finds it.
+		w.log.Warn("renewal sweep: notice not sent, the primary contact's address cannot take mail",
+			"kind", u.Kind, "contract_id", u.ContractID, "license_number", u.LicenseNumber, "account_id", u.AccountID, "offset_days", u.OffsetDays)
+	}})
 	if err != nil {
 		return err
 	}
@@ -92,7 +96,10 @@ func cmdRenewals(ctx context.Context, args, env []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
-		opts := models.PassOptions{Queued: func(q models.QueuedLetter) { fmt.Fprintln(stdout, describeLetter(q)) }}
+		opts := models.PassOptions{
+			Queued:        func(q models.QueuedLetter) { fmt.Fprintln(stdout, describeLetter(q)) },
+			Undeliverable: func(u models.UndeliverableNotice) { fmt.Fprintln(stdout, describeUndeliverable(u)) },
+		}
 		tty := false
 		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			tty = true
@@ -115,6 +122,17 @@ func cmdRenewals(ctx context.Context, args, env []string, stdout, stderr io.Writ
 		fmt.Fprintln(stdout)
 		return nil
 	})
+}
+
+// describeUndeliverable is one line of a notice a pass could not send: the address is quoted,
+// since a stored one that cannot take mail may hold anything.
+func describeUndeliverable(u models.UndeliverableNotice) string {
+	what := fmt.Sprintf("renewal notice (%d days)", u.OffsetDays)
+	if u.Kind == models.LetterLapseNotice {
+		what = "lapse notice"
+	}
+	return fmt.Sprintf("NOT SENT: %s  contract %d  %s  account %s: the primary contact's address %q cannot take mail; correct it with PATCH /v1/accounts/%s",
+		what, u.ContractID, u.LicenseNumber, u.AccountID, u.Address, u.AccountID)
 }
 
 // describeLetter is one line of what a pass queued.

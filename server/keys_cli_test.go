@@ -84,3 +84,42 @@ func TestKeysRotateListAndSecretRotate(t *testing.T) {
 		}
 	})
 }
+
+// keys retire --kid unpublishes a key at once; retiring the active key of a purpose makes a
+// fresh one active in its place, so that signing never stops.
+func TestKeysRetire(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: "0123456789abcdef0123456789abcdef-kr"}
+		var active string
+		for kid, row := range keyRows(t, mustCLI(t, s, "", "keys", "list")) {
+			if row == "entitlement active" {
+				active = kid
+			}
+		}
+		out := mustCLI(t, s, "", "keys", "retire", "--kid", active)
+		if !strings.Contains(out, "is active now in place of the retired one") || !strings.Contains(out, active+" is retired") {
+			t.Errorf("keys retire printed %q", out)
+		}
+		rows := keyRows(t, mustCLI(t, s, "", "keys", "list"))
+		if rows[active] != "entitlement retired" {
+			t.Errorf("after retire the key is %q, want entitlement retired", rows[active])
+		}
+		n := 0
+		for _, row := range rows {
+			if row == "entitlement active" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("after retiring the active key: %v, want exactly one new active entitlement key", rows)
+		}
+		if _, _, err := cli(t, s, "", "keys", "retire"); err == nil {
+			t.Error("keys retire without --kid succeeded")
+		}
+		if _, _, err := cli(t, s, "", "keys", "retire", "--kid", "no-such-kid"); err == nil {
+			t.Error("keys retire of an unknown kid succeeded")
+		}
+	})
+}

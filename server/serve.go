@@ -56,8 +56,11 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 		// them: a letter's job holds its text, links with single-use tokens included, so it
 		// should not outlive the tokens by much.
 		CompletedJobRetentionPeriod: 24 * time.Hour,
-		// A worker that died mid-send leaves its job running; it is retried after this. Sending
-		// again may repeat a letter, with the same Message-ID.
+		// A worker that died mid-send, or a process killed before River recorded its jobs
+		// completed (it does so in batches), leaves jobs running; they are retried after this.
+		// The mail worker's sent log (mailer.SentLog) keeps a rescued letter that the mail server
+		// had accepted from going out again; only one accepted in the instant before its row was
+		// written is sent again, with the same Message-ID.
 		RescueStuckJobsAfter: 5 * time.Minute,
 		FetchPollInterval:    cfg.JobPollInterval,
 	}
@@ -76,13 +79,18 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 		metrics := mailer.NewMetrics(reg)
 		reg.MustRegister(mailer.QueueDepth(store.SQL))
 		workers = river.NewWorkers()
-		mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, From: cfg.MailFrom, Log: log.With("component", "mailer"), Metrics: metrics})
+		sent := mailer.NewSentLog(store.SQL)
+		mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, From: cfg.MailFrom, Log: log.With("component", "mailer"), Metrics: metrics, Sent: sent})
+		river.AddWorker(workers, &mailer.PruneSentWorker{Sent: sent})
 		rc.Workers = workers
 		rc.Queues = mailer.RiverQueues()
 	}
 	client, err := river.NewClient(store.RiverDriver(), rc)
 	if err != nil {
 		return nil, err
+	}
+	if work {
+		client.PeriodicJobs().Add(mailer.PruneSentJob())
 	}
 	return &jobs{client: client, outbox: mailer.NewOutbox(client, renderer), workers: workers}, nil
 }
@@ -163,6 +171,8 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err := bg.addPeriodic(store, identity); err != nil {
 		return err
 	}
+	// The letters of signup, forgot password and account recovery, decided after the answer.
+	models.AddWorkers(bg.workers, store, cfg.BaseURL)
 	if err := bg.addRenewalSweep(cfg, store, log); err != nil {
 		return err
 	}

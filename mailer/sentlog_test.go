@@ -1,0 +1,288 @@
+package mailer_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net/mail"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"entitled/mailer"
+	"entitled/mailer/mailtest"
+	"entitled/models"
+	"entitled/models/storetest"
+)
+
+// sentEnv is a migrated database with a River client whose mail worker sends through the
+// transport it was given, with the sent log or without it. The client is not started.
+type sentEnv struct {
+	store  *models.Store
+	client *river.Client[*sql.Tx]
+	outbox *mailer.Outbox
+	sent   *mailer.SentLog
+}
+
+func newSentEnv(t *testing.T, d models.Dialect, tr mailer.Transport, withLog bool) *sentEnv {
+	t.Helper()
+	store := storetest.Open(t, d, nil)
+	sent := mailer.NewSentLog(store.SQL)
+	w := &mailer.Worker{Transport: tr, From: testFrom}
+	if withLog {
+		w.Sent = sent
+	}
+	workers := river.NewWorkers()
+	mailer.AddWorkers(workers, w)
+	client, err := river.NewClient(store.RiverDriver(), &river.Config{
+		Queues:            mailer.RiverQueues(),
+		Workers:           workers,
+		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     10 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("river.NewClient: %v", err)
+	}
+	return &sentEnv{store: store, client: client, outbox: mailer.NewOutbox(client, mustRenderer(t)), sent: sent}
+}
+
+func (e *sentEnv) start(t *testing.T) {
+	t.Helper()
+	if err := e.client.Start(context.Background()); err != nil {
+		t.Fatalf("river start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.client.Stop(ctx); err != nil {
+			t.Errorf("river stop: %v", err)
+		}
+	})
+}
+
+// byMessageID counts the sink's messages by their Message-ID header.
+func byMessageID(t *testing.T, sink *mailtest.Sink) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, m := range sink.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatalf("the sink holds something that is not a message: %v", err)
+		}
+		got[msg.Header.Get("Message-Id")]++
+	}
+	return got
+}
+
+// mailJobIDs are the ids of the mail queue's jobs.
+func mailJobIDs(t *testing.T, store *models.Store) []int64 {
+	t.Helper()
+	rows, err := store.SQL.Query("SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// allDoneAfter reports whether there are n mail jobs, every one completed after at least
+// attempts attempts.
+func allDoneAfter(jobs []jobRow, n, attempts int) bool {
+	if !allInState(jobs, n, "completed") {
+		return false
+	}
+	for _, j := range jobs {
+		if j.Attempt < attempts {
+			return false
+		}
+	}
+	return true
+}
+
+// A letter's job that runs again after the mail server accepted the letter (as River runs a job
+// it rescues when the process died before recording it completed) does not send the letter
+// again: the worker recorded it in the sent log right after the server's 250, and looks there
+// first. Without the sent log the same run sends every letter a second time, which is the gap
+// the log closes (issue 16, item 10).
+func TestSentLetterIsNotSentAgainWhenItsJobRunsAgain(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		for _, tt := range []struct {
+			name    string
+			withLog bool
+			copies  int
+		}{
+			{"with the sent log", true, 1},
+			{"without it", false, 2},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				sink := mailtest.Start(t)
+				env := newSentEnv(t, d, smtpTo(t, sink), tt.withLog)
+				env.start(t)
+				const n = 5
+				letters := map[string]mailer.Letter{}
+				for _, l := range queueLetters(t, &mailEnv{store: env.store, client: env.client, outbox: env.outbox}, n) {
+					letters[l.MessageID] = l
+				}
+				waitUntil(t, func() string { return "first run" }, func() bool { return allDoneAfter(mailJobs(t, env.store), n, 1) })
+				for id := range letters {
+					if sent, err := env.sent.WasSent(context.Background(), id); err != nil || sent != tt.withLog {
+						t.Errorf("WasSent(%s) = %v, %v after delivery; want %v", id, sent, err, tt.withLog)
+					}
+				}
+
+				// Run every job again, as a rescue does.
+				for _, id := range mailJobIDs(t, env.store) {
+					if _, err := env.client.JobRetry(context.Background(), id); err != nil {
+						t.Fatalf("JobRetry(%d): %v", id, err)
+					}
+				}
+				waitUntil(t, func() string { return "second run" }, func() bool { return allDoneAfter(mailJobs(t, env.store), n, 2) })
+
+				got := byMessageID(t, sink)
+				for id := range letters {
+					if got[id] != tt.copies {
+						t.Errorf("letter %s delivered %d times, want %d", id, got[id], tt.copies)
+					}
+				}
+				if len(got) != n {
+					t.Errorf("the sink has %d distinct Message-IDs, want %d", len(got), n)
+				}
+			})
+		}
+	})
+}
+
+// A job whose letter a process that then died had sent and recorded (the row written, the job
+// still "running" when River rescued it) completes without sending; the letters beside it go
+// out once each.
+func TestRescuedJobOfALetterRecordedAsSentSendsNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		sink := mailtest.Start(t)
+		env := newSentEnv(t, d, smtpTo(t, sink), true)
+		letters := queueLetters(t, &mailEnv{store: env.store, client: env.client, outbox: env.outbox}, 4)
+		sentBefore := letters["user0@example.com"].MessageID
+		if err := env.sent.MarkSent(context.Background(), sentBefore); err != nil {
+			t.Fatal(err)
+		}
+		env.start(t)
+		waitUntil(t, func() string { return "jobs" }, func() bool { return allInState(mailJobs(t, env.store), 4, "completed") })
+		got := byMessageID(t, sink)
+		for to, l := range letters {
+			want := 1
+			if l.MessageID == sentBefore {
+				want = 0
+			}
+			if got[l.MessageID] != want {
+				t.Errorf("letter to %s delivered %d times, want %d", to, got[l.MessageID], want)
+			}
+		}
+	})
+}
+
+// MarkSent is idempotent; Prune forgets only rows older than its cut-off; WasSent tells.
+func TestSentLogMarkAndPrune(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+		t.Parallel()
+		ctx := context.Background()
+		store := storetest.Open(t, d, nil)
+		log := mailer.NewSentLog(store.SQL)
+		for range 2 {
+			if err := log.MarkSent(ctx, "<new@example.com>"); err != nil {
+				t.Fatalf("MarkSent: %v", err)
+			}
+		}
+		old := time.Now().Add(-mailer.SentKeep - time.Hour).UTC()
+		if _, err := store.SQL.Exec(`INSERT INTO sent_letters (message_id, sent_at) VALUES ($1, $2)`, "<old@example.com>", old); err != nil {
+			t.Fatal(err)
+		}
+		n, err := log.Prune(ctx, time.Now().Add(-mailer.SentKeep))
+		if err != nil || n != 1 {
+			t.Errorf("Prune = %d, %v; want 1 row", n, err)
+		}
+		for id, want := range map[string]bool{"<new@example.com>": true, "<old@example.com>": false, "<never@example.com>": false} {
+			if got, err := log.WasSent(ctx, id); err != nil || got != want {
+				t.Errorf("WasSent(%s) = %v, %v; want %v", id, got, err, want)
+			}
+		}
+		// The hourly job prunes the same way.
+		w := &mailer.PruneSentWorker{Sent: log}
+		if err := w.Work(ctx, &river.Job[mailer.PruneSentArgs]{JobRow: &rivertype.JobRow{}}); err != nil {
+			t.Errorf("PruneSentWorker: %v", err)
+		}
+	})
+}
+
+// countingTransport counts the letters handed to it.
+type countingTransport struct{ sent []string }
+
+func (c *countingTransport) Send(_ context.Context, _ string, l mailer.Letter) error {
+	c.sent = append(c.sent, l.MessageID)
+	return nil
+}
+
+func letterJob(l mailer.Letter) *river.Job[mailer.SendLetterArgs] {
+	return &river.Job[mailer.SendLetterArgs]{JobRow: &rivertype.JobRow{ID: 1, Attempt: 2, MaxAttempts: mailer.MaxAttempts}, Args: mailer.SendLetterArgs{Letter: l}}
+}
+
+// When the sent log cannot be read, the worker does not send blindly (that could be a second
+// copy): the attempt fails, to be retried.
+func TestWorkerDoesNotSendWhenTheSentLogCannotBeRead(t *testing.T) {
+	t.Parallel()
+	store := storetest.Open(t, models.SQLite, nil)
+	tr := &countingTransport{}
+	w := &mailer.Worker{Transport: tr, Sent: mailer.NewSentLog(store.SQL)}
+	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SQL.Close()
+	if err := w.Work(context.Background(), letterJob(l)); err == nil {
+		t.Errorf("Work succeeded with the database closed")
+	}
+	if len(tr.sent) != 0 {
+		t.Errorf("the letter was sent %d times without knowing whether it went out before", len(tr.sent))
+	}
+}
+
+// A letter queued before addresses were checked as they are now (to an address literal) is
+// cancelled at once: every retry would be refused the same way, for five hours.
+func TestWorkerCancelsALetterToAnAddressItCannotSendTo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := &mailer.Worker{Transport: &mailer.FileTransport{Dir: dir}}
+	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.To = []string{"x@[10.0.0.1]"} // as a job queued by an older build holds it
+	err = w.Work(context.Background(), letterJob(l))
+	var cancel *rivertype.JobCancelError
+	if !errors.As(err, &cancel) || !errors.Is(err, mailer.ErrBadAddress) {
+		t.Errorf("Work = %v, want the job cancelled with ErrBadAddress", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		sort.Strings(files)
+		t.Errorf("the letter was written: %q", files)
+	}
+}

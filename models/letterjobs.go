@@ -1,0 +1,221 @@
+package models
+
+// The letters of the anonymous letter-sending requests (signup, forgot password, account
+// recovery) are decided after the answer. The request itself does the same work whatever the
+// address (validation, and one job inserted in a transaction), so neither its answer nor the time
+// it takes tells whether the address has an account; the job then looks the address up and queues
+// the letter, if any, through the outbox in a transaction of its own, under the per-recipient
+// letter caps.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+)
+
+// letterJobAttempts is how often a letter job is tried before River gives up on it (with
+// River's backoff, a few hours: long enough to ride out a database restart).
+const letterJobAttempts = 10
+
+// signupLetterArgs is the job of a signup: the verification letter, carrying a link that sets
+// this signup's password and name, or the notice to an address that has a verified account. The
+// password is there as its argon2id hash only.
+type signupLetterArgs struct {
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"password_hash"`
+	At           time.Time `json:"at"` // when the signup was answered: the letter caps and the link's lifetime count from it
+}
+
+func (signupLetterArgs) Kind() string { return "signup_letter" }
+
+func (signupLetterArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
+}
+
+// forgotLetterArgs is the job of a forgotten password: a reset letter if the address has an
+// account.
+type forgotLetterArgs struct {
+	Email string    `json:"email"`
+	At    time.Time `json:"at"`
+}
+
+func (forgotLetterArgs) Kind() string { return "password_reset_letter" }
+
+func (forgotLetterArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
+}
+
+// recoverLetterArgs is the job of an account recovery: a letter listing the accounts whose
+// primary contact the address is, if any.
+type recoverLetterArgs struct {
+	Email string    `json:"email"`
+	At    time.Time `json:"at"`
+}
+
+func (recoverLetterArgs) Kind() string { return "account_recovery_letter" }
+
+func (recoverLetterArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
+}
+
+// insertJob inserts a job in the GORM transaction tx.
+func insertJob(ctx context.Context, tx *gorm.DB, outbox Outbox, args river.JobArgs) error {
+	if outbox == nil {
+		return errors.New("models: no outbox to insert a job with")
+	}
+	sqlTx, err := SQLTx(tx)
+	if err != nil {
+		return err
+	}
+	return outbox.InsertJob(ctx, sqlTx, args)
+}
+
+// AddWorkers registers the workers of the letter jobs that signup, forgot password and account
+// recovery insert on a River client's workers. Every client that works the default queue of a
+// database these requests write to needs them. The letters are queued with the River client that
+// runs the job, rendered for baseURL (ENTITLED_BASE_URL), which their links point to.
+func AddWorkers(workers *river.Workers, store *Store, baseURL string) {
+	lw := &letterWorkers{store: store, baseURL: strings.TrimRight(baseURL, "/")}
+	lw.renderer, lw.err = mailer.NewRenderer(baseURL)
+	river.AddWorker(workers, &signupLetterWorker{letterWorkers: lw})
+	river.AddWorker(workers, &forgotLetterWorker{letterWorkers: lw})
+	river.AddWorker(workers, &recoverLetterWorker{letterWorkers: lw})
+}
+
+// letterWorkers is what the letter jobs' workers share.
+type letterWorkers struct {
+	store    *Store
+	baseURL  string
+	renderer *mailer.Renderer
+	err      error // of the renderer: every job fails with it
+}
+
+// run runs fn in one transaction with an outbox on the River client that runs job, and
+// completes the job in that same transaction: a letter is queued once, even when the worker dies
+// between the commit and River's own record of the job's end.
+func run[T river.JobArgs](ctx context.Context, w *letterWorkers, job *river.Job[T], fn func(tx *gorm.DB, outbox Outbox) error) error {
+	if w.err != nil {
+		return w.err
+	}
+	client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	outbox := mailer.NewOutbox(client, w.renderer)
+	err = w.store.WithTx(ctx, func(tx *gorm.DB) error {
+		if err := fn(tx, outbox); err != nil {
+			return err
+		}
+		sqlTx, err := SQLTx(tx)
+		if err != nil {
+			return err
+		}
+		_, err = river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, sqlTx, job)
+		return err
+	})
+	if errors.Is(err, mailer.ErrBadAddress) || errors.Is(err, mailer.ErrNoRecipient) {
+		return river.JobCancel(err) // trying again would not help
+	}
+	return err
+}
+
+// queueLetter renders and queues a letter to one address in tx.
+func queueLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, m mailer.Message, to string) error {
+	sqlTx, err := SQLTx(tx)
+	if err != nil {
+		return err
+	}
+	_, err = outbox.Queue(ctx, sqlTx, m, []string{to}, nil)
+	return err
+}
+
+type signupLetterWorker struct {
+	river.WorkerDefaults[signupLetterArgs]
+	*letterWorkers
+}
+
+// Work sends a verified account's address the notice, and any other address a fresh verification
+// link that carries this signup's password hash and name.
+func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLetterArgs]) error {
+	a := job.Args
+	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
+		var u User
+		err := tx.Where("email = ?", a.Email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil // deleted since
+		}
+		if err != nil {
+			return err
+		}
+		if u.Verified() {
+			ok, err := letterAllowed(tx, a.At, a.Email, mailer.SignupExisting{}.Template())
+			if err != nil || !ok {
+				return err
+			}
+			return queueLetter(ctx, tx, outbox, mailer.SignupExisting{Name: u.Name}, a.Email)
+		}
+		ok, err := letterAllowed(tx, a.At, a.Email, mailer.VerifyEmail{}.Template())
+		if err != nil || !ok {
+			return err
+		}
+		tok := newToken()
+		hash, name := a.PasswordHash, a.Name
+		t := userToken{UserID: u.ID, Purpose: purposeVerifyEmail, TokenHash: tokenHash(tok), CreatedAt: a.At,
+			ExpiresAt: a.At.Add(VerifyTokenTTL), PasswordHash: &hash, Name: &name}
+		if err := tx.Create(&t).Error; err != nil {
+			return err
+		}
+		return queueLetter(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.baseURL + "/verify?token=" + tok}, a.Email)
+	})
+}
+
+type forgotLetterWorker struct {
+	river.WorkerDefaults[forgotLetterArgs]
+	*letterWorkers
+}
+
+// Work sends the address a reset link if it has an account.
+func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLetterArgs]) error {
+	a := job.Args
+	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
+		var u User
+		err := tx.Where("email = ?", a.Email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := letterAllowed(tx, a.At, a.Email, mailer.PasswordReset{}.Template())
+		if err != nil || !ok {
+			return err
+		}
+		tok, err := issueToken(tx, a.At, u.ID, purposeResetPassword, ResetTokenTTL)
+		if err != nil {
+			return err
+		}
+		return queueLetter(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.baseURL + "/reset-password?token=" + tok}, a.Email)
+	})
+}
+
+type recoverLetterWorker struct {
+	river.WorkerDefaults[recoverLetterArgs]
+	*letterWorkers
+}
+
+// Work sends the address its accounts' numbers if it is the primary contact of any.
+func (w *recoverLetterWorker) Work(ctx context.Context, job *river.Job[recoverLetterArgs]) error {
+	a := job.Args
+	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
+		return recoveryLetter(ctx, tx, outbox, w.baseURL, a.Email, a.At)
+	})
+}
