@@ -27,6 +27,7 @@ import (
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -38,17 +39,17 @@ var testStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // testApp is one running server for one test.
 type testApp struct {
-	dialect  models.Dialect
-	store    *models.Store
+	dialect  dbstore.Dialect
+	store    *dbstore.Store
 	clock    *models.FixedClock
-	identity *models.Identity
+	identity *dbstore.Identity
 	sink     *mailtest.Sink
 	jobs     *river.Client[*sql.Tx]
 	handler  http.Handler
 	srv      *httptest.Server
 	seq      atomic.Int64 // makes unique emails
-	keys     *models.Keyring
-	tokens   *models.Tokens
+	keys     *dbstore.Keyring
+	tokens   *dbstore.Tokens
 }
 
 type appConfig struct {
@@ -71,7 +72,7 @@ func withTrustedProxies(cidrs ...string) appOption {
 
 // newTestApp starts the whole server on a fresh database of the dialect. Its clock stands still
 // at testStart until the test moves it.
-func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
+func newTestApp(t testing.TB, d dbstore.Dialect, opts ...appOption) *testApp {
 	t.Helper()
 	cfg := appConfig{rateAnonPerMin: 100000}
 	for _, o := range opts {
@@ -91,7 +92,7 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 	}
 	workers := river.NewWorkers()
 	mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, Sent: mailer.NewSentLog(store.SQL)})
-	models.AddWorkers(workers, store, testBaseURL)
+	dbstore.AddWorkers(workers, store, testBaseURL)
 	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
 		Queues:            mailer.RiverQueues(),
 		Workers:           workers,
@@ -117,32 +118,32 @@ func newTestApp(t testing.TB, d models.Dialect, opts ...appOption) *testApp {
 		t.Fatalf("renderer: %v", err)
 	}
 	outbox := mailer.NewOutbox(jobs, renderer)
-	identity := models.NewIdentity(store, outbox, testBaseURL)
+	identity := dbstore.NewIdentity(store, outbox, testBaseURL)
 	keyOpts := cfg.keys
 	keyOpts.Secret = testSecret
-	keys, err := models.NewKeyring(store, keyOpts)
+	keys, err := dbstore.NewKeyring(store, keyOpts)
 	if err != nil {
 		t.Fatalf("keyring: %v", err)
 	}
 	if err := keys.Ensure(ctx); err != nil {
 		t.Fatalf("signing keys: %v", err)
 	}
-	tokens, err := models.NewTokens(store, keys, models.TokensOptions{Issuer: testBaseURL, TTL: keyOpts.TokenTTL, Audiences: testAudiences, RenewalWindowDays: 90})
+	tokens, err := dbstore.NewTokens(store, keys, models.TokensOptions{Issuer: testBaseURL, TTL: keyOpts.TokenTTL, Audiences: testAudiences, RenewalWindowDays: 90})
 	if err != nil {
 		t.Fatalf("tokens: %v", err)
 	}
 	// Wired as server/serve.go wires them.
 	h, err := New(Deps{
 		Store: store, Identity: identity,
-		Catalogue:      models.NewCatalogue(store),
-		Orders:         models.NewOrders(store, outbox, testBaseURL),
-		Accounts:       models.NewAccounts(store, outbox, testBaseURL),
-		Licenses:       models.NewLicenses(store, 90),
-		Registrations:  models.NewRegistrations(store, outbox, testBaseURL),
-		Help:           models.NewHelp(store, outbox),
-		Contracts:      models.NewContracts(store, outbox, 90),
+		Catalogue:      dbstore.NewCatalogue(store),
+		Orders:         dbstore.NewOrders(store, outbox, testBaseURL),
+		Accounts:       dbstore.NewAccounts(store, outbox, testBaseURL),
+		Licenses:       dbstore.NewLicenses(store, 90),
+		Registrations:  dbstore.NewRegistrations(store, outbox, testBaseURL),
+		Help:           dbstore.NewHelp(store, outbox),
+		Contracts:      dbstore.NewContracts(store, outbox, 90),
 		RateAnonPerMin: cfg.rateAnonPerMin, TrustedProxies: cfg.trustedProxies,
-		Keys: keys, Tokens: tokens, LicenseKeys: models.NewLicenseKeys(store, keys, testBaseURL, 90),
+		Keys: keys, Tokens: tokens, LicenseKeys: dbstore.NewLicenseKeys(store, keys, testBaseURL, 90),
 	})
 	if err != nil {
 		t.Fatalf("router: %v", err)
@@ -438,5 +439,5 @@ func (a *testApp) mailTo(addr string, contains ...string) int {
 // when it answers; required with CI set).
 func eachDialect(t *testing.T, fn func(t *testing.T, a *testApp), opts ...appOption) {
 	t.Helper()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) { fn(t, newTestApp(t, d, opts...)) })
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) { fn(t, newTestApp(t, d, opts...)) })
 }

@@ -24,6 +24,7 @@ import (
 
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // chromiumPath finds the browser, or skips (fails under CI).
@@ -226,7 +227,7 @@ func (a *testApp) sale(t *testing.T, ops, sku, account, contact, email, program,
 }
 
 func customerJourney(t *testing.T, browser context.Context, shots string) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps)
 	a.product(t, ops.token, "EDGE-GW", "Edge Gateway", [3]string{"3.2", "2023-05-10", "discontinued"}, [3]string{"4.0", "2024-11-04", "limited"},
 		[3]string{"4.1", "2025-09-15", "full"}, [3]string{"5.0", "2026-02-02", "full"})
@@ -313,7 +314,7 @@ func customerJourney(t *testing.T, browser context.Context, shots string) {
 }
 
 func renewalsJourney(t *testing.T, browser context.Context, shots string) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps).token
 	a.product(t, ops, "EDGE-GW", "Edge Gateway", [3]string{"4.1", "2025-09-15", "full"})
 	a.product(t, ops, "FLEET", "Fleet Manager", [3]string{"2.3", "2025-04-01", "full"})

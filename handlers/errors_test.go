@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -21,7 +22,7 @@ import (
 // provoke the error paths (a panic, a validation failure, a raw database error).
 func newTestRouter(t *testing.T) http.Handler {
 	t.Helper()
-	store := storetest.Open(t, models.SQLite, nil)
+	store := storetest.Open(t, dbstore.SQLite, nil)
 	h, err := New(Deps{Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -47,10 +48,10 @@ func newTestRouter(t *testing.T) http.Handler {
 	})
 	r.GET("/test/sql-error", func(c *gin.Context) {
 		err := store.DB.Exec("SELECT * FROM no_such_table").Error
-		fail(c, models.Translate(err))
+		fail(c, dbstore.Translate(err))
 	})
 	r.GET("/test/unavailable", func(c *gin.Context) {
-		fail(c, models.Translate(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}))
+		fail(c, dbstore.Translate(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}))
 	})
 	return h
 }
@@ -145,7 +146,7 @@ func TestProblemHeaders(t *testing.T) {
 	if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" {
 		t.Errorf("429: status %d Retry-After %q, want 429 and 2 (rounded up)", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	if !errors.Is(models.Translate(nil), nil) {
+	if !errors.Is(dbstore.Translate(nil), nil) {
 		t.Error("Translate(nil) is not nil")
 	}
 }

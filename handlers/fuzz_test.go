@@ -24,6 +24,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // fuzzRoute is one way the fuzzers call a route.
@@ -52,7 +53,7 @@ type fuzzApp struct {
 // every staff role, a license with a contract and its admin, a pending join request, a help
 // request, API keys of each scope.
 func newFuzzApp(f *testing.F) *fuzzApp {
-	a := newTestApp(f, models.SQLite)
+	a := newTestApp(f, store.SQLite)
 	super := a.newStaff(f, models.RoleSuperadmin, models.RoleOps, models.RoleRenewals, models.RoleSupport)
 	ln, admin, contractID := a.tokenLicense(f)
 	sku := a.newProduct(f, super.token, [3]string{"1.0", "2025-01-01", "full"})

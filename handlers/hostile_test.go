@@ -308,7 +308,7 @@ func formMutations(valid string) []string {
 	return out
 }
 
-// clip shortens a body for a failure message.
+// Clip shortens a body for a failure message.
 func clip(s string) string {
 	if len(s) > 120 {
 		return s[:120] + "…"

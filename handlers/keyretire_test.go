@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // `keys rotate --now` leaves a compromised key published for as long as what it signed may be
@@ -71,7 +72,7 @@ func TestKeysRetire_UnpublishesACompromisedKeyAtOnce(t *testing.T) {
 		if again, successor, err := a.keys.Retire(ctx, licKid, models.SystemActor("test")); err != nil || successor != nil || again.State != models.KeyRetired {
 			t.Errorf("retire twice: %+v, %+v, %v", again, successor, err)
 		}
-		if _, _, err := a.keys.Retire(ctx, "no-such-kid", models.SystemActor("test")); models.ErrorCode(err) != models.CodeNotFound {
+		if _, _, err := a.keys.Retire(ctx, "no-such-kid", models.SystemActor("test")); store.ErrorCode(err) != models.CodeNotFound {
 			t.Errorf("retire an unknown kid: %v, want not_found", err)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -18,7 +18,7 @@ var openAPIParamRE = regexp.MustCompile(`\{[^}/]+\}`)
 // routedOperations lists "METHOD path" for every route of the real router, parameters as {}.
 func routedOperations(t *testing.T) map[string]bool {
 	t.Helper()
-	h, err := New(Deps{Store: storetest.Open(t, models.SQLite, nil)})
+	h, err := New(Deps{Store: storetest.Open(t, store.SQLite, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

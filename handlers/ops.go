@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"entitled/models"
+	"entitled/models/store"
 )
 
 // openAPIDocument is the API's OpenAPI 3.1 description, kept in the repository beside the router
@@ -20,7 +20,7 @@ import (
 var openAPIDocument []byte
 
 type opsHandlers struct {
-	store    *models.Store
+	store    *store.Store
 	registry *prometheus.Registry
 }
 

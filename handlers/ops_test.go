@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // /metrics counts requests by route template (never the raw path) and status.
 func TestMetrics_CountRequestsByRouteTemplate(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps).token
 	a.do(t, "GET", "/v1/products/SOME-SKU", ops, nil)
 	a.do(t, "GET", "/v1/no-such-route", "", nil)
@@ -38,7 +39,7 @@ func TestMetrics_CountRequestsByRouteTemplate(t *testing.T) {
 
 // A chunked body (no Content-Length) is cut at the limit too, and answered 413.
 func TestBodyLimit_ChunkedBodyIsCapped(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	pr, pw := io.Pipe()
 	go func() {
 		_, _ = pw.Write([]byte(`{"token":"`))
@@ -66,7 +67,7 @@ func TestBodyLimit_ChunkedBodyIsCapped(t *testing.T) {
 
 // API answers are never cached; every answer says nosniff.
 func TestSecurityHeaders(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	r := a.me(t, u.token)
 	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Request-Id") == "" {

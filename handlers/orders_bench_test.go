@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -75,7 +76,7 @@ type orderBench struct {
 	seq    atomic.Int64 // makes order refs and contacts unique across every run of the server
 }
 
-func newOrderBench(b *testing.B, d models.Dialect) *orderBench {
+func newOrderBench(b *testing.B, d store.Dialect) *orderBench {
 	b.Helper()
 	a := newTestApp(b, d)
 	ops := a.newStaff(b, models.RoleOps)

@@ -1,6 +1,6 @@
 package handlers
 
-// The portal: server-rendered pages for customers and staff. They call the same models services
+// The portal: server-rendered pages for customers and staff. They call the same store services
 // as the /v1 API, with the same Principal, and answer HTML instead of JSON. This file holds what
 // every page shares: the template set, rendering, the session cookie, CSRF, flash messages and
 // the guards; pages_*.go hold the pages themselves.
@@ -26,6 +26,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/templates"
 )
 
@@ -85,14 +86,14 @@ func (ps *pageSet) render(c *gin.Context, status int, name string, data map[stri
 // pages are the portal's handlers: the same services as the API, HTML instead of JSON.
 type pages struct {
 	set           *pageSet
-	identity      *models.Identity
-	catalogue     *models.Catalogue
-	accounts      *models.Accounts
-	licenses      *models.Licenses
-	registrations *models.Registrations
-	help          *models.Help
-	contracts     *models.Contracts
-	licenseKeys   *models.LicenseKeys
+	identity      *store.Identity
+	catalogue     *store.Catalogue
+	accounts      *store.Accounts
+	licenses      *store.Licenses
+	registrations *store.Registrations
+	help          *store.Help
+	contracts     *store.Contracts
+	licenseKeys   *store.LicenseKeys
 	limiter       *anonLimiter // shared with the API: one budget per address
 }
 
@@ -130,7 +131,7 @@ func (p *pages) session(c *gin.Context) {
 		case err == nil && pr.IsUser():
 			c.Set(ctxPrincipal, pr)
 			c.Set(ctxSessionToken, tok)
-		case err == nil || models.ErrorCode(err) == models.CodeUnauthenticated:
+		case err == nil || store.ErrorCode(err) == models.CodeUnauthenticated:
 			setCookie(c, sessionCookie, "", -1)
 		default:
 			p.pageError(c, "Something went wrong", err)

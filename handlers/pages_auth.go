@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // home sends a signed-in person to their main page, and shows everyone else what the site is for.
@@ -94,7 +95,7 @@ func (p *pages) login(c *gin.Context) {
 	res, err := p.identity.Login(c.Request.Context(), email, c.PostForm("password"), c.ClientIP(), c.GetHeader("User-Agent"))
 	if err != nil {
 		status, msg := errorText(err)
-		if models.ErrorCode(err) == models.CodeValidation {
+		if store.ErrorCode(err) == models.CodeValidation {
 			msg = "Enter your email address and password."
 		}
 		var e *models.Error

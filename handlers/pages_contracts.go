@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // contractBack is where the contract page's "back" link and its actions return to: the
@@ -118,7 +119,7 @@ func (p *pages) contractAction(c *gin.Context) {
 		if f := fieldMessages(err); f != nil {
 			msg = strings.Join(sortedValues(f), " ")
 		}
-		if status >= 500 || models.ErrorCode(err) == models.CodeNotFound {
+		if status >= 500 || store.ErrorCode(err) == models.CodeNotFound {
 			p.pageError(c, "Contract", err)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 func (p *pages) licenseKeysPage(c *gin.Context) {
@@ -79,7 +80,7 @@ func (p *pages) issueKey(c *gin.Context) {
 		if f := fieldMessages(err); f != nil {
 			msg = strings.Join(sortedValues(f), " ")
 		}
-		code := models.ErrorCode(err)
+		code := store.ErrorCode(err)
 		for _, r := range models.DenialReasons {
 			if code == r && r != models.ReasonNotAMember && r != models.ReasonRoleMissing {
 				// A version this license may not key: said as the license page says it.

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 func (p *pages) registerForm(c *gin.Context) {
@@ -40,7 +41,7 @@ func (p *pages) register(c *gin.Context) {
 	res, err := p.registrations.Register(c.Request.Context(), principal(c), in, actor(c))
 	if err != nil {
 		status, msg := errorText(err)
-		switch models.ErrorCode(err) {
+		switch store.ErrorCode(err) {
 		case models.CodeValidation:
 			msg = "Fill in the " + fieldWord(by) + "."
 			if f := fieldMessages(err); f[by] != "" && in.LicenseNumber+in.ServiceTag+in.AccountID != "" {
@@ -53,7 +54,7 @@ func (p *pages) register(c *gin.Context) {
 		case models.CodeAccountNotFound:
 			msg = "There is no account with this Account ID. Check it against your welcome letter, or ask us for help."
 		}
-		data["Error"], data["ErrorCode"] = msg, models.ErrorCode(err)
+		data["Error"], data["ErrorCode"] = msg, store.ErrorCode(err)
 		p.render(c, status, "register", data)
 		return
 	}
@@ -216,7 +217,7 @@ func (p *pages) putMember(c *gin.Context) {
 	roles := c.PostFormArray("roles")
 	res, err := p.registrations.PutMember(c.Request.Context(), principal(c), ln, email, roles, "", actor(c))
 	if err != nil {
-		if models.ErrorCode(err) == models.CodeValidation || models.ErrorCode(err) == models.CodeLastAdmin {
+		if store.ErrorCode(err) == models.CodeValidation || store.ErrorCode(err) == models.CodeLastAdmin {
 			status, msg := errorText(err)
 			if f := fieldMessages(err); f != nil {
 				msg = strings.Join(sortedValues(f), " ")
@@ -282,7 +283,7 @@ func (p *pages) decide(approve bool) gin.HandlerFunc {
 		ln := c.Param("ln")
 		roles := c.PostFormArray("roles")
 		r, err := p.registrations.Decide(c.Request.Context(), principal(c), ln, c.Param("id"), approve, roles, actor(c))
-		if models.ErrorCode(err) == models.CodeValidation {
+		if store.ErrorCode(err) == models.CodeValidation {
 			p.membersPage(c, http.StatusBadRequest, map[string]any{"RequestError": "Choose at least one role to grant.", "RequestErrorID": c.Param("id")})
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // dashboardWindows are the dashboard's windows, in days.
@@ -99,9 +100,9 @@ type contractRow struct {
 func (p *pages) renewals(c *gin.Context) {
 	ctx := c.Request.Context()
 	view := readView(c)
-	pg, err := models.ParseContractPage("100", c.Query("cursor"))
+	pg, err := store.ParseContractPage("100", c.Query("cursor"))
 	if err != nil {
-		pg, _ = models.ParseContractPage("100", "")
+		pg, _ = store.ParseContractPage("100", "")
 	}
 	list, err := p.contracts.List(ctx, view.filter(), pg)
 	if err != nil {
@@ -158,7 +159,7 @@ func (p *pages) renewals(c *gin.Context) {
 // of the widest window, bucketed by days left) and the lapsed ones. The filters of the view apply.
 func (p *pages) tiles(c *gin.Context, view dashboardView) ([]tile, error) {
 	ctx := c.Request.Context()
-	capPage, _ := models.ParseContractPage(strconv.Itoa(dashboardCountCap), "")
+	capPage, _ := store.ParseContractPage(strconv.Itoa(dashboardCountCap), "")
 	widest := dashboardWindows[len(dashboardWindows)-1]
 	due, err := p.contracts.List(ctx, dashboardView{Within: widest, Program: view.Program, Q: view.Q}.filter(), capPage)
 	if err != nil {

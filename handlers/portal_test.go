@@ -21,6 +21,7 @@ import (
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // testBrowser is a client that keeps cookies by name, as a browser does on http://localhost
@@ -173,7 +174,7 @@ func cookieNamed(cs []*http.Cookie, name string) *http.Cookie {
 // /v1 never accepts; the CSRF token of anonymous forms lives in a cookie of the same kind, and a
 // signed-in person's forms need their session's token.
 func TestPortal_SessionCookieIsTheAPISession(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	b := a.browser()
 
@@ -236,7 +237,7 @@ func TestPortal_SessionCookieIsTheAPISession(t *testing.T) {
 
 // Only local paths are followed after logging in.
 func TestPortal_LoginNextIsLocal(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", ""} {
 		b := a.browser()
@@ -266,7 +267,7 @@ func pagePostRoutes(t *testing.T, a *testApp) []string {
 // with a page that says so and changes nothing — but for the letters' links, whose single-use
 // token is the secret.
 func TestPortal_EveryFormPostNeedsTheCSRFToken(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	staff := a.newStaff(t, models.RoleRenewals, models.RoleSupport)
 	ops := a.newStaff(t, models.RoleOps)
 	ln, _, _ := a.freshLicense(t, ops.token, nil)
@@ -365,7 +366,7 @@ func (a *testApp) supportedLicenseUnregistered(t testing.TB, ops string, support
 // Every answer of a registration is explained: administrator, waiting for one, already a member,
 // a typo, an unknown number, an unconfirmed address, an account with no administrator.
 func TestPortal_RegisterExplainsEveryAnswer(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps)
 	ln, acct, _ := a.freshLicense(t, ops.token, nil)
 	_, lonelyAcct, _ := a.freshLicense(t, ops.token, nil)
@@ -481,7 +482,7 @@ func TestPortal_MembersAndRequests(t *testing.T) {
 
 // A lapsed license still shows what was bought, and says why each thing is refused, per version.
 func TestPortal_LicensePageExplainsLapsedSupport(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps)
 	ln, _, _ := a.supportedLicenseUnregistered(t, ops.token, map[string]any{"program": "24x7", "premier": true, "starts_on": "2025-03-01", "ends_on": "2025-12-31"})
 	admin := a.newUser(t)
@@ -502,7 +503,7 @@ func TestPortal_LicensePageExplainsLapsedSupport(t *testing.T) {
 // Anyone can ask for registration help or have their License Numbers sent again; staff support
 // work the queue: make someone a license's administrator (after confirming) and resolve.
 func TestPortal_HelpRecoveryAndTheQueue(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ops := a.newStaff(t, models.RoleOps)
 	ln, _, contact := a.freshLicense(t, ops.token, nil)
 	customer := a.newUser(t)
@@ -612,7 +613,7 @@ func TestPortal_ContractActions(t *testing.T) {
 
 // The account page shows the user and changes the password; other sessions end, this one stays.
 func TestPortal_AccountAndPasswords(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	b := a.signedIn(t, u)
 	wantPage(t, b.get(t, "/account"), http.StatusOK, u.email, "Confirmed", "Change your password")
@@ -640,7 +641,7 @@ func TestPortal_AccountAndPasswords(t *testing.T) {
 
 // The anonymous letter-sending forms share the API's budget per address.
 func TestPortal_AnonymousFormsAreRateLimited(t *testing.T) {
-	a := newTestApp(t, models.SQLite, withRateAnon(2))
+	a := newTestApp(t, store.SQLite, withRateAnon(2))
 	b := a.browser()
 	b.get(t, "/forgot-password")
 	for i := 0; i < 2; i++ {
@@ -731,7 +732,7 @@ func TestPortal_RenewalsDashboard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		desk, err := models.NewRenewals(a.store, mailer.NewOutbox(a.jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
+		desk, err := store.NewRenewals(a.store, mailer.NewOutbox(a.jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -855,7 +856,7 @@ var pageAuthz = map[string]pageAccess{
 // the session cookie and posting with a valid CSRF token, and checks the class of each answer.
 // A page route without a row fails the test.
 func TestPortal_AuthorizationMatrix(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	var routes []string
 	for _, r := range a.handler.(*gin.Engine).Routes() {
 		key := r.Method + " " + r.Path

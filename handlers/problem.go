@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // statusByCode is the one place where an error code becomes an HTTP status. A code that is not
@@ -80,7 +81,7 @@ func problemType(code string) string { return "urn:entitled:problem:" + code }
 // problemFor turns any error into the status and problem the client sees. Only a coded error's
 // safe message is shown; anything else becomes a bare 500 or 503.
 func problemFor(err error) (int, Problem) {
-	code := models.ErrorCode(err)
+	code := store.ErrorCode(err)
 	status, ok := statusByCode[code]
 	if !ok {
 		status = http.StatusInternalServerError

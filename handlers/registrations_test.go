@@ -9,6 +9,7 @@ import (
 
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // freshLicense orders one license of a new product to a new account and returns its number, the
@@ -345,7 +346,7 @@ func TestRegistrationHelp_QueueAndStaffRepair(t *testing.T) {
 
 // Failed lookups are throttled per user; a mistyped check character is not a guess.
 func TestRegistration_GuessingIsThrottled(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	ln := models.NewLicenseNumber()
 	bad := []byte(ln)

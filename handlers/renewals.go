@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // csvHeader is the contract shape's names, nested ones flattened (contract: "Shapes").
@@ -62,7 +63,7 @@ func (h *api) contractPage(c *gin.Context, page *models.ContractList) {
 // listContracts is GET /v1/contracts?status=&program=&expiring_within_days=&account_id=&q=.
 func (h *api) listContracts(c *gin.Context) {
 	f, ferr := models.ParseContractFilter(c.Query("status"), c.Query("program"), c.Query("expiring_within_days"), c.Query("account_id"), c.Query("q"))
-	p, perr := models.ParseContractPage(c.Query("limit"), c.Query("cursor"))
+	p, perr := store.ParseContractPage(c.Query("limit"), c.Query("cursor"))
 	if err := validationOf(ferr, perr); err != nil {
 		fail(c, err)
 		return
@@ -99,7 +100,7 @@ func (h *api) listRenewals(c *gin.Context) {
 		h.exportRenewals(c, within)
 		return
 	}
-	p, perr := models.ParseContractPage(c.Query("limit"), c.Query("cursor"))
+	p, perr := store.ParseContractPage(c.Query("limit"), c.Query("cursor"))
 	if err := validationOf(werr, ferr, perr); err != nil {
 		fail(c, err)
 		return

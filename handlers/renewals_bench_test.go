@@ -22,12 +22,13 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
 // seedRenewals seeds n current contracts ending over the next ten years (all of them in
 // within_days=3650), some with commas and quotes in their names.
-func seedRenewals(tb testing.TB, s *models.Store, n int, now time.Time) {
+func seedRenewals(tb testing.TB, s *store.Store, n int, now time.Time) {
 	tb.Helper()
 	today := models.DateOf(now)
 	storetest.SeedContracts(tb, s, n, func(i int) storetest.Contract {

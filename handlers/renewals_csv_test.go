@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // formulaStart are the first characters that make a spreadsheet cell a formula.
@@ -92,7 +93,7 @@ var csvColumnKinds = map[string]*regexp.Regexp{
 // cell that would start a formula starts with '; the hostile values come back exactly, guarded;
 // the numbers (a negative days_left in grace) and dates are unchanged.
 func FuzzRenewalsCSV(f *testing.F) {
-	a := newTestApp(f, models.SQLite)
+	a := newTestApp(f, store.SQLite)
 	ops := a.newStaff(f, models.RoleOps).token
 	rs := a.newStaff(f, models.RoleRenewals)
 	sku := a.newProduct(f, ops, [3]string{"1.0", "2025-01-01", "full"})

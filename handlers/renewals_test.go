@@ -14,6 +14,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // contractOrder orders a license with support for a new account, the account and contact named
@@ -252,7 +253,7 @@ func TestRenewalNotices_ReachTheMailboxAndShowOnTheContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sweep, err := models.NewRenewals(a.store, mailer.NewOutbox(a.jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
+		sweep, err := store.NewRenewals(a.store, mailer.NewOutbox(a.jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-// Package handlers is the HTTP face of entitled: it decodes requests, calls one models service
+// Package handlers is the HTTP face of entitled: it decodes requests, calls one store service
 // method, and encodes the answer or the problem. No business rule lives here.
 package handlers
 
@@ -10,41 +10,42 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // Deps is everything the HTTP layer needs, passed in by the server's wiring.
 type Deps struct {
-	Store          *models.Store
-	Identity       *models.Identity
-	Catalogue      *models.Catalogue
-	Orders         *models.Orders
-	Accounts       *models.Accounts
-	Licenses       *models.Licenses
-	Registrations  *models.Registrations
-	Help           *models.Help
-	Contracts      *models.Contracts
+	Store          *store.Store
+	Identity       *store.Identity
+	Catalogue      *store.Catalogue
+	Orders         *store.Orders
+	Accounts       *store.Accounts
+	Licenses       *store.Licenses
+	Registrations  *store.Registrations
+	Help           *store.Help
+	Contracts      *store.Contracts
 	RateAnonPerMin int // anonymous letter-sending requests a minute per client address
 	Log            *slog.Logger
 	Registry       *prometheus.Registry // metrics are registered here and served at /metrics
 	TrustedProxies []string             // CIDRs whose X-Forwarded-For is believed
-	Keys           *models.Keyring      // signing keys: the JWKS, token signatures
-	Tokens         *models.Tokens       // entitlement tokens: issue and introspection
-	LicenseKeys    *models.LicenseKeys  // machine-bound license keys
+	Keys           *store.Keyring       // signing keys: the JWKS, token signatures
+	Tokens         *store.Tokens        // entitlement tokens: issue and introspection
+	LicenseKeys    *store.LicenseKeys   // machine-bound license keys
 }
 
 // api holds the services the /v1 handlers call.
 type api struct {
-	store         *models.Store
-	identity      *models.Identity
-	catalogue     *models.Catalogue
-	orders        *models.Orders
-	accounts      *models.Accounts
-	licenses      *models.Licenses
-	registrations *models.Registrations
-	help          *models.Help
-	contracts     *models.Contracts
-	tokens        *models.Tokens
-	licenseKeys   *models.LicenseKeys
+	store         *store.Store
+	identity      *store.Identity
+	catalogue     *store.Catalogue
+	orders        *store.Orders
+	accounts      *store.Accounts
+	licenses      *store.Licenses
+	registrations *store.Registrations
+	help          *store.Help
+	contracts     *store.Contracts
+	tokens        *store.Tokens
+	licenseKeys   *store.LicenseKeys
 }
 
 // New builds the router. Every route is declared here, one line each with its guard, so that this

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"entitled/models"
+	"entitled/models/store"
 )
 
 // nextAttacks are next= values that a browser would follow off this server (or that are not a
@@ -84,7 +84,7 @@ func TestSafeNext(t *testing.T) {
 // Through the real sign-in: the login form's POST and GET /login of a signed-in person redirect
 // only to a path on this server.
 func TestLogin_NextRedirectsOnlyToThisServer(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
 	signedIn := a.signedIn(t, u)
 	for _, next := range append(nextAttacks, "/ok?x=1", "/licenses/LN-7KQ2-M9XD-44TB-R1ZC") {

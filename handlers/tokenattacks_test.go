@@ -35,6 +35,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/verify"
 )
 
@@ -337,7 +338,7 @@ func TestTokenAttacks_RefusedOfflineAndByIntrospection(t *testing.T) {
 // there, and the answer carries aud, which the downloads service must compare — the verify
 // package does it for services that verify offline.
 func TestTokenAttacks_AcceptedOnPurpose(t *testing.T) {
-	a := newTestApp(t, models.SQLite)
+	a := newTestApp(t, store.SQLite)
 	ln, admin, _ := a.tokenLicense(t)
 	forKB := a.token(t, admin, ln, "kb")
 	r := a.introspect(t, a.newAPIKey(t, models.ScopeEntitlementsIntrospect), forKB)

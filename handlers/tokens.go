@@ -11,12 +11,13 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/verify"
 )
 
 // keyHandlers serve the public keys: anyone may fetch them, and every verifier does.
 type keyHandlers struct {
-	keys *models.Keyring
+	keys *store.Keyring
 }
 
 // jwks answers the JWK Set of the published keys, cacheable for ENTITLED_JWKS_MAX_AGE, with an

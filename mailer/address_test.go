@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"entitled/mailer"
+	"entitled/models"
 )
 
 // validAddressCases are the addresses of issue 16 item 4 and their neighbours: what the API
@@ -95,13 +96,13 @@ var validAddressCases = []struct {
 
 func TestValidAddress(t *testing.T) {
 	for _, tt := range validAddressCases {
-		if got := mailer.ValidAddress(tt.addr); got != tt.want {
-			t.Errorf("ValidAddress(%q) = %v, want %v", tt.addr, got, tt.want)
+		if got := models.ValidEmail(tt.addr); got != tt.want {
+			t.Errorf("ValidEmail(%q) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}
 }
 
-// Render refuses what ValidAddress refuses, in To and Cc, with ErrBadAddress, and renders what
+// Render refuses what models.ValidEmail refuses, in To and Cc, with ErrBadAddress, and renders what
 // it accepts; every address it accepts reads back through net/mail as itself, so that the header
 // and the SMTP envelope carry it unchanged.
 func TestRenderAgreesWithValidAddress(t *testing.T) {
@@ -131,7 +132,7 @@ func TestRenderAgreesWithValidAddress(t *testing.T) {
 	}
 }
 
-// FuzzValidAddress: whatever ValidAddress takes, net/mail reads back as itself (so the header and
+// FuzzValidAddress: whatever models.ValidEmail takes, net/mail reads back as itself (so the header and
 // the SMTP envelope carry it unchanged) and Render renders; whatever it refuses, Render refuses.
 func FuzzValidAddress(f *testing.F) {
 	for _, tt := range validAddressCases {
@@ -142,15 +143,15 @@ func FuzzValidAddress(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, addr string) {
-		ok := mailer.ValidAddress(addr)
+		ok := models.ValidEmail(addr)
 		if ok {
 			if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
-				t.Fatalf("ValidAddress(%q) but net/mail reads it as %v (%v)", addr, a, err)
+				t.Fatalf("ValidEmail(%q) but net/mail reads it as %v (%v)", addr, a, err)
 			}
 		}
 		_, err := r.Render(mailer.TestLetter{}, []string{addr}, nil)
 		if ok && err != nil || !ok && addr != "" && !errors.Is(err, mailer.ErrBadAddress) {
-			t.Fatalf("ValidAddress(%q) = %v, but Render: %v", addr, ok, err)
+			t.Fatalf("ValidEmail(%q) = %v, but Render: %v", addr, ok, err)
 		}
 	})
 }

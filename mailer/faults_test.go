@@ -20,7 +20,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -162,7 +162,7 @@ func sortedKeys(m map[string]mailer.Letter) []string {
 // time: each letter is retried until the server takes it, and arrives exactly once.
 func TestMailServerOutageOf4xxRepliesEndsWithEveryLetterDeliveredOnce(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		// The outage lasts until the test ends it, once every letter has been refused twice:
@@ -220,7 +220,7 @@ const hangFor = 30 * time.Second
 // retried, and once the server answers again every letter arrives exactly once.
 func TestHungMailServerIsAbandonedAtTheDeadlineAndEveryLetterDeliveredOnce(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		sink.SetHangFor(hangFor)
@@ -272,7 +272,7 @@ func TestHungMailServerIsAbandonedAtTheDeadlineAndEveryLetterDeliveredOnce(t *te
 // taken the letter: it is retried and arrives exactly once.
 func TestConnectionLostBeforeTheFinalDotIsRetriedAndDeliveredOnce(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		sink.SetDropMidDataFirst(1) // every recipient's first DATA is cut
@@ -307,7 +307,7 @@ func TestConnectionLostBeforeTheFinalDotIsRetriedAndDeliveredOnce(t *testing.T) 
 // receiver that de-duplicates by Message-ID sees each letter once.
 func TestConnectionLostAfterTheFinalDotRepeatsTheLetterUnderTheSameMessageID(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		const cuts = 1

@@ -17,7 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/mailer"
-	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -28,14 +28,14 @@ const waitLimit = 60 * time.Second
 // mailEnv is a migrated database with a running River client that delivers letters through
 // the transport it was given.
 type mailEnv struct {
-	store   *models.Store
+	store   *dbstore.Store
 	client  *river.Client[*sql.Tx]
 	outbox  *mailer.Outbox
 	reg     *prometheus.Registry
 	metrics *mailer.Metrics
 }
 
-func mustStartMail(t *testing.T, d models.Dialect, tr mailer.Transport) *mailEnv {
+func mustStartMail(t *testing.T, d dbstore.Dialect, tr mailer.Transport) *mailEnv {
 	t.Helper()
 	store := storetest.Open(t, d, nil)
 	reg := prometheus.NewPedanticRegistry()
@@ -67,12 +67,12 @@ func mustStartMail(t *testing.T, d models.Dialect, tr mailer.Transport) *mailEnv
 
 // queue queues m in a transaction of its own, the way a service does: a GORM transaction whose
 // *sql.Tx River writes the job into. fail makes the transaction roll back after queueing.
-func queue(t *testing.T, store *models.Store, outbox *mailer.Outbox, m mailer.Message, to []string, fail bool) mailer.Letter {
+func queue(t *testing.T, store *dbstore.Store, outbox *mailer.Outbox, m mailer.Message, to []string, fail bool) mailer.Letter {
 	t.Helper()
 	errRollback := errors.New("roll back")
 	var l mailer.Letter
 	err := store.DB.Transaction(func(tx *gorm.DB) error {
-		sqlTx, err := models.SQLTx(tx)
+		sqlTx, err := dbstore.SQLTx(tx)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ type jobRow struct {
 }
 
 // mailJobs are the rows of the mail queue, oldest first.
-func mailJobs(t *testing.T, store *models.Store) []jobRow {
+func mailJobs(t *testing.T, store *dbstore.Store) []jobRow {
 	t.Helper()
 	rows, err := store.SQL.Query("SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id")
 	if err != nil {
@@ -176,7 +176,7 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string, labels ...strin
 // with everything else.
 func TestRolledBackLetterIsNeverSent(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		tr, err := mailer.NewTransport(sink.URL(), "")
@@ -208,7 +208,7 @@ func TestRolledBackLetterIsNeverSent(t *testing.T) {
 // under its own Message-ID, after River's retries.
 func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		sink.SetTempFailFirst(2) // each recipient: 451, 451, then accepted
@@ -273,7 +273,7 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 // A 550 is final: the job is cancelled after one attempt instead of being retried 25 times.
 func TestPermanentFailureCancelsTheJob(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		sink.SetRefuseAll(true)
@@ -307,7 +307,7 @@ func TestPermanentFailureCancelsTheJob(t *testing.T) {
 // Without SMTP the same pipeline writes .eml files.
 func TestQueuedLetterLandsInMailDirectory(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		dir := filepath.Join(t.TempDir(), "mail")
 		tr, err := mailer.NewTransport("", dir)
@@ -326,14 +326,14 @@ func TestQueuedLetterLandsInMailDirectory(t *testing.T) {
 }
 
 func TestQueueNeedsRecipientAndTransaction(t *testing.T) {
-	store := storetest.Open(t, models.SQLite, nil)
+	store := storetest.Open(t, dbstore.SQLite, nil)
 	client, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	outbox := mailer.NewOutbox(client, mustRenderer(t))
 	err = store.DB.Transaction(func(tx *gorm.DB) error {
-		sqlTx, err := models.SQLTx(tx)
+		sqlTx, err := dbstore.SQLTx(tx)
 		if err != nil {
 			return err
 		}
@@ -383,7 +383,7 @@ func gauges(t *testing.T, c prometheus.Collector) map[string]float64 {
 
 func TestQueueDepthCountsMailJobsByState(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		store := storetest.Open(t, d, nil)
 		// An insert-only client: nothing works the jobs, so they stay where they are put.
@@ -396,7 +396,7 @@ func TestQueueDepthCountsMailJobsByState(t *testing.T) {
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"b@example.com"}, false)
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"c@example.com"}, true) // rolled back
 		err = store.DB.Transaction(func(tx *gorm.DB) error {
-			sqlTx, err := models.SQLTx(tx)
+			sqlTx, err := dbstore.SQLTx(tx)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 
+	"entitled/models"
 	"entitled/templates"
 )
 
@@ -147,14 +148,14 @@ func messageIDHost(u *url.URL) string {
 func (r *Renderer) BaseURL() string { return r.baseURL }
 
 // Render renders m into a letter to the given recipients, with a new Message-ID. to must name
-// at least one address (ErrNoRecipient); every address must be one ValidAddress takes: a plain
+// at least one address (ErrNoRecipient); every address must be one models.ValidEmail takes: a plain
 // local@domain, with no display name (ErrBadAddress). Any other error is a template failure.
 func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 	if len(to) == 0 {
 		return Letter{}, ErrNoRecipient
 	}
 	for _, a := range append(append([]string(nil), to...), cc...) {
-		if !ValidAddress(a) {
+		if !models.ValidEmail(a) {
 			return Letter{}, fmt.Errorf("%w: %q", ErrBadAddress, a)
 		}
 	}
@@ -172,14 +173,6 @@ func (r *Renderer) Render(m Message, to, cc []string) (Letter, error) {
 		HTML:      html,
 	}, nil
 }
-
-// plainAddress is ValidAddress, for the transport's second look at a letter's recipients (a
-// letter queued before Render checked them). net/mail alone is not enough: it also takes UTF-8
-// (RFC 6532), quoted local parts ("a b"@x, "a>,b@y"@x), which it hands back unquoted, and address
-// literals (x@[10.0.0.1]): go-mail would write the first as an encoded word, which readers take
-// for another address, and the second bare, which readers split into other addresses; SMTP
-// without SMTPUTF8 carries neither, and mail servers refuse literals. Found by FuzzLetterHeaders.
-func plainAddress(addr string) bool { return ValidAddress(addr) }
 
 func (r *Renderer) render(m Message) (subject, text, html string, err error) {
 	kind := m.Template()

@@ -165,7 +165,7 @@ func TestRenderKeepsRecipients(t *testing.T) {
 	if len(l.To) != 1 || l.To[0] != "jane@example.com" || len(l.Cc) != 1 || l.Cc[0] != "admin@example.com" {
 		t.Errorf("To = %q, Cc = %q", l.To, l.Cc)
 	}
-	// Recipients are plain addresses (mailer.ValidAddress), as the API accepts them: a display
+	// Recipients are plain addresses (models.ValidEmail), as the API accepts them: a display
 	// name is refused, not carried into the header.
 	if _, err := r.Render(mailer.TestLetter{}, []string{`"Doe, Jane" <jane@example.com>`}, nil); !errors.Is(err, mailer.ErrBadAddress) {
 		t.Errorf("Render to a named address: %v, want ErrBadAddress", err)

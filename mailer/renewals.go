@@ -14,7 +14,7 @@ import (
 
 // The renewal desk's letters: renewal notices before a support contract ends, the lapse notice
 // the day after it lapsed, and the daily digest to renewal staff. They are queued by the notice
-// sweep (models.Renewals), each in the same transaction as the row that makes it exactly-once.
+// sweep (store.Renewals), each in the same transaction as the row that makes it exactly-once.
 //
 // The product a license is for is ProductName: the templates' .Product is the server's own name.
 

@@ -17,20 +17,20 @@ import (
 
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
-	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
 // sentEnv is a migrated database with a River client whose mail worker sends through the
 // transport it was given, with the sent log or without it. The client is not started.
 type sentEnv struct {
-	store  *models.Store
+	store  *dbstore.Store
 	client *river.Client[*sql.Tx]
 	outbox *mailer.Outbox
 	sent   *mailer.SentLog
 }
 
-func newSentEnv(t *testing.T, d models.Dialect, tr mailer.Transport, withLog bool) *sentEnv {
+func newSentEnv(t *testing.T, d dbstore.Dialect, tr mailer.Transport, withLog bool) *sentEnv {
 	t.Helper()
 	store := storetest.Open(t, d, nil)
 	sent := mailer.NewSentLog(store.SQL)
@@ -82,7 +82,7 @@ func byMessageID(t *testing.T, sink *mailtest.Sink) map[string]int {
 }
 
 // mailJobIDs are the ids of the mail queue's jobs.
-func mailJobIDs(t *testing.T, store *models.Store) []int64 {
+func mailJobIDs(t *testing.T, store *dbstore.Store) []int64 {
 	t.Helper()
 	rows, err := store.SQL.Query("SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id")
 	if err != nil {
@@ -121,7 +121,7 @@ func allDoneAfter(jobs []jobRow, n, attempts int) bool {
 // the log closes (issue 16, item 10).
 func TestSentLetterIsNotSentAgainWhenItsJobRunsAgain(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		for _, tt := range []struct {
 			name    string
@@ -175,7 +175,7 @@ func TestSentLetterIsNotSentAgainWhenItsJobRunsAgain(t *testing.T) {
 // out once each.
 func TestRescuedJobOfALetterRecordedAsSentSendsNothing(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		env := newSentEnv(t, d, smtpTo(t, sink), true)
@@ -202,7 +202,7 @@ func TestRescuedJobOfALetterRecordedAsSentSendsNothing(t *testing.T) {
 // MarkSent is idempotent; Prune forgets only rows older than its cut-off; WasSent tells.
 func TestSentLogMarkAndPrune(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		ctx := context.Background()
 		store := storetest.Open(t, d, nil)
@@ -249,7 +249,7 @@ func letterJob(l mailer.Letter) *river.Job[mailer.SendLetterArgs] {
 // copy): the attempt fails, to be retried.
 func TestWorkerDoesNotSendWhenTheSentLogCannotBeRead(t *testing.T) {
 	t.Parallel()
-	store := storetest.Open(t, models.SQLite, nil)
+	store := storetest.Open(t, dbstore.SQLite, nil)
 	tr := &countingTransport{}
 	w := &mailer.Worker{Transport: tr, Sent: mailer.NewSentLog(store.SQL)}
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gomail "github.com/go-mail/mail/v2"
+
+	"entitled/models"
 )
 
 // DefaultFrom is the sender when ENTITLED_MAIL_FROM is not set.
@@ -78,9 +80,10 @@ func buildMessage(from string, l Letter, date time.Time) (*gomail.Message, envel
 		values := make([]string, 0, len(list))
 		for _, a := range list {
 			addr, err := mail.ParseAddress(a)
-			// plainAddress again: a letter queued before Render checked it is refused here
+			// models.ValidEmail again (net/mail alone takes UTF-8, quoted local parts and address
+			// literals, found by FuzzLetterHeaders): a letter queued before Render checked it is refused here
 			// rather than sent to whoever its mangled header names.
-			if err != nil || !plainAddress(addr.Address) {
+			if err != nil || !models.ValidEmail(addr.Address) {
 				return fmt.Errorf("%w: %q", ErrBadAddress, a)
 			}
 			// FormatAddress encodes a non-ASCII display name; SetHeader must not encode the

@@ -35,9 +35,9 @@ var ErrDateOutOfRange = errors.New("date out of range: dates are between 1970-01
 
 // ParseDate reads a date from input: YYYY-MM-DD between MinDate and MaxDate (ErrDateOutOfRange
 // otherwise). Every date the API, the portal's forms and the order system give goes through it
-// (checkDate).
+// (CheckDate).
 func ParseDate(s string) (Date, error) {
-	d, err := parseDay(s)
+	d, err := ParseDay(s)
 	if err != nil {
 		return Date{}, err
 	}
@@ -47,8 +47,8 @@ func ParseDate(s string) (Date, error) {
 	return d, nil
 }
 
-// parseDay reads YYYY-MM-DD with no range check: for reading what is stored.
-func parseDay(s string) (Date, error) {
+// ParseDay reads YYYY-MM-DD with no range check: for reading what is stored.
+func ParseDay(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		return Date{}, err
@@ -108,7 +108,7 @@ func (d *Date) Scan(src any) error {
 
 func (d *Date) scanText(s string) error {
 	if len(s) >= 10 {
-		if p, err := parseDay(s[:10]); err == nil {
+		if p, err := ParseDay(s[:10]); err == nil {
 			*d = p
 			return nil
 		}

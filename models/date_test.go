@@ -47,7 +47,7 @@ func TestParseDate_Bounds(t *testing.T) {
 	}
 	// What every input date goes through (orders, renewals, grace, versions) says which field.
 	var v Validation
-	if d := checkDate(&v, "items[0].support.ends_on", "0001-01-01", true); !d.IsZero() {
+	if d := CheckDate(&v, "items[0].support.ends_on", "0001-01-01", true); !d.IsZero() {
 		t.Errorf("checkDate kept %v", d)
 	}
 	err := v.Err()

@@ -1,40 +1,14 @@
 package models
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // Idempotency keys: the first answer to (caller, method, path, key) is kept for IdempotencyTTL
 // and replayed to repeats, so that a client retrying after a lost answer never does a thing twice.
-const (
-	IdempotencyTTL = 24 * time.Hour
-	// idempotencyStale is how long a first request may run before a repeat may take over its key:
-	// longer than any request is allowed to run, so that only a request whose process died
-	// mid-way is taken over.
-	idempotencyStale = 5 * time.Minute
-)
-
-type idempotencyKey struct {
-	ID             int64
-	Scope          string
-	Method         string
-	Path           string
-	Key            string
-	RequestHash    string
-	ResponseStatus int
-	ResponseBody   string
-	ResponseType   string
-	CreatedAt      time.Time
-	CompletedAt    *time.Time
-}
-
-func (idempotencyKey) TableName() string { return "idempotency_keys" }
+const IdempotencyTTL = 24 * time.Hour
 
 // StoredResponse is an answer kept for an idempotency key.
 type StoredResponse struct {
@@ -43,88 +17,8 @@ type StoredResponse struct {
 	Body        []byte
 }
 
-// IdempotencyClaim is a key claimed for a first request; Complete or Release it when done.
-type IdempotencyClaim struct {
-	id int64
-}
-
 // HashRequest is the fingerprint of a request body that a repeat must match.
 func HashRequest(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
-}
-
-// ClaimIdempotencyKey starts a request under an idempotency key. It returns a claim for a first
-// request, or the stored answer for a repeat of a finished one. Errors: idempotency_key_reused
-// (another body), idempotency_in_progress (the first request is still running), validation_failed.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, key, requestHash string) (*IdempotencyClaim, *StoredResponse, error) {
-	if key == "" || len(key) > 255 {
-		return nil, nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: "Idempotency-Key", Code: FieldInvalid, Detail: "must be 1 to 255 characters"}}}
-	}
-	for attempt := 0; attempt < 3; attempt++ {
-		now := s.Clock.Now()
-		row := idempotencyKey{Scope: scope, Method: method, Path: path, Key: key, RequestHash: requestHash, CreatedAt: now}
-		err := s.DB.WithContext(ctx).Create(&row).Error
-		if err == nil {
-			return &IdempotencyClaim{id: row.ID}, nil, nil
-		}
-		if !IsUniqueViolation(err) {
-			return nil, nil, Translate(err)
-		}
-		var prev idempotencyKey
-		err = s.DB.WithContext(ctx).Where("scope = ? AND method = ? AND path = ? AND key = ?", scope, method, path, key).Take(&prev).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			continue // released meanwhile: try to claim again
-		}
-		if err != nil {
-			return nil, nil, Translate(err)
-		}
-		switch {
-		case now.Sub(prev.CreatedAt) > IdempotencyTTL:
-			// Expired but not pruned yet: it no longer counts.
-			if err := s.DB.WithContext(ctx).Delete(&idempotencyKey{}, prev.ID).Error; err != nil {
-				return nil, nil, Translate(err)
-			}
-			continue
-		case prev.RequestHash != requestHash:
-			return nil, nil, Errorf(CodeIdempotencyReused, "this Idempotency-Key was used with another request body")
-		case prev.CompletedAt != nil:
-			return nil, &StoredResponse{Status: prev.ResponseStatus, ContentType: prev.ResponseType, Body: []byte(prev.ResponseBody)}, nil
-		case now.Sub(prev.CreatedAt) > idempotencyStale:
-			// The first request's process died before it answered: take the key over.
-			res := s.DB.WithContext(ctx).Model(&idempotencyKey{}).Where("id = ? AND completed_at IS NULL AND created_at = ?", prev.ID, prev.CreatedAt).
-				Update("created_at", now)
-			if res.Error != nil {
-				return nil, nil, Translate(res.Error)
-			}
-			if res.RowsAffected == 1 {
-				return &IdempotencyClaim{id: prev.ID}, nil, nil
-			}
-			continue
-		default:
-			return nil, nil, Errorf(CodeIdempotencyBusy, "a request with this Idempotency-Key is still being processed; retry shortly")
-		}
-	}
-	return nil, nil, Errorf(CodeIdempotencyBusy, "a request with this Idempotency-Key is still being processed; retry shortly")
-}
-
-// Complete stores the answer of the first request for its repeats.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, c *IdempotencyClaim, r StoredResponse) error {
-	now := s.Clock.Now()
-	return Translate(s.DB.WithContext(context.WithoutCancel(ctx)).Model(&idempotencyKey{}).Where("id = ?", c.id).Updates(map[string]any{
-		"response_status": r.Status, "response_type": r.ContentType, "response_body": string(r.Body), "completed_at": now,
-	}).Error)
-}
-
-// ReleaseIdempotencyKey forgets a claim whose request failed on our side (5xx), so that the
-// client's retry runs again instead of replaying a failure.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c *IdempotencyClaim) error {
-	return Translate(s.DB.WithContext(context.WithoutCancel(ctx)).Delete(&idempotencyKey{}, c.id).Error)
-}
-
-// PruneIdempotencyKeys deletes keys older than IdempotencyTTL.
-func (s *Store) PruneIdempotencyKeys(ctx context.Context) (int64, error) {
-	res := s.DB.WithContext(ctx).Where("created_at < ?", s.Clock.Now().Add(-IdempotencyTTL)).Delete(&idempotencyKey{})
-	return res.RowsAffected, Translate(res.Error)
 }

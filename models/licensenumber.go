@@ -88,7 +88,7 @@ func formatLicenseNumber(vals []byte) string {
 // hyphens and the "LN" prefix, I and L read as 1, O as 0 (Crockford's decoding). It returns the
 // canonical form, or invalid_license_number when the shape or the check character is wrong.
 func ParseLicenseNumber(s string) (string, error) {
-	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: it looks like LN-7KQ2-M9XD-44TB-R1ZC; check for a mistyped character", clip(s, 40))
+	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: it looks like LN-7KQ2-M9XD-44TB-R1ZC; check for a mistyped character", Clip(s, 40))
 	// ASCII upper-casing only: strings.ToUpper would read a look-alike from another script (the
 	// dotless ı, the long ſ) as a Latin letter and accept it. Found by FuzzLicenseNumber.
 	t := strings.Map(func(r rune) rune {
@@ -137,8 +137,8 @@ func crockfordValue(c byte) (byte, bool) {
 	return byte(i), true
 }
 
-// clip shortens s for an error message.
-func clip(s string, n int) string {
+// Clip shortens s for an error message.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return strings.ToValidUTF8(s, "")
 	}

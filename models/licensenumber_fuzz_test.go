@@ -37,7 +37,7 @@ func FuzzLicenseNumber(f *testing.F) {
 		// 1. Arbitrary input.
 		ln, err := ParseLicenseNumber(s)
 		if err != nil {
-			if code := ErrorCode(err); code != CodeInvalidLicenseNumber {
+			if code := errorCode(err); code != CodeInvalidLicenseNumber {
 				t.Fatalf("ParseLicenseNumber(%q): error %v has code %q, want %s", s, err, code, CodeInvalidLicenseNumber)
 			}
 		} else {

@@ -90,7 +90,7 @@ func TestLicenseNumber_CheckIsCrockford(t *testing.T) {
 func TestLicenseNumber_Malformed(t *testing.T) {
 	for _, in := range []string{"", "LN-", "LN-7KQ2-M9XD-44TB", "LN-7KQ2-M9XD-44TB-R1ZC-0000", "LN-7KQ2-M9XD-44TB-R1Z*", "LN-7KQ2-M9XD-44TB-R1ZU", "' OR '1'='1", "LN-\x00\x00\x00\x00-M9XD-44TB-R1ZC"} {
 		_, err := ParseLicenseNumber(in)
-		if ErrorCode(err) != CodeInvalidLicenseNumber {
+		if errorCode(err) != CodeInvalidLicenseNumber {
 			t.Errorf("ParseLicenseNumber(%q) error %v, want %s", in, err, CodeInvalidLicenseNumber)
 		}
 	}
@@ -105,7 +105,7 @@ func FuzzParseLicenseNumber(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ln, err := ParseLicenseNumber(s)
 		if err != nil {
-			if ErrorCode(err) != CodeInvalidLicenseNumber {
+			if errorCode(err) != CodeInvalidLicenseNumber {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return

@@ -92,19 +92,6 @@ type ContractTerm struct {
 	CreatedAt  time.Time
 }
 
-// appendTerm records a term of the contract, numbered after the last one.
-func newTerm(c *Contract, kind string, a Actor, reason string, orderID *int64, now time.Time) ContractTerm {
-	t := ContractTerm{ContractID: c.ID, Kind: kind, StartsOn: c.StartsOn, EndsOn: c.EndsOn, Program: c.Program, Premier: c.Premier,
-		OrderID: orderID, ActorKind: a.Kind, Reason: reason, CreatedAt: now}
-	if a.ID != 0 {
-		t.ActorID = &a.ID
-	}
-	if a.Email != "" {
-		t.ActorEmail = &a.Email
-	}
-	return t
-}
-
 // CodeNotAMember is the 403 for a user who is not a member of the license they ask about.
 const CodeNotAMember = "not_a_member"
 
@@ -130,18 +117,3 @@ func (d *LicenseDetail) Summary(today Date, window int) SupportSummary {
 	}
 	return s
 }
-
-// Licenses is the service that shows licenses to their members and to staff.
-type Licenses struct {
-	store *Store
-	// RenewalWindowDays is how close to ends_on a contract counts as expiring.
-	RenewalWindowDays int
-}
-
-// NewLicenses makes the licenses service.
-func NewLicenses(store *Store, renewalWindowDays int) *Licenses {
-	return &Licenses{store: store, RenewalWindowDays: renewalWindowDays}
-}
-
-// Today is the current UTC day by the store's clock.
-func (s *Licenses) Today() Date { return DateOf(s.store.Clock.Now()) }

@@ -41,10 +41,6 @@ func ParsePage(limit, cursor string) (Page, error) {
 	return p, v.Err()
 }
 
-func encodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("id:" + strconv.FormatInt(id, 10)))
-}
-
 func decodeCursor(c string) (int64, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
@@ -56,14 +52,4 @@ func decodeCursor(c string) (int64, bool) {
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	return id, err == nil && id > 0
-}
-
-// trimPage cuts a result fetched with Limit+1 rows to the page and returns the cursor of the next
-// page ("" when this is the last).
-func trimPage[T any](out []T, limit int, id func(T) int64) ([]T, string) {
-	if len(out) <= limit {
-		return out, ""
-	}
-	out = out[:limit]
-	return out, encodeCursor(id(out[len(out)-1]))
 }

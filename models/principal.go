@@ -106,38 +106,13 @@ func (p *Principal) Actor(ip, requestID string) Actor {
 // SystemActor is the author of changes that no person or key asked for (schedulers, the CLI).
 func SystemActor(what string) Actor { return Actor{Kind: ActorSystem, Email: what} }
 
-// parseRoleList splits a stored comma-separated list.
-func parseRoleList(s string) []string {
+// ParseRoleList splits a stored comma-separated list.
+func ParseRoleList(s string) []string {
 	if s == "" {
 		return []string{}
 	}
 	return strings.Split(s, ",")
 }
 
-// normaliseSet checks every item against allowed and returns them de-duplicated in allowed's
-// order; unknown ones are reported to v under field.
-func normaliseSet(v *Validation, field string, items, allowed []string) []string {
-	seen := map[string]bool{}
-	for i, it := range items {
-		it = strings.ToLower(strings.TrimSpace(it))
-		if !slices.Contains(allowed, it) {
-			v.Add(fieldIndex(field, i), FieldInvalid, "must be one of "+strings.Join(allowed, ", "))
-			continue
-		}
-		seen[it] = true
-	}
-	out := []string{}
-	for _, a := range allowed {
-		if seen[a] {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func fieldIndex(field string, i int) string {
-	return field + "[" + itoa(i) + "]"
-}
-
 // SplitRoles reads a stored comma-separated role list.
-func SplitRoles(s string) []string { return parseRoleList(s) }
+func SplitRoles(s string) []string { return ParseRoleList(s) }

@@ -4,18 +4,12 @@ package models_test
 // status, the entitlement list, one check), License Number parsing and token signing. CI runs
 // each once (-benchtime 1x) so that they keep compiling and working; compare runs with
 //
-//	go test -run '^$' -bench 'Rules|LicenseNumber|Sign' -count 10 ./models/ > new.txt; benchstat old.txt new.txt
+//	go test -run '^$' -bench 'Rules|LicenseNumber|Sign' -count 10 ./models/ ./models/store/ > new.txt; benchstat old.txt new.txt
 
 import (
-	"context"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"entitled/models"
-	"entitled/models/storetest"
-	"entitled/verify"
 )
 
 func mustDate(b *testing.B, s string) models.Date {
@@ -88,28 +82,6 @@ func BenchmarkLicenseNumberNew(b *testing.B) {
 	for b.Loop() {
 		if models.NewLicenseNumber() == "" {
 			b.Fatal("empty license number")
-		}
-	}
-}
-
-// BenchmarkSignEntitlementToken: one Ed25519 entitlement token, as /v1/entitlements/token signs
-// it (the key is in memory; no database round trip).
-func BenchmarkSignEntitlementToken(b *testing.B) {
-	store := storetest.Open(b, models.SQLite, nil)
-	k := keyring(b, store, secretA)
-	ctx := context.Background()
-	if err := k.Ensure(ctx); err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now()
-	claims := &verify.Claims{
-		Issuer: "http://127.0.0.1", Subject: "42", Audience: "cases", ID: "jti", Account: "1234567", License: models.NewLicenseNumber(),
-		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
-		Roles: []string{"support"}, Entitlements: []string{"support.cases", "support.kb", "downloads.read"},
-	}
-	for b.Loop() {
-		if _, _, err := k.Sign(ctx, models.PurposeEntitlement, verify.TypEntitlement, claims); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

@@ -1,11 +1,5 @@
 package models
 
-import (
-	"context"
-
-	"gorm.io/gorm"
-)
-
 // SupportView is a license's support as its members see it: status, dates, response targets and
 // every entitlement with its reason.
 type SupportView struct {
@@ -18,86 +12,6 @@ type SupportView struct {
 	Targets       Targets // zero without support
 	Version       *ProductVersion
 	Entitlements  []Entitlement
-}
-
-// defaultVersion is the version entitlements are answered for when none is asked about: the
-// newest that is not discontinued, or, when every one is, the newest (so that the answer says
-// version_discontinued).
-func (s *Store) defaultVersion(tx *gorm.DB, productID int64) (*ProductVersion, error) {
-	versions, err := s.productVersions(tx, productID)
-	if err != nil {
-		return nil, err
-	}
-	if v := newestSupported(versions); v != nil {
-		return v, nil
-	}
-	if len(versions) > 0 {
-		v := versions[len(versions)-1]
-		return &v, nil
-	}
-	return nil, nil
-}
-
-// findVersion is the product's version asked about, or the default one when none is.
-// Errors: version_not_found.
-func (s *Store) findVersion(tx *gorm.DB, productID int64, version string) (*ProductVersion, error) {
-	if version == "" {
-		return s.defaultVersion(tx, productID)
-	}
-	ver, err := ParseVersion(version)
-	if err != nil {
-		return nil, Errorf(CodeVersionNotFound, "there is no version %q", clip(version, 32))
-	}
-	versions, err := s.productVersions(tx, productID)
-	if err != nil {
-		return nil, err
-	}
-	key := ver.SortKey()
-	for _, pv := range versions {
-		if pv.SortKey == key {
-			return &pv, nil
-		}
-	}
-	return nil, Errorf(CodeVersionNotFound, "this product has no version %s", ver.String())
-}
-
-// entitlementInput gathers the rules' inputs for a member (nil: not a member) of a license.
-func (s *Licenses) entitlementInput(d *LicenseDetail, m *Member, v *ProductVersion, today Date) EntitlementInput {
-	in := EntitlementInput{License: d.License.Facts(), Contract: d.Contract.Facts(), Version: v, Today: today, RenewalWindowDays: s.RenewalWindowDays}
-	if m != nil {
-		in.Member, in.Roles = true, m.Roles()
-	}
-	return in
-}
-
-// Support shows a license's support to a member (entitlements for their roles) or to staff of any
-// role, for the version asked about or the default one.
-// Errors: invalid_license_number, not_found, not_a_member, version_not_found.
-func (s *Licenses) Support(ctx context.Context, p *Principal, ln, version string) (*SupportView, error) {
-	var out *SupportView
-	err := s.store.read(ctx, func(db *gorm.DB) error {
-		acc, err := s.store.hotAccess(ctx, p, ln)
-		if err != nil {
-			return err
-		}
-		d := &acc.Detail
-		v, err := s.store.findVersion(db, d.License.ProductID, version)
-		if err != nil {
-			return err
-		}
-		today := s.Today()
-		out = &SupportView{LicenseNumber: d.License.LicenseNumber, Summary: d.Summary(today, s.RenewalWindowDays), Version: v}
-		if c := d.Contract; c != nil {
-			out.ContractID, out.GraceUntil, out.TerminatedOn = c.ID, c.GraceUntil, c.TerminatedOn
-			if c.Trial && !c.StartsOn.IsZero() {
-				out.TrialEndsOn = c.EndsOn
-			}
-			out.Targets = TargetsFor(c.Program, PremierCurrent(c.Facts(), out.Summary.Status))
-		}
-		out.Entitlements = Entitlements(s.entitlementInput(d, acc.Member, v, today))
-		return nil
-	})
-	return out, err
 }
 
 // CheckInput is one online entitlement check.
@@ -114,70 +28,4 @@ type CheckResult struct {
 	Reason  string
 	Status  string
 	Version string
-}
-
-// Check answers whether a user holds one entitlement on a license. A user asks for themself; an
-// API key with entitlements:introspect asks about any user by email. A user who is not a member —
-// or a license or user that does not exist — is {allowed:false, reason:not_a_member}, so that
-// the answer tells nothing more. Errors: invalid_license_number, validation_failed,
-// version_not_found, forbidden.
-func (s *Licenses) Check(ctx context.Context, p *Principal, in CheckInput) (*CheckResult, error) {
-	var v Validation
-	if in.LicenseNumber == "" {
-		v.Add("license_number", FieldRequired, "is required")
-	}
-	if in.Entitlement == "" {
-		v.Add("entitlement", FieldRequired, "is required")
-	} else if !IsEntitlement(in.Entitlement) {
-		v.Add("entitlement", FieldInvalid, "is not an entitlement; one of assets.read, support.cases, support.kb, support.chat, downloads.read, license.keys, support.premier")
-	}
-	if p.Kind == PrincipalAPIKey && in.User == "" {
-		v.Add("user", FieldRequired, "an API key asks about a user: give user=<email>")
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	ln, err := ParseLicenseNumber(in.LicenseNumber)
-	if err != nil {
-		return nil, err
-	}
-	if p.IsUser() && in.User != "" && NormaliseEmail(in.User) != p.Email {
-		return nil, Errorf(CodeForbidden, "you may check only your own entitlements")
-	}
-	denied := &CheckResult{Allowed: false, Reason: ReasonNotAMember}
-	var out *CheckResult
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		var h *hotLicense
-		var err error
-		if p.Kind == PrincipalAPIKey {
-			h, err = s.store.loadHotLicense(ctx, ln, 0, NormaliseEmail(in.User))
-		} else {
-			h, err = s.store.loadHotLicense(ctx, ln, p.UserID, "")
-		}
-		if err != nil {
-			return err
-		}
-		if h == nil {
-			out = denied
-			return nil
-		}
-		d, m := &h.Detail, h.Member
-		ver, err := s.store.findVersion(db, d.License.ProductID, in.Version)
-		if err != nil {
-			return err
-		}
-		if p.Kind == PrincipalAPIKey && h.UserID == 0 {
-			out = denied
-			return nil
-		}
-		today := s.Today()
-		allowed, reason, _ := Check(s.entitlementInput(d, m, ver, today), in.Entitlement)
-		status, _ := ContractStatus(d.Contract.Facts(), today, s.RenewalWindowDays)
-		out = &CheckResult{Allowed: allowed, Reason: reason, Status: status}
-		if ver != nil {
-			out.Version = ver.Version
-		}
-		return nil
-	})
-	return out, err
 }

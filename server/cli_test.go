@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -17,7 +18,7 @@ import (
 // pending; after "migrate up" it lists them all as applied and "0 pending".
 func TestMigrateStatusBeforeAndAfterUp(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 
@@ -146,7 +147,7 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 // standard input; run again it updates the roles, and an empty --roles removes them all.
 func TestStaffAdd(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 		const email, password = "ops@example.test", "quartz-lantern-58-orbit"
@@ -163,7 +164,7 @@ func TestStaffAdd(t *testing.T) {
 		if !u.Verified() {
 			t.Errorf("a staff user made at the console is not verified")
 		}
-		id := models.NewIdentity(store, nil, "http://x")
+		id := dbstore.NewIdentity(store, nil, "http://x")
 		if _, err := id.Login(context.Background(), email, password, "127.0.0.1", "test"); err != nil {
 			t.Errorf("log in with the password given on stdin: %v", err)
 		}
@@ -184,7 +185,7 @@ func TestStaffAdd(t *testing.T) {
 // "staff add" refuses bad input with a message naming what is wrong, and creates nobody.
 func TestStaffAddRefusesBadInput(t *testing.T) {
 	t.Parallel()
-	s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, models.SQLite)}
+	s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, dbstore.SQLite)}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -231,7 +232,7 @@ func TestStaffAddRefusesBadInput(t *testing.T) {
 // authenticates with the scopes it was given. Unknown scopes are refused.
 func TestAPIKeyCreate(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 
@@ -243,7 +244,7 @@ func TestAPIKeyCreate(t *testing.T) {
 		key := m[1]
 
 		store := openDB(t, s.DatabaseURL)
-		p, err := models.NewIdentity(store, nil, "http://x").Authenticate(context.Background(), key)
+		p, err := dbstore.NewIdentity(store, nil, "http://x").Authenticate(context.Background(), key)
 		if err != nil {
 			t.Fatalf("the printed key does not authenticate: %v", err)
 		}
@@ -255,7 +256,7 @@ func TestAPIKeyCreate(t *testing.T) {
 		}
 	})
 
-	s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, models.SQLite)}
+	s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, dbstore.SQLite)}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -277,7 +278,7 @@ func TestAPIKeyCreate(t *testing.T) {
 	}
 }
 
-func staffUser(t *testing.T, store *models.Store, email string) models.User {
+func staffUser(t *testing.T, store *dbstore.Store, email string) models.User {
 	t.Helper()
 	var u models.User
 	if err := store.DB.Where("email = ?", email).Take(&u).Error; err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // cmdStaff: "staff add --email E --roles r1,r2" creates or updates a staff user; the password is
@@ -38,7 +39,7 @@ func cmdStaff(ctx context.Context, args, env []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	return withIdentity(ctx, cfgArgs, env, stderr, func(store *models.Store, id *models.Identity) error {
+	return withIdentity(ctx, cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
 		u, created, err := id.PutStaff(ctx, models.StaffInput{Email: *email, Name: *name, Roles: splitList(*roles), Password: password},
 			models.SystemActor("cli:staff add"))
 		if err != nil {
@@ -66,7 +67,7 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	return withIdentity(ctx, cfgArgs, env, stderr, func(store *models.Store, id *models.Identity) error {
+	return withIdentity(ctx, cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
 		k, secret, err := id.CreateAPIKey(ctx, *name, splitList(*scopes), models.SystemActor("cli:apikey create"))
 		if err != nil {
 			return describe(err)
@@ -79,9 +80,9 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 
 // withIdentity opens the store (migrating it) and hands fn the identity service. Letters that
 // commands cause are queued for a running server to deliver.
-func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*models.Store, *models.Identity) error) error {
+func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Store, *dbstore.Identity) error) error {
 	return withCommand(ctx, "entitled", cfgArgs, env, stderr, func(c commandEnv) error {
-		return fn(c.store, models.NewIdentity(c.store, c.jobs.outbox, c.cfg.BaseURL))
+		return fn(c.store, dbstore.NewIdentity(c.store, c.jobs.outbox, c.cfg.BaseURL))
 	})
 }
 
@@ -90,7 +91,7 @@ func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, 
 type commandEnv struct {
 	cfg   Config
 	log   *slog.Logger
-	store *models.Store
+	store *dbstore.Store
 	jobs  *jobs
 }
 

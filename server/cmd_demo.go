@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // newcomerHints tells someone who just ran `go run ./server` what to do next: the URL to open,
 // how to make the first staff user on an empty database, and where letters go without SMTP.
-func newcomerHints(ctx context.Context, cfg Config, identity *models.Identity, log *slog.Logger) {
+func newcomerHints(ctx context.Context, cfg Config, identity *dbstore.Identity, log *slog.Logger) {
 	log.Info("open the portal in a browser", "url", strings.TrimRight(cfg.BaseURL, "/")+"/")
 	if cfg.SMTPURL == "" {
 		log.Info("no ENTITLED_SMTP_URL: letters are written as .eml files, and each one's path is logged", "dir", cfg.mailDir())
@@ -73,9 +74,9 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return err
 	}
-	identity := models.NewIdentity(store, bg.outbox, cfg.BaseURL)
-	catalogue := models.NewCatalogue(store)
-	orders := models.NewOrders(store, bg.outbox, cfg.BaseURL)
+	identity := dbstore.NewIdentity(store, bg.outbox, cfg.BaseURL)
+	catalogue := dbstore.NewCatalogue(store)
+	orders := dbstore.NewOrders(store, bg.outbox, cfg.BaseURL)
 	actor := models.SystemActor("cli:demo")
 	today := models.DateOf(store.Clock.Now())
 	day := func(n int) string { return today.AddDays(n).String() }
@@ -91,7 +92,7 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 	for _, p := range products {
 		if _, err := catalogue.Product(ctx, p.sku); err == nil {
 			continue
-		} else if models.ErrorCode(err) != models.CodeNotFound {
+		} else if dbstore.ErrorCode(err) != models.CodeNotFound {
 			return err
 		}
 		if _, err := catalogue.CreateProduct(ctx, p.sku, p.name, actor); err != nil {

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // newKeyring opens the signing keys with the configured secret and makes sure each purpose has
 // an active key.
-func newKeyring(ctx context.Context, cfg Config, store *models.Store, log *slog.Logger) (*models.Keyring, error) {
-	keys, err := models.NewKeyring(store, models.KeyringOptions{Secret: string(cfg.Secret), MaxAge: cfg.JWKSMaxAge, TokenTTL: cfg.TokenTTL, Log: log})
+func newKeyring(ctx context.Context, cfg Config, store *dbstore.Store, log *slog.Logger) (*dbstore.Keyring, error) {
+	keys, err := dbstore.NewKeyring(store, models.KeyringOptions{Secret: string(cfg.Secret), MaxAge: cfg.JWKSMaxAge, TokenTTL: cfg.TokenTTL, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -27,12 +28,12 @@ func newKeyring(ctx context.Context, cfg Config, store *models.Store, log *slog.
 }
 
 // newTokens wires the key ring and the entitlement-token service.
-func newTokens(ctx context.Context, cfg Config, store *models.Store, log *slog.Logger) (*models.Keyring, *models.Tokens, error) {
+func newTokens(ctx context.Context, cfg Config, store *dbstore.Store, log *slog.Logger) (*dbstore.Keyring, *dbstore.Tokens, error) {
 	keys, err := newKeyring(ctx, cfg, store, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	tokens, err := models.NewTokens(store, keys, models.TokensOptions{Issuer: cfg.BaseURL, TTL: cfg.TokenTTL, Audiences: cfg.TokenAudiences,
+	tokens, err := dbstore.NewTokens(store, keys, models.TokensOptions{Issuer: cfg.BaseURL, TTL: cfg.TokenTTL, Audiences: cfg.TokenAudiences,
 		RenewalWindowDays: cfg.RenewalWindowDays, Log: log})
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +42,7 @@ func newTokens(ctx context.Context, cfg Config, store *models.Store, log *slog.L
 }
 
 // withKeys opens the store (migrating it) and the key ring for a keys command.
-func withKeys(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*models.Keyring) error) error {
+func withKeys(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Keyring) error) error {
 	cfg, rest, err := loadConfig("entitled", cfgArgs, env)
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func cmdKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		return withKeys(ctx, cfgArgs, env, stderr, func(keys *models.Keyring) error {
+		return withKeys(ctx, cfgArgs, env, stderr, func(keys *dbstore.Keyring) error {
 			k, err := keys.Rotate(ctx, *purpose, *now, models.SystemActor("cli:keys rotate"))
 			if err != nil {
 				return describe(err)
@@ -110,7 +111,7 @@ func cmdKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		if *kid == "" {
 			return usageError{"keys retire: name the key with --kid\n" + keysUsage}
 		}
-		return withKeys(ctx, cfgArgs, env, stderr, func(keys *models.Keyring) error {
+		return withKeys(ctx, cfgArgs, env, stderr, func(keys *dbstore.Keyring) error {
 			k, successor, err := keys.Retire(ctx, *kid, models.SystemActor("cli:keys retire"))
 			if err != nil {
 				return describe(err)
@@ -126,7 +127,7 @@ func cmdKeys(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		return withKeys(ctx, cfgArgs, env, stderr, func(keys *models.Keyring) error {
+		return withKeys(ctx, cfgArgs, env, stderr, func(keys *dbstore.Keyring) error {
 			list, err := keys.Keys(ctx)
 			if err != nil {
 				return err
@@ -190,7 +191,7 @@ func cmdSecret(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 		return err
 	}
 	defer store.Close()
-	n, err := models.ReencryptKeys(ctx, store, old, string(cfg.Secret), models.SystemActor("cli:secret rotate"))
+	n, err := dbstore.ReencryptKeys(ctx, store, old, string(cfg.Secret), models.SystemActor("cli:secret rotate"))
 	if err != nil {
 		return describe(err)
 	}

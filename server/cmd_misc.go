@@ -14,7 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/mailer"
-	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // cmdHealthcheck asks the local server's /healthz and fails unless it answers 200. A minimal
@@ -93,7 +93,7 @@ func cmdMail(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	}
 	var letter mailer.Letter
 	err = store.WithTx(ctx, func(tx *gorm.DB) error {
-		sqlTx, err := models.SQLTx(tx)
+		sqlTx, err := dbstore.SQLTx(tx)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,7 @@ package main
 
 // The renewal-notice sweep, in both of its forms: a River periodic job inside serve (daily,
 // on the elected leader only, so one replica runs it), and `entitled renewals notify`, one pass
-// on demand. Both run models.Renewals.Pass, which is exactly-once however often and however
+// on demand. Both run store.Renewals.Pass, which is exactly-once however often and however
 // many times at once it runs.
 
 import (
@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // sweepTimeout is how long one pass may run inside serve: River's default of a minute is for
@@ -25,8 +26,8 @@ import (
 const sweepTimeout = 30 * time.Minute
 
 // newSweep builds the notice sweep from the configuration.
-func newSweep(cfg Config, store *models.Store, outbox models.Outbox) (*models.Renewals, error) {
-	s, err := models.NewRenewals(store, outbox, cfg.BaseURL, cfg.RenewalNoticeDays)
+func newSweep(cfg Config, store *dbstore.Store, outbox dbstore.Outbox) (*dbstore.Renewals, error) {
+	s, err := dbstore.NewRenewals(store, outbox, cfg.BaseURL, cfg.RenewalNoticeDays)
 	if err != nil {
 		return nil, fmt.Errorf("ENTITLED_RENEWAL_NOTICE_DAYS: %w", err)
 	}
@@ -40,7 +41,7 @@ func (renewalSweepArgs) Kind() string { return "renewal_sweep" }
 
 type renewalSweepWorker struct {
 	river.WorkerDefaults[renewalSweepArgs]
-	sweep *models.Renewals
+	sweep *dbstore.Renewals
 	log   *slog.Logger
 }
 
@@ -69,7 +70,7 @@ func (dailySweep) Next(t time.Time) time.Time { return models.NextSweep(t) }
 
 // addRenewalSweep registers the daily sweep. It also runs when a replica becomes the leader
 // (RunOnStart), so that a day on which every replica was down at 00:05 is caught up at once.
-func (j *jobs) addRenewalSweep(cfg Config, store *models.Store, log *slog.Logger) error {
+func (j *jobs) addRenewalSweep(cfg Config, store *dbstore.Store, log *slog.Logger) error {
 	if j.workers == nil {
 		return fmt.Errorf("addRenewalSweep on an insert-only job client")
 	}

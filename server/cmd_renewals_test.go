@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -18,7 +19,7 @@ import (
 // run the same day queues nothing.
 func TestRenewalsNotify_OnePassPrintsWhatItQueued(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 		mustCLI(t, s, "", "migrate", "up")

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"entitled/models"
+	"entitled/models/store"
 )
 
 // Config is every setting of entitled, from the environment (ENTITLED_*) with flags overriding.
@@ -163,7 +163,7 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		return c, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
-	if v := vars["ENTITLED_FAILPOINT"]; v != "" && !models.FailpointsCompiled {
+	if v := vars["ENTITLED_FAILPOINT"]; v != "" && !store.FailpointsCompiled {
 		// Refused rather than ignored: nobody must believe a crash test is armed in production.
 		errs = append(errs, fmt.Errorf("ENTITLED_FAILPOINT=%q: failpoints exist only in test builds (go build -tags failpoint); unset it", v))
 	}

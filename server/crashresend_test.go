@@ -11,7 +11,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -19,10 +19,10 @@ import (
 const crashLetters = 30
 
 // jobStates is each letter's River job state, by Message-ID.
-func jobStates(t *testing.T, db *models.Store) map[string]string {
+func jobStates(t *testing.T, db *store.Store) map[string]string {
 	t.Helper()
 	args := "args"
-	if db.Dialect == models.SQLite {
+	if db.Dialect == store.SQLite {
 		args = "json(args)" // River keeps SQLite's job args as binary JSONB
 	}
 	rows, err := db.SQL.Query(`SELECT state, ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
@@ -50,7 +50,7 @@ func jobStates(t *testing.T, db *models.Store) map[string]string {
 }
 
 // sentLetters are the Message-IDs in the sent log.
-func sentLetters(t *testing.T, db *models.Store) map[string]bool {
+func sentLetters(t *testing.T, db *store.Store) map[string]bool {
 	t.Helper()
 	rows, err := db.SQL.Query(`SELECT message_id FROM sent_letters`)
 	if err != nil {
@@ -86,7 +86,7 @@ func deliveredByID(t *testing.T, sink *mailtest.Sink) map[string]int {
 }
 
 // recordedWhileRunning counts the letters in the sent log whose River job is still running.
-func recordedWhileRunning(t *testing.T, db *models.Store) int {
+func recordedWhileRunning(t *testing.T, db *store.Store) int {
 	t.Helper()
 	sent, n := sentLetters(t, db), 0
 	for id, st := range jobStates(t, db) {
@@ -108,7 +108,7 @@ func recordedWhileRunning(t *testing.T, db *models.Store) int {
 // with this test's kill, every letter accepted and not yet completed in River was (9 to 16 of 16).
 func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
@@ -171,7 +171,7 @@ func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *test
 		// The dead process's jobs stay "running" until RescueStuckJobsAfter has passed since
 		// their attempt: age them past it, as the five minutes would.
 		age := `UPDATE river_job SET attempted_at = attempted_at - interval '10 minutes' WHERE state = 'running'`
-		if d == models.SQLite {
+		if d == store.SQLite {
 			age = `UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', attempted_at, '-10 minutes') WHERE state = 'running'`
 		}
 		if _, err := db.SQL.Exec(age); err != nil {

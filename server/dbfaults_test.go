@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // pgCluster is a private PostgreSQL instance made with initdb in a directory of its own, on a
@@ -540,7 +541,7 @@ func wantUnavailable(t *testing.T, what string, a faultAnswer, want string) {
 // accounts whose name starts with prefix.
 func integrityOK(t *testing.T, dbPath, prefix string) (accounts int) {
 	t.Helper()
-	st, err := models.Open(t.Context(), models.OpenOptions{URL: "sqlite://" + dbPath, MaxConns: 1})
+	st, err := store.Open(t.Context(), store.OpenOptions{URL: "sqlite://" + dbPath, MaxConns: 1})
 	if err != nil {
 		t.Fatalf("open %s: %v", dbPath, err)
 	}

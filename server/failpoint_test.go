@@ -1,7 +1,7 @@
 package main
 
 // Crash tests: a binary built with -tags failpoint kills itself with SIGKILL at a named step of
-// an order, a registration or a renewal-notice pass (ENTITLED_FAILPOINT, models/failpoint_on.go),
+// an order, a registration or a renewal-notice pass (ENTITLED_FAILPOINT, models/store/failpoint_on.go),
 // and the ordinary binary is restarted on the same database. What the crash left must be whole or
 // absent, and every letter must reach the SMTP sink exactly once.
 
@@ -24,6 +24,7 @@ import (
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -133,7 +134,7 @@ func mustCall(t *testing.T, base, method, path, token string, body any, want int
 }
 
 // count runs a count(*) query (? placeholders on both dialects).
-func count(t *testing.T, db *models.Store, query string, args ...any) int64 {
+func count(t *testing.T, db *store.Store, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	if err := db.DB.Raw(query, args...).Scan(&n).Error; err != nil {
@@ -143,11 +144,11 @@ func count(t *testing.T, db *models.Store, query string, args ...any) int64 {
 }
 
 // queuedLetters are the letters the outbox holds (committed send_letter jobs), by Message-ID.
-func queuedLetters(t *testing.T, db *models.Store) map[string]mailer.Letter {
+func queuedLetters(t *testing.T, db *store.Store) map[string]mailer.Letter {
 	t.Helper()
 	// River keeps SQLite's job args as binary JSONB; json() gives them back as text.
 	args := "args"
-	if db.Dialect == models.SQLite {
+	if db.Dialect == store.SQLite {
 		args = "json(args)"
 	}
 	rows, err := db.SQL.Query(`SELECT ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
@@ -187,7 +188,7 @@ func lettersOf(letters map[string]mailer.Letter, kind, to string) []mailer.Lette
 // waitAllCompleted waits until every letter job has completed: a letter delivered by a process
 // that is then killed before River records it would be sent again, which is the outbox's
 // at-least-once and not what these tests are about.
-func waitAllCompleted(t *testing.T, db *models.Store) {
+func waitAllCompleted(t *testing.T, db *store.Store) {
 	t.Helper()
 	eventually(t, deliveryTimeout, "every letter's job to complete", func() bool {
 		return count(t, db, `SELECT count(*) FROM river_job WHERE kind = 'send_letter' AND state <> 'completed'`) == 0
@@ -197,7 +198,7 @@ func waitAllCompleted(t *testing.T, db *models.Store) {
 // deliveredExactlyOnce waits for every queued letter to be delivered, waits a few poll intervals
 // more for duplicates, and checks that the sink has each queued letter exactly once and nothing
 // else. It returns the numbers of letters, lost ones and doubled ones.
-func deliveredExactlyOnce(t *testing.T, db *models.Store, sink *mailtest.Sink) (letters, lost, doubled int) {
+func deliveredExactlyOnce(t *testing.T, db *store.Store, sink *mailtest.Sink) (letters, lost, doubled int) {
 	t.Helper()
 	waitAllCompleted(t, db)
 	time.Sleep(5 * pollInterval)
@@ -251,7 +252,7 @@ type orderState struct {
 	renewedEndsOn                                                    string // YYYY-MM-DD
 }
 
-func readOrder(t *testing.T, db *models.Store, ref string, seeded storetest.Seeded, contact string) orderState {
+func readOrder(t *testing.T, db *store.Store, ref string, seeded storetest.Seeded, contact string) orderState {
 	t.Helper()
 	var st orderState
 	st.orders = count(t, db, `SELECT count(*) FROM orders WHERE order_ref = ?`, ref)
@@ -287,9 +288,9 @@ func (st orderState) placed(t *testing.T, oldEnds, newEnds models.Date) bool {
 
 // eachFailpoint runs crash for each step on both dialects, all in parallel, each on a fresh
 // database that the normal binary has migrated, with its own mail sink.
-func eachFailpoint(t *testing.T, steps []string, crash func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store)) {
+func eachFailpoint(t *testing.T, steps []string, crash func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *store.Store)) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		for _, step := range steps {
 			t.Run(step, func(t *testing.T) {
@@ -307,7 +308,7 @@ func eachFailpoint(t *testing.T, steps []string, crash func(t *testing.T, step s
 // after the commit (before the answer), it is whole and a retry is order_ref_taken. Either way
 // the welcome letter is delivered exactly once.
 func TestFailpoint_Order(t *testing.T) {
-	eachFailpoint(t, []string{"order.before_commit", "order.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+	eachFailpoint(t, []string{"order.before_commit", "order.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *store.Store) {
 		today := models.DateOf(time.Now())
 		const contact = "buyer@acme.test"
 		oldEnds, newEnds := today.AddDays(200), today.AddDays(565)
@@ -364,7 +365,7 @@ type registrationState struct {
 	claimed, members, audit, letters int64
 }
 
-func readRegistration(t *testing.T, db *models.Store, seeded storetest.Seeded, contact string) registrationState {
+func readRegistration(t *testing.T, db *store.Store, seeded storetest.Seeded, contact string) registrationState {
 	t.Helper()
 	return registrationState{
 		claimed: count(t, db, `SELECT count(*) FROM licenses WHERE id = ? AND claimed_by IS NOT NULL AND registered_on IS NOT NULL`, seeded.LicenseID),
@@ -392,7 +393,7 @@ func (st registrationState) registered(t *testing.T) bool {
 // and a retry makes the customer admin; killed after the commit, it is whole and a retry says
 // already a member. The claim letter to the primary contact is delivered exactly once.
 func TestFailpoint_Registration(t *testing.T) {
-	eachFailpoint(t, []string{"registration.before_commit", "registration.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+	eachFailpoint(t, []string{"registration.before_commit", "registration.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *store.Store) {
 		today := models.DateOf(time.Now())
 		const contact, customer, password = "owner@acme.test", "admin@acme.test", "quartz-lantern-58-orbit"
 		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355), ContactEmail: contact})
@@ -439,7 +440,7 @@ func TestFailpoint_Registration(t *testing.T) {
 // after the restart (serve's own at leadership, and the command run again) sends what is missing
 // once: each contact gets one notice, the renewal desk one digest.
 func TestFailpoint_NoticePass(t *testing.T) {
-	eachFailpoint(t, []string{"notice.before_commit", "notice.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *models.Store) {
+	eachFailpoint(t, []string{"notice.before_commit", "notice.after_commit"}, func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *store.Store) {
 		mustCLI(t, s, "quartz-lantern-58-orbit\n", "staff", "add", "--email", "desk@vendor.test", "--roles", "renewals")
 		today := models.DateOf(time.Now())
 		due := map[string]string{} // contact → the letter kind it is owed
@@ -489,7 +490,7 @@ func TestFailpoint_NoticePass(t *testing.T) {
 
 // checkNotices checks that every renewal_notices row has exactly one letter of its kind to its
 // contract's contact, and every notice letter its row; it returns the number of rows.
-func checkNotices(t *testing.T, db *models.Store, contracts []storetest.Seeded, due map[string]string) int64 {
+func checkNotices(t *testing.T, db *store.Store, contracts []storetest.Seeded, due map[string]string) int64 {
 	t.Helper()
 	letters := queuedLetters(t, db)
 	var rows int64

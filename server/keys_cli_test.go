@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -29,7 +29,7 @@ func keyRows(t *testing.T, out string) map[string]string {
 // nothing and the new one opens everything.
 func TestKeysRotateListAndSecretRotate(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		oldSecret := "0123456789abcdef0123456789abcdef-old"
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: oldSecret}
@@ -89,7 +89,7 @@ func TestKeysRotateListAndSecretRotate(t *testing.T) {
 // fresh one active in its place, so that signing never stops.
 func TestKeysRetire(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: "0123456789abcdef0123456789abcdef-kr"}
 		var active string

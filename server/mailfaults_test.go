@@ -9,7 +9,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -20,7 +20,7 @@ import (
 // with the Message-ID the command printed.
 func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		sink := mailtest.Start(t)
 		sink.SetHangFor(30 * time.Second) // the figure; it starts before the first attempt

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"entitled/models"
+	"entitled/models/store"
 )
 
 // binary is the entitled executable built once for the tests that run it as a process. Signals
@@ -313,9 +313,9 @@ func mustCLI(t *testing.T, s setup, stdin string, args ...string) string {
 
 // openDB opens the database that the processes and CLI commands use, so that the test can look
 // at what they left there (the job queue, users).
-func openDB(t *testing.T, url string) *models.Store {
+func openDB(t *testing.T, url string) *store.Store {
 	t.Helper()
-	s, err := models.Open(context.Background(), models.OpenOptions{URL: url, MaxConns: 2})
+	s, err := store.Open(context.Background(), store.OpenOptions{URL: url, MaxConns: 2})
 	if err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"entitled/mailer/mailtest"
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -87,7 +87,7 @@ func checkLetter(t *testing.T, msg *mail.Message, to, messageID string) {
 // server ran at all when it was queued. The second server is a new process on the same database.
 func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		t.Run("server killed after a refused attempt", func(t *testing.T) {
 			t.Parallel()
@@ -131,7 +131,7 @@ func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
 
 // waitDeliveredOnce waits for the letter to reach the sink and for its job to complete, waits
 // a few more poll intervals for any duplicate, and checks that the sink has it exactly once.
-func waitDeliveredOnce(t *testing.T, sink *mailtest.Sink, db *models.Store, to, id string) {
+func waitDeliveredOnce(t *testing.T, sink *mailtest.Sink, db *store.Store, to, id string) {
 	t.Helper()
 	eventually(t, deliveryTimeout, "the letter to be delivered", func() bool { return len(sink.To(to)) > 0 })
 	eventually(t, deliveryTimeout, "the letter's job to complete", func() bool { return letterJob(t, db).state == "completed" })
@@ -154,11 +154,11 @@ type job struct {
 	retryNotDue bool // its next attempt is at least half a second away
 }
 
-func letterJob(t *testing.T, db *models.Store) job {
+func letterJob(t *testing.T, db *store.Store) job {
 	t.Helper()
 	// Each dialect stores instants its own way; River writes SQLite's as "YYYY-MM-DD HH:MM:SS.SSS" UTC.
 	later := `now() + interval '500 milliseconds'`
-	if db.Dialect == models.SQLite {
+	if db.Dialect == store.SQLite {
 		later = `strftime('%Y-%m-%d %H:%M:%f', 'now', '+0.5 seconds')`
 	}
 	var j job

@@ -28,6 +28,7 @@ import (
 
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 	"entitled/verify"
 )
@@ -39,7 +40,7 @@ const (
 	// replicaJWKSMaxAge is ENTITLED_JWKS_MAX_AGE for the replicas: a rotated-in key then signs
 	// after 2 s + 11 s instead of 5 min + 11 s, so the rotation fits in a test.
 	replicaJWKSMaxAge = 2 * time.Second
-	// replicaKeyRefresh is how often each replica re-reads the signing keys (models.Keyring's
+	// replicaKeyRefresh is how often each replica re-reads the signing keys (store.Keyring's
 	// default, not configurable).
 	replicaKeyRefresh = 5 * time.Second
 	// replicaPassword is every customer's and staff user's password in these tests.
@@ -60,12 +61,12 @@ var replicaExtraEnv = []string{
 // notices come first, as their passes start with the replicas and their letters fill the queue.
 func TestReplicasOnOnePostgreSQL(t *testing.T) {
 	t.Parallel()
-	if !slices.Contains(storetest.Dialects(t), models.Postgres) {
+	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
 		t.Skip("PostgreSQL does not answer")
 	}
 	began := time.Now()
 	sink := mailtest.Start(t)
-	dbURL := storetest.URL(t, models.Postgres)
+	dbURL := storetest.URL(t, store.Postgres)
 	sA := setup{DataDir: t.TempDir(), DatabaseURL: dbURL, SMTPURL: sink.URL(), Secret: testSecret}
 	sB := setup{DataDir: t.TempDir(), DatabaseURL: dbURL, SMTPURL: sink.URL(), Secret: testSecret}
 
@@ -527,7 +528,7 @@ type noticeContracts struct {
 // seedNoticeContracts writes 1,200 contracts straight into the database: 200 owed each renewal
 // notice (90, 60, 30 and 7 days) and the lapse notice, and 200 owed nothing. The 1,000 due take
 // the sweep two batches of 500, so that concurrent passes can meet batch by batch.
-func seedNoticeContracts(t *testing.T, db *models.Store) noticeContracts {
+func seedNoticeContracts(t *testing.T, db *store.Store) noticeContracts {
 	t.Helper()
 	today := models.DateOf(time.Now())
 	daysLeft := []int{80, 50, 25, 5, -1, 200} // → 90, 60, 30, 7 days, lapse, nothing
@@ -694,7 +695,7 @@ func replicaSignUp(t *testing.T, sink *mailtest.Sink, signUpOn, verifyOn *proces
 }
 
 // replicaCount is the count(*) that a query against the shared database answers.
-func replicaCount(t *testing.T, db *models.Store, query string, args ...any) int {
+func replicaCount(t *testing.T, db *store.Store, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := db.SQL.QueryRow(query, args...).Scan(&n); err != nil {
@@ -705,7 +706,7 @@ func replicaCount(t *testing.T, db *models.Store, query string, args ...any) int
 
 // waitLettersSettled waits until no letter job is left to work (each completed, or given up on),
 // and a few poll intervals more, so that a duplicate delivery would have reached the sink.
-func waitLettersSettled(t *testing.T, db *models.Store) {
+func waitLettersSettled(t *testing.T, db *store.Store) {
 	t.Helper()
 	eventually(t, deliveryTimeout, "every queued letter to be worked", func() bool {
 		return replicaCount(t, db, `SELECT count(*) FROM river_job WHERE kind = 'send_letter' AND state NOT IN ('completed', 'cancelled', 'discarded')`) == 0

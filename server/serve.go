@@ -18,12 +18,12 @@ import (
 
 	"entitled/handlers"
 	"entitled/mailer"
-	"entitled/models"
+	dbstore "entitled/models/store"
 )
 
 // openStore opens the configured database and, when migrate is set, brings its schema up to date.
-func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*models.Store, error) {
-	store, err := models.Open(ctx, models.OpenOptions{URL: cfg.DatabaseURL, Logger: log})
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*dbstore.Store, error) {
+	store, err := dbstore.Open(ctx, dbstore.OpenOptions{URL: cfg.DatabaseURL, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", Secret(cfg.DatabaseURL), err)
 	}
@@ -45,7 +45,7 @@ type jobs struct {
 
 // newJobs builds the River client. With work set it also runs workers (serve); without, it only
 // inserts (CLI commands that queue a letter).
-func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.Registerer, work bool) (*jobs, error) {
+func newJobs(cfg Config, store *dbstore.Store, log *slog.Logger, reg prometheus.Registerer, work bool) (*jobs, error) {
 	renderer, err := mailer.NewRenderer(cfg.BaseURL)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func newJobs(cfg Config, store *models.Store, log *slog.Logger, reg prometheus.R
 
 // addPeriodic registers the housekeeping jobs. River runs periodic jobs on the elected leader
 // only, so with several replicas each runs once per period.
-func (j *jobs) addPeriodic(store *models.Store, identity *models.Identity) error {
+func (j *jobs) addPeriodic(store *dbstore.Store, identity *dbstore.Identity) error {
 	if j.workers == nil {
 		return errors.New("addPeriodic on an insert-only job client")
 	}
@@ -116,8 +116,8 @@ func (pruneArgs) Kind() string { return "prune_expired" }
 
 type pruneWorker struct {
 	river.WorkerDefaults[pruneArgs]
-	identity *models.Identity
-	store    *models.Store
+	identity *dbstore.Identity
+	store    *dbstore.Store
 }
 
 func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
@@ -167,12 +167,12 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	identity := models.NewIdentity(store, bg.outbox, cfg.BaseURL)
+	identity := dbstore.NewIdentity(store, bg.outbox, cfg.BaseURL)
 	if err := bg.addPeriodic(store, identity); err != nil {
 		return err
 	}
 	// The letters of signup, forgot password and account recovery, decided after the answer.
-	models.AddWorkers(bg.workers, store, cfg.BaseURL)
+	dbstore.AddWorkers(bg.workers, store, cfg.BaseURL)
 	if err := bg.addRenewalSweep(cfg, store, log); err != nil {
 		return err
 	}
@@ -185,15 +185,15 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	keys.Start(ctx)
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg,
-		Catalogue:      models.NewCatalogue(store),
-		Orders:         models.NewOrders(store, bg.outbox, cfg.BaseURL),
-		Accounts:       models.NewAccounts(store, bg.outbox, cfg.BaseURL),
-		Licenses:       models.NewLicenses(store, cfg.RenewalWindowDays),
-		Registrations:  models.NewRegistrations(store, bg.outbox, cfg.BaseURL),
-		Help:           models.NewHelp(store, bg.outbox),
-		Contracts:      models.NewContracts(store, bg.outbox, cfg.RenewalWindowDays),
+		Catalogue:      dbstore.NewCatalogue(store),
+		Orders:         dbstore.NewOrders(store, bg.outbox, cfg.BaseURL),
+		Accounts:       dbstore.NewAccounts(store, bg.outbox, cfg.BaseURL),
+		Licenses:       dbstore.NewLicenses(store, cfg.RenewalWindowDays),
+		Registrations:  dbstore.NewRegistrations(store, bg.outbox, cfg.BaseURL),
+		Help:           dbstore.NewHelp(store, bg.outbox),
+		Contracts:      dbstore.NewContracts(store, bg.outbox, cfg.RenewalWindowDays),
 		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
-		Keys: keys, Tokens: tokens, LicenseKeys: models.NewLicenseKeys(store, keys, cfg.BaseURL, cfg.RenewalWindowDays),
+		Keys: keys, Tokens: tokens, LicenseKeys: dbstore.NewLicenseKeys(store, keys, cfg.BaseURL, cfg.RenewalWindowDays),
 	})
 	if err != nil {
 		return err

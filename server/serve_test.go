@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -211,12 +211,12 @@ func (r *partialRequest) finish(t *testing.T) (*http.Response, string) {
 // refuses to start and says which setting is missing; with it the server serves and is ready.
 func TestServeOnPostgreSQL(t *testing.T) {
 	t.Parallel()
-	if !slices.Contains(storetest.Dialects(t), models.Postgres) {
+	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
 		t.Skip("PostgreSQL does not answer")
 	}
 	t.Run("without ENTITLED_SECRET it refuses to start", func(t *testing.T) {
 		t.Parallel()
-		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, models.Postgres)}
+		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, store.Postgres)}
 		p := startProcess(t, s, "serve")
 		if code := p.waitExit(startTimeout); code == 0 {
 			t.Errorf("exit status 0, want a failure")
@@ -230,7 +230,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	})
 	t.Run("with the secret it serves and is ready", func(t *testing.T) {
 		t.Parallel()
-		p := startServer(t, setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, models.Postgres), Secret: testSecret})
+		p := startServer(t, setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, store.Postgres), Secret: testSecret})
 		for _, path := range []string{"/healthz", "/readyz"} {
 			if status, body := p.get(path); status != http.StatusOK {
 				t.Errorf("GET %s = %d %s, want 200", path, status, body)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -15,7 +16,7 @@ import (
 // notice, the skipped one is printed with what to do, and the summary counts it. Issue 16, item 4.
 func TestRenewalsNotify_SkipsAnUndeliverableContactAndNotifiesEveryoneElse(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 		mustCLI(t, s, "", "migrate", "up")

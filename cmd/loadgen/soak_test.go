@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -36,8 +36,8 @@ func TestSoak(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(string(dialect), func(t *testing.T) {
 			args := []string{"--server-bin", bin, "--soak", "--connections", "16", "--warmup", "5s", "--duration", "60s"}
-			if dialect == models.Postgres {
-				args = append(args, "--database-url", storetest.URL(t, models.Postgres), "--fresh-db=false", "--duration", "20s")
+			if dialect == store.Postgres {
+				args = append(args, "--database-url", storetest.URL(t, store.Postgres), "--fresh-db=false", "--duration", "20s")
 			}
 			o, err := parseOptions(args, testLog{t})
 			if err != nil {

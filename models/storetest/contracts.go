@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // Contract is one contract to seed, with its license, account and product. Zero dates are NULL.
@@ -42,7 +43,7 @@ type Seeded struct {
 // SeedContracts inserts n contracts, spec(i) giving the i-th, with multi-row INSERTs in one
 // transaction per table chunk: each contract gets its own account, order and license (of one
 // product per distinct ProductName) and an initial term. It is fast enough for 100,000.
-func SeedContracts(tb testing.TB, s *models.Store, n int, spec func(i int) Contract) []Seeded {
+func SeedContracts(tb testing.TB, s *store.Store, n int, spec func(i int) Contract) []Seeded {
 	tb.Helper()
 	ctx := context.Background()
 	var base int64
@@ -135,7 +136,7 @@ func SeedContracts(tb testing.TB, s *models.Store, n int, spec func(i int) Contr
 						b.WriteString(",")
 					}
 					p++
-					if s.Dialect == models.Postgres {
+					if s.Dialect == store.Postgres {
 						fmt.Fprintf(&b, "$%d", p)
 					} else {
 						b.WriteString("?")
@@ -155,7 +156,7 @@ func SeedContracts(tb testing.TB, s *models.Store, n int, spec func(i int) Contr
 	insert("licenses", "id, license_number, account_id, product_id, order_id, quantity, kind, ordered_on, registered_on, created_at, updated_at", licenses)
 	insert("contracts", "id, license_id, program, premier, trial, starts_on, ends_on, grace_until, terminated_on, created_at, updated_at", contracts)
 	insert("contract_terms", "id, contract_id, seq, kind, starts_on, ends_on, program, premier, actor_kind, created_at", terms)
-	if s.Dialect == models.Postgres {
+	if s.Dialect == store.Postgres {
 		// Explicit ids leave the identity sequences behind; later inserts by the services would collide.
 		for _, table := range []string{"products", "accounts", "orders", "licenses", "contracts", "contract_terms"} {
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT MAX(id) FROM %s))", table, table)); err != nil {
@@ -170,7 +171,7 @@ func SeedContracts(tb testing.TB, s *models.Store, n int, spec func(i int) Contr
 }
 
 // SeedContract inserts one contract (see SeedContracts).
-func SeedContract(tb testing.TB, s *models.Store, c Contract) Seeded {
+func SeedContract(tb testing.TB, s *store.Store, c Contract) Seeded {
 	tb.Helper()
 	return SeedContracts(tb, s, 1, func(int) Contract { return c })[0]
 }

@@ -19,6 +19,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // AdminURL is the PostgreSQL server the tests create their databases on.
@@ -58,7 +59,7 @@ func postgresAdmin() (*sql.DB, error) {
 
 // Dialects are the dialects this run tests: SQLite, and PostgreSQL when it answers. With CI set,
 // an unreachable PostgreSQL fails the test instead of being skipped.
-func Dialects(tb testing.TB) []models.Dialect {
+func Dialects(tb testing.TB) []store.Dialect {
 	tb.Helper()
 	if _, err := postgresAdmin(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -67,13 +68,13 @@ func Dialects(tb testing.TB) []models.Dialect {
 		skipOnce.Do(func() {
 			fmt.Fprintf(os.Stderr, "storetest: PostgreSQL at %s does not answer (%v): testing SQLite only\n", AdminURL(), err)
 		})
-		return []models.Dialect{models.SQLite}
+		return []store.Dialect{store.SQLite}
 	}
-	return []models.Dialect{models.SQLite, models.Postgres}
+	return []store.Dialect{store.SQLite, store.Postgres}
 }
 
 // Each runs fn as a subtest once per dialect.
-func Each(t *testing.T, fn func(t *testing.T, d models.Dialect)) {
+func Each(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
 	t.Helper()
 	for _, d := range Dialects(t) {
 		t.Run(string(d), func(t *testing.T) { fn(t, d) })
@@ -82,12 +83,12 @@ func Each(t *testing.T, fn func(t *testing.T, d models.Dialect)) {
 
 // URL makes an empty database of the dialect for this test and returns its URL. The database is
 // removed when the test ends.
-func URL(tb testing.TB, d models.Dialect) string {
+func URL(tb testing.TB, d store.Dialect) string {
 	tb.Helper()
 	switch d {
-	case models.SQLite:
+	case store.SQLite:
 		return "sqlite://" + filepath.Join(tb.TempDir(), "entitled.db")
-	case models.Postgres:
+	case store.Postgres:
 		admin, err := postgresAdmin()
 		if err != nil {
 			tb.Fatalf("PostgreSQL: %v", err)
@@ -116,10 +117,10 @@ func URL(tb testing.TB, d models.Dialect) string {
 
 // Open makes a fresh database of the dialect, migrates it and returns the store on it, closed
 // when the test ends. clock may be nil for the system clock.
-func Open(tb testing.TB, d models.Dialect, clock models.Clock) *models.Store {
+func Open(tb testing.TB, d store.Dialect, clock models.Clock) *store.Store {
 	tb.Helper()
 	ctx := context.Background()
-	s, err := models.Open(ctx, models.OpenOptions{URL: URL(tb, d), Clock: clock})
+	s, err := store.Open(ctx, store.OpenOptions{URL: URL(tb, d), Clock: clock})
 	if err != nil {
 		tb.Fatalf("open %s: %v", d, err)
 	}

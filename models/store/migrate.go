@@ -1,4 +1,4 @@
-package models
+package store
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"entitled/migrations"
+	"entitled/models"
 )
 
 // migrateLockKey is the PostgreSQL advisory lock that serialises migrations across replicas:
@@ -134,10 +135,10 @@ func (s *Store) SchemaReady(ctx context.Context) error {
 		if IsUnavailable(err) {
 			return Translate(err)
 		}
-		return &Error{Code: CodeSchemaBehind, Message: "the database has not been migrated", Err: err}
+		return &models.Error{Code: models.CodeSchemaBehind, Message: "the database has not been migrated", Err: err}
 	}
 	if pending {
-		return &Error{Code: CodeSchemaBehind, Message: "the database schema lacks migrations this build needs: run entitled migrate up"}
+		return &models.Error{Code: models.CodeSchemaBehind, Message: "the database schema lacks migrations this build needs: run entitled migrate up"}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 // The renewal desk on both dialects: the SQL status filters agree with ContractStatus on every
 // boundary day of every kind of contract, and the notice sweep sends each notice once — on the
@@ -21,6 +21,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -31,14 +32,14 @@ func day(offset int) models.Date { return deskDay.AddDays(offset) }
 
 // desk is the contracts service and the notice sweep on a fresh database, the clock at deskDay.
 type desk struct {
-	store     *models.Store
+	store     *dbstore.Store
 	clock     *models.FixedClock
-	contracts *models.Contracts
-	sweep     *models.Renewals
+	contracts *dbstore.Contracts
+	sweep     *dbstore.Renewals
 	jobs      *river.Client[*sql.Tx]
 }
 
-func newDesk(tb testing.TB, d models.Dialect) *desk {
+func newDesk(tb testing.TB, d dbstore.Dialect) *desk {
 	tb.Helper()
 	clock := models.NewFixedClock(deskDay.Time().Add(9 * time.Hour))
 	store := storetest.Open(tb, d, clock)
@@ -52,11 +53,11 @@ func newDesk(tb testing.TB, d models.Dialect) *desk {
 		tb.Fatalf("renderer: %v", err)
 	}
 	outbox := mailer.NewOutbox(jobs, r)
-	sweep, err := models.NewRenewals(store, outbox, baseURL, []int{90, 60, 30, 7})
+	sweep, err := dbstore.NewRenewals(store, outbox, baseURL, []int{90, 60, 30, 7})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &desk{store: store, clock: clock, contracts: models.NewContracts(store, outbox, 90), sweep: sweep, jobs: jobs}
+	return &desk{store: store, clock: clock, contracts: dbstore.NewContracts(store, outbox, 90), sweep: sweep, jobs: jobs}
 }
 
 // on moves the clock to a day (at 09:00 UTC).
@@ -183,7 +184,7 @@ func boundaryDays(window int) []models.Date {
 // and the day either side of each) for every kind of contract, with two renewal windows; and so
 // does expiring_within_days, whose order is grace first, then soonest ends_on.
 func TestStatusFilterAgreesWithContractStatus(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		ctx := context.Background()
 		facts := map[int64]*models.SupportFacts{}
@@ -194,7 +195,7 @@ func TestStatusFilterAgreesWithContractStatus(t *testing.T) {
 				GraceUntil: c.GraceUntil, TerminatedOn: c.TerminatedOn}
 			names[s.ContractID] = name
 		}
-		page, _ := models.ParseContractPage("500", "")
+		page, _ := dbstore.ParseContractPage("500", "")
 		for _, window := range []int{90, 7} {
 			k.contracts.RenewalWindowDays = window
 			for _, today := range boundaryDays(window) {
@@ -263,7 +264,7 @@ func TestStatusFilterAgreesWithContractStatus(t *testing.T) {
 // Filters combine, pages follow each other by cursor without gaps or repeats in either order,
 // and a cursor of one order is refused by the other.
 func TestContractList_FiltersAndKeysetPages(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		ctx := context.Background()
 		seeded := storetest.SeedContracts(t, k.store, 23, func(i int) storetest.Contract {
@@ -280,7 +281,7 @@ func TestContractList_FiltersAndKeysetPages(t *testing.T) {
 			var ids []int64
 			cursor := ""
 			for range 50 {
-				p, err := models.ParseContractPage(limit, cursor)
+				p, err := dbstore.ParseContractPage(limit, cursor)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -320,19 +321,19 @@ func TestContractList_FiltersAndKeysetPages(t *testing.T) {
 		if got := collect(models.ContractFilter{AccountID: seeded[7].AccountID}, "50"); len(got) != 1 || got[0] != seeded[7].ContractID {
 			t.Errorf("account_id: %v", got)
 		}
-		p1, _ := models.ParseContractPage("2", "")
+		p1, _ := dbstore.ParseContractPage("2", "")
 		first, err := k.contracts.List(ctx, models.ContractFilter{}, p1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p2, err := models.ParseContractPage("2", first.Next)
+		p2, err := dbstore.ParseContractPage("2", first.Next)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.contracts.List(ctx, models.ContractFilter{Within: 9, HasWithin: true}, p2); models.ErrorCode(err) != models.CodeValidation {
+		if _, err := k.contracts.List(ctx, models.ContractFilter{Within: 9, HasWithin: true}, p2); dbstore.ErrorCode(err) != models.CodeValidation {
 			t.Errorf("an id cursor on an ends_on list: %v", err)
 		}
-		if _, err := models.ParseContractPage("2", "bm9wZQ"); models.ErrorCode(err) != models.CodeValidation {
+		if _, err := dbstore.ParseContractPage("2", "bm9wZQ"); dbstore.ErrorCode(err) != models.CodeValidation {
 			t.Errorf("a forged cursor: %v", err)
 		}
 	})
@@ -387,7 +388,7 @@ func TestNoticeDue(t *testing.T) {
 // the lapse notice the day after ends_on; nothing after. A contract that entered the window late
 // gets only the nearest notice, then the next.
 func TestNoticePass_OffsetsOncePerDayAndLateEntrant(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		c := storetest.SeedContract(t, k.store, storetest.Contract{StartsOn: day(-265), EndsOn: day(100), Program: models.Program24x7, Premier: true,
 			AccountName: "Acme, \"Ltd\"", ContactName: "Pat Contact", ContactEmail: "pat@acme.test", ProductName: "Widget Server"})
@@ -453,7 +454,7 @@ func TestNoticePass_OffsetsOncePerDayAndLateEntrant(t *testing.T) {
 // upgrade keeps ends_on and sends nothing new. A terminated contract gets nothing more, lapse
 // notice included. Grace holds the lapse notice back until the day after grace_until.
 func TestNoticePass_RenewalTerminationAndGrace(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		ctx := context.Background()
 		staff := models.SystemActor("test")
@@ -522,7 +523,7 @@ func TestNoticePass_RenewalTerminationAndGrace(t *testing.T) {
 // Running the pass twice queues nothing the second time; four passes at once (as replicas would,
 // were the leader election to fail) queue each notice once between them.
 func TestNoticePass_TwiceAndConcurrentlyNeverDuplicates(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		k.sweep.BatchSize = 7 // several batches, so that passes interleave
 		seeded := storetest.SeedContracts(t, k.store, 60, func(i int) storetest.Contract {
@@ -582,7 +583,7 @@ func TestNoticePass_TwiceAndConcurrentlyNeverDuplicates(t *testing.T) {
 // staff), listing what expires this week and what lapsed yesterday (after grace too), and
 // leaving out trials and terminated contracts.
 func TestNoticePass_DailyDigestToRenewalStaff(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		k := newDesk(t, d)
 		k.addStaff(t, "renewals@vendor.test", "renewals")
 		k.addStaff(t, "boss@vendor.test", "superadmin")

@@ -1,4 +1,4 @@
-package models
+package store
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"entitled/models"
 	"entitled/verify"
 )
 
@@ -55,7 +56,7 @@ type cached[V any] struct {
 // principalEntry is a cached principal with its session's expiry (zero for API keys), checked
 // on every hit.
 type principalEntry struct {
-	p         Principal
+	p         models.Principal
 	expiresAt time.Time
 }
 
@@ -65,7 +66,7 @@ type hotCache struct {
 	gen        atomic.Uint64
 	mu         sync.RWMutex
 	principals map[string]cached[principalEntry]
-	versions   map[int64]cached[[]ProductVersion] // by sort_key
+	versions   map[int64]cached[[]models.ProductVersion] // by sort_key
 	grants     map[grantKey]cached[hotLicense]
 	// tokens are entitlement tokens whose signature, typ and kid introspection has checked, by
 	// SHA-256 of their exact string. Time claims, issuer and audience are checked again on every
@@ -74,7 +75,7 @@ type hotCache struct {
 }
 
 func newHotCache() *hotCache {
-	return &hotCache{principals: map[string]cached[principalEntry]{}, versions: map[int64]cached[[]ProductVersion]{},
+	return &hotCache{principals: map[string]cached[principalEntry]{}, versions: map[int64]cached[[]models.ProductVersion]{},
 		grants: map[grantKey]cached[hotLicense]{}, tokens: map[[sha256.Size]byte]cached[*verify.Claims]{}}
 }
 
@@ -131,7 +132,7 @@ func keep[K comparable, V any](c *hotCache, gen uint64, m map[K]cached[V], k K, 
 	m[k] = cached[V]{v: v, until: time.Now().Add(ttl)}
 }
 
-func (c *hotCache) principal(key string, now time.Time) (*Principal, bool) {
+func (c *hotCache) principal(key string, now time.Time) (*models.Principal, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -143,7 +144,7 @@ func (c *hotCache) principal(key string, now time.Time) (*Principal, bool) {
 	return &p, true
 }
 
-func (c *hotCache) putPrincipal(gen uint64, key string, p *Principal, expiresAt time.Time) {
+func (c *hotCache) putPrincipal(gen uint64, key string, p *models.Principal, expiresAt time.Time) {
 	if c == nil {
 		return
 	}
@@ -215,7 +216,7 @@ func (c *hotCache) registerInvalidation(db *gorm.DB) error {
 }
 
 // productVersions lists a product's versions by sort_key, from the cache when it is fresh.
-func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]ProductVersion, error) {
+func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]models.ProductVersion, error) {
 	c := s.cache
 	if c != nil {
 		if versions, ok := lookup(c, c.versions, productID); ok {
@@ -223,7 +224,7 @@ func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]ProductVersion,
 		}
 	}
 	gen := c.generation()
-	var versions []ProductVersion
+	var versions []models.ProductVersion
 	if err := tx.Where("product_id = ?", productID).Order("sort_key").Find(&versions).Error; err != nil {
 		return nil, err
 	}
@@ -237,9 +238,9 @@ func (s *Store) productVersions(tx *gorm.DB, productID int64) ([]ProductVersion,
 // hotLicense is a license with its account, contract and one user's membership, loaded by one
 // JOIN: what check, token, introspection and support need.
 type hotLicense struct {
-	Detail LicenseDetail
-	UserID int64   // 0: no such user
-	Member *Member // the user's active membership, or nil
+	Detail models.LicenseDetail
+	UserID int64          // 0: no such user
+	Member *models.Member // the user's active membership, or nil
 }
 
 const hotLicenseSQL = `SELECT l.id, l.license_number, l.account_id, l.product_id, l.order_id, l.quantity, l.kind,
@@ -354,7 +355,7 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 		serviceTag, program             sql.NullString
 		cID, uID, mID, grant            sql.NullInt64
 		premier, trial, ra, rs, rl      sql.NullBool
-		startsOn, endsOn, grace, termOn Date
+		startsOn, endsOn, grace, termOn models.Date
 	)
 	if err := row.Scan(&l.ID, &l.LicenseNumber, &l.AccountID, &l.ProductID, &l.OrderID, &l.Quantity, &l.Kind,
 		&serviceTag, &l.OrderedOn, &l.RegisteredOn, &h.Detail.Account.AccountID,
@@ -371,14 +372,14 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 	h.Detail.Account.ID = l.AccountID
 	h.Detail.Product.ID = l.ProductID
 	if cID.Valid {
-		h.Detail.Contract = &Contract{ID: cID.Int64, LicenseID: l.ID, Program: program.String, Premier: premier.Bool, Trial: trial.Bool,
+		h.Detail.Contract = &models.Contract{ID: cID.Int64, LicenseID: l.ID, Program: program.String, Premier: premier.Bool, Trial: trial.Bool,
 			StartsOn: startsOn, EndsOn: endsOn, GraceUntil: grace, TerminatedOn: termOn}
 	}
 	if uID.Valid {
 		h.UserID = uID.Int64
 	}
 	if mID.Valid {
-		m := &Member{ID: mID.Int64, LicenseID: l.ID, UserID: h.UserID, RoleAdmin: ra.Bool, RoleSupport: rs.Bool, RoleLicense: rl.Bool, GrantVersion: grant.Int64}
+		m := &models.Member{ID: mID.Int64, LicenseID: l.ID, UserID: h.UserID, RoleAdmin: ra.Bool, RoleSupport: rs.Bool, RoleLicense: rl.Bool, GrantVersion: grant.Int64}
 		if m.Active() {
 			h.Member = m
 		}
@@ -388,8 +389,8 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 
 // hotAccess is access(tx, p, ln, "") with the license's detail, by one query.
 // Errors: invalid_license_number, not_found, not_a_member.
-func (s *Store) hotAccess(ctx context.Context, p *Principal, ln string) (*hotLicense, error) {
-	canonical, err := ParseLicenseNumber(ln)
+func (s *Store) hotAccess(ctx context.Context, p *models.Principal, ln string) (*hotLicense, error) {
+	canonical, err := models.ParseLicenseNumber(ln)
 	if err != nil {
 		return nil, err
 	}
@@ -403,11 +404,11 @@ func (s *Store) hotAccess(ctx context.Context, p *Principal, ln string) (*hotLic
 	}
 	switch {
 	case p.IsStaff() && h == nil:
-		return nil, Errorf(CodeNotFound, "there is no license %s", canonical)
+		return nil, models.Errorf(models.CodeNotFound, "there is no license %s", canonical)
 	case p.IsStaff():
 		return h, nil
 	case h == nil || h.Member == nil:
-		return nil, Errorf(CodeNotAMember, "you are not a member of license %s", canonical)
+		return nil, models.Errorf(models.CodeNotAMember, "you are not a member of license %s", canonical)
 	}
 	return h, nil
 }

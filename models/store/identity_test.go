@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 // Service-level rules of identity that HTTP cannot show well: races (one user per email, one use
 // per token), the password rules, and the pruning of what has expired. Letters are queued through
@@ -25,6 +25,7 @@ import (
 
 	"entitled/mailer"
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -37,20 +38,20 @@ var start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // service is the identity service on a fresh database, its clock standing at start.
 type service struct {
-	store *models.Store
+	store *dbstore.Store
 	clock *models.FixedClock
-	id    *models.Identity
+	id    *dbstore.Identity
 	jobs  *river.Client[*sql.Tx]
 }
 
-func newService(tb testing.TB, d models.Dialect) *service {
+func newService(tb testing.TB, d dbstore.Dialect) *service {
 	tb.Helper()
 	clock := models.NewFixedClock(start)
 	store := storetest.Open(tb, d, clock)
 	// Works the default queue only, where the letter jobs of signup and forgot password decide
 	// their letters; nothing sends them, so letters stay in the outbox for the test to read.
 	workers := river.NewWorkers()
-	models.AddWorkers(workers, store, baseURL)
+	dbstore.AddWorkers(workers, store, baseURL)
 	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
 		Logger:            slog.New(slog.DiscardHandler),
 		Workers:           workers,
@@ -77,7 +78,7 @@ func newService(tb testing.TB, d models.Dialect) *service {
 	if err != nil {
 		tb.Fatalf("renderer: %v", err)
 	}
-	return &service{store: store, clock: clock, id: models.NewIdentity(store, mailer.NewOutbox(jobs, r), baseURL), jobs: jobs}
+	return &service{store: store, clock: clock, id: dbstore.NewIdentity(store, mailer.NewOutbox(jobs, r), baseURL), jobs: jobs}
 }
 
 // settle waits until every job of the default queue (the letter jobs) has run, so that the
@@ -168,7 +169,7 @@ func (s *service) login(tb testing.TB, email string) *models.LoginResult {
 // Many signups of one address at the same instant, in any letter case, make one user, and each
 // answers alike.
 func TestSignup_ConcurrentSignupsOfOneEmailMakeOneUser(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		s := newService(t, d)
 		const n = 5 // the notices stay under the letter cap
 		spellings := []string{"race@example.test", "Race@example.test", "RACE@EXAMPLE.TEST", "race@Example.Test", " race@example.test "}
@@ -204,7 +205,7 @@ func TestSignup_ConcurrentSignupsOfOneEmailMakeOneUser(t *testing.T) {
 
 // Two uses of one verification token at the same instant: exactly one succeeds.
 func TestVerify_ConcurrentUsesOfOneTokenSucceedOnce(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		s := newService(t, d)
 		s.signup(t, "twice@example.test")
 		tok := s.verifyToken(t, "twice@example.test")
@@ -223,7 +224,7 @@ func TestVerify_ConcurrentUsesOfOneTokenSucceedOnce(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case models.ErrorCode(err) != models.CodeInvalidToken:
+			case dbstore.ErrorCode(err) != models.CodeInvalidToken:
 				t.Errorf("a losing use failed with %v, want invalid_token", err)
 			}
 		}
@@ -258,7 +259,7 @@ func TestPasswordRules(t *testing.T) {
 		{"one repeated 2-byte character", "éééééééééééééé", "too_common"},
 		{"two characters repeated", "abababababab", ""},
 	}
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		s := newService(t, d)
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -292,7 +293,7 @@ func TestPasswordRules(t *testing.T) {
 // PruneExpired deletes sessions past their expiry and single-use tokens a day past theirs, and
 // keeps everything that can still be used.
 func TestPruneExpired_DeletesWhatCanNoLongerBeUsed_KeepsTheRest(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		s := newService(t, d)
 		ctx := context.Background()
 		sessions := func(userID int64) int64 {
@@ -304,7 +305,7 @@ func TestPruneExpired_DeletesWhatCanNoLongerBeUsed_KeepsTheRest(t *testing.T) {
 
 		s.signup(t, "old@example.test")
 		old := s.login(t, "old@example.test")
-		if _, err := s.id.Login(ctx, "old@example.test", "not the password", "192.0.2.9", ""); models.ErrorCode(err) != models.CodeInvalidCredentials {
+		if _, err := s.id.Login(ctx, "old@example.test", "not the password", "192.0.2.9", ""); dbstore.ErrorCode(err) != models.CodeInvalidCredentials {
 			t.Fatalf("wrong password: %v", err)
 		}
 
@@ -360,9 +361,9 @@ func TestPruneExpired_DeletesWhatCanNoLongerBeUsed_KeepsTheRest(t *testing.T) {
 
 // BenchmarkLogin is a whole login on SQLite: the throttle checks, the user lookup, one argon2id
 // verification (19 MiB, 2 iterations, 1 lane) and the new session row. Run it with
-// go test -run x -bench Login -benchtime 20x ./models/
+// go test -run x -bench Login -benchtime 20x ./models/store/
 func BenchmarkLogin(b *testing.B) {
-	s := newService(b, models.SQLite)
+	s := newService(b, dbstore.SQLite)
 	ctx := context.Background()
 	if _, _, err := s.id.PutStaff(ctx, models.StaffInput{Email: "bench@example.test", Roles: []string{}, Password: password}, models.SystemActor("bench")); err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package models
+package store
 
 // The letters of the anonymous letter-sending requests (signup, forgot password, account
 // recovery) are decided after the answer. The request itself does the same work whatever the
@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/mailer"
+	"entitled/models"
 )
 
 // letterJobAttempts is how often a letter job is tried before River gives up on it (with
@@ -148,7 +149,7 @@ type signupLetterWorker struct {
 func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLetterArgs]) error {
 	a := job.Args
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		var u User
+		var u models.User
 		err := tx.Where("email = ?", a.Email).Take(&u).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil // deleted since
@@ -170,7 +171,7 @@ func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLett
 		tok := newToken()
 		hash, name := a.PasswordHash, a.Name
 		t := userToken{UserID: u.ID, Purpose: purposeVerifyEmail, TokenHash: tokenHash(tok), CreatedAt: a.At,
-			ExpiresAt: a.At.Add(VerifyTokenTTL), PasswordHash: &hash, Name: &name}
+			ExpiresAt: a.At.Add(models.VerifyTokenTTL), PasswordHash: &hash, Name: &name}
 		if err := tx.Create(&t).Error; err != nil {
 			return err
 		}
@@ -187,7 +188,7 @@ type forgotLetterWorker struct {
 func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLetterArgs]) error {
 	a := job.Args
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		var u User
+		var u models.User
 		err := tx.Where("email = ?", a.Email).Take(&u).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil
@@ -199,7 +200,7 @@ func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLett
 		if err != nil || !ok {
 			return err
 		}
-		tok, err := issueToken(tx, a.At, u.ID, purposeResetPassword, ResetTokenTTL)
+		tok, err := issueToken(tx, a.At, u.ID, purposeResetPassword, models.ResetTokenTTL)
 		if err != nil {
 			return err
 		}

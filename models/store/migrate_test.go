@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 import (
 	"context"
@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
 // Migrations apply on an empty database of each dialect, and then every one shows as applied.
 func TestMigrateUpOnEmptyDatabase(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
-		s, err := models.Open(ctx, models.OpenOptions{URL: storetest.URL(t, d)})
+		s, err := store.Open(ctx, store.OpenOptions{URL: storetest.URL(t, d)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestMigrateUpOnEmptyDatabase(t *testing.T) {
 // Replicas that start at once on one PostgreSQL both succeed, and each migration is applied once.
 func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 	for _, d := range storetest.Dialects(t) {
-		if d != models.Postgres {
+		if d != store.Postgres {
 			continue
 		}
 		ctx := context.Background()
@@ -65,7 +66,7 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s, err := models.Open(ctx, models.OpenOptions{URL: url})
+				s, err := store.Open(ctx, store.OpenOptions{URL: url})
 				if err != nil {
 					errs[i] = err
 					return
@@ -80,7 +81,7 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 				t.Errorf("replica %d: %v", i, err)
 			}
 		}
-		s, err := models.Open(ctx, models.OpenOptions{URL: url})
+		s, err := store.Open(ctx, store.OpenOptions{URL: url})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 // A database migrated by a newer replica (a version this build does not know) is still ready:
 // migrations are additive, so an older replica keeps serving during a rolling deploy.
 func TestSchemaAheadOfTheBuildIsReady(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		s := storetest.Open(t, d, nil)
 		ctx := context.Background()
 		if err := s.DB.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)").Error; err != nil {

@@ -1,4 +1,8 @@
-package models
+// Package store is entitled's persistence: GORM on SQLite and PostgreSQL, the River job queue
+// (a letter is queued in the transaction of the change that causes it), the signing-key ring,
+// the hot paths' caches, and the services that handlers and the server call. The vocabulary and
+// the pure rules it applies are in package models.
+package store
 
 import (
 	"context"
@@ -22,6 +26,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 	sqlitelib "modernc.org/sqlite"
+
+	"entitled/models"
 )
 
 // Dialect names the database engine behind a Store.
@@ -38,7 +44,7 @@ type Store struct {
 	DB      *gorm.DB
 	SQL     *sql.DB
 	Dialect Dialect
-	Clock   Clock
+	Clock   models.Clock
 	log     *slog.Logger
 	cache   *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
 	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
@@ -47,7 +53,7 @@ type Store struct {
 // OpenOptions configure Open. Only URL is required.
 type OpenOptions struct {
 	URL      string // sqlite://path or postgres://…
-	Clock    Clock
+	Clock    models.Clock
 	Logger   *slog.Logger
 	MaxConns int // 0: a default that suits the dialect
 }
@@ -56,7 +62,7 @@ type OpenOptions struct {
 // created on first use. Open does not migrate; call Migrate.
 func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	if opts.Clock == nil {
-		opts.Clock = SystemClock{}
+		opts.Clock = models.SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -102,7 +108,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		s.SQL = db
 		dialector = postgres.New(postgres.Config{Conn: db})
 	default:
-		return nil, Errorf(CodeValidation, "ENTITLED_DATABASE_URL must start with sqlite:// or postgres://")
+		return nil, models.Errorf(models.CodeValidation, "ENTITLED_DATABASE_URL must start with sqlite:// or postgres://")
 	}
 	g, err := gorm.Open(dialector, &gorm.Config{
 		// SQLite spends a fifth of a hot-path request preparing statements: keep them prepared.
@@ -135,7 +141,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		if ro := readOnlyError(sqlitePath, err); ro != nil {
 			return nil, ro
 		}
-		return nil, &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+		return nil, &models.Error{Code: models.CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
 	if s.Dialect == SQLite {
 		// A file this process may read but not write (another owner, a read-only mount) opens
@@ -174,7 +180,7 @@ func readOnlyError(path string, err error) error {
 	if path == "" || !errors.As(err, &se) || se.Code()&0xff != sqliteReadOnly {
 		return nil
 	}
-	return &Error{Code: CodeUnavailable, Err: err, Message: fmt.Sprintf(
+	return &models.Error{Code: models.CodeUnavailable, Err: err, Message: fmt.Sprintf(
 		"the SQLite database %s is read-only for this process: the file, its directory and its -wal and -shm files must be writable", path)}
 }
 
@@ -185,7 +191,7 @@ func readOnlyError(path string, err error) error {
 func sqliteDSN(rest string) (string, error) {
 	path, query, _ := strings.Cut(rest, "?")
 	if path == "" {
-		return "", Errorf(CodeValidation, "sqlite:// URL names no file")
+		return "", models.Errorf(models.CodeValidation, "sqlite:// URL names no file")
 	}
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
@@ -194,7 +200,7 @@ func sqliteDSN(rest string) (string, error) {
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return "", Errorf(CodeValidation, "sqlite:// URL has a malformed query")
+		return "", models.Errorf(models.CodeValidation, "sqlite:// URL has a malformed query")
 	}
 	defaults := map[string]string{
 		"_busy_timeout": "10000",
@@ -221,7 +227,7 @@ func (s *Store) Close() error {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.SQL.PingContext(ctx); err != nil {
-		return &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+		return &models.Error{Code: models.CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
 	return nil
 }
@@ -289,51 +295,51 @@ func Translate(err error) error {
 	if err == nil {
 		return nil
 	}
-	var coded *Error
+	var coded *models.Error
 	if errors.As(err, &coded) {
 		return err
 	}
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
-		return &Error{Code: CodeNotFound, Message: "not found", Err: err}
+		return &models.Error{Code: models.CodeNotFound, Message: "not found", Err: err}
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+		return &models.Error{Code: models.CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
-		return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+		return &models.Error{Code: models.CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
 	}
 	var se *sqlitelib.Error
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
-			return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+			return &models.Error{Code: models.CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
 		case sqliteConstraintForeignKey:
-			return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+			return &models.Error{Code: models.CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
 		}
 		// The client can do nothing about these but retry later, and an operator must act: the
 		// message says what is wrong (it names no path), the cause goes to the log.
 		switch se.Code() & 0xff { // primary result code
 		case sqliteFull:
-			return &Error{Code: CodeUnavailable, Message: "the database is full: changes cannot be stored until space is freed", Err: err}
+			return &models.Error{Code: models.CodeUnavailable, Message: "the database is full: changes cannot be stored until space is freed", Err: err}
 		case sqliteReadOnly:
-			return &Error{Code: CodeUnavailable, Message: "the database is read-only: changes cannot be stored", Err: err}
+			return &models.Error{Code: models.CodeUnavailable, Message: "the database is read-only: changes cannot be stored", Err: err}
 		case sqliteCantOpen, sqliteIOErr:
-			return &Error{Code: CodeUnavailable, Message: "the database cannot take writes", Err: err}
+			return &models.Error{Code: models.CodeUnavailable, Message: "the database cannot take writes", Err: err}
 		}
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "23505":
-			return &Error{Code: CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
+			return &models.Error{Code: models.CodeConflict, Message: "it exists already", Err: errors.Join(ErrUniqueViolation, err)}
 		case "23503":
-			return &Error{Code: CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
+			return &models.Error{Code: models.CodeConflict, Message: "it refers to something that does not exist", Err: errors.Join(ErrForeignKeyViolation, err)}
 		}
 	}
 	if IsUnavailable(err) {
-		return &Error{Code: CodeUnavailable, Message: "the database cannot be reached", Err: err}
+		return &models.Error{Code: models.CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
 	if isUnstorableValue(err) {
-		return &Error{Code: CodeValidation, Message: "a value of the request contains a NUL character or invalid UTF-8", Err: err}
+		return &models.Error{Code: models.CodeValidation, Message: "a value of the request contains a NUL character or invalid UTF-8", Err: err}
 	}
 	return err
 }

@@ -1,6 +1,6 @@
 //go:build !failpoint
 
-package models
+package store
 
 // FailpointsCompiled reports whether this binary was built with the failpoint tag. It is false
 // in every ordinary build, where the server refuses to start with ENTITLED_FAILPOINT set, so

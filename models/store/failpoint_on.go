@@ -1,6 +1,6 @@
 //go:build failpoint
 
-package models
+package store
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -22,12 +23,12 @@ func TestConcurrentWriteTransactionsAllCommit(t *testing.T) {
 	const writers = 64
 	for _, tc := range []struct {
 		name  string
-		write func(ctx context.Context, s *models.Store, i int) error
+		write func(ctx context.Context, s *store.Store, i int) error
 		count string // rows the writers made
 	}{
 		{
 			name: "read then insert in Store.WithTx",
-			write: func(ctx context.Context, s *models.Store, i int) error {
+			write: func(ctx context.Context, s *store.Store, i int) error {
 				return s.WithTx(ctx, func(tx *gorm.DB) error {
 					var n int64
 					if err := tx.Raw("SELECT count(*) FROM audit_log").Scan(&n).Error; err != nil {
@@ -41,8 +42,8 @@ func TestConcurrentWriteTransactionsAllCommit(t *testing.T) {
 		},
 		{
 			name: "Identity.CreateAPIKey (key and audit row in one transaction)",
-			write: func(ctx context.Context, s *models.Store, i int) error {
-				_, _, err := models.NewIdentity(s, nil, "http://x").CreateAPIKey(ctx, "key "+strconv.Itoa(i),
+			write: func(ctx context.Context, s *store.Store, i int) error {
+				_, _, err := store.NewIdentity(s, nil, "http://x").CreateAPIKey(ctx, "key "+strconv.Itoa(i),
 					[]string{models.ScopeOrdersWrite}, models.SystemActor("test"))
 				return err
 			},
@@ -50,7 +51,7 @@ func TestConcurrentWriteTransactionsAllCommit(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, d models.Dialect) {
+			storetest.Each(t, func(t *testing.T, d store.Dialect) {
 				s := storetest.Open(t, d, nil)
 				ctx := context.Background()
 				start := make(chan struct{})

@@ -1,17 +1,21 @@
-package mailer
+package models
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
-// MaxAddressLen is the longest address ValidAddress takes: RFC 5321's limit on a path (256)
+// MaxEmailLen is the longest address ValidEmail takes: RFC 5321's limit on a path (256)
 // less its angle brackets.
-const MaxAddressLen = 254
+const MaxEmailLen = 254
 
-// ValidAddress reports whether s is an address letters can be sent to as it is: a plain
-// addr-spec local@domain in printable ASCII, the one rule of what the API accepts (models'
-// checkEmail) and what the mailer sends (Render, and the transport for letters queued before it).
+// ValidEmail reports whether s is an address letters can be sent to as it is: a plain
+// addr-spec local@domain in printable ASCII, the one rule of what the API accepts (CheckEmail)
+// and what the mailer sends (its renderer, and its transport for letters queued before it).
 //
 //   - exactly one "@", with a non-empty local part and domain on either side, at most
-//     MaxAddressLen characters in all;
+//     MaxEmailLen characters in all;
 //   - the local part a dot-atom (RFC 5322): letters, digits and !#$%&'*+-/=?^_`{|}~, in runs
 //     separated by single dots, none at either end. No quoted local part ("a b"@x), no
 //     comments, no spaces;
@@ -23,8 +27,8 @@ const MaxAddressLen = 254
 //     server takes it, and go-mail would write it into headers as an encoded word).
 //
 // Case is kept as given; callers that store addresses lower-case them first.
-func ValidAddress(s string) bool {
-	if len(s) == 0 || len(s) > MaxAddressLen {
+func ValidEmail(s string) bool {
+	if len(s) == 0 || len(s) > MaxEmailLen {
 		return false
 	}
 	at := strings.IndexByte(s, '@')
@@ -70,4 +74,38 @@ func validDomain(domain string) bool {
 
 func isLetterOrDigit(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// CheckEmail adds to v what is wrong with an email address, and returns it normalised.
+func CheckEmail(v *Validation, field, raw string) string {
+	email := NormaliseEmail(raw)
+	if email == "" {
+		v.Add(field, FieldRequired, "is required")
+		return ""
+	}
+	if len(email) > MaxEmailLen {
+		v.Add(field, FieldTooLong, "must be at most 254 characters")
+		return email
+	}
+	// The mailer's own rule, so that every address the API takes can be written to: a plain
+	// local@domain, without address literals (x@[10.0.0.1]), quoted local parts, display names
+	// or UTF-8.
+	if !ValidEmail(email) {
+		v.Add(field, FieldInvalid, "must be an email address such as name@example.com")
+	}
+	return email
+}
+
+// CheckName adds to v what is wrong with a person's name, and returns it trimmed.
+func CheckName(v *Validation, field, raw string, required bool) string {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "" && required:
+		v.Add(field, FieldRequired, "is required")
+	case utf8.RuneCountInString(name) > 200:
+		v.Add(field, FieldTooLong, "must be at most 200 characters")
+	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		v.Add(field, FieldInvalid, "must not contain control characters")
+	}
+	return name
 }

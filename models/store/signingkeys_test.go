@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 // The signing keys' life: made once however many replicas start, sealed under ENTITLED_SECRET,
 // rotated in ahead of signing, retired once what they signed has expired, re-sealed by
@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"entitled/models"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 	"entitled/verify"
 )
@@ -32,16 +33,16 @@ func TestThumbprint_RFC8037Example(t *testing.T) {
 	}
 }
 
-func keyring(t testing.TB, store *models.Store, secret string) *models.Keyring {
+func keyring(t testing.TB, store *dbstore.Store, secret string) *dbstore.Keyring {
 	t.Helper()
-	k, err := models.NewKeyring(store, models.KeyringOptions{Secret: secret, MaxAge: 5 * time.Minute, TokenTTL: 15 * time.Minute, Refresh: 5 * time.Second})
+	k, err := dbstore.NewKeyring(store, models.KeyringOptions{Secret: secret, MaxAge: 5 * time.Minute, TokenTTL: 15 * time.Minute, Refresh: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
-func states(t testing.TB, k *models.Keyring, purpose string) map[string]string {
+func states(t testing.TB, k *dbstore.Keyring, purpose string) map[string]string {
 	t.Helper()
 	list, err := k.Keys(context.Background())
 	if err != nil {
@@ -68,7 +69,7 @@ func count(m map[string]string, state string) int {
 
 // Replicas starting at once on a fresh database make exactly one active key per purpose.
 func TestKeyring_ConcurrentStartsMakeOneActiveKeyPerPurpose(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		store := storetest.Open(t, d, nil)
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
@@ -99,7 +100,7 @@ func TestKeyring_ConcurrentStartsMakeOneActiveKeyPerPurpose(t *testing.T) {
 // intervals and a second); the key it replaces stops signing then and stays published until the
 // last token it signed has expired; a second rotation before the first key signed drops it.
 func TestKeyring_RotationSchedule(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
 		clock := models.NewFixedClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 		store := storetest.Open(t, d, clock)
@@ -172,7 +173,7 @@ func TestKeyring_RotationSchedule(t *testing.T) {
 	})
 }
 
-func signerOf(t testing.TB, k *models.Keyring, purpose string) string {
+func signerOf(t testing.TB, k *dbstore.Keyring, purpose string) string {
 	t.Helper()
 	_, kid, err := k.Sign(context.Background(), purpose, "x", jwt.MapClaims{})
 	if err != nil {
@@ -184,7 +185,7 @@ func signerOf(t testing.TB, k *models.Keyring, purpose string) string {
 // Private keys are sealed under ENTITLED_SECRET: another secret cannot start; `secret rotate`
 // re-seals every key, in one go, and every key keeps working under the new secret.
 func TestReencryptKeys_KeepsEveryKeyUsable(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
 		store := storetest.Open(t, d, nil)
 		a := keyring(t, store, secretA)
@@ -201,7 +202,7 @@ func TestReencryptKeys_KeepsEveryKeyUsable(t *testing.T) {
 			t.Fatal("a key ring with another secret started")
 		}
 
-		_, err := models.ReencryptKeys(ctx, store, "a-wrong-old-secret-of-at-least-32-characters", secretB, models.SystemActor("test"))
+		_, err := dbstore.ReencryptKeys(ctx, store, "a-wrong-old-secret-of-at-least-32-characters", secretB, models.SystemActor("test"))
 		var me *models.Error
 		if !errors.As(err, &me) || me.Code != models.CodeValidation {
 			t.Fatalf("a wrong old secret: %v, want validation_failed", err)
@@ -210,7 +211,7 @@ func TestReencryptKeys_KeepsEveryKeyUsable(t *testing.T) {
 			t.Fatalf("a failed re-encryption changed keys: %v", err)
 		}
 
-		n, err := models.ReencryptKeys(ctx, store, secretA, secretB, models.SystemActor("test"))
+		n, err := dbstore.ReencryptKeys(ctx, store, secretA, secretB, models.SystemActor("test"))
 		if err != nil || n != 4 {
 			t.Fatalf("re-encrypted %d keys (%v), want all 4", n, err)
 		}
@@ -218,7 +219,7 @@ func TestReencryptKeys_KeepsEveryKeyUsable(t *testing.T) {
 		if err := b.Ensure(ctx); err != nil {
 			t.Fatalf("the new secret does not open the keys: %v", err)
 		}
-		if n, err := models.ReencryptKeys(ctx, store, secretA, secretB, models.SystemActor("test")); err != nil || n != 0 {
+		if n, err := dbstore.ReencryptKeys(ctx, store, secretA, secretB, models.SystemActor("test")); err != nil || n != 0 {
 			t.Errorf("a repeated run re-encrypted %d (%v), want 0: every key opens with the new secret", n, err)
 		}
 		for _, p := range models.KeyPurposes {

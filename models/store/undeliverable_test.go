@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -24,7 +25,7 @@ func (k *desk) legacyContact(tb testing.TB, accountID, email string) {
 // customer 26 days from lapse beside it gets the 30-day notice; an admin whose address cannot
 // take mail is left out of the copy. Once the contact is corrected, the next pass sends it.
 func TestNoticePass_UndeliverableContactIsSkippedAndCountedAndOthersGetTheirs(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		k := newDesk(t, d)
 		ctx := context.Background()
 		good := storetest.SeedContract(t, k.store, storetest.Contract{StartsOn: day(-300), EndsOn: day(26), ContactEmail: "pat@acme.test"})

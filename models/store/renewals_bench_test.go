@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 // Benchmarks of the renewal desk on 100,000 contracts seeded in bulk with SQL.
 //
@@ -12,8 +12,8 @@ package models_test
 // PostgreSQL, EXPLAIN QUERY PLAN on SQLite; -v shows them whole), to show that the status
 // filters use the indexes.
 //
-//	go test -run '^$' -bench NoticePass -benchtime 1x ./models/
-//	go test -run '^$' -bench ContractList -v ./models/
+//	go test -run '^$' -bench NoticePass -benchtime 1x ./models/store/
+//	go test -run '^$' -bench ContractList -v ./models/store/
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -100,7 +101,7 @@ func BenchmarkContractList(b *testing.B) {
 			if err := k.store.DB.Exec("ANALYZE").Error; err != nil { // planner statistics, as autovacuum would gather
 				b.Fatal(err)
 			}
-			page, _ := models.ParseContractPage("50", "")
+			page, _ := store.ParseContractPage("50", "")
 			for _, q := range []struct {
 				name string
 				f    models.ContractFilter
@@ -111,7 +112,7 @@ func BenchmarkContractList(b *testing.B) {
 				{"status=future", models.ContractFilter{Status: models.StatusFuture}},
 				{"expiring_within_days=90", models.ContractFilter{Within: 90, HasWithin: true}},
 			} {
-				plan, err := k.contracts.Explain(ctx, q.f, page, d == models.Postgres)
+				plan, err := k.contracts.Explain(ctx, q.f, page, d == store.Postgres)
 				if err != nil {
 					b.Fatal(err)
 				}

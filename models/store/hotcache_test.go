@@ -1,4 +1,4 @@
-package models_test
+package store_test
 
 // The hot paths' row cache as two replicas see it: two stores on one database. A change made
 // through one store is seen by the other within the stated bound (grantTTL, 1 s; the test allows
@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/models/storetest"
 )
 
 func TestHotRows_AnotherReplicasChangeIsSeenWithinTheBound(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d models.Dialect) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		url := storetest.URL(t, d)
-		open := func() *models.Store {
-			s, err := models.Open(ctx, models.OpenOptions{URL: url})
+		open := func() *store.Store {
+			s, err := store.Open(ctx, store.OpenOptions{URL: url})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +37,7 @@ func TestHotRows_AnotherReplicasChangeIsSeenWithinTheBound(t *testing.T) {
 		staff := &models.Principal{Kind: models.PrincipalUser, UserID: 1, Email: "ops@example.test", StaffRoles: []string{models.RoleOps}}
 		status := func() string {
 			t.Helper()
-			v, err := models.NewLicenses(a, 90).Support(ctx, staff, seeded.LicenseNumber, "")
+			v, err := store.NewLicenses(a, 90).Support(ctx, staff, seeded.LicenseNumber, "")
 			if err != nil {
 				t.Fatalf("support: %v", err)
 			}

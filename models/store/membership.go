@@ -1,0 +1,491 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+	"entitled/models"
+)
+
+// LicenseFor shows one license to a member (with their roles) or to staff of any role.
+// Errors: invalid_license_number, not_found, not_a_member.
+func (s *Registrations) LicenseFor(ctx context.Context, p *models.Principal, ln string) (*models.LicenseDetail, []string, error) {
+	var d *models.LicenseDetail
+	var roles []string
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, "")
+		if err != nil {
+			return err
+		}
+		if acc.Member != nil {
+			roles = acc.Member.Roles()
+		}
+		d, err = loadLicenseDetail(tx, "licenses.id = ?", acc.License.ID)
+		return err
+	})
+	return d, roles, err
+}
+
+// MyLicenses lists the licenses the user is a member of, a page at a time: none while the user's
+// address is not verified (see verifiedUser).
+func (s *Registrations) MyLicenses(ctx context.Context, p *models.Principal, page models.Page) ([]models.MyLicense, string, error) {
+	if !p.IsUser() || !p.EmailVerified {
+		return []models.MyLicense{}, "", nil
+	}
+	db := s.store.DB.WithContext(ctx)
+	q := db.Model(&models.Member{}).Where("user_id = ? AND (role_admin OR role_support OR role_license)", p.UserID)
+	members, next, err := pageOf[models.Member](q, page, func(m models.Member) int64 { return m.ID })
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]models.MyLicense, 0, len(members))
+	for _, m := range members {
+		d, err := loadLicenseDetail(db, "licenses.id = ?", m.LicenseID)
+		if err != nil {
+			return nil, "", Translate(err)
+		}
+		out = append(out, models.MyLicense{Detail: *d, Roles: m.Roles()})
+	}
+	return out, next, nil
+}
+
+// Members lists a license's members (users whose address is verified: see verifiedUser).
+// Errors: as access with the admin role.
+func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln string) ([]models.MemberView, error) {
+	var out []models.MemberView
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var rows []struct {
+			Email string
+			Name  string
+			models.Member
+		}
+		err = tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
+			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, acc.License.ID).
+			Order("members.id").Scan(&rows).Error
+		for _, r := range rows {
+			out = append(out, models.MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
+		}
+		return err
+	})
+	return out, err
+}
+
+// PutMember gives the person with the email exactly the roles on the license, through
+// grantByEmail: a user whose address is verified at once; an address with no user, or whose user
+// has not verified it yet, gets an invitation letter and a pending grant that takes effect when
+// the address is verified. Staff support may do this on any license (helpRequestID then names the
+// ticket in the audit log). Errors: as access with the admin role, validation_failed, last_admin.
+func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID string, a models.Actor) (*models.PutMemberResult, error) {
+	var res models.PutMemberResult
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		// Who may comes before what is wrong with the request: a stranger learns nothing.
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v models.Validation
+		email = models.CheckEmail(&v, "email", email)
+		if len(roles) == 0 {
+			v.Add("roles", models.FieldRequired, "name at least one role: admin, support, license (remove a member with DELETE)")
+		}
+		roles = normaliseRoles(&v, "roles", roles)
+		if err := v.Err(); err != nil {
+			return err
+		}
+		if err := lockAddress(tx, email); err != nil {
+			return err
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		now := s.store.Clock.Now()
+		details := map[string]any{"email": email, "roles": roles}
+		if helpRequestID != "" {
+			details["help_request_id"] = helpRequestID
+		}
+		g, err := s.grantByEmail(ctx, tx, p, &acc.License, email, roles, details, a, now)
+		if err != nil {
+			return err
+		}
+		if g.Invited {
+			res.Invited = true
+			return nil
+		}
+		m := g.Member
+		res.Member = &models.MemberView{Email: g.User.Email, Name: g.User.Name, UserID: g.User.ID, Roles: m.Roles(), Since: m.Since, GrantVersion: m.GrantVersion}
+		if !g.Changed {
+			return nil
+		}
+		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.granted", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: details})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// grantOutcome is what grantByEmail did.
+type grantOutcome struct {
+	User    *models.User   // the user with the address; nil when there is none
+	Member  *models.Member // the membership now; nil when invited
+	Changed bool           // the membership changed
+	Invited bool           // the grant waits for the address to be verified
+}
+
+// grantByEmail is the one way a grant of roles to a person named by email address is made: PUT
+// member (API and portal), staff support's "make admin", and the approval of a join request all
+// come here. A user whose address is verified gets exactly the roles at once (putMember). An
+// address with no user — or whose user has not verified it yet — counts as "no account yet": it
+// gets an invitation (invite), a pending grant that acceptInvitations turns into the membership
+// when the address is verified, never before. Otherwise whoever signed up first with a
+// colleague's address (which anyone can do) would hold the colleague's roles, admin included, at
+// once and without ever proving the address theirs. The caller has checked access, validated
+// email and roles, and locked the address (lockAddress, where an invitation can result) and the
+// license; it writes its own audit entry for a grant (invite writes member.invited).
+func (s *Registrations) grantByEmail(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, email string, roles []string, details map[string]any, a models.Actor, now time.Time) (*grantOutcome, error) {
+	var u models.User
+	err := tx.Where("email = ?", email).Take(&u).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &grantOutcome{Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
+	case err != nil:
+		return nil, err
+	case !u.Verified():
+		return &grantOutcome{User: &u, Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
+	}
+	m, changed, err := putMember(tx, now, lic.ID, u.ID, roles)
+	if err != nil {
+		return nil, err
+	}
+	return &grantOutcome{User: &u, Member: m, Changed: changed}, nil
+}
+
+type invitation struct {
+	ID         int64
+	LicenseID  int64
+	Email      string
+	Roles      string
+	TokenHash  string
+	InvitedBy  *int64
+	CreatedAt  time.Time
+	AcceptedAt *time.Time
+}
+
+func (invitation) TableName() string { return "invitations" }
+
+// invite records a pending grant for an address with no verified user and sends the invitation
+// (only grantByEmail calls it). A second invitation to the same address replaces the roles of the
+// first.
+func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, email string, roles []string, details map[string]any, a models.Actor, now time.Time) error {
+	tok := newToken()
+	var inv invitation
+	err := tx.Where("license_id = ? AND email = ? AND accepted_at IS NULL", lic.ID, email).Take(&inv).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		inv = invitation{LicenseID: lic.ID, Email: email, Roles: joinRoles(roles), TokenHash: tokenHash(tok), CreatedAt: now}
+		if p.IsUser() {
+			inv.InvitedBy = &p.UserID
+		}
+		if err := tx.Create(&inv).Error; err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Updates(map[string]any{"roles": joinRoles(roles), "token_hash": tokenHash(tok)}).Error; err != nil {
+			return err
+		}
+	}
+	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "member.invited", SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: details}); err != nil {
+		return err
+	}
+	ok, err := letterAllowed(tx, now, email, mailer.Invitation{}.Template())
+	if err != nil || !ok {
+		return err
+	}
+	product, err := productName(tx, lic.ProductID)
+	if err != nil {
+		return err
+	}
+	by := p.Name
+	if by == "" {
+		by = "An administrator"
+	}
+	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, ProductName: product,
+		Roles: strings.Join(roles, ", "), Link: s.baseURL + "/invitations?token=" + tok}, email)
+}
+
+// acceptInvitations turns the pending grants to a newly verified address into memberships.
+func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
+	if err := lockAddress(tx, u.Email); err != nil {
+		return err
+	}
+	var invs []invitation
+	if err := tx.Where("email = ? AND accepted_at IS NULL", u.Email).Order("license_id, id").Find(&invs).Error; err != nil {
+		return err
+	}
+	for _, inv := range invs {
+		if err := lockLicense(tx, inv.LicenseID); err != nil {
+			return err
+		}
+		roles := models.ParseRoleList(inv.Roles)
+		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles); err != nil {
+			return err
+		}
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Update("accepted_at", now).Error; err != nil {
+			return err
+		}
+		var lic models.License
+		if err := tx.Take(&lic, inv.LicenseID).Error; err != nil {
+			return err
+		}
+		if err := writeAudit(tx, now, models.Actor{Kind: models.ActorUser, ID: u.ID, Email: u.Email}, models.AuditRecord{Action: "member.invitation_accepted",
+			SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: map[string]any{"email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveMember takes every role of the member away. Admins and staff support may remove anyone;
+// a member may remove themself. Errors: as access, member_not_found, last_admin.
+func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, ln, email string, a models.Actor) error {
+	email = models.NormaliseEmail(email)
+	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		self := p.IsUser() && models.NormaliseEmail(p.Email) == email
+		role := models.MemberAdmin
+		if self {
+			role = ""
+		}
+		acc, err := access(tx, p, ln, role)
+		if err != nil {
+			return err
+		}
+		if self && acc.Member == nil {
+			return models.Errorf(models.CodeNotAMember, "you are not a member of license %s", acc.License.LicenseNumber)
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var u models.User
+		err = tx.Where("email = ?", email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := memberOf(tx, acc.License.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		now := s.store.Clock.Now()
+		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil); err != nil {
+			return err
+		}
+		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: map[string]any{"email": email, "roles": m.Roles()}})
+	})
+}
+
+// Requests lists the pending join requests for a license: those for it, and those for its
+// account. Errors: as access with the admin role.
+func (s *Registrations) Requests(ctx context.Context, p *models.Principal, ln string) ([]models.RequestView, error) {
+	var out []models.RequestView
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		out, err = pendingRequests(tx, &acc.License)
+		return err
+	})
+	return out, err
+}
+
+func pendingRequests(tx *gorm.DB, lic *models.License) ([]models.RequestView, error) {
+	var rows []struct {
+		Email         string
+		Name          string
+		LicenseNumber *string
+		AcctNumber    *string
+		models.JoinRequest
+	}
+	err := tx.Table("join_requests").
+		Select("users.email, users.name, licenses.license_number, accounts.account_id AS acct_number, join_requests.*").
+		Joins("JOIN users ON users.id = join_requests.user_id").
+		Joins("LEFT JOIN licenses ON licenses.id = join_requests.license_id").
+		Joins("LEFT JOIN accounts ON accounts.id = join_requests.account_id").
+		Where("join_requests.status = ? AND (join_requests.license_id = ? OR join_requests.account_id = ?)", models.RequestPending, lic.ID, lic.AccountID).
+		Order("join_requests.id").Scan(&rows).Error
+	out := make([]models.RequestView, 0, len(rows))
+	for _, r := range rows {
+		v := models.RequestView{Request: r.JoinRequest, Email: r.Email, Name: r.Name}
+		if r.LicenseNumber != nil {
+			v.LicenseNumber = *r.LicenseNumber
+		}
+		if r.AcctNumber != nil {
+			v.AccountID = *r.AcctNumber
+		}
+		out = append(out, v)
+	}
+	return out, err
+}
+
+// Decide approves (with roles) or rejects a pending join request through one of the licenses it
+// concerns. Approving grants the requester the roles on that license (grantByEmail, as every
+// grant by address); a request made by Account ID is closed everywhere. The requester is told
+// the outcome.
+// Errors: as access with the admin role, not_found, request_not_pending, validation_failed, last_admin.
+func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, requestID string, approve bool, roles []string, a models.Actor) (*models.RequestView, error) {
+	var out models.RequestView
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v models.Validation
+		if approve {
+			if len(roles) == 0 {
+				v.Add("roles", models.FieldRequired, "name the roles to grant: admin, support, license")
+			}
+			roles = normaliseRoles(&v, "roles", roles)
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(requestID, 10, 64)
+		if err != nil || id <= 0 {
+			return models.Errorf(models.CodeNotFound, "there is no join request %q", models.Clip(requestID, 20))
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var req models.JoinRequest
+		err = tx.Where("id = ? AND (license_id = ? OR account_id = ?)", id, acc.License.ID, acc.License.AccountID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeNotFound, "license %s has no join request %d", acc.License.LicenseNumber, id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != models.RequestPending {
+			return models.Errorf(models.CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		var u models.User
+		if err := tx.Take(&u, req.UserID).Error; err != nil {
+			return err
+		}
+		status, action := models.RequestRejected, "registration.rejected"
+		if approve {
+			status, action = models.RequestApproved, "registration.approved"
+			// Only a verified user can file a request, so this grants at once; it goes through
+			// the one rule all the same (an unverified requester would be invited). A verified
+			// user's invitations are accepted already: no lockAddress needed.
+			details := map[string]any{"email": u.Email, "roles": roles, "request_id": strconv.FormatInt(req.ID, 10)}
+			if _, err := s.grantByEmail(ctx, tx, p, &acc.License, u.Email, roles, details, a, now); err != nil {
+				return err
+			}
+		}
+		upd := map[string]any{"status": status, "decided_at": now, "decided_license_id": acc.License.ID, "roles": joinRoles(roles)}
+		if p.IsUser() {
+			upd["decided_by"] = p.UserID
+		}
+		res := tx.Model(&models.JoinRequest{}).Where("id = ? AND status = ?", req.ID, models.RequestPending).Updates(upd)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return models.Errorf(models.CodeRequestNotPending, "this request was decided already")
+		}
+		if err := writeAudit(tx, now, a, models.AuditRecord{Action: action, SubjectType: "license", SubjectID: acc.License.LicenseNumber, LicenseID: acc.License.ID,
+			Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+		if err := tx.Take(&req, req.ID).Error; err != nil {
+			return err
+		}
+		out = models.RequestView{Request: req, Email: u.Email, Name: u.Name}
+		msg := mailer.RequestDecided{Name: u.Name, Approved: approve, Roles: strings.Join(roles, ", "), LicensesURL: s.baseURL + "/licenses"}
+		if req.LicenseID != nil {
+			out.LicenseNumber, msg.LicenseNumber = acc.License.LicenseNumber, acc.License.LicenseNumber
+		} else {
+			var acct models.Account
+			if err := tx.Take(&acct, *req.AccountID).Error; err != nil {
+				return err
+			}
+			out.AccountID, msg.AccountID = acct.AccountID, acct.AccountID
+			if approve {
+				msg.LicenseNumber = acc.License.LicenseNumber
+			}
+		}
+		return s.queue(ctx, tx, msg, u.Email)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Withdraw lets the requester take back a pending join request. Someone else's request is
+// not_found, so that request ids tell nothing. Errors: not_found, request_not_pending.
+func (s *Registrations) Withdraw(ctx context.Context, p *models.Principal, requestID string, a models.Actor) error {
+	id, err := strconv.ParseInt(requestID, 10, 64)
+	if err != nil || id <= 0 || !p.IsUser() {
+		return models.Errorf(models.CodeNotFound, "there is no join request %q", models.Clip(requestID, 20))
+	}
+	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		var req models.JoinRequest
+		err := tx.Where("id = ? AND user_id = ?", id, p.UserID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeNotFound, "you have no join request %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != models.RequestPending {
+			return models.Errorf(models.CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		if err := tx.Model(&models.JoinRequest{}).Where("id = ?", id).Updates(map[string]any{"status": models.RequestWithdrawn, "decided_at": now}).Error; err != nil {
+			return err
+		}
+		rec := models.AuditRecord{Action: "registration.withdrawn", SubjectType: "join_request", SubjectID: strconv.FormatInt(id, 10)}
+		if req.LicenseID != nil {
+			rec.LicenseID = *req.LicenseID
+		}
+		return writeAudit(tx, now, a, rec)
+	})
+}
+
+// LicenseAudit lists a license's audit entries, newest first. Errors: as access with the admin role.
+func (s *Registrations) LicenseAudit(ctx context.Context, p *models.Principal, ln string, page models.Page) ([]models.AuditEntry, string, error) {
+	var licenseID int64
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		licenseID = acc.License.ID
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return s.store.ListAudit(ctx, models.AuditFilter{LicenseID: licenseID}, page)
+}

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"entitled/mailer"
+	"entitled/models"
+)
+
+// Registrations is the service for registering licenses, members, join requests and invitations.
+type Registrations struct {
+	store   *Store
+	outbox  Outbox
+	baseURL string
+}
+
+// NewRegistrations makes the registrations service.
+func NewRegistrations(store *Store, outbox Outbox, baseURL string) *Registrations {
+	return &Registrations{store: store, outbox: outbox, baseURL: strings.TrimRight(baseURL, "/")}
+}
+
+// queue queues a letter to the addresses that can take mail; an address stored before addresses
+// were checked as they are now (an order's contact such as x@[10.0.0.1]) is left out, so that it
+// never stops a registration or the letters to anyone else.
+func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message, addrs ...string) error {
+	to := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if a, ok := mailable(a); ok {
+			to = append(to, a)
+		} else {
+			s.store.log.WarnContext(ctx, "letter not queued to an address that cannot take mail", "kind", m.Template())
+		}
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	sqlTx, err := SQLTx(tx)
+	if err != nil {
+		return err
+	}
+	_, err = s.outbox.Queue(ctx, sqlTx, m, to, nil)
+	return err
+}
+
+// Register registers a license for a verified user. The first registrant of a license with no
+// admin becomes its admin (with support and license), decided by one conditional update so that
+// of many simultaneous registrants exactly one wins; the others, and anyone registering a license
+// that has an admin, file a join request its admins are told of. Registering by Account ID always
+// files a join request with the account's admins.
+// Errors: email_unverified, validation_failed, invalid_license_number, license_not_found,
+// account_not_found, no_admin_for_account, too_many_attempts.
+func (s *Registrations) Register(ctx context.Context, p *models.Principal, in models.RegistrationInput, a models.Actor) (*models.RegistrationResult, error) {
+	if !p.IsUser() {
+		return nil, models.Errorf(models.CodeForbidden, "only a person can register a license")
+	}
+	if !p.EmailVerified {
+		return nil, models.Errorf(models.CodeEmailUnverified, "confirm your email address first: follow the link in the letter we sent you")
+	}
+	var v models.Validation
+	given := 0
+	for _, f := range []string{in.LicenseNumber, in.ServiceTag, in.AccountID} {
+		if strings.TrimSpace(f) != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		v.Add("license_number", models.FieldRequired, "give exactly one of license_number, service_tag or account_id")
+		return nil, v.Err()
+	}
+	ln, tag, acctID := "", "", ""
+	switch {
+	case in.LicenseNumber != "":
+		var err error
+		if ln, err = models.ParseLicenseNumber(in.LicenseNumber); err != nil {
+			return nil, err // a typo, caught by the check character: not a guess
+		}
+	case in.ServiceTag != "":
+		tag = models.NormaliseServiceTag(in.ServiceTag)
+		if !serviceTagRE.MatchString(tag) {
+			v.Add("service_tag", models.FieldInvalid, "must be 7 letters or digits")
+		}
+	default:
+		var ok bool
+		if acctID, ok = models.ParseAccountID(in.AccountID); !ok {
+			v.Add("account_id", models.FieldInvalid, "must be a 7-digit Account ID")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	// A user who failed too many lookups is refused up front. The address's limit refuses nobody
+	// up front (one client must not lock out everyone behind its address): it only turns a failed
+	// lookup into too_many_attempts.
+	userKey := strconv.FormatInt(p.UserID, 10)
+	if err := s.store.checkLimit(ctx, models.LookupPerUser, userKey); err != nil {
+		return nil, err
+	}
+	var res *models.RegistrationResult
+	miss := false
+	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		if acctID != "" {
+			var acct models.Account
+			err := tx.Where("account_id = ?", acctID).Take(&acct).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				miss = true
+				return models.Errorf(models.CodeAccountNotFound, "there is no account %s", acctID)
+			}
+			if err != nil {
+				return err
+			}
+			res, err = s.requestAccount(ctx, tx, p, &acct, a)
+			return err
+		}
+		var lic models.License
+		q := tx.Where("license_number = ?", ln)
+		if tag != "" {
+			q = tx.Where("service_tag = ?", tag)
+		}
+		err := q.Take(&lic).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			miss = true
+			return models.Errorf(models.CodeLicenseNotFound, "no license has this number; check it against your welcome letter, or ask for registration help")
+		}
+		if err != nil {
+			return err
+		}
+		res, err = s.registerLicense(ctx, tx, p, &lic, a)
+		return err
+	})
+	if miss {
+		// Count the failed guess outside the transaction that failed. An address over its limit
+		// before this failure gets too_many_attempts instead of the miss.
+		over := s.store.checkLimit(ctx, models.LookupPerAddress, a.IP)
+		if over != nil && ErrorCode(over) != models.CodeTooManyAttempts {
+			return nil, over
+		}
+		if err := s.store.recordFailure(ctx, models.LookupPerUser, userKey); err != nil {
+			return nil, err
+		}
+		if err := s.store.recordFailure(ctx, models.LookupPerAddress, a.IP); err != nil {
+			return nil, err
+		}
+		if over != nil {
+			return nil, over
+		}
+	}
+	if err == nil {
+		failpoint("registration.after_commit")
+	}
+	return res, err
+}
+
+func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, a models.Actor) (*models.RegistrationResult, error) {
+	now := s.store.Clock.Now()
+	if m, err := memberOf(tx, lic.ID, p.UserID); err != nil || m != nil {
+		if err != nil {
+			return nil, err
+		}
+		return &models.RegistrationResult{Outcome: models.AlreadyMember, LicenseNumber: lic.LicenseNumber, Roles: m.Roles()}, nil
+	}
+	today := models.DateOf(now)
+	claim := tx.Model(&models.License{}).Where("id = ? AND claimed_by IS NULL", lic.ID).
+		Updates(map[string]any{"claimed_by": p.UserID, "registered_on": today, "updated_at": now})
+	if claim.Error != nil {
+		return nil, claim.Error
+	}
+	if claim.RowsAffected == 1 {
+		return s.becomeFirstAdmin(ctx, tx, p, lic, today, a, now)
+	}
+	if err := lockLicense(tx, lic.ID); err != nil {
+		return nil, err
+	}
+	var req models.JoinRequest
+	err := tx.Where("user_id = ? AND license_id = ? AND status = ?", p.UserID, lic.ID, models.RequestPending).Take(&req).Error
+	if err == nil {
+		return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, err
+	}
+	req = models.JoinRequest{UserID: p.UserID, LicenseID: &lic.ID, Status: models.RequestPending, CreatedAt: now}
+	if err := tx.Create(&req).Error; err != nil {
+		return nil, err
+	}
+	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.requested", SubjectType: "license", SubjectID: lic.LicenseNumber,
+		LicenseID: lic.ID, Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
+		return nil, err
+	}
+	admins, err := licenseAdminEmails(tx, lic.ID)
+	if err != nil {
+		return nil, err
+	}
+	product, err := productName(tx, lic.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	for _, to := range admins {
+		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", LicenseNumber: lic.LicenseNumber,
+			ProductName: product, ReviewURL: s.baseURL + "/licenses/" + lic.LicenseNumber + "/requests"}, to); err != nil {
+			return nil, err
+		}
+	}
+	return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
+}
+
+// becomeFirstAdmin makes the claimant admin, starts a trial's support, and tells the order's
+// primary contact who registered the license.
+func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, today models.Date, a models.Actor, now time.Time) (*models.RegistrationResult, error) {
+	roles := []string{models.MemberAdmin, models.MemberSupport, models.MemberLicense}
+	if _, _, err := putMember(tx, now, lic.ID, p.UserID, roles); err != nil {
+		return nil, err
+	}
+	failpoint("registration.before_commit")
+	if lic.Kind == models.KindTrial {
+		// A trial's support runs from its registration date.
+		var c models.Contract
+		err := tx.Where("license_id = ?", lic.ID).Take(&c).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, err
+		}
+		if err == nil && c.StartsOn.IsZero() {
+			c.StartsOn, c.EndsOn, c.UpdatedAt = today, models.TrialEndsOn(today), now
+			if err := tx.Model(&models.Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"starts_on": c.StartsOn, "ends_on": c.EndsOn, "updated_at": now}).Error; err != nil {
+				return nil, err
+			}
+			if err := appendTerm(tx, newTerm(&c, models.TermTrial, a, "trial started at registration", nil, now)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.claimed", SubjectType: "license", SubjectID: lic.LicenseNumber,
+		LicenseID: lic.ID, Details: map[string]any{"email": p.Email, "roles": roles}}); err != nil {
+		return nil, err
+	}
+	var acct models.Account
+	if err := tx.Take(&acct, lic.AccountID).Error; err != nil {
+		return nil, err
+	}
+	product, err := productName(tx, lic.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.queue(ctx, tx, mailer.ClaimNotice{Name: acct.ContactName, LicenseNumber: lic.LicenseNumber, ProductName: product,
+		ClaimedBy: p.Name + " <" + p.Email + ">", HelpURL: s.baseURL + "/registration-help"}, acct.ContactEmail); err != nil {
+		return nil, err
+	}
+	return &models.RegistrationResult{Outcome: models.Registered, LicenseNumber: lic.LicenseNumber, Roles: roles}, nil
+}
+
+// requestAccount files a join request with the admins of every license of the account.
+func (s *Registrations) requestAccount(ctx context.Context, tx *gorm.DB, p *models.Principal, acct *models.Account, a models.Actor) (*models.RegistrationResult, error) {
+	now := s.store.Clock.Now()
+	var ids []int64
+	if err := tx.Model(&models.License{}).Where("account_id = ?", acct.ID).Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, err
+	}
+	admins := []string{}
+	if len(ids) > 0 {
+		var err error
+		if admins, err = licenseAdminEmails(tx, ids...); err != nil {
+			return nil, err
+		}
+	}
+	if len(admins) == 0 {
+		return nil, models.Errorf(models.CodeNoAdminForAccount, "no one has registered a license of account %s yet: register with a License Number from your welcome letter, or ask for registration help", acct.AccountID)
+	}
+	var req models.JoinRequest
+	err := tx.Where("user_id = ? AND account_id = ? AND status = ?", p.UserID, acct.ID, models.RequestPending).Take(&req).Error
+	if err == nil {
+		return &models.RegistrationResult{Outcome: models.RegistrationWai, RequestID: req.ID}, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, err
+	}
+	req = models.JoinRequest{UserID: p.UserID, AccountID: &acct.ID, Status: models.RequestPending, CreatedAt: now}
+	if err := tx.Create(&req).Error; err != nil {
+		return nil, err
+	}
+	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.requested", SubjectType: "account", SubjectID: acct.AccountID,
+		Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
+		return nil, err
+	}
+	for _, to := range admins {
+		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", AccountID: acct.AccountID,
+			ReviewURL: s.baseURL + "/licenses"}, to); err != nil {
+			return nil, err
+		}
+	}
+	return &models.RegistrationResult{Outcome: models.RegistrationWai, RequestID: req.ID}, nil
+}
+
+func productName(tx *gorm.DB, productID int64) (string, error) {
+	var p models.Product
+	err := tx.Select("name").Take(&p, productID).Error
+	return p.Name, err
+}
