@@ -40,14 +40,14 @@ func (p *pages) contractPage(c *gin.Context, status int, extra map[string]any) {
 	today := p.contracts.Today()
 	st, days := v.Status(today, p.contracts.RenewalWindowDays)
 	end := v.Contract.EndsOn
-	suggested := end.AddDays(365)
+	suggested := end.AddDays(models.DefaultRenewalTermDays)
 	if end.IsZero() {
-		suggested = today.AddDays(365)
+		suggested = today.AddDays(models.DefaultRenewalTermDays)
 	}
 	graceMax := end.AddDays(models.MaxGraceDays)
 	data := map[string]any{"Title": v.Account.Name + " · " + v.Product.Name, "Nav": "renewals", "Wide": true,
 		"V": v, "Status": st, "DaysLeft": days, "Back": contractBack(c), "SuggestedEnd": suggested,
-		"GraceDefault": minDate(end.AddDays(30), graceMax), "GraceMax": graceMax, "Form": map[string]string{}, "Action": ""}
+		"GraceDefault": minDate(end.AddDays(models.DefaultGraceDays), graceMax), "GraceMax": graceMax, "Form": map[string]string{}, "Action": ""}
 	for k, val := range extra {
 		data[k] = val
 	}

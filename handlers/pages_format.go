@@ -129,6 +129,9 @@ func statusClass(status string) string {
 	return "muted"
 }
 
+// trialLength is how long a trial's support runs, as page text says it ("30-day").
+var trialLength = strconv.Itoa(models.TrialDays) + "-day"
+
 // statusSentence explains a license's support status in a sentence.
 func statusSentence(s models.SupportSummary, trial bool, today models.Date) string {
 	end := s.EndsOn.String()
@@ -144,7 +147,7 @@ func statusSentence(s models.SupportSummary, trial bool, today models.Date) stri
 		return "Support ended on " + end + "; it continues for a while as a courtesy while the renewal is agreed."
 	case models.StatusLapsed:
 		if trial {
-			return "The 30-day trial support ended on " + end + ". You can still see what you own."
+			return "The " + trialLength + " trial support ended on " + end + ". You can still see what you own."
 		}
 		return "Support ended on " + end + " (" + relativeDays(s.DaysLeft) + ") and was not renewed. You can still see what you own and download what was released while it ran."
 	case models.StatusTerminated:
@@ -311,7 +314,7 @@ func reasonText(reason, ent string, s models.SupportSummary) string {
 	case models.ReasonSupportTerminated:
 		return "Support was ended early on " + s.EndsOn.String() + "."
 	case models.ReasonTrialExpired:
-		return "The 30-day trial support has ended."
+		return "The " + trialLength + " trial support has ended."
 	case models.ReasonSupportLapsed:
 		if ent == models.EntitlementDownloadsRead || ent == models.EntitlementLicenseKeys {
 			return "Released after support ended on " + s.EndsOn.String() + ": renew support to get it."

@@ -54,14 +54,15 @@ func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
 		}
 		versions = append(versions, versionRow{Version: v, Keys: findEntitlement(vs.Entitlements, models.EntitlementLicenseKeys)})
 	}
-	seats := map[string]bool{}
-	for _, k := range keys {
-		seats[k.Fingerprint] = true
+	seats, err := p.licenseKeys.SeatsUsed(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "License keys", err)
+		return
 	}
 	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "keys", "D": d, "Roles": roles,
-		"IsAdmin": hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport), "CanKeys": true,
-		"CanIssue": hasRole(roles, models.MemberLicense), "Keys": keys, "Next": next, "Versions": versions,
-		"SeatsUsed": len(seats), "S": d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays)}
+		"IsAdmin": models.MayActAs(pr, roles, models.MemberAdmin), "CanKeys": true,
+		"CanIssue": models.MayActAs(pr, roles, models.MemberLicense), "Keys": keys, "Next": next, "Versions": versions,
+		"SeatsUsed": seats, "S": d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays)}
 	for k, v := range extra {
 		data[k] = v
 	}

@@ -174,8 +174,8 @@ func (p *pages) license(c *gin.Context) {
 	p.render(c, http.StatusOK, "license", map[string]any{
 		"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "overview",
 		"D": d, "Roles": roles, "Support": sup, "S": sup.Summary, "Trial": trial,
-		"Targets": targets, "Versions": versions, "IsAdmin": hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport),
-		"IsMember": len(roles) > 0, "CanKeys": hasRole(roles, models.MemberLicense) || hasRole(roles, models.MemberAdmin) || pr.HasStaffRole(models.RoleSupport),
+		"Targets": targets, "Versions": versions, "IsAdmin": models.MayActAs(pr, roles, models.MemberAdmin),
+		"IsMember": len(roles) > 0, "CanKeys": models.MayManageKeys(pr, roles),
 	})
 }
 

@@ -56,9 +56,10 @@ func (v dashboardView) query() url.Values {
 	return q
 }
 
-// readView reads the dashboard's filters; anything it does not know falls back to 90 days.
-func readView(c *gin.Context) dashboardView {
-	v := dashboardView{Within: 90, Program: c.Query("program"), Q: strings.TrimSpace(c.Query("q"))}
+// readView reads the dashboard's filters; anything it does not know falls back to the renewal
+// window (ENTITLED_RENEWAL_WINDOW_DAYS, the API's default too).
+func readView(c *gin.Context, windowDays int) dashboardView {
+	v := dashboardView{Within: windowDays, Program: c.Query("program"), Q: strings.TrimSpace(c.Query("q"))}
 	status, within := c.Query("status"), c.Query("within")
 	if view := c.Query("view"); view != "" { // the filter form's one "Show" choice
 		status, within = view, view
@@ -99,7 +100,7 @@ type contractRow struct {
 
 func (p *pages) renewals(c *gin.Context) {
 	ctx := c.Request.Context()
-	view := readView(c)
+	view := readView(c, p.contracts.RenewalWindowDays)
 	pg, err := store.ParseContractPage("100", c.Query("cursor"))
 	if err != nil {
 		pg, _ = store.ParseContractPage("100", "")
@@ -206,10 +207,11 @@ func (p *pages) tiles(c *gin.Context, view dashboardView) ([]tile, error) {
 	return out, nil
 }
 
-// renewalsCSV is the list's spreadsheet: what expires within the window, exactly as
+// renewalsCSV is the list's spreadsheet: what expires within the window (by default the renewal
+// window, ENTITLED_RENEWAL_WINDOW_DAYS, as the API's), exactly as
 // GET /v1/renewals?format=csv streams it (the same writer), for a browser's download link.
 func (p *pages) renewalsCSV(c *gin.Context) {
-	within, err := models.ParseWithinDays(c.Query("within"), 90)
+	within, err := models.ParseWithinDays(c.Query("within"), p.contracts.RenewalWindowDays)
 	if err != nil {
 		p.pageError(c, "Renewals", err)
 		return

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -54,27 +53,25 @@ func cmdMail(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if len(args) == 0 || args[0] != "test" {
 		return usageError{"usage: entitled mail test --to ADDRESS"}
 	}
-	fs := flag.NewFlagSet("mail test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	to := fs.String("to", "", "recipient")
+	var to string // the recipient, --to ADDRESS or --to=ADDRESS
 	var cfgArgs []string
 	// Config flags and our own may be mixed: split ours out first.
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--to" || a == "-to" {
 			if i+1 < len(args) {
-				*to = args[i+1]
+				to = args[i+1]
 				i++
 			}
 			continue
 		}
 		if v, ok := strings.CutPrefix(a, "--to="); ok {
-			*to = v
+			to = v
 			continue
 		}
 		cfgArgs = append(cfgArgs, a)
 	}
-	if *to == "" || !strings.Contains(*to, "@") {
+	if to == "" || !strings.Contains(to, "@") {
 		return usageError{"usage: entitled mail test --to ADDRESS"}
 	}
 	cfg, _, err := loadConfig("mail test", cfgArgs, env)
@@ -97,12 +94,12 @@ func cmdMail(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		letter, err = bg.outbox.Queue(ctx, sqlTx, mailer.TestLetter{}, []string{*to}, nil)
+		letter, err = bg.outbox.Queue(ctx, sqlTx, mailer.TestLetter{}, []string{to}, nil)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "queued %s to %s\n", letter.MessageID, *to)
+	fmt.Fprintf(stdout, "queued %s to %s\n", letter.MessageID, to)
 	return nil
 }

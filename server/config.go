@@ -173,6 +173,11 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("ENTITLED_LOG_FORMAT=%q: want text or json", c.LogFormat))
 	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("ENTITLED_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("ENTITLED_BASE_URL=%q: want an http(s) URL", c.BaseURL))
 	}

@@ -87,6 +87,11 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *Config) {},
 		},
 		{
+			name: "log levels are slog's names, in any case",
+			env:  []string{"ENTITLED_LOG_LEVEL=WARN"},
+			want: func(c *Config) { c.LogLevel = "WARN" },
+		},
+		{
 			name: "other variables are ignored",
 			env:  []string{"ADDR=:1", "DATABASE_URL=postgres://elsewhere/db", "entitled_addr=:2"},
 			want: func(c *Config) {},
@@ -151,6 +156,7 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		{"zero rate", []string{"ENTITLED_RATE_ANON_PER_MIN=0"}, nil, []string{"ENTITLED_RATE_ANON_PER_MIN"}},
 		{"notice days that are not numbers", []string{"ENTITLED_RENEWAL_NOTICE_DAYS=90,soon"}, nil, []string{"ENTITLED_RENEWAL_NOTICE_DAYS"}},
 		{"unknown log format", []string{"ENTITLED_LOG_FORMAT=xml"}, nil, []string{"ENTITLED_LOG_FORMAT", "xml"}},
+		{"unknown log level", []string{"ENTITLED_LOG_LEVEL=verbose"}, nil, []string{"ENTITLED_LOG_LEVEL", "verbose", "debug, info, warn or error"}},
 		{"unknown log format by flag", nil, []string{"--log-format", "yaml"}, []string{"ENTITLED_LOG_FORMAT", "yaml"}},
 		{"base URL that is not http", []string{"ENTITLED_BASE_URL=ftp://example.com"}, nil, []string{"ENTITLED_BASE_URL"}},
 		{"unknown flag", nil, []string{"--colour", "red"}, []string{"colour"}},

@@ -183,6 +183,9 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	keys.Start(ctx)
+	// On every way out, after the requests (which may start a background reload of the keys)
+	// and before store.Close (deferred earlier, so run later): the ring's goroutines end first.
+	defer keys.Stop()
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg,
 		Catalogue:      dbstore.NewCatalogue(store),

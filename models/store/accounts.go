@@ -121,7 +121,7 @@ func (s *Accounts) Recover(ctx context.Context, email string) error {
 
 // recoveryLetter queues the recovery letter of the accounts whose primary contact is email, if
 // there are any and the address's cap allows.
-func recoveryLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, baseURL, email string, now time.Time) error {
+func recoveryLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, links mailer.Links, email string, now time.Time) error {
 	var accounts []models.Account
 	if err := tx.Where("contact_email = ?", email).Order("id").Find(&accounts).Error; err != nil {
 		return err
@@ -133,7 +133,7 @@ func recoveryLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, baseURL, em
 	if err != nil || !ok {
 		return err
 	}
-	msg := mailer.AccountRecovery{Name: accounts[0].ContactName, RegisterURL: baseURL + "/register"}
+	msg := mailer.AccountRecovery{Name: accounts[0].ContactName, RegisterURL: links.Register()}
 	for _, acct := range accounts {
 		lines, err := licenseLines(tx, "licenses.account_id = ?", acct.ID)
 		if err != nil {

@@ -387,7 +387,8 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 	return &h, nil
 }
 
-// hotAccess is access(tx, p, ln, "") with the license's detail, by one query.
+// hotAccess is access(tx, p, ln, "") with the license's detail, by one query (possibly cached):
+// the same rule, models.LicenseAccess, decides.
 // Errors: invalid_license_number, not_found, not_a_member.
 func (s *Store) hotAccess(ctx context.Context, p *models.Principal, ln string) (*hotLicense, error) {
 	canonical, err := models.ParseLicenseNumber(ln)
@@ -402,13 +403,12 @@ func (s *Store) hotAccess(ctx context.Context, p *models.Principal, ln string) (
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case p.IsStaff() && h == nil:
-		return nil, models.Errorf(models.CodeNotFound, "there is no license %s", canonical)
-	case p.IsStaff():
-		return h, nil
-	case h == nil || h.Member == nil:
-		return nil, models.Errorf(models.CodeNotAMember, "you are not a member of license %s", canonical)
+	var roles []string
+	if h != nil && h.Member != nil {
+		roles = h.Member.Roles()
+	}
+	if code := models.LicenseAccess(p, h != nil, roles, ""); code != "" {
+		return nil, models.LicenseAccessError(code, canonical, "")
 	}
 	return h, nil
 }

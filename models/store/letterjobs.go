@@ -11,7 +11,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -85,7 +84,7 @@ func insertJob(ctx context.Context, tx *gorm.DB, outbox Outbox, args river.JobAr
 // database these requests write to needs them. The letters are queued with the River client that
 // runs the job, rendered for baseURL (ENTITLED_BASE_URL), which their links point to.
 func AddWorkers(workers *river.Workers, store *Store, baseURL string) {
-	lw := &letterWorkers{store: store, baseURL: strings.TrimRight(baseURL, "/")}
+	lw := &letterWorkers{store: store, links: mailer.NewLinks(baseURL)}
 	lw.renderer, lw.err = mailer.NewRenderer(baseURL)
 	river.AddWorker(workers, &signupLetterWorker{letterWorkers: lw})
 	river.AddWorker(workers, &forgotLetterWorker{letterWorkers: lw})
@@ -95,7 +94,7 @@ func AddWorkers(workers *river.Workers, store *Store, baseURL string) {
 // letterWorkers is what the letter jobs' workers share.
 type letterWorkers struct {
 	store    *Store
-	baseURL  string
+	links    mailer.Links
 	renderer *mailer.Renderer
 	err      error // of the renderer: every job fails with it
 }
@@ -175,7 +174,7 @@ func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLett
 		if err := tx.Create(&t).Error; err != nil {
 			return err
 		}
-		return queueLetter(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.baseURL + "/verify?token=" + tok}, a.Email)
+		return queueLetter(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.links.Verify(tok)}, a.Email)
 	})
 }
 
@@ -204,7 +203,7 @@ func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLett
 		if err != nil {
 			return err
 		}
-		return queueLetter(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.baseURL + "/reset-password?token=" + tok}, a.Email)
+		return queueLetter(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.links.ResetPassword(tok)}, a.Email)
 	})
 }
 
@@ -217,6 +216,6 @@ type recoverLetterWorker struct {
 func (w *recoverLetterWorker) Work(ctx context.Context, job *river.Job[recoverLetterArgs]) error {
 	a := job.Args
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		return recoveryLetter(ctx, tx, outbox, w.baseURL, a.Email, a.At)
+		return recoveryLetter(ctx, tx, outbox, w.links, a.Email, a.At)
 	})
 }

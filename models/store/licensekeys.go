@@ -136,8 +136,8 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 				return err
 			}
 			if seated == 0 {
-				var seats int64
-				if err := tx.Model(&models.LicenseKey{}).Where("license_id = ? AND released_at IS NULL", d.License.ID).Distinct("fingerprint").Count(&seats).Error; err != nil {
+				seats, err := seatsUsed(tx, d.License.ID)
+				if err != nil {
 					return err
 				}
 				if seats >= int64(d.License.Quantity) {
@@ -219,7 +219,8 @@ func licenseKeyTerms(d *models.LicenseDetail) (models.Date, *time.Time) {
 }
 
 // keyListAccess checks that the principal may see and release a license's keys: a member with the
-// license or admin role, or staff who act as admin (support, superadmin).
+// license or admin role, or staff who act as admin (support, superadmin) — models.MayManageKeys,
+// decided by access (models.LicenseAccess) with this call's error codes.
 // Errors: invalid_license_number, not_found, not_a_member, role_missing.
 func keyListAccess(tx *gorm.DB, p *models.Principal, ln string) (*licenseAccess, error) {
 	if models.StaffActsAsAdmin(p) {
@@ -234,6 +235,29 @@ func keyListAccess(tx *gorm.DB, p *models.Principal, ln string) (*licenseAccess,
 		return nil, models.Errorf(models.CodeRoleMissing, "this needs the license or admin role on license %s", canonical)
 	}
 	return acc, err
+}
+
+// seatsUsed counts the seats of a license that machines hold: the distinct fingerprints of its
+// unreleased keys (a machine holds one seat whatever number of major versions it has keys for).
+func seatsUsed(tx *gorm.DB, licenseID int64) (int64, error) {
+	var seats int64
+	err := tx.Model(&models.LicenseKey{}).Where("license_id = ? AND released_at IS NULL", licenseID).Distinct("fingerprint").Count(&seats).Error
+	return seats, err
+}
+
+// SeatsUsed counts the seats of the license that machines hold, by one query, for who may list
+// its keys (as List). Errors: invalid_license_number, not_found, not_a_member, role_missing.
+func (s *LicenseKeys) SeatsUsed(ctx context.Context, p *models.Principal, ln string) (int, error) {
+	var seats int64
+	err := s.store.read(ctx, func(db *gorm.DB) error {
+		acc, err := keyListAccess(db, p, ln)
+		if err != nil {
+			return err
+		}
+		seats, err = seatsUsed(db, acc.License.ID)
+		return err
+	})
+	return int(seats), err
 }
 
 // List lists a license's unreleased keys, oldest first, a page at a time.

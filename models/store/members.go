@@ -136,7 +136,8 @@ type licenseAccess struct {
 // access finds a license by its number and checks that the principal has the role on it (an
 // empty role: any membership). Staff support and superadmin act as admin anywhere; any staff may
 // look (role "" only). A user whose address is not verified is a member of nothing (see
-// verifiedUser). Errors: invalid_license_number, not_found, not_a_member, role_missing.
+// verifiedUser). The decision is models.LicenseAccess's; access loads what it decides on.
+// Errors: invalid_license_number, not_found, not_a_member, role_missing.
 func access(tx *gorm.DB, p *models.Principal, ln, role string) (*licenseAccess, error) {
 	canonical, err := models.ParseLicenseNumber(ln)
 	if err != nil {
@@ -154,17 +155,12 @@ func access(tx *gorm.DB, p *models.Principal, ln, role string) (*licenseAccess, 
 			return nil, err
 		}
 	}
-	staffOK := (role == "" && p.IsStaff()) || (role == models.MemberAdmin && models.StaffActsAsAdmin(p))
-	switch {
-	case staffOK && notFound:
-		return nil, models.Errorf(models.CodeNotFound, "there is no license %s", canonical)
-	case staffOK:
-		return &licenseAccess{License: lic, Member: m}, nil
-	case m == nil:
-		// Also for a number that does not exist: a non-member learns nothing about it.
-		return nil, models.Errorf(models.CodeNotAMember, "you are not a member of license %s", canonical)
-	case role != "" && !m.Has(role):
-		return nil, models.Errorf(models.CodeRoleMissing, "this needs the %s role on license %s", role, canonical)
+	var roles []string
+	if m != nil {
+		roles = m.Roles()
+	}
+	if code := models.LicenseAccess(p, !notFound, roles, role); code != "" {
+		return nil, models.LicenseAccessError(code, canonical, role)
 	}
 	return &licenseAccess{License: lic, Member: m}, nil
 }

@@ -223,7 +223,7 @@ func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *models.Princ
 		by = "An administrator"
 	}
 	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, ProductName: product,
-		Roles: strings.Join(roles, ", "), Link: s.baseURL + "/invitations?token=" + tok}, email)
+		Roles: strings.Join(roles, ", "), Link: s.links.Invitation(tok)}, email)
 }
 
 // acceptInvitations turns the pending grants to a newly verified address into memberships.
@@ -421,7 +421,7 @@ func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, req
 			return err
 		}
 		out = models.RequestView{Request: req, Email: u.Email, Name: u.Name}
-		msg := mailer.RequestDecided{Name: u.Name, Approved: approve, Roles: strings.Join(roles, ", "), LicensesURL: s.baseURL + "/licenses"}
+		msg := mailer.RequestDecided{Name: u.Name, Approved: approve, Roles: strings.Join(roles, ", "), LicensesURL: s.links.Licenses()}
 		if req.LicenseID != nil {
 			out.LicenseNumber, msg.LicenseNumber = acc.License.LicenseNumber, acc.License.LicenseNumber
 		} else {

@@ -17,14 +17,14 @@ import (
 
 // Orders is the service that turns orders into accounts, licenses and contracts.
 type Orders struct {
-	store   *Store
-	outbox  Outbox
-	baseURL string
+	store  *Store
+	outbox Outbox
+	links  mailer.Links
 }
 
 // NewOrders makes the orders service.
 func NewOrders(store *Store, outbox Outbox, baseURL string) *Orders {
-	return &Orders{store: store, outbox: outbox, baseURL: strings.TrimRight(baseURL, "/")}
+	return &Orders{store: store, outbox: outbox, links: mailer.NewLinks(baseURL)}
 }
 
 const (
@@ -239,7 +239,7 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 			return err
 		}
 		res = &models.OrderResult{OrderRef: ref, Account: *acct}
-		letter := mailer.OrderConfirmation{AccountID: acct.AccountID, AccountName: acct.Name, OrderRef: ref, RegisterURL: s.baseURL + "/register"}
+		letter := mailer.OrderConfirmation{AccountID: acct.AccountID, AccountName: acct.Name, OrderRef: ref, RegisterURL: s.links.Register()}
 		v := &models.Validation{}
 		for i := range plans {
 			d, line, err := s.applyItem(tx, v, i, &plans[i], acct, &order, today, a, now)

@@ -15,14 +15,14 @@ import (
 
 // Registrations is the service for registering licenses, members, join requests and invitations.
 type Registrations struct {
-	store   *Store
-	outbox  Outbox
-	baseURL string
+	store  *Store
+	outbox Outbox
+	links  mailer.Links
 }
 
 // NewRegistrations makes the registrations service.
 func NewRegistrations(store *Store, outbox Outbox, baseURL string) *Registrations {
-	return &Registrations{store: store, outbox: outbox, baseURL: strings.TrimRight(baseURL, "/")}
+	return &Registrations{store: store, outbox: outbox, links: mailer.NewLinks(baseURL)}
 }
 
 // queue queues a letter to the addresses that can take mail; an address stored before addresses
@@ -202,7 +202,7 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 	}
 	for _, to := range admins {
 		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", LicenseNumber: lic.LicenseNumber,
-			ProductName: product, ReviewURL: s.baseURL + "/licenses/" + lic.LicenseNumber + "/requests"}, to); err != nil {
+			ProductName: product, ReviewURL: s.links.LicenseRequests(lic.LicenseNumber)}, to); err != nil {
 			return nil, err
 		}
 	}
@@ -247,7 +247,7 @@ func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *mo
 		return nil, err
 	}
 	if err := s.queue(ctx, tx, mailer.ClaimNotice{Name: acct.ContactName, LicenseNumber: lic.LicenseNumber, ProductName: product,
-		ClaimedBy: p.Name + " <" + p.Email + ">", HelpURL: s.baseURL + "/registration-help"}, acct.ContactEmail); err != nil {
+		ClaimedBy: p.Name + " <" + p.Email + ">", HelpURL: s.links.RegistrationHelp()}, acct.ContactEmail); err != nil {
 		return nil, err
 	}
 	return &models.RegistrationResult{Outcome: models.Registered, LicenseNumber: lic.LicenseNumber, Roles: roles}, nil
@@ -288,7 +288,7 @@ func (s *Registrations) requestAccount(ctx context.Context, tx *gorm.DB, p *mode
 	}
 	for _, to := range admins {
 		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", AccountID: acct.AccountID,
-			ReviewURL: s.baseURL + "/licenses"}, to); err != nil {
+			ReviewURL: s.links.Licenses()}, to); err != nil {
 			return nil, err
 		}
 	}

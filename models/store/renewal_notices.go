@@ -26,7 +26,7 @@ const digestMaxLines = 200
 type Renewals struct {
 	store   *Store
 	outbox  Outbox
-	baseURL string
+	links   mailer.Links
 	offsets []int
 	// BatchSize is how many contracts one transaction handles (default 500): big enough to be
 	// quick, small enough that a pass never holds SQLite's write lock for long.
@@ -40,7 +40,7 @@ func NewRenewals(store *Store, outbox Outbox, baseURL string, noticeDays []int) 
 	if err != nil {
 		return nil, err
 	}
-	return &Renewals{store: store, outbox: outbox, baseURL: strings.TrimRight(baseURL, "/"), offsets: offsets, BatchSize: 500}, nil
+	return &Renewals{store: store, outbox: outbox, links: mailer.NewLinks(baseURL), offsets: offsets, BatchSize: 500}, nil
 }
 
 // Offsets are the notice offsets, ascending.
@@ -332,7 +332,7 @@ func adminEmailsByLicense(tx *gorm.DB, licenseIDs []int64) (map[int64][]string, 
 
 // renewURL is where a letter sends the customer to renew: the license's page in the portal,
 // which shows its support and how to renew it.
-func (s *Renewals) renewURL(ln string) string { return s.baseURL + "/licenses/" + ln }
+func (s *Renewals) renewURL(ln string) string { return s.links.License(ln) }
 
 // letter is the letter of a notice.
 func (s *Renewals) letter(v *models.ContractView, offset int, today models.Date) mailer.Message {
@@ -403,7 +403,7 @@ func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.Queu
 			m := mailer.RenewalDigest{Name: st.Name, Day: today.String(),
 				ExpiringCount: nExpiring, Expiring: expiring, ExpiringMore: nExpiring - len(expiring),
 				LapsedCount: nLapsed, Lapsed: lapsed, LapsedMore: nLapsed - len(lapsed),
-				ListURL: s.baseURL + "/renewals"}
+				ListURL: s.links.Renewals()}
 			l, err := s.outbox.Queue(ctx, sqlTx, m, []string{to}, nil)
 			if err != nil {
 				return err

@@ -103,6 +103,15 @@ type Keyring struct {
 	// licenseChecked is when a reload last looked for license signing keys to retire (guarded
 	// by mu): that looks through the license keys, so the periodic reload does it once a minute.
 	licenseChecked time.Time
+
+	// The goroutines the ring starts (Start's ticker, current's background reloads) are counted
+	// in running and end when life does; Stop cancels life and waits. stopped (guarded by
+	// runMu) keeps new ones from starting once Stop has begun.
+	life    context.Context
+	stopAll context.CancelFunc
+	runMu   sync.Mutex
+	stopped bool
+	running sync.WaitGroup
 }
 
 // keySnapshot is the keys as of one reload; never changed once published.
@@ -138,8 +147,9 @@ func NewKeyring(store *Store, opts models.KeyringOptions) (*Keyring, error) {
 	if opts.Log == nil {
 		opts.Log = store.log
 	}
+	life, stopAll := context.WithCancel(context.Background())
 	return &Keyring{store: store, sealer: sealer, maxAge: opts.MaxAge, ttl: opts.TokenTTL, refresh: opts.Refresh, log: opts.Log,
-		opened: map[string]ed25519.PrivateKey{}}, nil
+		opened: map[string]ed25519.PrivateKey{}, life: life, stopAll: stopAll}, nil
 }
 
 // MaxAge is the JWKS cache lifetime (ENTITLED_JWKS_MAX_AGE).
@@ -239,9 +249,18 @@ func (k *Keyring) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// Start re-reads the keys every Refresh until ctx ends.
+// Start re-reads the keys every Refresh until ctx ends or Stop is called. After Stop it does
+// nothing.
 func (k *Keyring) Start(ctx context.Context) {
+	if !k.goStart() {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(k.life, cancel)
 	go func() {
+		defer k.running.Done()
+		defer stop()
+		defer cancel()
 		t := time.NewTicker(k.refresh)
 		defer t.Stop()
 		for {
@@ -255,6 +274,28 @@ func (k *Keyring) Start(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// Stop ends the ring's goroutines (the periodic reload and any background reload under way) and
+// waits for them to return. The ring still answers afterwards, reloading in the foreground when
+// its keys are stale. Calling Stop again does nothing.
+func (k *Keyring) Stop() {
+	k.runMu.Lock()
+	k.stopped = true
+	k.runMu.Unlock()
+	k.stopAll()
+	k.running.Wait()
+}
+
+// goStart counts a goroutine about to start in running, unless Stop has begun (then false).
+func (k *Keyring) goStart() bool {
+	k.runMu.Lock()
+	defer k.runMu.Unlock()
+	if k.stopped {
+		return false
+	}
+	k.running.Add(1)
+	return true
 }
 
 // Reload applies the transitions that are due (next → active, retiring → retired) and reads the
@@ -619,9 +660,19 @@ func (k *Keyring) current(ctx context.Context) (*keySnapshot, error) {
 		age := time.Since(s.loaded)
 		if age <= 2*k.refresh {
 			if age > k.refresh && k.loading.CompareAndSwap(false, true) {
+				if !k.goStart() {
+					k.loading.Store(false)
+					return s, nil
+				}
+				// Not cut short when the request ends, but when the ring stops.
+				rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+				stop := context.AfterFunc(k.life, cancel)
 				go func() {
+					defer k.running.Done()
 					defer k.loading.Store(false)
-					if err := k.refreshKeys(context.WithoutCancel(ctx)); err != nil {
+					defer stop()
+					defer cancel()
+					if err := k.refreshKeys(rctx); err != nil && rctx.Err() == nil {
 						k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
 					}
 				}()

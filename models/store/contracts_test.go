@@ -1,0 +1,225 @@
+package store_test
+
+// The renewal desk's actions on a contract, on both dialects: renew, upgrade, grace and
+// terminate each append a term to the contract's history, write an audit row and tell the
+// account's contact; premier is sold only while the program is current, grace runs at most
+// MaxGraceDays past ends_on, and a terminated contract takes no further action.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"entitled/models"
+	dbstore "entitled/models/store"
+	"entitled/models/storetest"
+)
+
+// renewalStaff is who acts on contracts in these tests.
+var renewalStaff = models.Actor{Kind: models.ActorSystem, IP: "192.0.2.20", RequestID: "spec"}
+
+// deskContract orders a license with a year of standard support from shopDay (ending
+// shopDay+364) and returns its contract's id, as the contracts service names it.
+func (s *shop) deskContract(tb testing.TB, ref string) (string, int64) {
+	tb.Helper()
+	c := s.place(tb, newServerOrder(ref, 1)).Licenses[0].Contract
+	return fmt.Sprint(c.ID), c.ID
+}
+
+// termKinds are the kinds of a contract's terms, in order.
+func (s *shop) termKinds(tb testing.TB, id int64) []string {
+	tb.Helper()
+	var out []string
+	for _, t := range s.terms(tb, id) {
+		out = append(out, t.Kind)
+	}
+	return out
+}
+
+// audited counts the audit rows of an action on a contract.
+func (s *shop) audited(tb testing.TB, action, contractID string) int64 {
+	tb.Helper()
+	return s.rows(tb, "audit_log", "action = ? AND subject_type = 'contract' AND subject_id = ?", action, contractID)
+}
+
+// Renewing appends a renewal term from the day after ends_on to the new ends_on, carries the
+// program over unless given, writes contract.renewed and tells the contact.
+func TestContractRenewAppendsTermAndAudit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		s := newShop(t, d)
+		id, n := s.deskContract(t, "PO-C1")
+		oldEnd, newEnd := shopDay.AddDays(364), shopDay.AddDays(729)
+		s.on(shopDay.AddDays(300))
+
+		v, err := s.contracts.Renew(context.Background(), id, models.RenewalInput{EndsOn: newEnd.String(), Program: models.Program24x7}, renewalStaff)
+		if err != nil {
+			t.Fatalf("renew: %v", err)
+		}
+		if !v.Contract.EndsOn.Equal(newEnd) || v.Contract.Program != models.Program24x7 {
+			t.Errorf("renewed contract = %s until %s, want 24x7 until %s", v.Contract.Program, v.Contract.EndsOn, newEnd)
+		}
+		if got := s.contract(t, n); !got.EndsOn.Equal(newEnd) || got.Program != models.Program24x7 || !got.StartsOn.Equal(shopDay) {
+			t.Errorf("stored contract = %s %s..%s, want 24x7 %s..%s", got.Program, got.StartsOn, got.EndsOn, shopDay, newEnd)
+		}
+		terms := s.terms(t, n)
+		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermRenewal}) {
+			t.Fatalf("terms = %v, want initial, renewal", kinds)
+		}
+		if r := terms[1]; !r.StartsOn.Equal(oldEnd.AddDays(1)) || !r.EndsOn.Equal(newEnd) || r.Program != models.Program24x7 {
+			t.Errorf("renewal term = %s %s..%s, want 24x7 %s..%s", r.Program, r.StartsOn, r.EndsOn, oldEnd.AddDays(1), newEnd)
+		}
+		if got := s.audited(t, "contract.renewed", id); got != 1 {
+			t.Errorf("contract.renewed audit rows = %d, want 1", got)
+		}
+		if got := s.letters(t, "contract_changed"); len(got) != 1 || !slices.Equal(got[0].To, []string{"pat@acme.example"}) {
+			t.Errorf("contract_changed letters = %+v, want one to pat@acme.example", got)
+		}
+
+		// An ends_on before the day after the current one is refused and changes nothing.
+		_, err = s.contracts.Renew(context.Background(), id, models.RenewalInput{EndsOn: newEnd.String()}, renewalStaff)
+		if code := dbstore.ErrorCode(err); code != models.CodeValidation {
+			t.Errorf("renewal to the current ends_on: %v (code %q), want %s", err, code, models.CodeValidation)
+		}
+		if got := len(s.terms(t, n)); got != 2 {
+			t.Errorf("terms after the refused renewal = %d, want 2", got)
+		}
+	})
+}
+
+// Premier is added only while the program is current: a current contract takes it (an upgrade
+// term from today, contract.upgraded); once the contract has lapsed it is
+// premier_requires_program, and nothing is written.
+func TestContractUpgradePremierOnlyWhileProgramIsCurrent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		s := newShop(t, d)
+		ctx := context.Background()
+		current, currentN := s.deskContract(t, "PO-C2")
+		lapsed, lapsedN := s.deskContract(t, "PO-C3")
+		today := shopDay.AddDays(100)
+		s.on(today)
+
+		v, err := s.contracts.Upgrade(ctx, current, models.UpgradeInput{Premier: boolp(true)}, renewalStaff)
+		if err != nil {
+			t.Fatalf("premier on a current contract: %v", err)
+		}
+		if !v.Contract.Premier || !s.contract(t, currentN).Premier {
+			t.Errorf("premier not stored on the current contract")
+		}
+		terms := s.terms(t, currentN)
+		if kinds := s.termKinds(t, currentN); !slices.Equal(kinds, []string{models.TermInitial, models.TermUpgrade}) {
+			t.Fatalf("terms = %v, want initial, upgrade", kinds)
+		}
+		if u := terms[1]; !u.StartsOn.Equal(today) || !u.Premier {
+			t.Errorf("upgrade term = %s premier=%v, want from %s with premier", u.StartsOn, u.Premier, today)
+		}
+		if got := s.audited(t, "contract.upgraded", current); got != 1 {
+			t.Errorf("contract.upgraded audit rows = %d, want 1", got)
+		}
+
+		s.on(shopDay.AddDays(364 + 1)) // the day after ends_on, no grace: lapsed
+		_, err = s.contracts.Upgrade(ctx, lapsed, models.UpgradeInput{Premier: boolp(true)}, renewalStaff)
+		if code := dbstore.ErrorCode(err); code != models.CodePremierRequiresProgram {
+			t.Fatalf("premier on a lapsed contract: %v (code %q), want %s", err, code, models.CodePremierRequiresProgram)
+		}
+		if s.contract(t, lapsedN).Premier {
+			t.Errorf("premier stored on a lapsed contract")
+		}
+		if got := len(s.terms(t, lapsedN)); got != 1 {
+			t.Errorf("terms of the lapsed contract = %d, want 1", got)
+		}
+		if got := s.audited(t, "contract.upgraded", lapsed); got != 0 {
+			t.Errorf("contract.upgraded audit rows for the refused upgrade = %d, want 0", got)
+		}
+	})
+}
+
+// Grace keeps support on past ends_on for at most MaxGraceDays (60): ends_on+60 is granted as a
+// grace term from ends_on+1, ends_on+61 is grace_too_long and changes nothing.
+func TestContractGraceAtMostSixtyDays(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		s := newShop(t, d)
+		ctx := context.Background()
+		id, n := s.deskContract(t, "PO-C4")
+		end := shopDay.AddDays(364)
+		s.on(end.AddDays(-5))
+
+		_, err := s.contracts.Grace(ctx, id, end.AddDays(models.MaxGraceDays+1).String(), "negotiating", renewalStaff)
+		if code := dbstore.ErrorCode(err); code != models.CodeGraceTooLong {
+			t.Fatalf("grace of %d days: %v (code %q), want %s", models.MaxGraceDays+1, err, code, models.CodeGraceTooLong)
+		}
+		if got := s.contract(t, n); !got.GraceUntil.IsZero() {
+			t.Errorf("grace_until stored after a refused grace: %s", got.GraceUntil)
+		}
+		if got := len(s.terms(t, n)); got != 1 {
+			t.Errorf("terms after a refused grace = %d, want 1", got)
+		}
+
+		until := end.AddDays(models.MaxGraceDays)
+		v, err := s.contracts.Grace(ctx, id, until.String(), "negotiating", renewalStaff)
+		if err != nil {
+			t.Fatalf("grace of %d days: %v", models.MaxGraceDays, err)
+		}
+		if !v.Contract.GraceUntil.Equal(until) || !s.contract(t, n).GraceUntil.Equal(until) {
+			t.Errorf("grace_until = %s, want %s", s.contract(t, n).GraceUntil, until)
+		}
+		terms := s.terms(t, n)
+		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermGrace}) {
+			t.Fatalf("terms = %v, want initial, grace", kinds)
+		}
+		if g := terms[1]; !g.StartsOn.Equal(end.AddDays(1)) || !g.EndsOn.Equal(until) || g.Reason != "negotiating" {
+			t.Errorf("grace term = %s..%s %q, want %s..%s \"negotiating\"", g.StartsOn, g.EndsOn, g.Reason, end.AddDays(1), until)
+		}
+		if got := s.audited(t, "contract.grace_granted", id); got != 1 {
+			t.Errorf("contract.grace_granted audit rows = %d, want 1", got)
+		}
+	})
+}
+
+// Terminating ends the contract today with a termination term and contract.terminated; after
+// that it can be neither renewed nor terminated again (contract_terminated).
+func TestContractTerminateEndsItToday(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		s := newShop(t, d)
+		ctx := context.Background()
+		id, n := s.deskContract(t, "PO-C5")
+		today := shopDay.AddDays(40)
+		s.on(today)
+
+		if _, err := s.contracts.Terminate(ctx, id, "", renewalStaff); dbstore.ErrorCode(err) != models.CodeValidation {
+			t.Errorf("terminate without a reason: %v, want %s", err, models.CodeValidation)
+		}
+		v, err := s.contracts.Terminate(ctx, id, "customer went bankrupt", renewalStaff)
+		if err != nil {
+			t.Fatalf("terminate: %v", err)
+		}
+		if !v.Contract.TerminatedOn.Equal(today) || !s.contract(t, n).TerminatedOn.Equal(today) {
+			t.Errorf("terminated_on = %s, want %s", s.contract(t, n).TerminatedOn, today)
+		}
+		terms := s.terms(t, n)
+		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermTermination}) {
+			t.Fatalf("terms = %v, want initial, termination", kinds)
+		}
+		if x := terms[1]; !x.StartsOn.Equal(today) || !x.EndsOn.Equal(today) || x.Reason != "customer went bankrupt" {
+			t.Errorf("termination term = %s..%s %q, want %s..%s with the reason", x.StartsOn, x.EndsOn, x.Reason, today, today)
+		}
+		if got := s.audited(t, "contract.terminated", id); got != 1 {
+			t.Errorf("contract.terminated audit rows = %d, want 1", got)
+		}
+		if status, _ := v.Status(today, 90); status != models.StatusTerminated {
+			t.Errorf("status on the day of termination = %s, want %s", status, models.StatusTerminated)
+		}
+
+		_, err = s.contracts.Renew(ctx, id, models.RenewalInput{EndsOn: shopDay.AddDays(800).String()}, renewalStaff)
+		if code := dbstore.ErrorCode(err); code != models.CodeContractTerminated {
+			t.Errorf("renew after termination: %v (code %q), want %s", err, code, models.CodeContractTerminated)
+		}
+		_, err = s.contracts.Terminate(ctx, id, "again", renewalStaff)
+		if code := dbstore.ErrorCode(err); code != models.CodeContractTerminated {
+			t.Errorf("terminate twice: %v (code %q), want %s", err, code, models.CodeContractTerminated)
+		}
+		if got := len(s.terms(t, n)); got != 2 {
+			t.Errorf("terms after the refused actions = %d, want 2", got)
+		}
+	})
+}
