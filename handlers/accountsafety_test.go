@@ -21,6 +21,7 @@ import (
 
 	"entitled/mailer/mailtest"
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // Item 2: account pre-hijacking. An attacker signs up with the owner's address and a password of
@@ -412,20 +413,20 @@ func TestRegistration_AddressOverItsLookupLimit_StillRegistersRealLicenses(t *te
 			return a.do(t, "POST", "/v1/registrations", u.token, map[string]any{"license_number": number}, "X-Forwarded-For", ip)
 		}
 		for range models.LookupPerAddress.Max {
-			want(t, register(guesser, office, models.NewLicenseNumber()), http.StatusNotFound, models.CodeLicenseNotFound)
+			want(t, register(guesser, office, store.NewLicenseNumber()), http.StatusNotFound, models.CodeLicenseNotFound)
 		}
 		// The guesser is locked (per user), from anywhere.
-		r := register(guesser, elsewhere, models.NewLicenseNumber())
+		r := register(guesser, elsewhere, store.NewLicenseNumber())
 		want(t, r, http.StatusTooManyRequests, models.CodeTooManyAttempts)
 		retryAfter(t, r)
 
 		// Another user behind the same address registers a real license.
 		want(t, register(colleague, office, ln), http.StatusCreated)
 		// Their misses from that address are answered 429; from elsewhere, 404.
-		r = register(colleague, office, models.NewLicenseNumber())
+		r = register(colleague, office, store.NewLicenseNumber())
 		want(t, r, http.StatusTooManyRequests, models.CodeTooManyAttempts)
 		retryAfter(t, r)
-		want(t, register(colleague, elsewhere, models.NewLicenseNumber()), http.StatusNotFound, models.CodeLicenseNotFound)
+		want(t, register(colleague, elsewhere, store.NewLicenseNumber()), http.StatusNotFound, models.CodeLicenseNotFound)
 	}, withTrustedProxies("127.0.0.1/32"))
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // class is what a caller gets from a route's guard: 401 (no or bad credentials), 403
@@ -208,7 +209,7 @@ var publicRoutes = map[string]bool{
 // pathParams are the dummy values path parameters get; anything not named here is "999999".
 var pathParams = map[string]string{
 	"email":      "nobody@example.test",
-	"ln":         models.NewLicenseNumber(), // well-formed, so that it is not refused as malformed
+	"ln":         store.NewLicenseNumber(), // well-formed, so that it is not refused as malformed
 	"account_id": "1234567",
 	"sku":        "NO-SUCH-SKU",
 	"version":    "1.0.0",

@@ -30,6 +30,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // xcell is one cross-tenant attempt on the API.
@@ -91,7 +92,7 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 		helpB := help.str("id")
 		auditB := len(a.do(t, "GET", "/v1/licenses/"+lnB+"/audit?limit=500", adminB.token, nil).items())
 
-		ghostLN := models.NewLicenseNumber()
+		ghostLN := store.NewLicenseNumber()
 		const ghostID = "987654321"
 		ghostEmail := a.email("nobody")
 		ghostAcct := "1000003"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // The in-process caches (principals by credential, products' versions, hot rows, verified
@@ -29,7 +30,7 @@ func TestHotCache_RevokedAPIKeyIs401AtOnce(t *testing.T) {
 		r := a.do(t, "POST", "/v1/api-keys", root.token, map[string]any{"name": "checker", "scopes": []string{"entitlements:introspect"}})
 		want(t, r, http.StatusCreated)
 		key, id := r.str("key"), r.str("id")
-		check := "/v1/entitlements/check?license_number=" + models.NewLicenseNumber() + "&entitlement=assets.read&user=nobody@example.com"
+		check := "/v1/entitlements/check?license_number=" + store.NewLicenseNumber() + "&entitlement=assets.read&user=nobody@example.com"
 		for range 3 {
 			want(t, a.do(t, "GET", check, key, nil), http.StatusOK)
 		}

@@ -33,7 +33,7 @@ func (h *api) idempotent(c *gin.Context) {
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	ctx := c.Request.Context()
-	claim, stored, err := h.store.ClaimIdempotencyKey(ctx, callerScope(principal(c)), c.Request.Method, c.Request.URL.Path, key, models.HashRequest(body))
+	claim, stored, err := h.store.ClaimIdempotencyKey(ctx, callerScope(principal(c)), c.Request.Method, c.Request.URL.Path, key, body)
 	if err != nil {
 		fail(c, err)
 		return

@@ -17,7 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"entitled/mailer"
-	"entitled/models"
+	"entitled/models/store"
 )
 
 // letterLinks calls every exported method of mailer.Links (found by reflection, so a link added
@@ -25,7 +25,7 @@ import (
 // which is also a well-formed stand-in for a token. It returns the links by method name.
 func letterLinks(t *testing.T, l mailer.Links) map[string]string {
 	t.Helper()
-	sample := reflect.ValueOf(models.NewLicenseNumber())
+	sample := reflect.ValueOf(store.NewLicenseNumber())
 	v := reflect.ValueOf(l)
 	links := map[string]string{}
 	for i := 0; i < v.NumMethod(); i++ {

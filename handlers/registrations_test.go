@@ -77,7 +77,7 @@ func TestRegistration_EveryAnswer(t *testing.T) {
 		want(t, a.register(t, a.newUser(t).token, map[string]any{"account_id": acct}), http.StatusAccepted)
 
 		// What does not exist, what is mistyped, who may not.
-		want(t, a.register(t, third.token, map[string]any{"license_number": models.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
+		want(t, a.register(t, third.token, map[string]any{"license_number": store.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
 		bad := []byte(ln)
 		bad[4] = map[bool]byte{true: 'B', false: 'A'}[bad[4] == 'A']
 		want(t, a.register(t, third.token, map[string]any{"license_number": string(bad)}), http.StatusBadRequest, models.CodeInvalidLicenseNumber)
@@ -348,18 +348,18 @@ func TestRegistrationHelp_QueueAndStaffRepair(t *testing.T) {
 func TestRegistration_GuessingIsThrottled(t *testing.T) {
 	a := newTestApp(t, store.SQLite)
 	u := a.newUser(t)
-	ln := models.NewLicenseNumber()
+	ln := store.NewLicenseNumber()
 	bad := []byte(ln)
 	bad[5] = map[bool]byte{true: 'C', false: 'D'}[bad[5] == 'D']
 	for i := 0; i < 30; i++ {
 		want(t, a.register(t, u.token, map[string]any{"license_number": string(bad)}), http.StatusBadRequest, models.CodeInvalidLicenseNumber)
 	}
 	for i := 0; i < models.LookupPerUser.Max; i++ {
-		want(t, a.register(t, u.token, map[string]any{"license_number": models.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
+		want(t, a.register(t, u.token, map[string]any{"license_number": store.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
 	}
-	r := a.register(t, u.token, map[string]any{"license_number": models.NewLicenseNumber()})
+	r := a.register(t, u.token, map[string]any{"license_number": store.NewLicenseNumber()})
 	want(t, r, http.StatusTooManyRequests, models.CodeTooManyAttempts)
 	retryAfter(t, r)
 	a.clock.Advance(models.LookupPerUser.Window)
-	want(t, a.register(t, u.token, map[string]any{"license_number": models.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
+	want(t, a.register(t, u.token, map[string]any{"license_number": store.NewLicenseNumber()}), http.StatusNotFound, models.CodeLicenseNotFound)
 }

@@ -60,7 +60,7 @@ func attackSite(t testing.TB, pub ed25519.PublicKey) (*httptest.Server, *atomic.
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(pub),
-			"kid": models.Thumbprint(pub)}}})
+			"kid": store.Thumbprint(pub)}}})
 	}))
 	t.Cleanup(s.Close)
 	return s, &hits
@@ -90,7 +90,7 @@ func forged(t testing.TB, genuine, typ string, pub ed25519.PublicKey, site strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(attackerPub), "kid": models.Thumbprint(attackerPub)}
+	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(attackerPub), "kid": store.Thumbprint(attackerPub)}
 	ed := func(m []byte) []byte { return ed25519.Sign(attacker, m) }
 	hs := func(key []byte) func([]byte) []byte {
 		return func(m []byte) []byte { h := hmac.New(sha256.New, key); h.Write(m); return h.Sum(nil) }

@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"entitled/models"
+	"entitled/models/store"
 	"entitled/verify"
 )
 
@@ -363,7 +364,7 @@ func attackTokens(t *testing.T, a *testApp, good string) map[string]string {
 		"no exp":                sign(models.PurposeEntitlement, verify.TypEntitlement, with(func(c *verify.Claims) { c.ExpiresAt = nil })),
 		"flipped signature bit": parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig),
 		"unknown kid": foreign(jwt.SigningMethodEdDSA, stranger, map[string]any{"typ": "ent+jwt",
-			"kid": models.Thumbprint(stranger.Public().(ed25519.PublicKey))}),
+			"kid": store.Thumbprint(stranger.Public().(ed25519.PublicKey))}),
 		"a published kid, another key's signature": foreign(jwt.SigningMethodEdDSA, stranger, map[string]any{"typ": "ent+jwt", "kid": kid}),
 		"critical header":                          foreign(jwt.SigningMethodEdDSA, stranger, map[string]any{"typ": "ent+jwt", "kid": kid, "crit": []string{"exp"}}),
 		"not a JWT":                                "not.a.token",

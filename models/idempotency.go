@@ -1,10 +1,6 @@
 package models
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"time"
-)
+import "time"
 
 // Idempotency keys: the first answer to (caller, method, path, key) is kept for IdempotencyTTL
 // and replayed to repeats, so that a client retrying after a lost answer never does a thing twice.
@@ -15,10 +11,4 @@ type StoredResponse struct {
 	Status      int
 	ContentType string
 	Body        []byte
-}
-
-// HashRequest is the fingerprint of a request body that a repeat must match.
-func HashRequest(body []byte) string {
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
 }

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"crypto/rand"
-	"math/big"
 	"strings"
 )
 
@@ -58,15 +56,21 @@ func lnCheck(vals []byte) byte {
 	return gfMul(sum, gfInv(lnWeight(lnChars-1)))
 }
 
-// NewLicenseNumber returns a fresh random License Number in canonical form.
-func NewLicenseNumber() string {
+// LicenseNumberRandomBytes is how many random bytes LicenseNumberFrom takes: one per random
+// character.
+const LicenseNumberRandomBytes = lnChars - 1
+
+// LicenseNumberFrom makes the License Number, in canonical form, whose fifteen random characters
+// are the low five bits of the first LicenseNumberRandomBytes bytes of random (256 is a multiple
+// of 32, so uniform bytes give uniform characters). The randomness is the caller's (the store
+// draws it from crypto/rand), which keeps this package free of it. It panics if random is short.
+func LicenseNumberFrom(random []byte) string {
+	if len(random) < LicenseNumberRandomBytes {
+		panic("models: LicenseNumberFrom needs LicenseNumberRandomBytes random bytes")
+	}
 	vals := make([]byte, lnChars)
-	for i := 0; i < lnChars-1; i++ {
-		n, err := rand.Int(rand.Reader, big.NewInt(32))
-		if err != nil {
-			panic(err) // crypto/rand does not fail on supported platforms
-		}
-		vals[i] = byte(n.Int64())
+	for i := range LicenseNumberRandomBytes {
+		vals[i] = random[i] & 31
 	}
 	vals[lnChars-1] = lnCheck(vals)
 	return formatLicenseNumber(vals)

@@ -30,7 +30,7 @@ func lnFromSeed(seed []byte) []byte {
 //     neighbour, is refused, which is what the check character guarantees (GF(32) weights).
 func FuzzLicenseNumber(f *testing.F) {
 	f.Add("LN-7KQ2-M9XD-44TB-R1ZC", []byte("0123456789abcde"), uint8(0), byte(1))
-	f.Add(NewLicenseNumber(), []byte{31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31}, uint8(15), byte(0))
+	f.Add(randomLicenseNumber(), []byte{31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31}, uint8(15), byte(0))
 	f.Add("ln7kq2m9xd44tbr1zc", []byte{}, uint8(14), byte(31))
 	f.Add("\xff\xfe", []byte{0}, uint8(7), byte(200))
 	f.Fuzz(func(t *testing.T, s string, seed []byte, pos uint8, repl byte) {

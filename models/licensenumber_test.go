@@ -1,6 +1,7 @@
 package models
 
 import (
+	"crypto/rand"
 	"strings"
 	"testing"
 )
@@ -8,7 +9,7 @@ import (
 // Every generated number parses back to itself, in any case and with or without hyphens.
 func TestLicenseNumber_RoundTrip(t *testing.T) {
 	for i := 0; i < 2000; i++ {
-		ln := NewLicenseNumber()
+		ln := randomLicenseNumber()
 		if len(ln) != len("LN-7KQ2-M9XD-44TB-R1ZC") || !strings.HasPrefix(ln, "LN-") {
 			t.Fatalf("bad shape %q", ln)
 		}
@@ -24,7 +25,7 @@ func TestLicenseNumber_RoundTrip(t *testing.T) {
 // Crockford decoding: I and L read as 1, O as 0.
 func TestLicenseNumber_CrockfordAliases(t *testing.T) {
 	for i := 0; i < 500; i++ {
-		ln := NewLicenseNumber()
+		ln := randomLicenseNumber()
 		typed := strings.NewReplacer("1", "l", "0", "O").Replace(ln[3:])
 		if got, err := ParseLicenseNumber(typed); err != nil || got != ln {
 			t.Fatalf("ParseLicenseNumber(%q) = %q, %v; want %q", typed, got, err, ln)
@@ -36,7 +37,7 @@ func TestLicenseNumber_CrockfordAliases(t *testing.T) {
 // other characters, for many random numbers.
 func TestLicenseNumber_CatchesEverySubstitution(t *testing.T) {
 	for n := 0; n < 300; n++ {
-		ln := NewLicenseNumber()
+		ln := randomLicenseNumber()
 		body := []byte(strings.ReplaceAll(ln[3:], "-", ""))
 		for pos := range body {
 			orig := body[pos]
@@ -58,7 +59,7 @@ func TestLicenseNumber_CatchesEverySubstitution(t *testing.T) {
 func TestLicenseNumber_CatchesEveryAdjacentSwap(t *testing.T) {
 	swaps := 0
 	for n := 0; n < 3000; n++ {
-		ln := NewLicenseNumber()
+		ln := randomLicenseNumber()
 		body := []byte(strings.ReplaceAll(ln[3:], "-", ""))
 		for pos := 0; pos+1 < len(body); pos++ {
 			if body[pos] == body[pos+1] {
@@ -80,7 +81,7 @@ func TestLicenseNumber_CatchesEveryAdjacentSwap(t *testing.T) {
 // The check character is one of the 32 Crockford characters (not the mod-37 extras).
 func TestLicenseNumber_CheckIsCrockford(t *testing.T) {
 	for i := 0; i < 1000; i++ {
-		ln := NewLicenseNumber()
+		ln := randomLicenseNumber()
 		if !strings.ContainsRune(crockford, rune(ln[len(ln)-1])) {
 			t.Fatalf("%s ends with a character outside the alphabet", ln)
 		}
@@ -99,7 +100,7 @@ func TestLicenseNumber_Malformed(t *testing.T) {
 // The parser never panics and accepts only canonical-checkable input.
 func FuzzParseLicenseNumber(f *testing.F) {
 	f.Add("LN-7KQ2-M9XD-44TB-R1ZC")
-	f.Add(NewLicenseNumber())
+	f.Add(randomLicenseNumber())
 	f.Add("ln7kq2m9xd44tbr1zc")
 	f.Add("\xff\xfe")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -115,4 +116,11 @@ func FuzzParseLicenseNumber(f *testing.F) {
 			t.Fatalf("canonical %q does not parse to itself: %q %v", ln, again, err)
 		}
 	})
+}
+
+// randomLicenseNumber is a fresh random License Number, as the store makes them.
+func randomLicenseNumber() string {
+	random := make([]byte, LicenseNumberRandomBytes)
+	rand.Read(random)
+	return LicenseNumberFrom(random)
 }

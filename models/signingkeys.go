@@ -1,9 +1,6 @@
 package models
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
 	"log/slog"
 	"time"
 )
@@ -49,15 +46,6 @@ type SigningKey struct {
 
 // Published reports whether the key is in the JWKS.
 func (k *SigningKey) Published() bool { return k.State != KeyRetired }
-
-// Thumbprint is the RFC 7638 JWK thumbprint of an Ed25519 public key: base64url of the SHA-256
-// of {"crv":"Ed25519","kty":"OKP","x":"…"} (the required members, in lexicographic order, no
-// white space).
-func Thumbprint(pub ed25519.PublicKey) string {
-	canon := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
-	sum := sha256.Sum256([]byte(canon))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
 
 // KeyringOptions configure a Keyring.
 type KeyringOptions struct {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -39,7 +41,8 @@ type IdempotencyClaim struct {
 // ClaimIdempotencyKey starts a request under an idempotency key. It returns a claim for a first
 // request, or the stored answer for a repeat of a finished one. Errors: idempotency_key_reused
 // (another body), idempotency_in_progress (the first request is still running), validation_failed.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, key, requestHash string) (*IdempotencyClaim, *models.StoredResponse, error) {
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, key string, body []byte) (*IdempotencyClaim, *models.StoredResponse, error) {
+	requestHash := hashRequest(body)
 	if key == "" || len(key) > 255 {
 		return nil, nil, &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
 			Fields: []models.FieldError{{Field: "Idempotency-Key", Code: models.FieldInvalid, Detail: "must be 1 to 255 characters"}}}
@@ -109,4 +112,10 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c *IdempotencyClaim) 
 func (s *Store) PruneIdempotencyKeys(ctx context.Context) (int64, error) {
 	res := s.DB.WithContext(ctx).Where("created_at < ?", s.Clock.Now().Add(-models.IdempotencyTTL)).Delete(&idempotencyKey{})
 	return res.RowsAffected, Translate(res.Error)
+}
+
+// hashRequest is the fingerprint of a request body that a repeat must match.
+func hashRequest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"time"
 
 	"entitled/models"
@@ -33,3 +34,13 @@ func NewLicenses(store *Store, renewalWindowDays int) *Licenses {
 
 // Today is the current UTC day by the store's clock.
 func (s *Licenses) Today() models.Date { return models.DateOf(s.store.Clock.Now()) }
+
+// NewLicenseNumber returns a fresh random License Number in canonical form, its fifteen random
+// characters drawn from crypto/rand.
+func NewLicenseNumber() string {
+	random := make([]byte, models.LicenseNumberRandomBytes)
+	if _, err := rand.Read(random); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms (Go 1.24+ never returns an error)
+	}
+	return models.LicenseNumberFrom(random)
+}

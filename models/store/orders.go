@@ -478,7 +478,7 @@ func appendTerm(tx *gorm.DB, t models.ContractTerm) error {
 // freshLicenseNumber draws a License Number no license has.
 func freshLicenseNumber(tx *gorm.DB) (string, error) {
 	for i := 0; i < 10; i++ {
-		ln := models.NewLicenseNumber()
+		ln := NewLicenseNumber()
 		var n int64
 		if err := tx.Model(&models.License{}).Where("license_number = ?", ln).Count(&n).Error; err != nil {
 			return "", err

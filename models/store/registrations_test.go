@@ -148,9 +148,9 @@ func TestRegistrationUnknownLicenseNumberIsNotFoundAndCountsAsFailure(t *testing
 		s := newShop(t, d)
 		lic := s.place(t, newServerOrder("PO-R3", 1)).Licenses[0].License
 		carol := s.person(t, "carol@acme.example", "Carol Guess", true)
-		unknown := models.NewLicenseNumber()
+		unknown := dbstore.NewLicenseNumber()
 		for unknown == lic.LicenseNumber {
-			unknown = models.NewLicenseNumber()
+			unknown = dbstore.NewLicenseNumber()
 		}
 
 		_, err := s.register(carol, unknown)

@@ -24,13 +24,21 @@ func BenchmarkSignEntitlementToken(b *testing.B) {
 	}
 	now := time.Now()
 	claims := &verify.Claims{
-		Issuer: "http://127.0.0.1", Subject: "42", Audience: "cases", ID: "jti", Account: "1234567", License: models.NewLicenseNumber(),
+		Issuer: "http://127.0.0.1", Subject: "42", Audience: "cases", ID: "jti", Account: "1234567", License: dbstore.NewLicenseNumber(),
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
 		Roles: []string{"support"}, Entitlements: []string{"support.cases", "support.kb", "downloads.read"},
 	}
 	for b.Loop() {
 		if _, _, err := k.Sign(ctx, models.PurposeEntitlement, verify.TypEntitlement, claims); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLicenseNumberNew(b *testing.B) {
+	for b.Loop() {
+		if dbstore.NewLicenseNumber() == "" {
+			b.Fatal("empty license number")
 		}
 	}
 }

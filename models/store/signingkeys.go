@@ -80,7 +80,7 @@ func (s *keySealer) newSigningKey(purpose string, now time.Time) (*models.Signin
 	if err != nil {
 		return nil, err
 	}
-	kid := models.Thumbprint(pub)
+	kid := Thumbprint(pub)
 	return &models.SigningKey{Kid: kid, Purpose: purpose, PublicKey: pub, PrivateKey: s.seal(kid, priv), CreatedAt: now, ActivatesAt: now}, nil
 }
 
@@ -793,4 +793,13 @@ func ReencryptKeys(ctx context.Context, store *Store, oldSecret, newSecret strin
 			Details: map[string]any{"keys": n}})
 	})
 	return n, err
+}
+
+// Thumbprint is the RFC 7638 JWK thumbprint of an Ed25519 public key: base64url of the SHA-256
+// of {"crv":"Ed25519","kty":"OKP","x":"…"} (the required members, in lexicographic order, no
+// white space).
+func Thumbprint(pub ed25519.PublicKey) string {
+	canon := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	sum := sha256.Sum256([]byte(canon))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

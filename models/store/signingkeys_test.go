@@ -28,7 +28,7 @@ const secretB = "the-second-secret-of-at-least-32-characters"
 // RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
 func TestThumbprint_RFC8037Example(t *testing.T) {
 	x, _ := base64.RawURLEncoding.DecodeString("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
-	if got := models.Thumbprint(ed25519.PublicKey(x)); got != "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k" {
+	if got := dbstore.Thumbprint(ed25519.PublicKey(x)); got != "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k" {
 		t.Errorf("Thumbprint = %s, want kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", got)
 	}
 }

@@ -89,7 +89,7 @@ func SeedContracts(tb testing.TB, s *store.Store, n int, spec func(i int) Contra
 	for i, c := range specs {
 		k := int64(i) + 1
 		acctID := fmt.Sprintf("%07d", 1000000+(acctBase+k)%9000000)
-		ln := models.NewLicenseNumber()
+		ln := store.NewLicenseNumber()
 		accounts = append(accounts, []any{acctBase + k, acctID, c.AccountName, c.ContactName, c.ContactEmail, now, now})
 		orders = append(orders, []any{ordBase + k, fmt.Sprintf("SEED-%d", ordBase+k), acctBase + k, "system", now})
 		kind := models.KindPerpetual
