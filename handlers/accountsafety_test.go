@@ -6,8 +6,10 @@ package handlers
 // Contract: "Answers that clients rely on".
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,11 +19,11 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"gorm.io/gorm"
 
 	"entitled/mailer/mailtest"
 	"entitled/models"
 	"entitled/models/store"
+	"entitled/models/storetest"
 )
 
 // Item 2: account pre-hijacking. An attacker signs up with the owner's address and a password of
@@ -110,43 +112,45 @@ func TestResetPassword_OnAnUnverifiedAccount_OlderVerificationLinksAreDead(t *te
 	})
 }
 
-// sqlRecorder records the SQL text (parameters left out) of the statements that GORM runs for
-// requests, leaving out those of River's workers (the letter jobs, which run after the answer).
+// sqlRecorder records the SQL text (parameters left out) of the statements that the store runs
+// for requests, leaving out those of River's workers (the letter jobs, which run after the
+// answer). It is the store's logger (withStoreLog): the store logs every statement at debug
+// level, with the statement's context.
 type sqlRecorder struct {
 	mu    sync.Mutex
 	on    bool
 	stmts []string
 }
 
-// recordSQL registers the recorder on the store's GORM handle. Call it before the app does
-// anything, since callbacks are not registered safely under load.
-func recordSQL(t testing.TB, db *gorm.DB) *sqlRecorder {
-	t.Helper()
-	rec := &sqlRecorder{}
-	record := func(tx *gorm.DB) {
-		if _, err := river.ClientFromContextSafely[*sql.Tx](tx.Statement.Context); err == nil {
-			return // a job's work, not the request's
-		}
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		if rec.on {
-			rec.stmts = append(rec.stmts, tx.Statement.SQL.String())
-		}
+func (rec *sqlRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (rec *sqlRecorder) WithAttrs([]slog.Attr) slog.Handler       { return rec }
+func (rec *sqlRecorder) WithGroup(string) slog.Handler            { return rec }
+
+func (rec *sqlRecorder) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level != slog.LevelDebug {
+		return nil
 	}
-	cb := db.Callback()
-	for name, err := range map[string]error{
-		"create": cb.Create().After("gorm:create").Register("test:record_sql", record),
-		"query":  cb.Query().After("gorm:query").Register("test:record_sql", record),
-		"update": cb.Update().After("gorm:update").Register("test:record_sql", record),
-		"delete": cb.Delete().After("gorm:delete").Register("test:record_sql", record),
-		"row":    cb.Row().After("gorm:row").Register("test:record_sql", record),
-		"raw":    cb.Raw().After("gorm:raw").Register("test:record_sql", record),
-	} {
-		if err != nil {
-			t.Fatalf("register the %s recorder: %v", name, err)
-		}
+	if _, err := river.ClientFromContextSafely[*sql.Tx](ctx); err == nil {
+		return nil // a job's work, not the request's
 	}
-	return rec
+	var stmt string
+	var isSQL bool
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "sql" {
+			stmt, isSQL = a.Value.String(), true
+			return false
+		}
+		return true
+	})
+	if !isSQL {
+		return nil
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.on {
+		rec.stmts = append(rec.stmts, stmt)
+	}
+	return nil
 }
 
 // statements runs fn with the recorder on, once every letter so far was sent (so that no job
@@ -156,7 +160,7 @@ func (a *testApp) statements(t testing.TB, rec *sqlRecorder, fn func()) []string
 	t.Helper()
 	a.drainMail(t)
 	var last int64
-	if err := a.store.DB.Raw("SELECT coalesce(max(id), 0) FROM river_job").Scan(&last).Error; err != nil {
+	if err := storetest.Gorm(t, a.store).Raw("SELECT coalesce(max(id), 0) FROM river_job").Scan(&last).Error; err != nil {
 		t.Fatalf("last job: %v", err)
 	}
 	rec.mu.Lock()
@@ -169,7 +173,7 @@ func (a *testApp) statements(t testing.TB, rec *sqlRecorder, fn func()) []string
 	rec.mu.Unlock()
 	var kinds []string
 	// Letters that the request's own job may have queued meanwhile are not the request's.
-	if err := a.store.DB.Raw("SELECT kind FROM river_job WHERE id > ? AND kind <> 'send_letter' ORDER BY id", last).Scan(&kinds).Error; err != nil {
+	if err := storetest.Gorm(t, a.store).Raw("SELECT kind FROM river_job WHERE id > ? AND kind <> 'send_letter' ORDER BY id", last).Scan(&kinds).Error; err != nil {
 		t.Fatalf("jobs: %v", err)
 	}
 	for _, k := range kinds {
@@ -182,8 +186,8 @@ func (a *testApp) statements(t testing.TB, rec *sqlRecorder, fn func()) []string
 // whether or not the address has an account (or a verified one, or is an account's contact):
 // the work that differs happens in a job, after the answer.
 func TestAnonymousLetters_SameStatementsWhateverTheAddress(t *testing.T) {
+	rec := &sqlRecorder{}
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		rec := recordSQL(t, a.store.DB)
 		verified := a.newUser(t)
 		unverified := a.newUnverifiedUser(t)
 		ops := a.newStaff(t, models.RoleOps).token
@@ -209,10 +213,14 @@ func TestAnonymousLetters_SameStatementsWhateverTheAddress(t *testing.T) {
 			{"forgot", map[string]func(){"new": forgot(a.email("nobody")), "verified": forgot(verified.email), "unverified": forgot(unverified.email)}},
 			{"recover", map[string]func(){"new": recoverAccount(a.email("nobody")), "contact": recoverAccount(contact), "user": recoverAccount(verified.email)}},
 		}
+		sawSQL := false // the recorder saw the store's statements (forgot runs none of GORM's)
 		for _, tt := range tests {
 			base := a.statements(t, rec, tt.cases["new"])
 			if !slices.Contains(base, "river job "+map[string]string{"signup": "signup_letter", "forgot": "password_reset_letter", "recover": "account_recovery_letter"}[tt.name]) {
 				t.Errorf("%s for a new address ran %q: want its letter job among them", tt.name, base)
+			}
+			if slices.ContainsFunc(base, func(s string) bool { return !strings.HasPrefix(s, "river job ") }) {
+				sawSQL = true
 			}
 			for who, fn := range tt.cases {
 				if who == "new" {
@@ -224,7 +232,10 @@ func TestAnonymousLetters_SameStatementsWhateverTheAddress(t *testing.T) {
 				}
 			}
 		}
-	})
+		if !sawSQL {
+			t.Fatal("the store logged no SQL statement for any request: nothing was compared")
+		}
+	}, withStoreLog(rec))
 }
 
 // Item 7: the letters still arrive, after the answer: a known address gets its reset letter,
@@ -321,7 +332,7 @@ func TestLogin_AddressOverItsLimit_RightPasswordsStillLogIn_WrongOnesAre429(t *t
 		// But the address's password checks are paced: a flood of guesses from it is refused
 		// before any hashing (and so is not even counted as failures).
 		failures := func() (n int64) {
-			a.store.DB.Raw("SELECT count(*) FROM auth_failures WHERE scope = ? AND key = ?", models.LoginPerAddress.Scope, office).Scan(&n)
+			storetest.Gorm(t, a.store).Raw("SELECT count(*) FROM auth_failures WHERE scope = ? AND key = ?", models.LoginPerAddress.Scope, office).Scan(&n)
 			return n
 		}
 		before := failures()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/storetest"
 )
 
 // undeliverable is an address the API used to accept and the mailer never could send to
@@ -63,7 +64,7 @@ func TestOrderForAnAccountWithALegacyUndeliverableContactIsPlaced(t *testing.T) 
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		ln, acct, _ := a.freshLicense(t, ops, nil)
-		if err := a.store.DB.Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
+		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
 			t.Fatal(err)
 		}
 		r := a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-legacy", "account": map[string]any{"account_id": acct},
@@ -89,11 +90,11 @@ func TestContractActionForALegacyUndeliverableContactStands(t *testing.T) {
 		ops := a.newStaff(t, models.RoleOps).token
 		_, acct, _ := a.freshLicense(t, ops, map[string]any{"quantity": 1, "kind": "perpetual",
 			"support": map[string]any{"program": "standard", "starts_on": "2025-07-01", "ends_on": "2026-06-30"}})
-		if err := a.store.DB.Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
+		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
 			t.Fatal(err)
 		}
 		var contractID int64
-		a.store.DB.Raw("SELECT c.id FROM contracts c JOIN licenses l ON l.id = c.license_id JOIN accounts ac ON ac.id = l.account_id WHERE ac.account_id = ?", acct).Scan(&contractID)
+		storetest.Gorm(t, a.store).Raw("SELECT c.id FROM contracts c JOIN licenses l ON l.id = c.license_id JOIN accounts ac ON ac.id = l.account_id WHERE ac.account_id = ?", acct).Scan(&contractID)
 		rs := a.newStaff(t, models.RoleRenewals).token
 		r := a.do(t, "POST", fmt.Sprintf("/v1/contracts/%d/renewals", contractID), rs, map[string]any{"ends_on": "2027-06-30"})
 		want(t, r, http.StatusOK)
@@ -112,7 +113,7 @@ func TestRegistrationForALegacyUndeliverableContactStands(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		ln, acct, _ := a.freshLicense(t, ops, nil)
-		if err := a.store.DB.Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
+		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
 			t.Fatal(err)
 		}
 		admin := a.newUser(t)

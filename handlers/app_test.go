@@ -57,7 +57,11 @@ type appConfig struct {
 	trustedProxies []string
 	keys           models.KeyringOptions // signing keys: max-age, token TTL, re-read interval
 	systemClock    bool
+	storeLog       slog.Handler // the store's logger (its SQL at debug level); none when nil
 }
+
+// withStoreLog gives the store a logger that writes to h.
+func withStoreLog(h slog.Handler) appOption { return func(c *appConfig) { c.storeLog = h } }
 
 type appOption func(*appConfig)
 
@@ -84,14 +88,18 @@ func newTestApp(t testing.TB, d dbstore.Dialect, opts ...appOption) *testApp {
 	if cfg.systemClock {
 		storeClock = nil // tests of timing (key rotation) run on the real clock
 	}
-	store := storetest.Open(t, d, storeClock)
+	var storeLog *slog.Logger
+	if cfg.storeLog != nil {
+		storeLog = slog.New(cfg.storeLog)
+	}
+	store := storetest.OpenWith(t, d, dbstore.OpenOptions{Clock: storeClock, Logger: storeLog})
 	sink := mailtest.Start(t)
 	transport, err := mailer.NewTransport(sink.URL(), "")
 	if err != nil {
 		t.Fatalf("transport: %v", err)
 	}
 	workers := river.NewWorkers()
-	mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, Sent: mailer.NewSentLog(store.SQL)})
+	mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, Sent: mailer.NewSentLog(store.SQLDB())})
 	dbstore.AddWorkers(workers, store, testBaseURL)
 	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
 		Queues:            mailer.RiverQueues(),

@@ -1,8 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -46,12 +48,33 @@ func newTestRouter(t *testing.T) http.Handler {
 		}
 		writeJSON(c, 200, gin.H{"ok": true})
 	})
+	// A raw database error out of a real store call: the audit log's table is gone (renamed to
+	// no_such_table, so that the driver's message names it as before).
+	if _, err := store.SQLDB().Exec("ALTER TABLE audit_log RENAME TO no_such_table"); err != nil {
+		t.Fatal(err)
+	}
 	r.GET("/test/sql-error", func(c *gin.Context) {
-		err := store.DB.Exec("SELECT * FROM no_such_table").Error
-		fail(c, dbstore.Translate(err))
+		_, _, err := store.ListAudit(c.Request.Context(), models.AuditFilter{}, models.Page{Limit: 10})
+		if err == nil || !strings.Contains(err.Error(), "store: ") || !strings.Contains(err.Error(), "audit_log") {
+			t.Errorf("ListAudit on a missing table: %v, want the driver's error with the store's context", err)
+		}
+		fail(c, err)
 	})
+	// A real store call that cannot reach the database in time.
 	r.GET("/test/unavailable", func(c *gin.Context) {
-		fail(c, dbstore.Translate(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}))
+		ctx, cancel := context.WithDeadline(c.Request.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, _, err := dbstore.NewHelp(store, nil).Queue(ctx, "", models.Page{Limit: 10})
+		fail(c, err)
+	})
+	// What a driver returns when the server refuses the connection, as it reaches a handler:
+	// uncoded, and wrapped with the store's context.
+	r.GET("/test/refused", func(c *gin.Context) {
+		fail(c, fmt.Errorf("store: list help requests: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}))
+	})
+	// A coded error that something wrapped on its way up keeps its code and message.
+	r.GET("/test/wrapped-coded", func(c *gin.Context) {
+		fail(c, fmt.Errorf("store: look up a license: %w", &models.Error{Code: models.CodeLicenseNotFound, Message: "no such license"}))
 	})
 	return h
 }
@@ -80,6 +103,8 @@ func TestErrorAnswers(t *testing.T) {
 		{"panic", "GET", "/test/panic", "", 500, "internal", nil},
 		{"raw database error", "GET", "/test/sql-error", "", 500, "internal", nil},
 		{"database unreachable", "GET", "/test/unavailable", "", 503, "unavailable", nil},
+		{"database refuses connections", "GET", "/test/refused", "", 503, "unavailable", nil},
+		{"wrapped coded error", "GET", "/test/wrapped-coded", "", 404, models.CodeLicenseNotFound, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,7 +143,7 @@ func TestErrorAnswers(t *testing.T) {
 				t.Errorf("errors name fields %v, want %v", got, tc.fields)
 			}
 			low := strings.ToLower(rec.Body.String())
-			for _, leak := range []string{"select", "no_such_table", "sqlite", "goroutine", ".go:", "boom", "dial tcp"} {
+			for _, leak := range []string{"select", "no_such_table", "audit_log", "no such table", "sqlite", "goroutine", ".go:", "boom", "dial tcp", "store:", "deadline"} {
 				if strings.Contains(low, leak) {
 					t.Errorf("answer leaks %q: %s", leak, rec.Body)
 				}
@@ -145,8 +170,5 @@ func TestProblemHeaders(t *testing.T) {
 	fail(c, &models.Error{Code: models.CodeTooManyAttempts, Message: "slow down", RetryAfter: 1500e6})
 	if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" {
 		t.Errorf("429: status %d Retry-After %q, want 429 and 2 (rounded up)", rec.Code, rec.Header().Get("Retry-After"))
-	}
-	if !errors.Is(dbstore.Translate(nil), nil) {
-		t.Error("Translate(nil) is not nil")
 	}
 }

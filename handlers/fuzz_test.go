@@ -294,7 +294,7 @@ func (fa *fuzzApp) state(t *testing.T) [32]byte {
 	// one's, and what this one's writes is seen.
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		var pending int
-		if err := fa.store.SQL.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE queue = 'default' AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled')").Scan(&pending); err != nil {
+		if err := fa.store.SQLDB().QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE queue = 'default' AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled')").Scan(&pending); err != nil {
 			t.Fatalf("count jobs: %v", err)
 		}
 		if pending == 0 {
@@ -306,7 +306,7 @@ func (fa *fuzzApp) state(t *testing.T) [32]byte {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, table := range fuzzStateTables {
-		rows, err := fa.store.SQL.QueryContext(ctx, "SELECT * FROM "+table+" ORDER BY 1")
+		rows, err := fa.store.SQLDB().QueryContext(ctx, "SELECT * FROM "+table+" ORDER BY 1")
 		if err != nil {
 			t.Fatalf("read %s: %v", table, err)
 		}
@@ -334,7 +334,7 @@ func (fa *fuzzApp) state(t *testing.T) [32]byte {
 		}
 	}
 	var letters int
-	if err := fa.store.SQL.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE kind = 'send_letter'").Scan(&letters); err != nil {
+	if err := fa.store.SQLDB().QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE kind = 'send_letter'").Scan(&letters); err != nil {
 		t.Fatalf("count letters: %v", err)
 	}
 	fmt.Fprintf(h, "letters %d", letters)

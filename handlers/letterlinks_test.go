@@ -5,6 +5,7 @@ package handlers
 // letters already in people's mailboxes.
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"os"
@@ -97,34 +98,102 @@ func TestLetterLinksAreRoutes(t *testing.T) {
 					t.Errorf("%s: %q does not point into the portal at %s", name, link, testBaseURL)
 					continue
 				}
-				served := ""
-				for _, r := range routes {
-					if r.Method == http.MethodGet && routeMatches(r.Path, u.Path) {
-						served = r.Path
-						break
+				checkServed(t, a, routes, name, link, u)
+			}
+		}
+	})
+}
+
+// checkServed checks that the router has a page (not a static file) at GET u, and that the real
+// server answers it: whatever the page says to a stranger (a form, a redirect to sign in, a bad
+// token), it is not "nothing here" or "wrong method".
+func checkServed(t *testing.T, a *testApp, routes gin.RoutesInfo, name, link string, u *url.URL) {
+	t.Helper()
+	served := ""
+	for _, r := range routes {
+		if r.Method == http.MethodGet && routeMatches(r.Path, u.Path) {
+			served = r.Path
+			break
+		}
+	}
+	if served == "" || served == "/static/*file" {
+		t.Errorf("%s: the router serves no page at GET %s (link %q)", name, u.Path, link)
+		return
+	}
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+u.RequestURI(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	client := *a.srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u.RequestURI(), err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed {
+		t.Errorf("%s: GET %s (route %s) answered %d", name, u.RequestURI(), served, res.StatusCode)
+	}
+}
+
+// TestLetterLinksFromLinksMethods: the links the templates take from the renderer's
+// mailer.Links (.Links.Login, .Links.ForgotPassword) are among those the test above enumerates,
+// and the letters that carry them, as rendered, link only to pages the router serves.
+func TestLetterLinksFromLinksMethods(t *testing.T) {
+	links := letterLinks(t, mailer.NewLinks(testBaseURL))
+	for _, name := range []string{"Login", "ForgotPassword"} {
+		if _, ok := links[name]; !ok {
+			t.Errorf("mailer.Links has no method %s, which templates use as {{.Links.%s}}", name, name)
+		}
+	}
+
+	r, err := mailer.NewRenderer(testBaseURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The letters whose links come from the renderer, not from the message.
+	letters := map[string]mailer.Message{
+		"signup_existing":  mailer.SignupExisting{Name: "Ada"},
+		"password_changed": mailer.PasswordChanged{Name: "Ada"},
+	}
+	want := map[string][]string{
+		"signup_existing":  {links["Login"], links["ForgotPassword"]},
+		"password_changed": {links["ForgotPassword"]},
+	}
+	anyURL := regexp.MustCompile(`https?://[^\s"'<>]+`)
+	base, err := url.Parse(testBaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		engine, ok := a.handler.(*gin.Engine)
+		if !ok {
+			t.Fatalf("the router is a %T, not a *gin.Engine", a.handler)
+		}
+		routes := engine.Routes()
+		for kind, m := range letters {
+			l, err := r.Render(m, []string{"ada@example.com"}, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			for part, body := range map[string]string{"text": l.Text, "html": html.UnescapeString(l.HTML)} {
+				for _, w := range want[kind] {
+					if !strings.Contains(body, w) {
+						t.Errorf("%s (%s) lacks the link %q", kind, part, w)
 					}
 				}
-				if served == "" || served == "/static/*file" {
-					t.Errorf("%s: the router serves no page at GET %s (link %q)", name, u.Path, link)
-					continue
-				}
-
-				// And the real server answers it: whatever the page says to a stranger (a form, a
-				// redirect to sign in, a bad token), it is not "nothing here" or "wrong method".
-				req, err := http.NewRequest(http.MethodGet, a.srv.URL+u.RequestURI(), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Accept", "text/html")
-				client := *a.srv.Client()
-				client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-				res, err := client.Do(req)
-				if err != nil {
-					t.Fatalf("GET %s: %v", u.RequestURI(), err)
-				}
-				res.Body.Close()
-				if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed {
-					t.Errorf("%s: GET %s (route %s) answered %d", name, u.RequestURI(), served, res.StatusCode)
+				for _, link := range anyURL.FindAllString(body, -1) {
+					link = strings.TrimRight(link, ".,;:)")
+					if link == testBaseURL || link == testBaseURL+"/" {
+						continue // the portal's front door (.BaseURL in the footer)
+					}
+					u, err := url.Parse(link)
+					if err != nil || u.Scheme != base.Scheme || u.Host != base.Host {
+						t.Errorf("%s (%s): %q does not point into the portal", kind, part, link)
+						continue
+					}
+					checkServed(t, a, routes, kind+" ("+part+")", link, u)
 				}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/storetest"
 )
 
 // newProduct creates a product with versions (version, released_on, phase) as staff ops.
@@ -179,7 +180,7 @@ func TestOrders_EveryValidationErrorAtOnce(t *testing.T) {
 		}
 		// Nothing of the failed order was written.
 		var n int64
-		a.store.DB.Model(&models.License{}).Count(&n)
+		storetest.Gorm(t, a.store).Model(&models.License{}).Count(&n)
 		if n != 0 {
 			t.Errorf("a refused order left %d licenses", n)
 		}
@@ -254,7 +255,7 @@ func TestOrders_RenewalsAndSeats(t *testing.T) {
 			t.Errorf("support bought for a license without any: %v (want active from the order day)", s)
 		}
 		var terms []models.ContractTerm
-		a.store.DB.Order("seq").Where("contract_id = (SELECT id FROM contracts WHERE license_id = (SELECT id FROM licenses WHERE license_number = ?))", ln).Find(&terms)
+		storetest.Gorm(t, a.store).Order("seq").Where("contract_id = (SELECT id FROM contracts WHERE license_id = (SELECT id FROM licenses WHERE license_number = ?))", ln).Find(&terms)
 		if len(terms) != 2 || terms[1].Kind != models.TermRenewal || terms[1].StartsOn.String() != "2026-04-01" || terms[1].EndsOn.String() != "2027-03-31" {
 			t.Errorf("terms after renewal: %+v", terms)
 		}
@@ -339,7 +340,7 @@ func TestOrders_ConcurrentRepeatsMakeOneOrder(t *testing.T) {
 			}
 		}
 		var orders int64
-		a.store.DB.Model(&models.Order{}).Count(&orders)
+		storetest.Gorm(t, a.store).Model(&models.Order{}).Count(&orders)
 		if orders != 1 || created < 1 {
 			t.Errorf("%d orders made, %d answers 201 (statuses %v), want exactly one order", orders, created, statuses)
 		}

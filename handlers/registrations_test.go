@@ -10,6 +10,7 @@ import (
 	"entitled/mailer/mailtest"
 	"entitled/models"
 	"entitled/models/store"
+	"entitled/models/storetest"
 )
 
 // freshLicense orders one license of a new product to a new account and returns its number, the
@@ -71,7 +72,7 @@ func TestRegistration_EveryAnswer(t *testing.T) {
 
 		// By service tag and by account: the same license, an account with an admin.
 		var tag string
-		a.store.DB.Raw("SELECT service_tag FROM licenses WHERE license_number = ?", ln).Scan(&tag)
+		storetest.Gorm(t, a.store).Raw("SELECT service_tag FROM licenses WHERE license_number = ?", ln).Scan(&tag)
 		third := a.newUser(t)
 		want(t, a.register(t, third.token, map[string]any{"service_tag": strings.ToLower(tag)}), http.StatusAccepted)
 		want(t, a.register(t, a.newUser(t).token, map[string]any{"account_id": acct}), http.StatusAccepted)
@@ -134,7 +135,7 @@ func TestRegistration_RaceHasExactlyOneWinner(t *testing.T) {
 				t.Fatalf("round %d: answers %v, want one 201 and %d 202", round, count, n-1)
 			}
 			var admins int64
-			a.store.DB.Raw("SELECT count(*) FROM members JOIN licenses ON licenses.id = members.license_id WHERE licenses.license_number = ? AND members.role_admin", ln).Scan(&admins)
+			storetest.Gorm(t, a.store).Raw("SELECT count(*) FROM members JOIN licenses ON licenses.id = members.license_id WHERE licenses.license_number = ? AND members.role_admin", ln).Scan(&admins)
 			if admins != 1 {
 				t.Fatalf("round %d: %d admins, want 1", round, admins)
 			}
@@ -169,7 +170,7 @@ func TestMembers_GrantInviteRemoveAndTheLastAdmin(t *testing.T) {
 		// A member may leave; removal and re-grant keep the grant version rising.
 		version := func() int64 {
 			var v int64
-			a.store.DB.Raw("SELECT grant_version FROM members WHERE user_id = ?", mustAtoi(t, colleague.id)).Scan(&v)
+			storetest.Gorm(t, a.store).Raw("SELECT grant_version FROM members WHERE user_id = ?", mustAtoi(t, colleague.id)).Scan(&v)
 			return v
 		}
 		v1 := version()
@@ -236,7 +237,7 @@ func TestMembers_TwoAdminsDemotingEachOtherKeepOne(t *testing.T) {
 			}()
 			wg.Wait()
 			var admins int64
-			a.store.DB.Raw("SELECT count(*) FROM members JOIN licenses ON licenses.id = members.license_id WHERE licenses.license_number = ? AND members.role_admin", ln).Scan(&admins)
+			storetest.Gorm(t, a.store).Raw("SELECT count(*) FROM members JOIN licenses ON licenses.id = members.license_id WHERE licenses.license_number = ? AND members.role_admin", ln).Scan(&admins)
 			ok := (sx == 200 && sy == 409) || (sx == 409 && sy == 200) || (sx == 200 && sy == 403) || (sx == 403 && sy == 200)
 			if admins != 1 || !ok {
 				t.Fatalf("round %d: answers %d and %d, %d admins; want one success, one refusal, one admin", round, sx, sy, admins)

@@ -120,15 +120,15 @@ func FuzzRenewalsCSV(f *testing.F) {
 	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, name, contact, email, product string) {
-		if _, err := a.store.SQL.ExecContext(ctx, "UPDATE accounts SET name = ?, contact_name = ?, contact_email = ? WHERE account_id = ?", name, contact, email, acct); err != nil {
+		if _, err := a.store.SQLDB().ExecContext(ctx, "UPDATE accounts SET name = ?, contact_name = ?, contact_email = ? WHERE account_id = ?", name, contact, email, acct); err != nil {
 			t.Fatalf("store hostile account: %v", err)
 		}
-		if _, err := a.store.SQL.ExecContext(ctx, "UPDATE products SET name = ? WHERE sku = ?", product, sku); err != nil {
+		if _, err := a.store.SQLDB().ExecContext(ctx, "UPDATE products SET name = ? WHERE sku = ?", product, sku); err != nil {
 			t.Fatalf("store hostile product: %v", err)
 		}
 		// What the database gives back is what the export may write (a driver may change a NUL).
 		var stored [4]string
-		if err := a.store.SQL.QueryRowContext(ctx, "SELECT a.name, a.contact_name, a.contact_email, p.name FROM accounts a, products p WHERE a.account_id = ? AND p.sku = ?", acct, sku).
+		if err := a.store.SQLDB().QueryRowContext(ctx, "SELECT a.name, a.contact_name, a.contact_email, p.name FROM accounts a, products p WHERE a.account_id = ? AND p.sku = ?", acct, sku).
 			Scan(&stored[0], &stored[1], &stored[2], &stored[3]); err != nil {
 			t.Fatalf("read back: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"entitled/handlers/pages"
 	"entitled/models"
 	"entitled/models/store"
 )
@@ -146,65 +147,22 @@ func New(d Deps) (http.Handler, error) {
 	v1.GET("/registration-help", h.allow(staff(models.RoleSupport)), h.helpQueue)
 	v1.POST("/registration-help/:id/resolve", h.allow(staff(models.RoleSupport)), h.idempotent, h.resolveHelp)
 
-	// Pages: the portal, on the same services and the same sessions as the API, the session in a
-	// Secure, HttpOnly, SameSite=Lax cookie (never accepted by /v1). pg.session resolves it on
-	// every page; in `site`, every POST must carry the session's CSRF token (pg.checkCSRF). The
-	// letters' links (/verify, /reset-password) POST the letter's single-use token, which is
-	// itself the secret, so they need no CSRF token.
-	set, err := loadPages()
+	// Pages: the portal, on the same services and the same sessions as the API; its routes, each
+	// with its guard, are declared in pages.Register (handlers/pages/routes.go). It shares the
+	// anonymous budget with the API and answers a failure with the same problem mapping.
+	portal, err := pages.New(pages.Deps{
+		Identity: d.Identity, Catalogue: d.Catalogue, Accounts: d.Accounts, Licenses: d.Licenses, Registrations: d.Registrations,
+		Help: d.Help, Contracts: d.Contracts, LicenseKeys: d.LicenseKeys,
+		SetPrincipal: func(c *gin.Context, p *models.Principal) { c.Set(ctxPrincipal, p) },
+		Principal:    principal, Actor: actor, RequestID: requestID, Logger: logger, Fail: fail,
+		Problem:     func(err error) (int, string) { status, p := problemFor(err); return status, p.Detail },
+		Throttle:    limiter.take,
+		RenewalsCSV: func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	static, err := staticFiles()
-	if err != nil {
-		return nil, err
-	}
-	pg := newPages(set, d, limiter)
-	r.GET("/static/*file", static)
-	r.GET("/verify", pg.session, pg.verifyForm)
-	r.POST("/verify", pg.session, pg.verify)
-	r.GET("/reset-password", pg.session, pg.resetForm)
-	r.POST("/reset-password", pg.session, pg.reset)
-	r.GET("/invitations", pg.session, pg.invitation)
-
-	site := r.Group("", pg.session, pg.checkCSRF)
-	site.GET("/", pg.home)
-	site.GET("/signup", pg.signupForm)
-	site.POST("/signup", pg.anon, pg.signup)
-	site.GET("/login", pg.loginForm)
-	site.POST("/login", pg.login)
-	site.POST("/logout", pg.signedIn, pg.logout)
-	site.GET("/forgot-password", pg.forgotForm)
-	site.POST("/forgot-password", pg.anon, pg.forgot)
-	site.GET("/account", pg.signedIn, pg.account)
-	site.POST("/account/password", pg.signedIn, pg.changePassword)
-	site.GET("/registration-help", pg.helpForm)
-	site.POST("/registration-help", pg.anon, pg.askHelp)
-	site.GET("/recover", pg.recoverForm)
-	site.POST("/recover", pg.anon, pg.recoverAccount)
-	// A license's pages admit any signed-in user; membership and roles are the services' to check.
-	site.GET("/register", pg.signedIn, pg.registerForm)
-	site.POST("/register", pg.signedIn, pg.register)
-	site.POST("/requests/:id/withdraw", pg.signedIn, pg.withdraw)
-	site.GET("/licenses", pg.signedIn, pg.myLicenses)
-	site.GET("/licenses/:ln", pg.signedIn, pg.license)
-	site.GET("/licenses/:ln/members", pg.signedIn, pg.members)
-	site.POST("/licenses/:ln/members", pg.signedIn, pg.putMember)
-	site.POST("/licenses/:ln/members/remove", pg.signedIn, pg.removeMember)
-	site.GET("/licenses/:ln/requests", pg.signedIn, pg.requestsLink)
-	site.POST("/licenses/:ln/requests/:id/approve", pg.signedIn, pg.decide(true))
-	site.POST("/licenses/:ln/requests/:id/reject", pg.signedIn, pg.decide(false))
-	site.GET("/licenses/:ln/audit", pg.signedIn, pg.audit)
-	site.GET("/licenses/:ln/keys", pg.signedIn, pg.licenseKeysPage)
-	site.POST("/licenses/:ln/keys", pg.signedIn, pg.issueKey)
-	site.POST("/licenses/:ln/keys/:id/release", pg.signedIn, pg.releaseKey)
-	site.GET("/staff/help", pg.staffPage(models.RoleSupport), pg.helpQueue)
-	site.POST("/staff/help/:id/resolve", pg.staffPage(models.RoleSupport), pg.resolveHelp)
-	site.POST("/staff/help/:id/make-admin", pg.staffPage(models.RoleSupport), pg.makeAdmin)
-	site.GET("/renewals", pg.staffPage(models.RoleRenewals), pg.renewals)
-	site.GET("/renewals.csv", pg.staffPage(models.RoleRenewals), pg.renewalsCSV)
-	site.GET("/contracts/:id", pg.staffPage(models.RoleRenewals), pg.contract)
-	site.POST("/contracts/:id/:action", pg.staffPage(models.RoleRenewals), pg.contractAction)
+	portal.Register(r)
 
 	return r, nil
 }

@@ -24,8 +24,8 @@ func ents(t testing.TB, r *resp) map[string]string {
 			out[m["name"].(string)] = m["reason"].(string)
 		}
 	}
-	if len(out) != len(models.EntitlementNames) {
-		t.Fatalf("support lists %d entitlements, want %d: %s", len(out), len(models.EntitlementNames), r)
+	if len(out) != len(models.EntitlementNames()) {
+		t.Fatalf("support lists %d entitlements, want %d: %s", len(out), len(models.EntitlementNames()), r)
 	}
 	return out
 }

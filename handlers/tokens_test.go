@@ -239,7 +239,7 @@ func TestToken_RoundTripWithEveryClaim(t *testing.T) {
 			{"acct", c.Account, lic.str("account_id")},
 			{"lic", c.License, ln},
 			{"roles", strings.Join(c.Roles, ","), "admin,support,license"},
-			{"ent", strings.Join(c.Entitlements, ","), strings.Join(models.EntitlementNames, ",")},
+			{"ent", strings.Join(c.Entitlements, ","), strings.Join(models.EntitlementNames(), ",")},
 			{"ent = support's allowed", len(c.Entitlements), len(allowed)},
 			{"support.status", c.Support.Status, "active"},
 			{"support.program", *c.Support.Program, "standard"},

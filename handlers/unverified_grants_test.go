@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"entitled/models"
+	"entitled/models/storetest"
 )
 
 // unverifiedSignup signs someone up with the address (anyone can type a colleague's) and logs in
@@ -93,7 +94,7 @@ func TestMembers_GrantToAnUnverifiedAccountWaitsForVerification(t *testing.T) {
 		want(t, a.do(t, "PUT", "/v1/licenses/"+ln+"/members/"+dave.email, admin.token, map[string]any{"roles": []string{"admin"}}), http.StatusAccepted)
 		want(t, a.do(t, "DELETE", "/v1/licenses/"+ln+"/members/"+admin.email, admin.token, nil), http.StatusConflict, models.CodeLastAdmin)
 		var members int64
-		a.store.DB.Raw("SELECT count(*) FROM members WHERE user_id = ?", mustAtoi(t, dave.id)).Scan(&members)
+		storetest.Gorm(t, a.store).Raw("SELECT count(*) FROM members WHERE user_id = ?", mustAtoi(t, dave.id)).Scan(&members)
 		if members != 0 {
 			t.Fatalf("the unverified account holds %d membership rows", members)
 		}
@@ -188,9 +189,9 @@ func TestMembers_AnUnverifiedAccountsOldMembershipIsDormant(t *testing.T) {
 
 		// What a grant made before the fix left behind.
 		var licenseID int64
-		a.store.DB.Raw("SELECT id FROM licenses WHERE license_number = ?", ln).Scan(&licenseID)
+		storetest.Gorm(t, a.store).Raw("SELECT id FROM licenses WHERE license_number = ?", ln).Scan(&licenseID)
 		now := a.clock.Now()
-		if err := a.store.DB.Create(&models.Member{LicenseID: licenseID, UserID: int64(mustAtoi(t, dave.id)), RoleAdmin: true, RoleSupport: true, RoleLicense: true,
+		if err := storetest.Gorm(t, a.store).Create(&models.Member{LicenseID: licenseID, UserID: int64(mustAtoi(t, dave.id)), RoleAdmin: true, RoleSupport: true, RoleLicense: true,
 			GrantVersion: 1, Since: now, UpdatedAt: now}).Error; err != nil {
 			t.Fatalf("insert the old membership: %v", err)
 		}
@@ -219,7 +220,7 @@ func TestMembers_AnUnverifiedAccountsOldMembershipIsDormant(t *testing.T) {
 		// The admin removes it.
 		want(t, a.do(t, "DELETE", "/v1/licenses/"+ln+"/members/"+dave.email, admin.token, nil), http.StatusNoContent)
 		var active int64
-		a.store.DB.Raw("SELECT count(*) FROM members WHERE user_id = ? AND role_admin", mustAtoi(t, dave.id)).Scan(&active)
+		storetest.Gorm(t, a.store).Raw("SELECT count(*) FROM members WHERE user_id = ? AND role_admin", mustAtoi(t, dave.id)).Scan(&active)
 		if active != 0 {
 			t.Fatalf("the old admin role is still there")
 		}

@@ -56,8 +56,8 @@ func (l Links) RegistrationHelp() string { return l.page("/registration-help") }
 // Renewals is the renewal desk's list of contracts coming up for renewal.
 func (l Links) Renewals() string { return l.page("/renewals") }
 
-// Login is the sign-in page. (The templates signup_existing and password_changed still write
-// {{.BaseURL}}/login and /forgot-password themselves; these two keep those routes under test.)
+// Login is the sign-in page. Templates that need no per-letter link take theirs from the
+// Renderer's Links: {{.Links.Login}}, {{.Links.ForgotPassword}}.
 func (l Links) Login() string { return l.page("/login") }
 
 // ForgotPassword is the page that sends a password-reset letter.

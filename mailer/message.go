@@ -10,8 +10,8 @@ package mailer
 
 // Message is one kind of letter with the data its templates need. Template names the pair of
 // files templates/mail/NAME.txt.tmpl and NAME.html.tmpl. The exported fields of a message
-// (which must be a struct) are what its templates see, beside .BaseURL, .Product and, in the
-// HTML part, .Subject. A subject never shows text a user chose (names, messages, reasons,
+// (which must be a struct) are what its templates see, beside .BaseURL, .Links (the Links of
+// the base URL: {{.Links.Login}}), .Product and, in the HTML part, .Subject. A subject never shows text a user chose (names, messages, reasons,
 // company and account names, order references): only License Numbers, Account IDs, product
 // names, dates and counts (TestSubjectsCarryNoUserChosenText).
 type Message interface {

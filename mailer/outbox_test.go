@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"gorm.io/gorm"
 
 	"entitled/mailer"
 	dbstore "entitled/models/store"
@@ -65,17 +64,29 @@ func mustStartMail(t *testing.T, d dbstore.Dialect, tr mailer.Transport) *mailEn
 	return &mailEnv{store: store, client: client, outbox: mailer.NewOutbox(client, mustRenderer(t)), reg: reg, metrics: metrics}
 }
 
-// queue queues m in a transaction of its own, the way a service does: a GORM transaction whose
-// *sql.Tx River writes the job into. fail makes the transaction roll back after queueing.
+// inTx runs fn in a transaction on the store's database, as a service's transaction is (River
+// writes the job into the *sql.Tx under it): it commits when fn returns nil, and rolls back
+// otherwise.
+func inTx(store *dbstore.Store, fn func(tx *sql.Tx) error) error {
+	tx, err := store.SQLDB().BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// queue queues m in a transaction of its own, the way a service does. fail makes the
+// transaction roll back after queueing.
 func queue(t *testing.T, store *dbstore.Store, outbox *mailer.Outbox, m mailer.Message, to []string, fail bool) mailer.Letter {
 	t.Helper()
 	errRollback := errors.New("roll back")
 	var l mailer.Letter
-	err := store.DB.Transaction(func(tx *gorm.DB) error {
-		sqlTx, err := dbstore.SQLTx(tx)
-		if err != nil {
-			return err
-		}
+	err := inTx(store, func(sqlTx *sql.Tx) error {
+		var err error
 		if l, err = outbox.Queue(context.Background(), sqlTx, m, to, nil); err != nil {
 			return err
 		}
@@ -98,7 +109,7 @@ type jobRow struct {
 // mailJobs are the rows of the mail queue, oldest first.
 func mailJobs(t *testing.T, store *dbstore.Store) []jobRow {
 	t.Helper()
-	rows, err := store.SQL.Query("SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id")
+	rows, err := store.SQLDB().Query("SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id")
 	if err != nil {
 		t.Fatalf("read river_job: %v", err)
 	}
@@ -332,12 +343,8 @@ func TestQueueNeedsRecipientAndTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	outbox := mailer.NewOutbox(client, mustRenderer(t))
-	err = store.DB.Transaction(func(tx *gorm.DB) error {
-		sqlTx, err := dbstore.SQLTx(tx)
-		if err != nil {
-			return err
-		}
-		_, err = outbox.Queue(context.Background(), sqlTx, mailer.TestLetter{}, nil, nil)
+	err = inTx(store, func(sqlTx *sql.Tx) error {
+		_, err := outbox.Queue(context.Background(), sqlTx, mailer.TestLetter{}, nil, nil)
 		return err
 	})
 	if !errors.Is(err, mailer.ErrNoRecipient) {
@@ -395,11 +402,7 @@ func TestQueueDepthCountsMailJobsByState(t *testing.T) {
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"a@example.com"}, false)
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"b@example.com"}, false)
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"c@example.com"}, true) // rolled back
-		err = store.DB.Transaction(func(tx *gorm.DB) error {
-			sqlTx, err := dbstore.SQLTx(tx)
-			if err != nil {
-				return err
-			}
+		err = inTx(store, func(sqlTx *sql.Tx) error {
 			l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"later@example.com"}, nil)
 			if err != nil {
 				return err
@@ -414,7 +417,7 @@ func TestQueueDepthCountsMailJobsByState(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		got := gauges(t, mailer.QueueDepth(store.SQL))
+		got := gauges(t, mailer.QueueDepth(store.SQLDB()))
 		want := map[string]float64{
 			"available": 2, "scheduled": 1, "retryable": 0, "running": 0,
 			"completed": 0, "discarded": 0, "cancelled": 0, "pending": 0,

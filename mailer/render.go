@@ -39,6 +39,7 @@ const (
 // safe for concurrent use.
 type Renderer struct {
 	baseURL string
+	links   Links  // the letters' links, as templates see them in .Links
 	idHost  string // right-hand side of Message-IDs
 	letters map[string]letterTemplates
 }
@@ -59,7 +60,7 @@ func NewRenderer(baseURL string) (*Renderer, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("mailer: base URL %q is not an absolute http(s) URL", baseURL)
 	}
-	r := &Renderer{baseURL: baseURL, idHost: messageIDHost(u), letters: map[string]letterTemplates{}}
+	r := &Renderer{baseURL: baseURL, links: NewLinks(baseURL), idHost: messageIDHost(u), letters: map[string]letterTemplates{}}
 
 	texts, err := fs.Glob(templates.FS, path.Join(mailDir, "*"+textSuffix))
 	if err != nil {
@@ -225,8 +226,11 @@ func (r *Renderer) data(m Message) (map[string]any, error) {
 		}
 	}
 	// The common values win over a message field of the same name: every letter links to the
-	// same server.
+	// same server. A template writes a portal page's link as {{.Links.Login}} (a method of
+	// Links), never as .BaseURL joined with a path (TestTemplatesBuildNoLinks); .BaseURL alone
+	// is the portal's front door.
 	data["BaseURL"] = r.baseURL
+	data["Links"] = r.links
 	data["Product"] = Product
 	return data, nil
 }

@@ -33,7 +33,7 @@ type sentEnv struct {
 func newSentEnv(t *testing.T, d dbstore.Dialect, tr mailer.Transport, withLog bool) *sentEnv {
 	t.Helper()
 	store := storetest.Open(t, d, nil)
-	sent := mailer.NewSentLog(store.SQL)
+	sent := mailer.NewSentLog(store.SQLDB())
 	w := &mailer.Worker{Transport: tr, From: testFrom}
 	if withLog {
 		w.Sent = sent
@@ -84,7 +84,7 @@ func byMessageID(t *testing.T, sink *mailtest.Sink) map[string]int {
 // mailJobIDs are the ids of the mail queue's jobs.
 func mailJobIDs(t *testing.T, store *dbstore.Store) []int64 {
 	t.Helper()
-	rows, err := store.SQL.Query("SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id")
+	rows, err := store.SQLDB().Query("SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +206,14 @@ func TestSentLogMarkAndPrune(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		store := storetest.Open(t, d, nil)
-		log := mailer.NewSentLog(store.SQL)
+		log := mailer.NewSentLog(store.SQLDB())
 		for range 2 {
 			if err := log.MarkSent(ctx, "<new@example.com>"); err != nil {
 				t.Fatalf("MarkSent: %v", err)
 			}
 		}
 		old := time.Now().Add(-mailer.SentKeep - time.Hour).UTC()
-		if _, err := store.SQL.Exec(`INSERT INTO sent_letters (message_id, sent_at) VALUES ($1, $2)`, "<old@example.com>", old); err != nil {
+		if _, err := store.SQLDB().Exec(`INSERT INTO sent_letters (message_id, sent_at) VALUES ($1, $2)`, "<old@example.com>", old); err != nil {
 			t.Fatal(err)
 		}
 		n, err := log.Prune(ctx, time.Now().Add(-mailer.SentKeep))
@@ -251,12 +251,12 @@ func TestWorkerDoesNotSendWhenTheSentLogCannotBeRead(t *testing.T) {
 	t.Parallel()
 	store := storetest.Open(t, dbstore.SQLite, nil)
 	tr := &countingTransport{}
-	w := &mailer.Worker{Transport: tr, Sent: mailer.NewSentLog(store.SQL)}
+	w := &mailer.Worker{Transport: tr, Sent: mailer.NewSentLog(store.SQLDB())}
 	l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"ops@example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.SQL.Close()
+	store.SQLDB().Close()
 	if err := w.Work(context.Background(), letterJob(l)); err == nil {
 		t.Errorf("Work succeeded with the database closed")
 	}

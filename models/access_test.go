@@ -7,7 +7,7 @@ func TestLicenseAccess(t *testing.T) {
 	staff := func(roles ...string) *Principal {
 		return &Principal{Kind: PrincipalUser, UserID: 2, EmailVerified: true, StaffRoles: roles}
 	}
-	key := &Principal{Kind: PrincipalAPIKey, APIKeyID: 3, Scopes: Scopes}
+	key := &Principal{Kind: PrincipalAPIKey, APIKeyID: 3, Scopes: Scopes()}
 	admin, lic, sup := []string{MemberAdmin}, []string{MemberLicense}, []string{MemberSupport}
 	cases := []struct {
 		name  string

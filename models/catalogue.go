@@ -1,6 +1,7 @@
 package models
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,8 +13,11 @@ const (
 	PhaseDiscontinued = "discontinued"
 )
 
-// Phases lists the lifecycle phases in order.
-var Phases = []string{PhaseFull, PhaseLimited, PhaseDiscontinued}
+// phases lists the lifecycle phases in order.
+var phases = []string{PhaseFull, PhaseLimited, PhaseDiscontinued}
+
+// Phases lists the lifecycle phases in order, in a fresh slice the caller may change.
+func Phases() []string { return slices.Clone(phases) }
 
 // CodeVersionNotFound is the error for a product version that does not exist.
 const CodeVersionNotFound = "version_not_found"

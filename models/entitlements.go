@@ -13,8 +13,8 @@ const (
 	EntitlementSupportPremier = "support.premier"
 )
 
-// EntitlementNames lists every entitlement in the fixed order in which Entitlements answers.
-var EntitlementNames = []string{
+// entitlementNames lists every entitlement in the fixed order in which Entitlements answers.
+var entitlementNames = []string{
 	EntitlementAssetsRead,
 	EntitlementSupportCases,
 	EntitlementSupportKB,
@@ -24,8 +24,12 @@ var EntitlementNames = []string{
 	EntitlementSupportPremier,
 }
 
+// EntitlementNames lists every entitlement in the fixed order in which Entitlements answers, in a
+// fresh slice the caller may change.
+func EntitlementNames() []string { return slices.Clone(entitlementNames) }
+
 // IsEntitlement reports whether name is one of EntitlementNames.
-func IsEntitlement(name string) bool { return slices.Contains(EntitlementNames, name) }
+func IsEntitlement(name string) bool { return slices.Contains(entitlementNames, name) }
 
 // Denial reasons, in the order they are tested: where several apply, the first is given. They
 // are also the code of a 403 on a license's routes: not_a_member and role_missing are
@@ -42,8 +46,8 @@ const (
 	ReasonPremierNotPurchased = "premier_not_purchased"
 )
 
-// DenialReasons lists the reasons in the order they are tested.
-var DenialReasons = []string{
+// denialReasons lists the reasons in the order they are tested.
+var denialReasons = []string{
 	ReasonNotAMember,
 	ReasonRoleMissing,
 	ReasonVersionDiscontinued,
@@ -54,6 +58,10 @@ var DenialReasons = []string{
 	ReasonSupportLapsed,
 	ReasonPremierNotPurchased,
 }
+
+// DenialReasons lists the reasons in the order they are tested, in a fresh slice the caller may
+// change.
+func DenialReasons() []string { return slices.Clone(denialReasons) }
 
 // Entitlement is one answer: allowed, or denied with its reason.
 type Entitlement struct {
@@ -103,8 +111,8 @@ type EntitlementInput struct {
 // EntitlementNames, each allowed or denied with the first applicable reason of DenialReasons.
 func Entitlements(in EntitlementInput) []Entitlement {
 	d := newDecision(in)
-	out := make([]Entitlement, len(EntitlementNames))
-	for i, name := range EntitlementNames {
+	out := make([]Entitlement, len(entitlementNames))
+	for i, name := range entitlementNames {
 		reason := d.reason(name)
 		out[i] = Entitlement{Name: name, Allowed: reason == "", Reason: reason}
 	}

@@ -12,7 +12,7 @@ type verdicts map[string]string
 // every is the same verdict for all seven entitlements.
 func every(reason string) verdicts {
 	v := verdicts{}
-	for _, name := range EntitlementNames {
+	for _, name := range EntitlementNames() {
 		v[name] = reason
 	}
 	return v
@@ -242,13 +242,13 @@ func TestEntitlements(t *testing.T) {
 	for _, tt := range entitlementRows {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Entitlements(tt.in)
-			if len(got) != len(EntitlementNames) {
-				t.Fatalf("got %d entitlements; want all %d", len(got), len(EntitlementNames))
+			if len(got) != len(EntitlementNames()) {
+				t.Fatalf("got %d entitlements; want all %d", len(got), len(EntitlementNames()))
 			}
 			var diffs []string
 			for i, e := range got {
-				if e.Name != EntitlementNames[i] {
-					t.Fatalf("entitlement %d is %s; want %s (fixed order)", i, e.Name, EntitlementNames[i])
+				if e.Name != EntitlementNames()[i] {
+					t.Fatalf("entitlement %d is %s; want %s (fixed order)", i, e.Name, EntitlementNames()[i])
 				}
 				if e.Allowed != (e.Reason == "") {
 					t.Errorf("%s: allowed=%v with reason %q", e.Name, e.Allowed, e.Reason)
@@ -291,12 +291,12 @@ func TestEntitlements_TableCoversEveryReason(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range DenialReasons {
+	for _, r := range DenialReasons() {
 		if !seen[r] {
 			t.Errorf("no row denies for %s", r)
 		}
 	}
-	for _, name := range EntitlementNames {
+	for _, name := range EntitlementNames() {
 		if !allowed[name] || !denied[name] {
 			t.Errorf("%s: allowed in some row %v, denied in some row %v; want both", name, allowed[name], denied[name])
 		}

@@ -12,8 +12,12 @@ const (
 	MemberLicense = "license"
 )
 
-// MemberRoles lists the member roles in their canonical order.
-var MemberRoles = []string{MemberAdmin, MemberSupport, MemberLicense}
+// memberRoles lists the member roles in their canonical order.
+var memberRoles = []string{MemberAdmin, MemberSupport, MemberLicense}
+
+// MemberRoles lists the member roles in their canonical order, in a fresh slice the caller may
+// change.
+func MemberRoles() []string { return slices.Clone(memberRoles) }
 
 // Codes of registration and membership errors.
 const (

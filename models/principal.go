@@ -13,8 +13,12 @@ const (
 	RoleSuperadmin = "superadmin"
 )
 
-// StaffRoles lists the staff roles in their canonical order.
-var StaffRoles = []string{RoleOps, RoleRenewals, RoleSupport, RoleSuperadmin}
+// staffRoles lists the staff roles in their canonical order.
+var staffRoles = []string{RoleOps, RoleRenewals, RoleSupport, RoleSuperadmin}
+
+// StaffRoles lists the staff roles in their canonical order, in a fresh slice the caller may
+// change.
+func StaffRoles() []string { return slices.Clone(staffRoles) }
 
 // API key scopes. A key may do only what a route names one of its scopes for.
 const (
@@ -23,8 +27,11 @@ const (
 	ScopeRenewalsRead           = "renewals:read"
 )
 
-// Scopes lists every scope an API key may be given.
-var Scopes = []string{ScopeOrdersWrite, ScopeEntitlementsIntrospect, ScopeRenewalsRead}
+// scopes lists every scope an API key may be given.
+var scopes = []string{ScopeOrdersWrite, ScopeEntitlementsIntrospect, ScopeRenewalsRead}
+
+// Scopes lists every scope an API key may be given, in a fresh slice the caller may change.
+func Scopes() []string { return slices.Clone(scopes) }
 
 // PrincipalKind says what authenticated a request.
 type PrincipalKind string

@@ -7,8 +7,12 @@ import (
 	"strings"
 )
 
-// ContractStatuses are the statuses a contract list can be filtered on.
-var ContractStatuses = []string{StatusFuture, StatusActive, StatusExpiring, StatusGrace, StatusLapsed, StatusTerminated}
+// contractStatuses are the statuses a contract list can be filtered on.
+var contractStatuses = []string{StatusFuture, StatusActive, StatusExpiring, StatusGrace, StatusLapsed, StatusTerminated}
+
+// ContractStatuses are the statuses a contract list can be filtered on, in a fresh slice the
+// caller may change.
+func ContractStatuses() []string { return slices.Clone(contractStatuses) }
 
 // MaxWithinDays bounds expiring_within_days and within_days (ten years).
 const MaxWithinDays = 3650
@@ -36,8 +40,8 @@ func ParseContractFilter(status, program, within, accountID, q string) (Contract
 	f := ContractFilter{}
 	if status != "" {
 		f.Status = strings.ToLower(strings.TrimSpace(status))
-		if !slices.Contains(ContractStatuses, f.Status) {
-			v.Add("status", FieldInvalid, "must be one of "+strings.Join(ContractStatuses, ", "))
+		if !slices.Contains(contractStatuses, f.Status) {
+			v.Add("status", FieldInvalid, "must be one of "+strings.Join(contractStatuses, ", "))
 		}
 	}
 	if program != "" {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -11,8 +12,12 @@ const (
 	PurposeLicense     = "license"
 )
 
-// KeyPurposes lists the purposes, each of which always has one active key.
-var KeyPurposes = []string{PurposeEntitlement, PurposeLicense}
+// keyPurposes lists the purposes, each of which always has one active key.
+var keyPurposes = []string{PurposeEntitlement, PurposeLicense}
+
+// KeyPurposes lists the purposes, each of which always has one active key, in a fresh slice the
+// caller may change.
+func KeyPurposes() []string { return slices.Clone(keyPurposes) }
 
 // Signing key states. A key is published in the JWKS while it is next, active or retiring, and
 // signs only while it is active.

@@ -1,5 +1,7 @@
 package models
 
+import "slices"
+
 // Support hours (contract: "Response targets"). The hours follow the program; premier shortens the
 // targets but does not change the hours.
 const (
@@ -7,8 +9,12 @@ const (
 	Hours24x7     = "24x7"     // 24x7: severity 1 around the clock, 2–4 in business hours
 )
 
-// Severities, the keys of response_targets, most urgent first.
-var Severities = []string{"1", "2", "3", "4"}
+// severities, the keys of response_targets, most urgent first.
+var severities = []string{"1", "2", "3", "4"}
+
+// Severities lists the keys of response_targets, most urgent first, in a fresh slice the caller
+// may change.
+func Severities() []string { return slices.Clone(severities) }
 
 // Initial-response targets by severity, as ISO 8601 durations ("P1BD" is one business day, the
 // contract's own notation). Standard and 24x7 share one column: 24x7 differs only in its hours.

@@ -34,8 +34,8 @@ func TestResponseTargets(t *testing.T) {
 		if got := TargetsFor(tt.program, tt.premier).AroundTheClock; !slices.Equal(got, tt.aroundTheClock) {
 			t.Errorf("TargetsFor(%q, premier=%v).AroundTheClock = %v; want %v", tt.program, tt.premier, got, tt.aroundTheClock)
 		}
-		if tt.targets != nil && !slices.Equal(slices.Sorted(maps.Keys(targets)), Severities) {
-			t.Errorf("ResponseTargets(%q) is keyed %v; want every severity %v", tt.program, slices.Sorted(maps.Keys(targets)), Severities)
+		if tt.targets != nil && !slices.Equal(slices.Sorted(maps.Keys(targets)), Severities()) {
+			t.Errorf("ResponseTargets(%q) is keyed %v; want every severity %v", tt.program, slices.Sorted(maps.Keys(targets)), Severities())
 		}
 	}
 }

@@ -220,7 +220,7 @@ func TestStaffAddRefusesBadInput(t *testing.T) {
 	}
 	store := openDB(t, s.DatabaseURL)
 	var n int64
-	if err := store.DB.Model(&models.User{}).Count(&n).Error; err != nil {
+	if err := storetest.Gorm(t, store).Model(&models.User{}).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -281,7 +281,7 @@ func TestAPIKeyCreate(t *testing.T) {
 func staffUser(t *testing.T, store *dbstore.Store, email string) models.User {
 	t.Helper()
 	var u models.User
-	if err := store.DB.Where("email = ?", email).Take(&u).Error; err != nil {
+	if err := storetest.Gorm(t, store).Where("email = ?", email).Take(&u).Error; err != nil {
 		t.Fatalf("user %s: %v", email, err)
 	}
 	return u

@@ -57,7 +57,7 @@ func cmdStaff(ctx context.Context, args, env []string, stdin io.Reader, stdout, 
 // cmdAPIKey: "apikey create --name N --scopes s1,s2" prints a new API key, once.
 func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
-		return usageError{"usage: entitled apikey create --name N --scopes " + strings.Join(models.Scopes, ",")}
+		return usageError{"usage: entitled apikey create --name N --scopes " + strings.Join(models.Scopes(), ",")}
 	}
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

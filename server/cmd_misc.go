@@ -10,10 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gorm.io/gorm"
-
-	"entitled/mailer"
-	dbstore "entitled/models/store"
 )
 
 // cmdHealthcheck asks the local server's /healthz and fails unless it answers 200. A minimal
@@ -88,15 +84,7 @@ func cmdMail(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	var letter mailer.Letter
-	err = store.WithTx(ctx, func(tx *gorm.DB) error {
-		sqlTx, err := dbstore.SQLTx(tx)
-		if err != nil {
-			return err
-		}
-		letter, err = bg.outbox.Queue(ctx, sqlTx, mailer.TestLetter{}, []string{to}, nil)
-		return err
-	})
+	letter, err := store.QueueTestLetter(ctx, bg.outbox, to)
 	if err != nil {
 		return err
 	}

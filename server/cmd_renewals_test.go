@@ -43,7 +43,7 @@ func TestRenewalsNotify_OnePassPrintsWhatItQueued(t *testing.T) {
 			t.Errorf("the second run printed:\n%s", out)
 		}
 		var letters int64
-		if err := store.DB.Raw("SELECT count(*) FROM river_job WHERE kind = 'send_letter'").Scan(&letters).Error; err != nil || letters != 2 {
+		if err := storetest.Gorm(t, store).Raw("SELECT count(*) FROM river_job WHERE kind = 'send_letter'").Scan(&letters).Error; err != nil || letters != 2 {
 			t.Errorf("%d letters queued (%v), want 2", letters, err)
 		}
 	})

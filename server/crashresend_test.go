@@ -25,7 +25,7 @@ func jobStates(t *testing.T, db *store.Store) map[string]string {
 	if db.Dialect == store.SQLite {
 		args = "json(args)" // River keeps SQLite's job args as binary JSONB
 	}
-	rows, err := db.SQL.Query(`SELECT state, ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
+	rows, err := db.SQLDB().Query(`SELECT state, ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
 	if err != nil {
 		t.Fatalf("read letter jobs: %v", err)
 	}
@@ -52,7 +52,7 @@ func jobStates(t *testing.T, db *store.Store) map[string]string {
 // sentLetters are the Message-IDs in the sent log.
 func sentLetters(t *testing.T, db *store.Store) map[string]bool {
 	t.Helper()
-	rows, err := db.SQL.Query(`SELECT message_id FROM sent_letters`)
+	rows, err := db.SQLDB().Query(`SELECT message_id FROM sent_letters`)
 	if err != nil {
 		t.Fatalf("read the sent log: %v", err)
 	}
@@ -176,13 +176,13 @@ func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *test
 		if d == store.SQLite {
 			age = `UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', attempted_at, '-10 minutes') WHERE state = 'running'`
 		}
-		if _, err := db.SQL.Exec(age); err != nil {
+		if _, err := db.SQLDB().Exec(age); err != nil {
 			t.Fatalf("age the running jobs: %v", err)
 		}
 
 		startServer(t, s)
 		waitAllCompleted(t, db)
-		time.Sleep(5 * pollInterval) // room for a duplicate to show
+		waitQueueIdle(t, db) // room for a duplicate to show
 
 		got := deliveredByID(t, sink)
 		lost, resent := 0, 0

@@ -547,7 +547,7 @@ func integrityOK(t *testing.T, dbPath, prefix string) (accounts int) {
 	}
 	defer st.Close()
 	var res []string
-	rows, err := st.SQL.QueryContext(t.Context(), "PRAGMA integrity_check")
+	rows, err := st.SQLDB().QueryContext(t.Context(), "PRAGMA integrity_check")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +560,7 @@ func integrityOK(t *testing.T, dbPath, prefix string) (accounts int) {
 	if len(res) != 1 || res[0] != "ok" {
 		t.Errorf("PRAGMA integrity_check = %q, want ok", res)
 	}
-	if err := st.SQL.QueryRowContext(t.Context(), "SELECT count(*) FROM accounts WHERE name LIKE ?", prefix+" Customer %").Scan(&accounts); err != nil {
+	if err := st.SQLDB().QueryRowContext(t.Context(), "SELECT count(*) FROM accounts WHERE name LIKE ?", prefix+" Customer %").Scan(&accounts); err != nil {
 		t.Fatal(err)
 	}
 	return accounts

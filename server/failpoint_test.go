@@ -137,7 +137,7 @@ func mustCall(t *testing.T, base, method, path, token string, body any, want int
 func count(t *testing.T, db *store.Store, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	if err := db.DB.Raw(query, args...).Scan(&n).Error; err != nil {
+	if err := storetest.Gorm(t, db).Raw(query, args...).Scan(&n).Error; err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
@@ -151,7 +151,7 @@ func queuedLetters(t *testing.T, db *store.Store) map[string]mailer.Letter {
 	if db.Dialect == store.SQLite {
 		args = "json(args)"
 	}
-	rows, err := db.SQL.Query(`SELECT ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
+	rows, err := db.SQLDB().Query(`SELECT ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
 	if err != nil {
 		t.Fatalf("read letter jobs: %v", err)
 	}
@@ -195,13 +195,31 @@ func waitAllCompleted(t *testing.T, db *store.Store) {
 	})
 }
 
-// deliveredExactlyOnce waits for every queued letter to be delivered, waits a few poll intervals
-// more for duplicates, and checks that the sink has each queued letter exactly once and nothing
-// else. It returns the numbers of letters, lost ones and doubled ones.
+// queueBusySQL counts what keeps the job queue busy: a job of any kind available, pending or
+// running (a sweep that may queue letters, a delivery attempt under way), and a letter job
+// (send_letter, or a *_letter job that decides and queues one) not yet in a final state:
+// retryable or scheduled ones will run again.
+const queueBusySQL = `SELECT count(*) FROM river_job WHERE state IN ('available', 'pending', 'running')
+ OR (kind LIKE '%letter' AND state NOT IN ('completed', 'cancelled', 'discarded'))`
+
+// waitQueueIdle waits until the job queue is idle (queueBusySQL counts nothing): every letter
+// job has ended and no attempt is under way or due, so a duplicate delivery, which only an
+// attempt makes, has reached the sink by now. Tests count letters after it instead of sleeping
+// a few poll intervals.
+func waitQueueIdle(t *testing.T, db *store.Store) {
+	t.Helper()
+	eventually(t, deliveryTimeout, "the job queue to be idle (no job available or running, every letter job ended)", func() bool {
+		return count(t, db, queueBusySQL) == 0
+	})
+}
+
+// deliveredExactlyOnce waits for every queued letter to be delivered and for the job queue to be
+// idle (room for a duplicate to show), and checks that the sink has each queued letter exactly
+// once and nothing else. It returns the numbers of letters, lost ones and doubled ones.
 func deliveredExactlyOnce(t *testing.T, db *store.Store, sink *mailtest.Sink) (letters, lost, doubled int) {
 	t.Helper()
 	waitAllCompleted(t, db)
-	time.Sleep(5 * pollInterval)
+	waitQueueIdle(t, db)
 	queued := queuedLetters(t, db)
 	got := map[string]int{}
 	for _, m := range sink.Messages() {
@@ -263,7 +281,7 @@ func readOrder(t *testing.T, db *store.Store, ref string, seeded storetest.Seede
 	st.audit = count(t, db, `SELECT count(*) FROM audit_log WHERE action IN ('license.created', 'contract.renewed')`)
 	st.letters = int64(len(lettersOf(queuedLetters(t, db), "order_confirmation", contact)))
 	var c models.Contract
-	if err := db.DB.Take(&c, seeded.ContractID).Error; err != nil {
+	if err := storetest.Gorm(t, db).Take(&c, seeded.ContractID).Error; err != nil {
 		t.Fatal(err)
 	}
 	st.renewedEndsOn = c.EndsOn.String()
@@ -314,7 +332,7 @@ func TestFailpoint_Order(t *testing.T) {
 		oldEnds, newEnds := today.AddDays(200), today.AddDays(565)
 		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-165), EndsOn: oldEnds, ContactEmail: contact})
 		var sku string
-		if err := db.DB.Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
+		if err := storetest.Gorm(t, db).Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
 			t.Fatal(err)
 		}
 		key := strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))

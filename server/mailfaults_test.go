@@ -39,12 +39,12 @@ func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 		limit := 30*time.Second + mailer.DefaultSMTPTimeout + deliveryTimeout
 		eventually(t, limit, "every letter's job to complete", func() bool {
 			var done int
-			if err := db.SQL.QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND state = 'completed'`).Scan(&done); err != nil {
+			if err := db.SQLDB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND state = 'completed'`).Scan(&done); err != nil {
 				t.Fatalf("count completed letters: %v", err)
 			}
 			return done == n
 		})
-		time.Sleep(5 * pollInterval) // room for a duplicate to show
+		waitQueueIdle(t, db) // room for a duplicate to show
 
 		for to, id := range ids {
 			got := sink.To(to)
@@ -59,7 +59,7 @@ func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 			checkLetter(t, msg, to, id)
 		}
 		var retried int
-		if err := db.SQL.QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND attempt > 1`).Scan(&retried); err != nil {
+		if err := db.SQLDB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND attempt > 1`).Scan(&retried); err != nil {
 			t.Fatal(err)
 		}
 		hung := sink.Faults().Hung

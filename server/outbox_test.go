@@ -129,13 +129,14 @@ func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
 	})
 }
 
-// waitDeliveredOnce waits for the letter to reach the sink and for its job to complete, waits
-// a few more poll intervals for any duplicate, and checks that the sink has it exactly once.
+// waitDeliveredOnce waits for the letter to reach the sink, for its job to complete and for the
+// job queue to be idle (room for any duplicate to show), and checks that the sink has it exactly
+// once.
 func waitDeliveredOnce(t *testing.T, sink *mailtest.Sink, db *store.Store, to, id string) {
 	t.Helper()
 	eventually(t, deliveryTimeout, "the letter to be delivered", func() bool { return len(sink.To(to)) > 0 })
 	eventually(t, deliveryTimeout, "the letter's job to complete", func() bool { return letterJob(t, db).state == "completed" })
-	time.Sleep(5 * pollInterval)
+	waitQueueIdle(t, db)
 	got := sink.To(to)
 	if len(got) != 1 {
 		t.Fatalf("the sink has %d letters to %s, want exactly 1", len(got), to)
@@ -162,7 +163,7 @@ func letterJob(t *testing.T, db *store.Store) job {
 		later = `strftime('%Y-%m-%d %H:%M:%f', 'now', '+0.5 seconds')`
 	}
 	var j job
-	err := db.SQL.QueryRow(`SELECT state, attempt, CASE WHEN scheduled_at > `+later+` THEN 1 ELSE 0 END
+	err := db.SQLDB().QueryRow(`SELECT state, attempt, CASE WHEN scheduled_at > `+later+` THEN 1 ELSE 0 END
 		FROM river_job WHERE kind = 'send_letter'`).Scan(&j.state, &j.attempts, &j.retryNotDue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return job{}

@@ -475,7 +475,7 @@ func TestReplicasOnOnePostgreSQL(t *testing.T) {
 		}
 		// Which worker sent what: River records the client that worked each job. The split is
 		// not promised (either worker may take every letter) and only reported.
-		rows, err := db.SQL.Query(`SELECT attempted_by[array_length(attempted_by, 1)], count(*) FROM river_job
+		rows, err := db.SQLDB().Query(`SELECT attempted_by[array_length(attempted_by, 1)], count(*) FROM river_job
 			WHERE kind = 'send_letter' AND args::text LIKE '%@outbox.test%' GROUP BY 1 ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
@@ -698,14 +698,14 @@ func replicaSignUp(t *testing.T, sink *mailtest.Sink, signUpOn, verifyOn *proces
 func replicaCount(t *testing.T, db *store.Store, query string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := db.SQL.QueryRow(query, args...).Scan(&n); err != nil {
+	if err := db.SQLDB().QueryRow(query, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
 }
 
 // waitLettersSettled waits until no letter job is left to work (each completed, or given up on),
-// and a few poll intervals more, so that a duplicate delivery would have reached the sink.
+// and for the job queue to be idle, so that a duplicate delivery would have reached the sink.
 func waitLettersSettled(t *testing.T, db *store.Store) {
 	t.Helper()
 	eventually(t, deliveryTimeout, "every queued letter to be worked", func() bool {
@@ -714,7 +714,7 @@ func waitLettersSettled(t *testing.T, db *store.Store) {
 	if failed := replicaCount(t, db, `SELECT count(*) FROM river_job WHERE kind = 'send_letter' AND state <> 'completed'`); failed != 0 {
 		t.Errorf("%d letter jobs ended without being sent", failed)
 	}
-	time.Sleep(5 * pollInterval)
+	waitQueueIdle(t, db)
 }
 
 // sinkLetter is a letter at the sink, with its decoded subject and searchable text.

@@ -77,9 +77,9 @@ func newJobs(cfg Config, store *dbstore.Store, log *slog.Logger, reg prometheus.
 			ft.Log = log.With("component", "mailer") // no SMTP: say where each letter lands
 		}
 		metrics := mailer.NewMetrics(reg)
-		reg.MustRegister(mailer.QueueDepth(store.SQL))
+		reg.MustRegister(mailer.QueueDepth(store.SQLDB()))
 		workers = river.NewWorkers()
-		sent := mailer.NewSentLog(store.SQL)
+		sent := mailer.NewSentLog(store.SQLDB())
 		mailer.AddWorkers(workers, &mailer.Worker{Transport: transport, From: cfg.MailFrom, Log: log.With("component", "mailer"), Metrics: metrics, Sent: sent})
 		river.AddWorker(workers, &mailer.PruneSentWorker{Sent: sent})
 		rc.Workers = workers
@@ -161,7 +161,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// The pool's open, in-use and idle connections and its waits (go_sql_*{db_name="entitled"}):
 		// an exhausted or leaking pool shows here before requests start timing out.
-		collectors.NewDBStatsCollector(store.SQL, "entitled"),
+		collectors.NewDBStatsCollector(store.SQLDB(), "entitled"),
 	)
 	bg, err := newJobs(cfg, store, log, reg, true)
 	if err != nil {

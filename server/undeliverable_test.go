@@ -23,7 +23,7 @@ func TestRenewalsNotify_SkipsAnUndeliverableContactAndNotifiesEveryoneElse(t *te
 		store := openDB(t, s.DatabaseURL)
 		today := models.DateOf(time.Now())
 		bad := storetest.SeedContract(t, store, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(20)})
-		if err := store.DB.Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", "x@[10.0.0.1]", bad.AccountID).Error; err != nil {
+		if err := storetest.Gorm(t, store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", "x@[10.0.0.1]", bad.AccountID).Error; err != nil {
 			t.Fatal(err)
 		}
 		good := storetest.SeedContract(t, store, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(26), ContactEmail: "pat@acme.test"})

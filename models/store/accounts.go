@@ -49,7 +49,8 @@ func NewAccounts(store *Store, outbox Outbox, baseURL string) *Accounts {
 
 // Update changes an account's name or primary contact; later letters go to the new contact.
 // Errors: not_found, validation_failed.
-func (s *Accounts) Update(ctx context.Context, accountID string, in models.AccountPatch, a models.Actor) (*models.Account, error) {
+func (s *Accounts) Update(ctx context.Context, accountID string, in models.AccountPatch, a models.Actor) (_ *models.Account, err error) {
+	defer wrapErr(&err, "update an account")
 	id, ok := models.ParseAccountID(accountID)
 	if !ok {
 		return nil, models.Errorf(models.CodeNotFound, "there is no account %q", models.Clip(accountID, 16))
@@ -77,7 +78,7 @@ func (s *Accounts) Update(ctx context.Context, accountID string, in models.Accou
 		return nil, err
 	}
 	var out models.Account
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("account_id = ?", id).Take(&out).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return models.Errorf(models.CodeNotFound, "there is no account %s", id)
@@ -108,14 +109,15 @@ func (s *Accounts) Update(ctx context.Context, accountID string, in models.Accou
 // time: the request does the same work whatever the address (one job), and the job
 // (recoverLetterWorker) looks for the accounts. At most RecoveryLettersPerHour letters go to one
 // address. Errors: validation_failed.
-func (s *Accounts) Recover(ctx context.Context, email string) error {
+func (s *Accounts) Recover(ctx context.Context, email string) (err error) {
+	defer wrapErr(&err, "recover accounts")
 	var v models.Validation
 	email = models.CheckEmail(&v, "email", email)
 	if err := v.Err(); err != nil {
 		return err
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
-		return insertJob(ctx, tx, s.outbox, recoverLetterArgs{Email: email, At: s.store.Clock.Now()})
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		return insertJob(ctx, tx, s.outbox, recoverLetterArgs{letterRequest{Email: email, At: s.store.Clock.Now()}})
 	})
 }
 
@@ -141,11 +143,7 @@ func recoveryLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, links maile
 		}
 		msg.Accounts = append(msg.Accounts, mailer.RecoveredAccount{AccountID: acct.AccountID, Name: acct.Name, Licenses: lines})
 	}
-	sqlTx, err := SQLTx(tx)
-	if err != nil {
-		return err
-	}
-	_, err = outbox.Queue(ctx, sqlTx, msg, []string{email}, nil)
+	_, err = queueLetter(ctx, tx, outbox, msg, []string{email}, nil)
 	return err
 }
 

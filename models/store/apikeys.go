@@ -22,13 +22,14 @@ const apiKeyLookupLen = len(apiKeyPrefix) + 8
 
 // CreateAPIKey makes a key with a name and scopes and returns it with the secret, which is shown
 // this once. Errors: validation_failed.
-func (s *Identity) CreateAPIKey(ctx context.Context, name string, scopes []string, a models.Actor) (*models.APIKey, string, error) {
+func (s *Identity) CreateAPIKey(ctx context.Context, name string, scopes []string, a models.Actor) (_ *models.APIKey, _ string, err error) {
+	defer wrapErr(&err, "create an API key")
 	var v models.Validation
 	name = models.CheckName(&v, "name", name, true)
 	if len(scopes) == 0 {
-		v.Add("scopes", models.FieldRequired, "name at least one scope: "+strings.Join(models.Scopes, ", "))
+		v.Add("scopes", models.FieldRequired, "name at least one scope: "+strings.Join(models.Scopes(), ", "))
 	}
-	scopes = normaliseSet(&v, "scopes", scopes, models.Scopes)
+	scopes = normaliseSet(&v, "scopes", scopes, models.Scopes())
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
@@ -36,7 +37,7 @@ func (s *Identity) CreateAPIKey(ctx context.Context, name string, scopes []strin
 	var secret string
 	for attempt := 0; ; attempt++ {
 		secret = apiKeyPrefix + newToken()
-		err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+		err := s.store.withTx(ctx, func(tx *gorm.DB) error {
 			now := s.store.Clock.Now()
 			k = models.APIKey{Name: name, Prefix: secret[:apiKeyLookupLen], KeyHash: tokenHash(secret), Scopes: strings.Join(scopes, ","), CreatedAt: now}
 			if a.Kind != models.ActorSystem && a.ID != 0 {
@@ -60,18 +61,20 @@ func (s *Identity) CreateAPIKey(ctx context.Context, name string, scopes []strin
 }
 
 // ListAPIKeys lists the keys that are not revoked, a page at a time.
-func (s *Identity) ListAPIKeys(ctx context.Context, page models.Page) ([]models.APIKey, string, error) {
-	q := s.store.DB.WithContext(ctx).Model(&models.APIKey{}).Where("revoked_at IS NULL")
+func (s *Identity) ListAPIKeys(ctx context.Context, page models.Page) (_ []models.APIKey, _ string, err error) {
+	defer wrapErr(&err, "list API keys")
+	q := s.store.db.WithContext(ctx).Model(&models.APIKey{}).Where("revoked_at IS NULL")
 	return pageOf[models.APIKey](q, page, func(k models.APIKey) int64 { return k.ID })
 }
 
 // RevokeAPIKey revokes a key at once. Errors: not_found (also for a key revoked already).
-func (s *Identity) RevokeAPIKey(ctx context.Context, id string, a models.Actor) error {
+func (s *Identity) RevokeAPIKey(ctx context.Context, id string, a models.Actor) (err error) {
+	defer wrapErr(&err, "revoke an API key")
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
 		return models.Errorf(models.CodeNotFound, "there is no API key %q", id)
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		res := tx.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", n).Update("revoked_at", now)
 		if res.Error != nil {
@@ -95,12 +98,12 @@ func (s *Identity) authenticateAPIKey(ctx context.Context, key string) (*models.
 	}
 	gen := s.store.cache.generation()
 	var k models.APIKey
-	err := s.store.DB.WithContext(ctx).Where("prefix = ? AND revoked_at IS NULL", key[:apiKeyLookupLen]).Take(&k).Error
+	err := s.store.db.WithContext(ctx).Where("prefix = ? AND revoked_at IS NULL", key[:apiKeyLookupLen]).Take(&k).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, bad
 	}
 	if err != nil {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
 	if subtle.ConstantTimeCompare([]byte(k.KeyHash), []byte(hash)) != 1 {
 		return nil, bad
@@ -108,7 +111,7 @@ func (s *Identity) authenticateAPIKey(ctx context.Context, key string) (*models.
 	now := s.store.Clock.Now()
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > apiKeyTouchStep {
 		// Best effort: a failed touch must not fail the request it is counting.
-		_ = s.store.DB.WithContext(ctx).Model(&models.APIKey{}).Where("id = ?", k.ID).Update("last_used_at", now).Error
+		_ = s.store.db.WithContext(ctx).Model(&models.APIKey{}).Where("id = ?", k.ID).Update("last_used_at", now).Error
 	}
 	p := &models.Principal{Kind: models.PrincipalAPIKey, APIKeyID: k.ID, APIKeyName: k.Name, Scopes: k.ScopeList()}
 	s.store.cache.putPrincipal(gen, hash, p, time.Time{})

@@ -39,7 +39,7 @@ func writeAudit(tx *gorm.DB, now time.Time, a models.Actor, r models.AuditRecord
 
 // ListAudit lists audit entries, newest first, a page at a time.
 func (s *Store) ListAudit(ctx context.Context, f models.AuditFilter, page models.Page) ([]models.AuditEntry, string, error) {
-	q := s.DB.WithContext(ctx).Model(&models.AuditEntry{})
+	q := s.db.WithContext(ctx).Model(&models.AuditEntry{})
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
 	}
@@ -66,7 +66,7 @@ func (s *Store) ListAudit(ctx context.Context, f models.AuditFilter, page models
 	}
 	var out []models.AuditEntry
 	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", Translate(err)
+		return nil, "", wrap(translate(err), "list the audit log")
 	}
 	out, next := trimPage(out, page.Limit, func(e models.AuditEntry) int64 { return e.ID })
 	return out, next, nil

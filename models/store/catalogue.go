@@ -34,7 +34,8 @@ type Catalogue struct {
 func NewCatalogue(store *Store) *Catalogue { return &Catalogue{store: store} }
 
 // CreateProduct adds a product. Errors: validation_failed, conflict (the SKU exists).
-func (s *Catalogue) CreateProduct(ctx context.Context, sku, name string, a models.Actor) (*models.Product, error) {
+func (s *Catalogue) CreateProduct(ctx context.Context, sku, name string, a models.Actor) (_ *models.Product, err error) {
+	defer wrapErr(&err, "create a product")
 	var v models.Validation
 	sku = checkSKU(&v, "sku", sku)
 	name = models.CheckName(&v, "name", name, true)
@@ -42,7 +43,7 @@ func (s *Catalogue) CreateProduct(ctx context.Context, sku, name string, a model
 		return nil, err
 	}
 	p := models.Product{SKU: sku, Name: name, Versions: []models.ProductVersion{}}
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		p.CreatedAt, p.UpdatedAt = now, now
 		if err := tx.Create(&p).Error; err != nil {
@@ -57,24 +58,26 @@ func (s *Catalogue) CreateProduct(ctx context.Context, sku, name string, a model
 }
 
 // Product loads a product with its versions, oldest first. Errors: not_found.
-func (s *Catalogue) Product(ctx context.Context, sku string) (*models.Product, error) {
+func (s *Catalogue) Product(ctx context.Context, sku string) (_ *models.Product, err error) {
+	defer wrapErr(&err, "read a product")
 	var p models.Product
-	err := s.store.DB.WithContext(ctx).Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error
+	err = s.store.db.WithContext(ctx).Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, models.Errorf(models.CodeNotFound, "there is no product with SKU %q", models.Clip(sku, 64))
 	}
 	if err != nil {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
-	if err := s.store.DB.WithContext(ctx).Where("product_id = ?", p.ID).Order("sort_key").Find(&p.Versions).Error; err != nil {
-		return nil, Translate(err)
+	if err := s.store.db.WithContext(ctx).Where("product_id = ?", p.ID).Order("sort_key").Find(&p.Versions).Error; err != nil {
+		return nil, translate(err)
 	}
 	return &p, nil
 }
 
 // Products lists products with their versions, a page at a time in the order they were added.
-func (s *Catalogue) Products(ctx context.Context, page models.Page) ([]models.Product, string, error) {
-	db := s.store.DB.WithContext(ctx)
+func (s *Catalogue) Products(ctx context.Context, page models.Page) (_ []models.Product, _ string, err error) {
+	defer wrapErr(&err, "list products")
+	db := s.store.db.WithContext(ctx)
 	products, next, err := pageOf[models.Product](db.Model(&models.Product{}), page, func(p models.Product) int64 { return p.ID })
 	if err != nil || len(products) == 0 {
 		return products, next, err
@@ -86,7 +89,7 @@ func (s *Catalogue) Products(ctx context.Context, page models.Page) ([]models.Pr
 	}
 	var versions []models.ProductVersion
 	if err := db.Where("product_id IN ?", ids).Order("sort_key").Find(&versions).Error; err != nil {
-		return nil, "", Translate(err)
+		return nil, "", translate(err)
 	}
 	byID := map[int64]*models.Product{}
 	for i := range products {
@@ -111,7 +114,8 @@ func checkPhase(v *models.Validation, field, phase string, required bool) string
 
 // AddVersion adds a version to a product. A version released in the future is a scheduled
 // release. Errors: validation_failed, not_found (product), conflict (the version exists).
-func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.VersionInput, a models.Actor) (*models.ProductVersion, error) {
+func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.VersionInput, a models.Actor) (_ *models.ProductVersion, err error) {
+	defer wrapErr(&err, "add a product version")
 	var v models.Validation
 	ver, err := models.ParseVersion(in.Version)
 	if in.Version == "" {
@@ -128,7 +132,7 @@ func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.Versio
 		return nil, err
 	}
 	var pv models.ProductVersion
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		var p models.Product
 		if err := tx.Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -152,7 +156,8 @@ func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.Versio
 
 // SetPhase moves a version to another lifecycle phase (audited).
 // Errors: validation_failed, not_found (product), version_not_found.
-func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase string, a models.Actor) (*models.ProductVersion, error) {
+func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase string, a models.Actor) (_ *models.ProductVersion, err error) {
+	defer wrapErr(&err, "set a version's phase")
 	var v models.Validation
 	phase = checkPhase(&v, "phase", phase, true)
 	if err := v.Err(); err != nil {
@@ -163,7 +168,7 @@ func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase string, a 
 		return nil, models.Errorf(models.CodeVersionNotFound, "there is no version %q", models.Clip(version, 32))
 	}
 	var pv models.ProductVersion
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		var p models.Product
 		if err := tx.Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -74,7 +74,7 @@ func TestConcurrentWriteTransactionsAllCommit(t *testing.T) {
 					}
 				}
 				var n int64
-				if err := s.DB.Raw(tc.count).Scan(&n).Error; err != nil {
+				if err := s.GormDB().Raw(tc.count).Scan(&n).Error; err != nil {
 					t.Fatal(err)
 				}
 				if n != writers {

@@ -74,7 +74,8 @@ func noticesSent(tx *gorm.DB, contractID int64) ([]models.NoticeSent, error) {
 }
 
 // Get shows one contract. Errors: not_found.
-func (s *Contracts) Get(ctx context.Context, id string) (*models.ContractView, error) {
+func (s *Contracts) Get(ctx context.Context, id string) (_ *models.ContractView, err error) {
+	defer wrapErr(&err, "read a contract")
 	n, err := parseContractID(id)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply
 		return nil, err
 	}
 	var out *models.ContractView
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockContract(tx, n); err != nil {
 			return err
 		}
@@ -138,11 +139,7 @@ func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply
 				"contract_id", n, "account_id", out.Account.AccountID)
 			return nil
 		}
-		sqlTx, err := SQLTx(tx)
-		if err != nil {
-			return err
-		}
-		_, err = s.outbox.Queue(ctx, sqlTx, *letter, []string{to}, nil)
+		_, err = queueLetter(ctx, tx, s.outbox, *letter, []string{to}, nil)
 		return err
 	})
 	return out, err
@@ -152,7 +149,8 @@ func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply
 // contract has lapsed (backdated, so there is never a gap nor a day paid twice). Program and
 // premier carry over unless given. Errors: not_found, validation_failed, contract_terminated,
 // trial_not_renewable.
-func (s *Contracts) Renew(ctx context.Context, id string, in models.RenewalInput, a models.Actor) (*models.ContractView, error) {
+func (s *Contracts) Renew(ctx context.Context, id string, in models.RenewalInput, a models.Actor) (_ *models.ContractView, err error) {
+	defer wrapErr(&err, "renew a contract")
 	var v models.Validation
 	endsOn := models.CheckDate(&v, "ends_on", in.EndsOn, true)
 	program := ""
@@ -200,7 +198,8 @@ func (s *Contracts) Renew(ctx context.Context, id string, in models.RenewalInput
 // Upgrade changes the program or premier of the current term from today: a change recorded in
 // the contract's history, not a new term. Premier can be added only while the program is current.
 // Errors: not_found, validation_failed, premier_requires_program, contract_terminated.
-func (s *Contracts) Upgrade(ctx context.Context, id string, in models.UpgradeInput, a models.Actor) (*models.ContractView, error) {
+func (s *Contracts) Upgrade(ctx context.Context, id string, in models.UpgradeInput, a models.Actor) (_ *models.ContractView, err error) {
+	defer wrapErr(&err, "upgrade a contract")
 	var v models.Validation
 	program := ""
 	if in.Program != "" {
@@ -255,7 +254,8 @@ func checkReason(v *models.Validation, reason, missing string) string {
 }
 
 // Terminate ends a contract today. Errors: not_found, validation_failed, contract_terminated.
-func (s *Contracts) Terminate(ctx context.Context, id, reason string, a models.Actor) (*models.ContractView, error) {
+func (s *Contracts) Terminate(ctx context.Context, id, reason string, a models.Actor) (_ *models.ContractView, err error) {
+	defer wrapErr(&err, "terminate a contract")
 	var v models.Validation
 	reason = checkReason(&v, reason, "say why the contract ends early")
 	if err := v.Err(); err != nil {
@@ -282,7 +282,8 @@ func (s *Contracts) Terminate(ctx context.Context, id, reason string, a models.A
 
 // Grace keeps support on past ends_on until a day at most MaxGraceDays after it, while a renewal
 // is negotiated. Errors: not_found, validation_failed, grace_too_long, contract_terminated.
-func (s *Contracts) Grace(ctx context.Context, id, until, reason string, a models.Actor) (*models.ContractView, error) {
+func (s *Contracts) Grace(ctx context.Context, id, until, reason string, a models.Actor) (_ *models.ContractView, err error) {
+	defer wrapErr(&err, "grant grace")
 	var v models.Validation
 	day := models.CheckDate(&v, "until", until, true)
 	reason = checkReason(&v, reason, "say why support continues")

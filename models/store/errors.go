@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -80,3 +81,21 @@ func IsUnavailable(err error) bool {
 	}
 	return false
 }
+
+// wrap is what a service method returns for err: nil and coded errors (*models.Error, which go
+// to the client as they are and which handlers find with errors.As) unchanged, and any other
+// error wrapped with what the store was doing, so that the log line of a 500 says where it
+// failed ("store: register a license: …"). The cause stays reachable with errors.Is and
+// errors.As.
+func wrap(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*models.Error](err); ok {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", doing, err)
+}
+
+// wrapErr is wrap for a service method's named error result, deferred at its top.
+func wrapErr(err *error, doing string) { *err = wrap(*err, doing) }

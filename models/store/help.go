@@ -26,7 +26,8 @@ func NewHelp(store *Store, outbox Outbox) *Help { return &Help{store: store, out
 // Ask files a help request and confirms it to the sender (at most LettersPerHour confirmations an
 // hour to one address). A License Number is kept as typed when it does not parse: the person may
 // need help precisely because of it. Errors: validation_failed.
-func (s *Help) Ask(ctx context.Context, in models.HelpInput, a models.Actor) (*models.HelpRequest, error) {
+func (s *Help) Ask(ctx context.Context, in models.HelpInput, a models.Actor) (_ *models.HelpRequest, err error) {
+	defer wrapErr(&err, "file a help request")
 	var v models.Validation
 	h := models.HelpRequest{Status: models.HelpOpen}
 	h.Name = models.CheckName(&v, "name", in.Name, true)
@@ -62,7 +63,7 @@ func (s *Help) Ask(ctx context.Context, in models.HelpInput, a models.Actor) (*m
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		h.CreatedAt = now
 		if err := tx.Create(&h).Error; err != nil {
@@ -72,11 +73,7 @@ func (s *Help) Ask(ctx context.Context, in models.HelpInput, a models.Actor) (*m
 		if err != nil || !ok {
 			return err
 		}
-		sqlTx, err := SQLTx(tx)
-		if err != nil {
-			return err
-		}
-		_, err = s.outbox.Queue(ctx, sqlTx, mailer.HelpConfirmation{Name: h.Name, RequestID: strconv.FormatInt(h.ID, 10)}, []string{h.Email}, nil)
+		_, err = queueLetter(ctx, tx, s.outbox, mailer.HelpConfirmation{Name: h.Name, RequestID: strconv.FormatInt(h.ID, 10)}, []string{h.Email}, nil)
 		return err
 	})
 	if err != nil {
@@ -86,12 +83,13 @@ func (s *Help) Ask(ctx context.Context, in models.HelpInput, a models.Actor) (*m
 }
 
 // Queue lists help requests, open ones first, then by age. status filters when not empty.
-func (s *Help) Queue(ctx context.Context, status string, page models.Page) ([]models.HelpRequest, string, error) {
+func (s *Help) Queue(ctx context.Context, status string, page models.Page) (_ []models.HelpRequest, _ string, err error) {
+	defer wrapErr(&err, "list help requests")
 	if status != "" && status != models.HelpOpen && status != models.HelpResolved {
 		return nil, "", &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
 			Fields: []models.FieldError{{Field: "status", Code: models.FieldInvalid, Detail: "must be open or resolved"}}}
 	}
-	q := s.store.DB.WithContext(ctx).Model(&models.HelpRequest{})
+	q := s.store.db.WithContext(ctx).Model(&models.HelpRequest{})
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
@@ -99,7 +97,7 @@ func (s *Help) Queue(ctx context.Context, status string, page models.Page) ([]mo
 	// resolved ones by a CASE so the order is the same on both dialects.
 	if page.After != 0 {
 		var after models.HelpRequest
-		if err := s.store.DB.WithContext(ctx).Take(&after, page.After).Error; err == nil {
+		if err := s.store.db.WithContext(ctx).Take(&after, page.After).Error; err == nil {
 			rank := 0
 			if after.Status == models.HelpResolved {
 				rank = 1
@@ -109,14 +107,15 @@ func (s *Help) Queue(ctx context.Context, status string, page models.Page) ([]mo
 	}
 	var out []models.HelpRequest
 	if err := q.Order("CASE WHEN status = 'open' THEN 0 ELSE 1 END, id").Limit(page.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", Translate(err)
+		return nil, "", translate(err)
 	}
 	out, next := trimPage(out, page.Limit, func(h models.HelpRequest) int64 { return h.ID })
 	return out, next, nil
 }
 
 // Resolve closes a help request with a note. Errors: not_found, validation_failed.
-func (s *Help) Resolve(ctx context.Context, p *models.Principal, id, note string, a models.Actor) (*models.HelpRequest, error) {
+func (s *Help) Resolve(ctx context.Context, p *models.Principal, id, note string, a models.Actor) (_ *models.HelpRequest, err error) {
+	defer wrapErr(&err, "resolve a help request")
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
 		return nil, models.Errorf(models.CodeNotFound, "there is no help request %q", models.Clip(id, 20))
@@ -131,7 +130,7 @@ func (s *Help) Resolve(ctx context.Context, p *models.Principal, id, note string
 			Fields: []models.FieldError{{Field: "note", Code: models.FieldTooLong, Detail: "must be at most 5000 characters"}}}
 	}
 	var h models.HelpRequest
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Take(&h, n).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return models.Errorf(models.CodeNotFound, "there is no help request %d", n)

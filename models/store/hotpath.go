@@ -62,8 +62,13 @@ type principalEntry struct {
 
 // hotCache is the store's in-process cache: four maps under one lock, emptied together. gen
 // counts writes: a lookup that started before a write does not store its (possibly stale) answer.
+// hits and misses count lookups answered from the cache and not (Store.HotCacheCounts). Entries
+// age by the store's clock (now), so that a test moves them past their TTL by advancing it.
 type hotCache struct {
 	gen        atomic.Uint64
+	hits       atomic.Uint64
+	misses     atomic.Uint64
+	now        func() time.Time // the store's clock; nil: time.Now
 	mu         sync.RWMutex
 	principals map[string]cached[principalEntry]
 	versions   map[int64]cached[[]models.ProductVersion] // by sort_key
@@ -74,8 +79,10 @@ type hotCache struct {
 	tokens map[[sha256.Size]byte]cached[*verify.Claims]
 }
 
-func newHotCache() *hotCache {
-	return &hotCache{principals: map[string]cached[principalEntry]{}, versions: map[int64]cached[[]models.ProductVersion]{},
+// newHotCache makes an empty cache whose entries age by now (the store's Clock, so that tests
+// move time instead of sleeping).
+func newHotCache(now func() time.Time) *hotCache {
+	return &hotCache{now: now, principals: map[string]cached[principalEntry]{}, versions: map[int64]cached[[]models.ProductVersion]{},
 		grants: map[grantKey]cached[hotLicense]{}, tokens: map[[sha256.Size]byte]cached[*verify.Claims]{}}
 }
 
@@ -91,6 +98,23 @@ func (c *hotCache) invalidate() {
 	clear(c.grants)
 	clear(c.tokens)
 	c.mu.Unlock()
+}
+
+// clock is the time entries age by: the store's clock.
+func (c *hotCache) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// HotCacheCounts is how many hot-path cache lookups this store answered from its cache (hits)
+// and how many it had to ask the database for (misses: no entry, or one past its TTL).
+func (s *Store) HotCacheCounts() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }
 
 func (c *hotCache) generation() uint64 {
@@ -109,9 +133,11 @@ func lookup[K comparable, V any](c *hotCache, m map[K]cached[V], k K) (V, bool) 
 	c.mu.RLock()
 	e, ok := m[k]
 	c.mu.RUnlock()
-	if !ok || time.Now().After(e.until) {
+	if !ok || c.clock().After(e.until) {
+		c.misses.Add(1)
 		return zero, false
 	}
+	c.hits.Add(1)
 	return e.v, true
 }
 
@@ -129,7 +155,7 @@ func keep[K comparable, V any](c *hotCache, gen uint64, m map[K]cached[V], k K, 
 	if len(m) >= cacheMaxEntries {
 		clear(m)
 	}
-	m[k] = cached[V]{v: v, until: time.Now().Add(ttl)}
+	m[k] = cached[V]{v: v, until: c.clock().Add(ttl)}
 }
 
 func (c *hotCache) principal(key string, now time.Time) (*models.Principal, bool) {
@@ -287,7 +313,7 @@ func (s *Store) hotStatement(ctx context.Context, byEmail bool) (*sql.Stmt, erro
 	if s.Dialect == Postgres {
 		q = numberPlaceholders(q)
 	}
-	stmt, err := s.SQL.PrepareContext(ctx, q)
+	stmt, err := s.sqlDB.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,8 @@ type IdempotencyClaim struct {
 // ClaimIdempotencyKey starts a request under an idempotency key. It returns a claim for a first
 // request, or the stored answer for a repeat of a finished one. Errors: idempotency_key_reused
 // (another body), idempotency_in_progress (the first request is still running), validation_failed.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, key string, body []byte) (*IdempotencyClaim, *models.StoredResponse, error) {
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, key string, body []byte) (_ *IdempotencyClaim, _ *models.StoredResponse, err error) {
+	defer wrapErr(&err, "claim an idempotency key")
 	requestHash := hashRequest(body)
 	if key == "" || len(key) > 255 {
 		return nil, nil, &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
@@ -50,26 +51,26 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 	for attempt := 0; attempt < 3; attempt++ {
 		now := s.Clock.Now()
 		row := idempotencyKey{Scope: scope, Method: method, Path: path, Key: key, RequestHash: requestHash, CreatedAt: now}
-		err := s.DB.WithContext(ctx).Create(&row).Error
+		err := s.db.WithContext(ctx).Create(&row).Error
 		if err == nil {
 			return &IdempotencyClaim{id: row.ID}, nil, nil
 		}
 		if !IsUniqueViolation(err) {
-			return nil, nil, Translate(err)
+			return nil, nil, translate(err)
 		}
 		var prev idempotencyKey
-		err = s.DB.WithContext(ctx).Where("scope = ? AND method = ? AND path = ? AND key = ?", scope, method, path, key).Take(&prev).Error
+		err = s.db.WithContext(ctx).Where("scope = ? AND method = ? AND path = ? AND key = ?", scope, method, path, key).Take(&prev).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			continue // released meanwhile: try to claim again
 		}
 		if err != nil {
-			return nil, nil, Translate(err)
+			return nil, nil, translate(err)
 		}
 		switch {
 		case now.Sub(prev.CreatedAt) > models.IdempotencyTTL:
 			// Expired but not pruned yet: it no longer counts.
-			if err := s.DB.WithContext(ctx).Delete(&idempotencyKey{}, prev.ID).Error; err != nil {
-				return nil, nil, Translate(err)
+			if err := s.db.WithContext(ctx).Delete(&idempotencyKey{}, prev.ID).Error; err != nil {
+				return nil, nil, translate(err)
 			}
 			continue
 		case prev.RequestHash != requestHash:
@@ -78,10 +79,10 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 			return nil, &models.StoredResponse{Status: prev.ResponseStatus, ContentType: prev.ResponseType, Body: []byte(prev.ResponseBody)}, nil
 		case now.Sub(prev.CreatedAt) > idempotencyStale:
 			// The first request's process died before it answered: take the key over.
-			res := s.DB.WithContext(ctx).Model(&idempotencyKey{}).Where("id = ? AND completed_at IS NULL AND created_at = ?", prev.ID, prev.CreatedAt).
+			res := s.db.WithContext(ctx).Model(&idempotencyKey{}).Where("id = ? AND completed_at IS NULL AND created_at = ?", prev.ID, prev.CreatedAt).
 				Update("created_at", now)
 			if res.Error != nil {
-				return nil, nil, Translate(res.Error)
+				return nil, nil, translate(res.Error)
 			}
 			if res.RowsAffected == 1 {
 				return &IdempotencyClaim{id: prev.ID}, nil, nil
@@ -95,23 +96,26 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 }
 
 // Complete stores the answer of the first request for its repeats.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, c *IdempotencyClaim, r models.StoredResponse) error {
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, c *IdempotencyClaim, r models.StoredResponse) (err error) {
+	defer wrapErr(&err, "complete an idempotency key")
 	now := s.Clock.Now()
-	return Translate(s.DB.WithContext(context.WithoutCancel(ctx)).Model(&idempotencyKey{}).Where("id = ?", c.id).Updates(map[string]any{
+	return translate(s.db.WithContext(context.WithoutCancel(ctx)).Model(&idempotencyKey{}).Where("id = ?", c.id).Updates(map[string]any{
 		"response_status": r.Status, "response_type": r.ContentType, "response_body": string(r.Body), "completed_at": now,
 	}).Error)
 }
 
 // ReleaseIdempotencyKey forgets a claim whose request failed on our side (5xx), so that the
 // client's retry runs again instead of replaying a failure.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c *IdempotencyClaim) error {
-	return Translate(s.DB.WithContext(context.WithoutCancel(ctx)).Delete(&idempotencyKey{}, c.id).Error)
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, c *IdempotencyClaim) (err error) {
+	defer wrapErr(&err, "release an idempotency key")
+	return translate(s.db.WithContext(context.WithoutCancel(ctx)).Delete(&idempotencyKey{}, c.id).Error)
 }
 
 // PruneIdempotencyKeys deletes keys older than IdempotencyTTL.
-func (s *Store) PruneIdempotencyKeys(ctx context.Context) (int64, error) {
-	res := s.DB.WithContext(ctx).Where("created_at < ?", s.Clock.Now().Add(-models.IdempotencyTTL)).Delete(&idempotencyKey{})
-	return res.RowsAffected, Translate(res.Error)
+func (s *Store) PruneIdempotencyKeys(ctx context.Context) (_ int64, err error) {
+	defer wrapErr(&err, "prune idempotency keys")
+	res := s.db.WithContext(ctx).Where("created_at < ?", s.Clock.Now().Add(-models.IdempotencyTTL)).Delete(&idempotencyKey{})
+	return res.RowsAffected, translate(res.Error)
 }
 
 // hashRequest is the fingerprint of a request body that a repeat must match.

@@ -144,7 +144,7 @@ func (s *service) verifyToken(tb testing.TB, email string) string {
 func (s *service) count(tb testing.TB, query string, args ...any) int64 {
 	tb.Helper()
 	var n int64
-	if err := s.store.DB.Raw(query, args...).Scan(&n).Error; err != nil {
+	if err := s.store.GormDB().Raw(query, args...).Scan(&n).Error; err != nil {
 		tb.Fatalf("%s: %v", query, err)
 	}
 	return n

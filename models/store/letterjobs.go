@@ -25,58 +25,122 @@ import (
 // River's backoff, a few hours: long enough to ride out a database restart).
 const letterJobAttempts = 10
 
+// letterRequest is what every letter job carries: the address the request named and when it was
+// answered (the letter caps and the links' lifetimes count from then). Its InsertOpts are every
+// letter job's. The three jobs stay three types, since River finds a job's worker by its kind,
+// and the kinds are in the rows of jobs already queued; embedding keeps their JSON as it was.
+type letterRequest struct {
+	Email string    `json:"email"`
+	At    time.Time `json:"at"`
+}
+
+func (letterRequest) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
+}
+
 // signupLetterArgs is the job of a signup: the verification letter, carrying a link that sets
 // this signup's password and name, or the notice to an address that has a verified account. The
 // password is there as its argon2id hash only.
 type signupLetterArgs struct {
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	PasswordHash string    `json:"password_hash"`
-	At           time.Time `json:"at"` // when the signup was answered: the letter caps and the link's lifetime count from it
+	letterRequest
+	Name         string `json:"name"`
+	PasswordHash string `json:"password_hash"`
 }
 
 func (signupLetterArgs) Kind() string { return "signup_letter" }
 
-func (signupLetterArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
-}
-
 // forgotLetterArgs is the job of a forgotten password: a reset letter if the address has an
 // account.
-type forgotLetterArgs struct {
-	Email string    `json:"email"`
-	At    time.Time `json:"at"`
-}
+type forgotLetterArgs struct{ letterRequest }
 
 func (forgotLetterArgs) Kind() string { return "password_reset_letter" }
 
-func (forgotLetterArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
-}
-
 // recoverLetterArgs is the job of an account recovery: a letter listing the accounts whose
 // primary contact the address is, if any.
-type recoverLetterArgs struct {
-	Email string    `json:"email"`
-	At    time.Time `json:"at"`
-}
+type recoverLetterArgs struct{ letterRequest }
 
 func (recoverLetterArgs) Kind() string { return "account_recovery_letter" }
 
-func (recoverLetterArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: letterJobAttempts}
+// riverTx is the *sql.Tx under a GORM transaction, which River's InsertTx and JobCompleteTx (and
+// so the outbox) take: what they insert commits or rolls back with tx.
+func riverTx(tx *gorm.DB) (*sql.Tx, error) {
+	pool := tx.Statement.ConnPool
+	if p, ok := pool.(*gorm.PreparedStmtTX); ok { // PrepareStmt (SQLite)
+		pool = p.Tx
+	}
+	t, ok := pool.(*sql.Tx)
+	if !ok {
+		return nil, errors.New("store: not inside a transaction")
+	}
+	return t, nil
 }
 
-// insertJob inserts a job in the GORM transaction tx.
+// queueLetter renders m and queues it to to and cc through outbox in the GORM transaction tx:
+// the letter exists if and only if tx commits. Every letter the store sends is queued here or
+// by queueLetters.
+func queueLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, m mailer.Message, to, cc []string) (mailer.Letter, error) {
+	if outbox == nil {
+		return mailer.Letter{}, errors.New("store: no outbox to queue a letter with")
+	}
+	sqlTx, err := riverTx(tx)
+	if err != nil {
+		return mailer.Letter{}, err
+	}
+	return outbox.Queue(ctx, sqlTx, m, to, cc)
+}
+
+// manyQueuer is an outbox that queues many letters with one statement (mailer.Outbox).
+type manyQueuer interface {
+	QueueMany(ctx context.Context, tx *sql.Tx, out []mailer.Outgoing) ([]mailer.Letter, error)
+}
+
+// queueLetters queues every letter of out in tx, as queueLetter does, with one statement when the
+// outbox can.
+func queueLetters(ctx context.Context, tx *gorm.DB, outbox Outbox, out []mailer.Outgoing) ([]mailer.Letter, error) {
+	if outbox == nil {
+		return nil, errors.New("store: no outbox to queue letters with")
+	}
+	sqlTx, err := riverTx(tx)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := outbox.(manyQueuer); ok {
+		return m.QueueMany(ctx, sqlTx, out)
+	}
+	letters := make([]mailer.Letter, 0, len(out))
+	for _, o := range out {
+		l, err := outbox.Queue(ctx, sqlTx, o.Message, o.To, o.Cc)
+		if err != nil {
+			return nil, err
+		}
+		letters = append(letters, l)
+	}
+	return letters, nil
+}
+
+// insertJob inserts a job (a letter job of this file) in the GORM transaction tx.
 func insertJob(ctx context.Context, tx *gorm.DB, outbox Outbox, args river.JobArgs) error {
 	if outbox == nil {
-		return errors.New("models: no outbox to insert a job with")
+		return errors.New("store: no outbox to insert a job with")
 	}
-	sqlTx, err := SQLTx(tx)
+	sqlTx, err := riverTx(tx)
 	if err != nil {
 		return err
 	}
 	return outbox.InsertJob(ctx, sqlTx, args)
+}
+
+// QueueTestLetter queues the test letter of "entitled mail test" to one address through outbox,
+// in a transaction of its own; a running server's worker sends it. It checks the mail settings
+// end to end, so the address is the operator's to choose: the letter caps do not apply.
+func (s *Store) QueueTestLetter(ctx context.Context, outbox Outbox, to string) (mailer.Letter, error) {
+	var letter mailer.Letter
+	err := s.withTx(ctx, func(tx *gorm.DB) error {
+		var err error
+		letter, err = queueLetter(ctx, tx, outbox, mailer.TestLetter{}, []string{to}, nil)
+		return err
+	})
+	return letter, wrap(err, "queue the test letter")
 }
 
 // AddWorkers registers the workers of the letter jobs that signup, forgot password and account
@@ -111,11 +175,11 @@ func run[T river.JobArgs](ctx context.Context, w *letterWorkers, job *river.Job[
 		return err
 	}
 	outbox := mailer.NewOutbox(client, w.renderer)
-	err = w.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = w.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := fn(tx, outbox); err != nil {
 			return err
 		}
-		sqlTx, err := SQLTx(tx)
+		sqlTx, err := riverTx(tx)
 		if err != nil {
 			return err
 		}
@@ -128,13 +192,9 @@ func run[T river.JobArgs](ctx context.Context, w *letterWorkers, job *river.Job[
 	return err
 }
 
-// queueLetter renders and queues a letter to one address in tx.
-func queueLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, m mailer.Message, to string) error {
-	sqlTx, err := SQLTx(tx)
-	if err != nil {
-		return err
-	}
-	_, err = outbox.Queue(ctx, sqlTx, m, []string{to}, nil)
+// queueLetterTo queues a letter to one address in tx.
+func queueLetterTo(ctx context.Context, tx *gorm.DB, outbox Outbox, m mailer.Message, to string) error {
+	_, err := queueLetter(ctx, tx, outbox, m, []string{to}, nil)
 	return err
 }
 
@@ -161,7 +221,7 @@ func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLett
 			if err != nil || !ok {
 				return err
 			}
-			return queueLetter(ctx, tx, outbox, mailer.SignupExisting{Name: u.Name}, a.Email)
+			return queueLetterTo(ctx, tx, outbox, mailer.SignupExisting{Name: u.Name}, a.Email)
 		}
 		ok, err := letterAllowed(tx, a.At, a.Email, mailer.VerifyEmail{}.Template())
 		if err != nil || !ok {
@@ -174,7 +234,7 @@ func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLett
 		if err := tx.Create(&t).Error; err != nil {
 			return err
 		}
-		return queueLetter(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.links.Verify(tok)}, a.Email)
+		return queueLetterTo(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.links.Verify(tok)}, a.Email)
 	})
 }
 
@@ -203,7 +263,7 @@ func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLett
 		if err != nil {
 			return err
 		}
-		return queueLetter(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.links.ResetPassword(tok)}, a.Email)
+		return queueLetterTo(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.links.ResetPassword(tok)}, a.Email)
 	})
 }
 

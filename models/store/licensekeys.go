@@ -72,7 +72,8 @@ func checkLicenseKeyInput(in models.LicenseKeyInput) (models.LicenseKeyInput, er
 // seats_exhausted — counted under the license's lock, so that racing requests never take more.
 // Errors: forbidden, email_unverified, invalid_license_number, not_a_member, role_missing,
 // validation_failed, version_not_found, the license.keys denial reasons, seats_exhausted.
-func (s *LicenseKeys) Issue(ctx context.Context, p *models.Principal, ln string, in models.LicenseKeyInput, a models.Actor) (*models.IssuedLicenseKey, error) {
+func (s *LicenseKeys) Issue(ctx context.Context, p *models.Principal, ln string, in models.LicenseKeyInput, a models.Actor) (_ *models.IssuedLicenseKey, err error) {
+	defer wrapErr(&err, "issue a license key")
 	out, err := s.issue(ctx, p, ln, in, a)
 	if IsUniqueViolation(err) {
 		// The same machine and major version asked twice at once, and the other request made the
@@ -98,7 +99,7 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 		return nil, err
 	}
 	var out *models.IssuedLicenseKey
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberLicense)
 		if err != nil {
 			return err
@@ -247,9 +248,10 @@ func seatsUsed(tx *gorm.DB, licenseID int64) (int64, error) {
 
 // SeatsUsed counts the seats of the license that machines hold, by one query, for who may list
 // its keys (as List). Errors: invalid_license_number, not_found, not_a_member, role_missing.
-func (s *LicenseKeys) SeatsUsed(ctx context.Context, p *models.Principal, ln string) (int, error) {
+func (s *LicenseKeys) SeatsUsed(ctx context.Context, p *models.Principal, ln string) (_ int, err error) {
+	defer wrapErr(&err, "count seats")
 	var seats int64
-	err := s.store.read(ctx, func(db *gorm.DB) error {
+	err = s.store.read(ctx, func(db *gorm.DB) error {
 		acc, err := keyListAccess(db, p, ln)
 		if err != nil {
 			return err
@@ -261,10 +263,11 @@ func (s *LicenseKeys) SeatsUsed(ctx context.Context, p *models.Principal, ln str
 }
 
 // List lists a license's unreleased keys, oldest first, a page at a time.
-func (s *LicenseKeys) List(ctx context.Context, p *models.Principal, ln string, page models.Page) ([]models.LicenseKeyView, string, error) {
+func (s *LicenseKeys) List(ctx context.Context, p *models.Principal, ln string, page models.Page) (_ []models.LicenseKeyView, _ string, err error) {
+	defer wrapErr(&err, "list license keys")
 	var out []models.LicenseKeyView
 	next := ""
-	err := s.store.read(ctx, func(db *gorm.DB) error {
+	err = s.store.read(ctx, func(db *gorm.DB) error {
 		acc, err := keyListAccess(db, p, ln)
 		if err != nil {
 			return err
@@ -289,7 +292,8 @@ func (s *LicenseKeys) List(ctx context.Context, p *models.Principal, ln string, 
 
 // Release releases a key, and with the machine's last key its seat, saying who and why in the
 // audit log. Errors: invalid_license_number, not_a_member, role_missing, not_found.
-func (s *LicenseKeys) Release(ctx context.Context, p *models.Principal, ln, id, reason string, a models.Actor) error {
+func (s *LicenseKeys) Release(ctx context.Context, p *models.Principal, ln, id, reason string, a models.Actor) (err error) {
+	defer wrapErr(&err, "release a seat")
 	keyID, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || keyID <= 0 {
 		return models.Errorf(models.CodeNotFound, "there is no license key %q", models.Clip(id, 32))
@@ -300,7 +304,7 @@ func (s *LicenseKeys) Release(ctx context.Context, p *models.Principal, ln, id, 
 		v.Add("reason", models.FieldTooLong, "must be at most 500 characters")
 		return v.Err()
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		acc, err := keyListAccess(tx, p, ln)
 		if err != nil {
 			return err

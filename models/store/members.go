@@ -124,7 +124,7 @@ func licenseAdminEmails(tx *gorm.DB, licenseIDs ...int64) ([]string, error) {
 
 // normaliseRoles checks a member role list and returns it in canonical order.
 func normaliseRoles(v *models.Validation, field string, roles []string) []string {
-	return normaliseSet(v, field, roles, models.MemberRoles)
+	return normaliseSet(v, field, roles, models.MemberRoles())
 }
 
 // licenseAccess is a license and what the principal is on it.
@@ -167,18 +167,19 @@ func access(tx *gorm.DB, p *models.Principal, ln, role string) (*licenseAccess, 
 
 // Memberships lists the user's licenses with roles, oldest first: none while the user's address
 // is not verified (see verifiedUser).
-func (s *Store) Memberships(ctx context.Context, userID int64) ([]models.Membership, error) {
+func (s *Store) Memberships(ctx context.Context, userID int64) (_ []models.Membership, err error) {
+	defer wrapErr(&err, "list memberships")
 	var rows []struct {
 		LicenseNumber string
 		models.Member
 	}
-	err := s.DB.WithContext(ctx).Table("members").Select("licenses.license_number, members.*").
+	err = s.db.WithContext(ctx).Table("members").Select("licenses.license_number, members.*").
 		Joins("JOIN licenses ON licenses.id = members.license_id").
 		Joins("JOIN users ON users.id = members.user_id").
 		Where("members.user_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, userID).
 		Order("members.id").Scan(&rows).Error
 	if err != nil {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
 	out := make([]models.Membership, 0, len(rows))
 	for _, r := range rows {

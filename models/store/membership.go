@@ -15,10 +15,11 @@ import (
 
 // LicenseFor shows one license to a member (with their roles) or to staff of any role.
 // Errors: invalid_license_number, not_found, not_a_member.
-func (s *Registrations) LicenseFor(ctx context.Context, p *models.Principal, ln string) (*models.LicenseDetail, []string, error) {
+func (s *Registrations) LicenseFor(ctx context.Context, p *models.Principal, ln string) (_ *models.LicenseDetail, _ []string, err error) {
+	defer wrapErr(&err, "read a license")
 	var d *models.LicenseDetail
 	var roles []string
-	err := s.store.read(ctx, func(tx *gorm.DB) error {
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, "")
 		if err != nil {
 			return err
@@ -34,11 +35,12 @@ func (s *Registrations) LicenseFor(ctx context.Context, p *models.Principal, ln 
 
 // MyLicenses lists the licenses the user is a member of, a page at a time: none while the user's
 // address is not verified (see verifiedUser).
-func (s *Registrations) MyLicenses(ctx context.Context, p *models.Principal, page models.Page) ([]models.MyLicense, string, error) {
+func (s *Registrations) MyLicenses(ctx context.Context, p *models.Principal, page models.Page) (_ []models.MyLicense, _ string, err error) {
+	defer wrapErr(&err, "list my licenses")
 	if !p.IsUser() || !p.EmailVerified {
 		return []models.MyLicense{}, "", nil
 	}
-	db := s.store.DB.WithContext(ctx)
+	db := s.store.db.WithContext(ctx)
 	q := db.Model(&models.Member{}).Where("user_id = ? AND (role_admin OR role_support OR role_license)", p.UserID)
 	members, next, err := pageOf[models.Member](q, page, func(m models.Member) int64 { return m.ID })
 	if err != nil {
@@ -48,7 +50,7 @@ func (s *Registrations) MyLicenses(ctx context.Context, p *models.Principal, pag
 	for _, m := range members {
 		d, err := loadLicenseDetail(db, "licenses.id = ?", m.LicenseID)
 		if err != nil {
-			return nil, "", Translate(err)
+			return nil, "", translate(err)
 		}
 		out = append(out, models.MyLicense{Detail: *d, Roles: m.Roles()})
 	}
@@ -57,9 +59,10 @@ func (s *Registrations) MyLicenses(ctx context.Context, p *models.Principal, pag
 
 // Members lists a license's members (users whose address is verified: see verifiedUser).
 // Errors: as access with the admin role.
-func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln string) ([]models.MemberView, error) {
+func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln string) (_ []models.MemberView, err error) {
+	defer wrapErr(&err, "list members")
 	var out []models.MemberView
-	err := s.store.read(ctx, func(tx *gorm.DB) error {
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
 			return err
@@ -85,9 +88,10 @@ func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln str
 // has not verified it yet, gets an invitation letter and a pending grant that takes effect when
 // the address is verified. Staff support may do this on any license (helpRequestID then names the
 // ticket in the audit log). Errors: as access with the admin role, validation_failed, last_admin.
-func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID string, a models.Actor) (*models.PutMemberResult, error) {
+func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID string, a models.Actor) (_ *models.PutMemberResult, err error) {
+	defer wrapErr(&err, "set a member's roles")
 	var res models.PutMemberResult
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		// Who may comes before what is wrong with the request: a stranger learns nothing.
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
@@ -260,9 +264,10 @@ func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
 
 // RemoveMember takes every role of the member away. Admins and staff support may remove anyone;
 // a member may remove themself. Errors: as access, member_not_found, last_admin.
-func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, ln, email string, a models.Actor) error {
+func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, ln, email string, a models.Actor) (err error) {
+	defer wrapErr(&err, "remove a member")
 	email = models.NormaliseEmail(email)
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		self := p.IsUser() && models.NormaliseEmail(p.Email) == email
 		role := models.MemberAdmin
 		if self {
@@ -304,9 +309,10 @@ func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, l
 
 // Requests lists the pending join requests for a license: those for it, and those for its
 // account. Errors: as access with the admin role.
-func (s *Registrations) Requests(ctx context.Context, p *models.Principal, ln string) ([]models.RequestView, error) {
+func (s *Registrations) Requests(ctx context.Context, p *models.Principal, ln string) (_ []models.RequestView, err error) {
+	defer wrapErr(&err, "list join requests")
 	var out []models.RequestView
-	err := s.store.read(ctx, func(tx *gorm.DB) error {
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
 			return err
@@ -351,9 +357,10 @@ func pendingRequests(tx *gorm.DB, lic *models.License) ([]models.RequestView, er
 // grant by address); a request made by Account ID is closed everywhere. The requester is told
 // the outcome.
 // Errors: as access with the admin role, not_found, request_not_pending, validation_failed, last_admin.
-func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, requestID string, approve bool, roles []string, a models.Actor) (*models.RequestView, error) {
+func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, requestID string, approve bool, roles []string, a models.Actor) (_ *models.RequestView, err error) {
+	defer wrapErr(&err, "decide a join request")
 	var out models.RequestView
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
 			return err
@@ -444,12 +451,13 @@ func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, req
 
 // Withdraw lets the requester take back a pending join request. Someone else's request is
 // not_found, so that request ids tell nothing. Errors: not_found, request_not_pending.
-func (s *Registrations) Withdraw(ctx context.Context, p *models.Principal, requestID string, a models.Actor) error {
+func (s *Registrations) Withdraw(ctx context.Context, p *models.Principal, requestID string, a models.Actor) (err error) {
+	defer wrapErr(&err, "withdraw a join request")
 	id, err := strconv.ParseInt(requestID, 10, 64)
 	if err != nil || id <= 0 || !p.IsUser() {
 		return models.Errorf(models.CodeNotFound, "there is no join request %q", models.Clip(requestID, 20))
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		var req models.JoinRequest
 		err := tx.Where("id = ? AND user_id = ?", id, p.UserID).Take(&req).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -474,9 +482,10 @@ func (s *Registrations) Withdraw(ctx context.Context, p *models.Principal, reque
 }
 
 // LicenseAudit lists a license's audit entries, newest first. Errors: as access with the admin role.
-func (s *Registrations) LicenseAudit(ctx context.Context, p *models.Principal, ln string, page models.Page) ([]models.AuditEntry, string, error) {
+func (s *Registrations) LicenseAudit(ctx context.Context, p *models.Principal, ln string, page models.Page) (_ []models.AuditEntry, _ string, err error) {
+	defer wrapErr(&err, "list a license's audit")
 	var licenseID int64
-	err := s.store.read(ctx, func(tx *gorm.DB) error {
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
 			return err

@@ -37,7 +37,7 @@ func (s *Store) gooseProvider() (*goose.Provider, error) {
 	}
 	// Out of order: migrations are additive and written in parallel branches, so one numbered
 	// lower may land after a higher one was applied; goose then applies it rather than refusing.
-	return goose.NewProvider(dialect, s.SQL, fsys, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	return goose.NewProvider(dialect, s.sqlDB, fsys, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 }
 
 func (s *Store) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
@@ -46,15 +46,16 @@ func (s *Store) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
 
 // Migrate brings the schema up to date: River's tables first (the outbox lives there), then ours.
 // On PostgreSQL both run under one advisory lock, so replicas starting at once migrate once.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) (err error) {
+	defer wrapErr(&err, "migrate")
 	if s.Dialect == Postgres {
-		conn, err := s.SQL.Conn(ctx)
+		conn, err := s.sqlDB.Conn(ctx)
 		if err != nil {
-			return Translate(err)
+			return translate(err)
 		}
 		defer conn.Close()
 		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
-			return Translate(err)
+			return translate(err)
 		}
 		defer func() {
 			// A fresh context: the unlock must happen even when ctx was cancelled meanwhile.
@@ -85,7 +86,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // MigrationStatus lists every migration this binary knows and whether it is applied.
-func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+func (s *Store) MigrationStatus(ctx context.Context) (_ []MigrationState, err error) {
+	defer wrapErr(&err, "read the migration status")
 	var out []MigrationState
 	rm, err := s.riverMigrator()
 	if err != nil {
@@ -109,7 +111,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 	}
 	status, err := p.Status(ctx)
 	if err != nil {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
 	for _, st := range status {
 		out = append(out, MigrationState{
@@ -123,7 +125,8 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 // SchemaReady reports whether the database's schema is at or ahead of what this binary needs.
 // Ahead is fine: migrations are additive, so during a rolling deploy an older replica stays ready
 // after a newer one has migrated.
-func (s *Store) SchemaReady(ctx context.Context) error {
+func (s *Store) SchemaReady(ctx context.Context) (err error) {
+	defer wrapErr(&err, "check the schema")
 	p, err := s.gooseProvider()
 	if err != nil {
 		return err
@@ -133,7 +136,7 @@ func (s *Store) SchemaReady(ctx context.Context) error {
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		if IsUnavailable(err) {
-			return Translate(err)
+			return translate(err)
 		}
 		return &models.Error{Code: models.CodeSchemaBehind, Message: "the database has not been migrated", Err: err}
 	}

@@ -87,7 +87,7 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 		}
 		defer s.Close()
 		var dup int64
-		if err := s.SQL.QueryRow(`SELECT count(*) FROM (SELECT version_id FROM goose_db_version GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+		if err := s.SQLDB().QueryRow(`SELECT count(*) FROM (SELECT version_id FROM goose_db_version GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
 			t.Fatal(err)
 		}
 		if dup != 0 {
@@ -102,7 +102,7 @@ func TestSchemaAheadOfTheBuildIsReady(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		s := storetest.Open(t, d, nil)
 		ctx := context.Background()
-		if err := s.DB.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)").Error; err != nil {
+		if err := s.GormDB().Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)").Error; err != nil {
 			t.Fatal(err)
 		}
 		if err := s.SchemaReady(ctx); err != nil {

@@ -24,7 +24,7 @@ func TestMigrationFoldersProduceTheSameSchema(t *testing.T) {
 	schemas := map[store.Dialect]paritySchema{}
 	for _, d := range dialects {
 		s := storetest.Open(t, d, nil)
-		sc, err := readSchema(context.Background(), s.SQL, d)
+		sc, err := readSchema(context.Background(), s.SQLDB(), d)
 		if err != nil {
 			t.Fatalf("%s: read catalogue: %v", d, err)
 		}

@@ -203,7 +203,8 @@ func checkRenewal(v *models.Validation, field string, s *models.SupportInput) *s
 // contract per new item, a term per renewal, seats, the audit rows, and the welcome letter to
 // the primary contact. Errors: validation_failed (every field error at once), order_ref_taken,
 // account_not_found.
-func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor) (*models.OrderResult, error) {
+func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor) (_ *models.OrderResult, err error) {
+	defer wrapErr(&err, "place an order")
 	now := s.store.Clock.Now()
 	today := models.DateOf(now)
 	plans, v := checkOrder(in, today)
@@ -219,7 +220,7 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 	}
 	ref := strings.TrimSpace(in.OrderRef)
 	var res *models.OrderResult
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		var taken int64
 		if err := tx.Model(&models.Order{}).Where("order_ref = ?", ref).Count(&taken).Error; err != nil {
 			return err
@@ -268,11 +269,7 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 		}
 		letter.Name = name
 		if to, ok := mailable(to); ok {
-			sqlTx, err := SQLTx(tx)
-			if err != nil {
-				return err
-			}
-			if _, err = s.outbox.Queue(ctx, sqlTx, letter, []string{to}, nil); err != nil {
+			if _, err := queueLetter(ctx, tx, s.outbox, letter, []string{to}, nil); err != nil {
 				return err
 			}
 		} else {

@@ -99,7 +99,7 @@ func (s *shop) letters(tb testing.TB, kind string) []mailer.Letter {
 func (s *shop) rows(tb testing.TB, table, where string, args ...any) int64 {
 	tb.Helper()
 	var n int64
-	q := s.store.DB.Table(table)
+	q := s.store.GormDB().Table(table)
 	if where != "" {
 		q = q.Where(where, args...)
 	}
@@ -123,7 +123,7 @@ func (s *shop) place(tb testing.TB, in models.OrderInput) *models.OrderResult {
 func (s *shop) terms(tb testing.TB, contractID int64) []models.ContractTerm {
 	tb.Helper()
 	var out []models.ContractTerm
-	if err := s.store.DB.Where("contract_id = ?", contractID).Order("seq").Find(&out).Error; err != nil {
+	if err := s.store.GormDB().Where("contract_id = ?", contractID).Order("seq").Find(&out).Error; err != nil {
 		tb.Fatal(err)
 	}
 	return out
@@ -133,7 +133,7 @@ func (s *shop) terms(tb testing.TB, contractID int64) []models.ContractTerm {
 func (s *shop) contract(tb testing.TB, id int64) models.Contract {
 	tb.Helper()
 	var c models.Contract
-	if err := s.store.DB.Take(&c, id).Error; err != nil {
+	if err := s.store.GormDB().Take(&c, id).Error; err != nil {
 		tb.Fatal(err)
 	}
 	return c
@@ -194,7 +194,7 @@ func TestOrderCreatesAccountLicensesContractsAndOneWelcomeLetter(t *testing.T) {
 			}
 			seen[ln] = true
 			var lic models.License
-			if err := s.store.DB.Where("license_number = ?", ln).Take(&lic).Error; err != nil {
+			if err := s.store.GormDB().Where("license_number = ?", ln).Take(&lic).Error; err != nil {
 				t.Fatalf("license %s not stored: %v", ln, err)
 			}
 			if lic.Quantity != want[i].qty || lic.Kind != want[i].kind || lic.AccountID != res.Account.ID || !lic.OrderedOn.Equal(shopDay) {

@@ -40,11 +40,7 @@ func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message
 	if len(to) == 0 {
 		return nil
 	}
-	sqlTx, err := SQLTx(tx)
-	if err != nil {
-		return err
-	}
-	_, err = s.outbox.Queue(ctx, sqlTx, m, to, nil)
+	_, err := queueLetter(ctx, tx, s.outbox, m, to, nil)
 	return err
 }
 
@@ -55,7 +51,8 @@ func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message
 // files a join request with the account's admins.
 // Errors: email_unverified, validation_failed, invalid_license_number, license_not_found,
 // account_not_found, no_admin_for_account, too_many_attempts.
-func (s *Registrations) Register(ctx context.Context, p *models.Principal, in models.RegistrationInput, a models.Actor) (*models.RegistrationResult, error) {
+func (s *Registrations) Register(ctx context.Context, p *models.Principal, in models.RegistrationInput, a models.Actor) (_ *models.RegistrationResult, err error) {
+	defer wrapErr(&err, "register a license")
 	if !p.IsUser() {
 		return nil, models.Errorf(models.CodeForbidden, "only a person can register a license")
 	}
@@ -103,7 +100,7 @@ func (s *Registrations) Register(ctx context.Context, p *models.Principal, in mo
 	}
 	var res *models.RegistrationResult
 	miss := false
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		if acctID != "" {
 			var acct models.Account
 			err := tx.Where("account_id = ?", acctID).Take(&acct).Error

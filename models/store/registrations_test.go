@@ -29,7 +29,7 @@ func (s *shop) person(tb testing.TB, email, name string, verified bool) *models.
 		verifiedAt = now
 	}
 	var id int64
-	if err := s.store.DB.Raw("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, ?, 'x', ?, '', ?, ?) RETURNING id",
+	if err := s.store.GormDB().Raw("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, ?, 'x', ?, '', ?, ?) RETURNING id",
 		email, name, verifiedAt, now, now).Scan(&id).Error; err != nil {
 		tb.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func (s *shop) register(p *models.Principal, ln string) (*models.RegistrationRes
 func (s *shop) member(tb testing.TB, licenseID int64, p *models.Principal) *models.Member {
 	tb.Helper()
 	var ms []models.Member
-	if err := s.store.DB.Where("license_id = ? AND user_id = ?", licenseID, p.UserID).Find(&ms).Error; err != nil {
+	if err := s.store.GormDB().Where("license_id = ? AND user_id = ?", licenseID, p.UserID).Find(&ms).Error; err != nil {
 		tb.Fatal(err)
 	}
 	if len(ms) == 0 {

@@ -8,7 +8,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 
@@ -48,7 +47,8 @@ func (s *Renewals) Offsets() []int { return slices.Clone(s.offsets) }
 
 // Pass runs the sweep once for today (by the store's clock): every notice due and not yet sent,
 // then the day's digest if it was not sent yet. Errors: unavailable, or internal.
-func (s *Renewals) Pass(ctx context.Context, opts models.PassOptions) (models.PassReport, error) {
+func (s *Renewals) Pass(ctx context.Context, opts models.PassOptions) (_ models.PassReport, err error) {
+	defer wrapErr(&err, "run a renewal-notice pass")
 	today := models.DateOf(s.store.Clock.Now())
 	rep := models.PassReport{Day: today}
 	ids, err := s.candidates(ctx, today)
@@ -165,7 +165,7 @@ func (s *Renewals) candidates(ctx context.Context, today models.Date) ([]int64, 
 func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today models.Date) ([]models.QueuedLetter, []models.UndeliverableNotice, error) {
 	var queued []models.QueuedLetter
 	var undeliverable []models.UndeliverableNotice
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err := s.store.withTx(ctx, func(tx *gorm.DB) error {
 		queued, undeliverable = nil, nil
 		lock := ""
 		if s.store.Dialect == Postgres {
@@ -251,11 +251,7 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today models.Da
 			out = append(out, mailer.Outgoing{Message: msg, To: []string{d.to}, Cc: cc})
 			sent = append(sent, d)
 		}
-		sqlTx, err := SQLTx(tx)
-		if err != nil {
-			return err
-		}
-		letters, err := queueMany(ctx, s.outbox, sqlTx, out)
+		letters, err := queueLetters(ctx, tx, s.outbox, out)
 		if err != nil {
 			return err
 		}
@@ -276,27 +272,6 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today models.Da
 	}
 	failpoint("notice.after_commit")
 	return queued, undeliverable, nil
-}
-
-// manyQueuer is an outbox that queues many letters with one insert (mailer.Outbox is one).
-type manyQueuer interface {
-	QueueMany(ctx context.Context, tx *sql.Tx, out []mailer.Outgoing) ([]mailer.Letter, error)
-}
-
-// queueMany queues letters in tx: all at once when the outbox can, one by one otherwise.
-func queueMany(ctx context.Context, outbox Outbox, tx *sql.Tx, out []mailer.Outgoing) ([]mailer.Letter, error) {
-	if m, ok := outbox.(manyQueuer); ok {
-		return m.QueueMany(ctx, tx, out)
-	}
-	letters := make([]mailer.Letter, 0, len(out))
-	for _, o := range out {
-		l, err := outbox.Queue(ctx, tx, o.Message, o.To, o.Cc)
-		if err != nil {
-			return nil, err
-		}
-		letters = append(letters, l)
-	}
-	return letters, nil
 }
 
 // mailable reports whether an address can be written to, normalised: the rule the mailer
@@ -356,7 +331,7 @@ func (s *Renewals) letter(v *models.ContractView, offset int, today models.Date)
 // those whose last covered day was yesterday. A day with nothing in either list sends nothing.
 func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.QueuedLetter, error) {
 	var queued []models.QueuedLetter
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err := s.store.withTx(ctx, func(tx *gorm.DB) error {
 		queued = nil
 		now := s.store.Clock.Now().UTC()
 		res := tx.Exec("INSERT INTO renewal_digests (day, sent_at, recipients) VALUES (?, ?, 0) ON CONFLICT (day) DO NOTHING", today, now)
@@ -391,10 +366,6 @@ func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.Queu
 			Order("email").Scan(&staff).Error; err != nil {
 			return err
 		}
-		sqlTx, err := SQLTx(tx)
-		if err != nil {
-			return err
-		}
 		for _, st := range staff {
 			to, ok := mailable(st.Email)
 			if !ok {
@@ -404,7 +375,7 @@ func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.Queu
 				ExpiringCount: nExpiring, Expiring: expiring, ExpiringMore: nExpiring - len(expiring),
 				LapsedCount: nLapsed, Lapsed: lapsed, LapsedMore: nLapsed - len(lapsed),
 				ListURL: s.links.Renewals()}
-			l, err := s.outbox.Queue(ctx, sqlTx, m, []string{to}, nil)
+			l, err := queueLetter(ctx, tx, s.outbox, m, []string{to}, nil)
 			if err != nil {
 				return err
 			}

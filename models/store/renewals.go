@@ -192,7 +192,8 @@ func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today mod
 // List is the renewal desk's list of contracts, a page at a time, with account, contact,
 // product, dates, terms and the notices sent. Errors: validation_failed (a cursor from a list
 // with another order).
-func (s *Contracts) List(ctx context.Context, f models.ContractFilter, p ContractPage) (*models.ContractList, error) {
+func (s *Contracts) List(ctx context.Context, f models.ContractFilter, p ContractPage) (_ *models.ContractList, err error) {
+	defer wrapErr(&err, "list contracts")
 	today := s.Today()
 	if p.Limit <= 0 {
 		p.Limit = models.PageDefault
@@ -232,7 +233,8 @@ func (s *Contracts) List(ctx context.Context, f models.ContractFilter, p Contrac
 
 // Renewals lists what expires soon: the contracts that are active, expiring or grace with
 // days_left <= within, grace first, then soonest ends_on. Errors: validation_failed.
-func (s *Contracts) Renewals(ctx context.Context, within int, p ContractPage) (*models.ContractList, error) {
+func (s *Contracts) Renewals(ctx context.Context, within int, p ContractPage) (_ *models.ContractList, err error) {
+	defer wrapErr(&err, "list renewals")
 	return s.List(ctx, models.ContractFilter{Within: within, HasWithin: true}, p)
 }
 
@@ -290,7 +292,8 @@ func (s *Contracts) exportAggregates() string {
 // to fn one contract at a time, straight from the database cursor: memory stays flat however
 // many there are. It returns the day the rows were selected on. An error of fn stops the
 // export and is returned as is.
-func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*models.ExportRow) error) (models.Date, error) {
+func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*models.ExportRow) error) (_ models.Date, err error) {
+	defer wrapErr(&err, "export renewals")
 	today := s.Today()
 	query, args, err := s.listQuery(models.ContractFilter{Within: within, HasWithin: true}, ContractPage{}, today, contractColumns+s.exportAggregates())
 	if err != nil {
@@ -325,7 +328,8 @@ func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*mod
 // Explain is the database's plan for List with the filter (EXPLAIN on PostgreSQL, EXPLAIN QUERY
 // PLAN on SQLite), for benchmarks and for operators checking that the indexes serve the lists.
 // With analyze on PostgreSQL it runs the query (EXPLAIN ANALYZE).
-func (s *Contracts) Explain(ctx context.Context, f models.ContractFilter, p ContractPage, analyze bool) (string, error) {
+func (s *Contracts) Explain(ctx context.Context, f models.ContractFilter, p ContractPage, analyze bool) (_ string, err error) {
+	defer wrapErr(&err, "explain the renewal query")
 	if p.Limit <= 0 {
 		p.Limit = models.PageDefault
 	}

@@ -98,7 +98,7 @@ func BenchmarkContractList(b *testing.B) {
 				}
 				return c
 			})
-			if err := k.store.DB.Exec("ANALYZE").Error; err != nil { // planner statistics, as autovacuum would gather
+			if err := k.store.GormDB().Exec("ANALYZE").Error; err != nil { // planner statistics, as autovacuum would gather
 				b.Fatal(err)
 			}
 			page, _ := store.ParseContractPage("50", "")

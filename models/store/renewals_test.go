@@ -113,11 +113,11 @@ func (k *desk) addAdmin(tb testing.TB, licenseID int64, email string) {
 	tb.Helper()
 	now := time.Now().UTC()
 	var id int64
-	if err := k.store.DB.Raw("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, 'Admin', 'x', ?, '', ?, ?) RETURNING id",
+	if err := k.store.GormDB().Raw("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, 'Admin', 'x', ?, '', ?, ?) RETURNING id",
 		email, now, now, now).Scan(&id).Error; err != nil {
 		tb.Fatal(err)
 	}
-	if err := k.store.DB.Exec("INSERT INTO members (license_id, user_id, role_admin, role_support, role_license, since, updated_at) VALUES (?, ?, true, true, true, ?, ?)",
+	if err := k.store.GormDB().Exec("INSERT INTO members (license_id, user_id, role_admin, role_support, role_license, since, updated_at) VALUES (?, ?, true, true, true, ?, ?)",
 		licenseID, id, now, now).Error; err != nil {
 		tb.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func (k *desk) addAdmin(tb testing.TB, licenseID int64, email string) {
 func (k *desk) addStaff(tb testing.TB, email, roles string) {
 	tb.Helper()
 	now := time.Now().UTC()
-	if err := k.store.DB.Exec("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)",
+	if err := k.store.GormDB().Exec("INSERT INTO users (email, name, password_hash, email_verified_at, staff_roles, created_at, updated_at) VALUES (?, ?, 'x', ?, ?, ?, ?)",
 		email, "Staff "+roles, now, roles, now, now).Error; err != nil {
 		tb.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestStatusFilterAgreesWithContractStatus(t *testing.T) {
 			for _, today := range boundaryDays(window) {
 				k.on(today)
 				matched := map[int64][]string{}
-				for _, status := range models.ContractStatuses {
+				for _, status := range models.ContractStatuses() {
 					list, err := k.contracts.List(ctx, models.ContractFilter{Status: status}, page)
 					if err != nil {
 						t.Fatal(err)
@@ -569,7 +569,7 @@ func TestNoticePass_TwiceAndConcurrentlyNeverDuplicates(t *testing.T) {
 			}
 		}
 		var rows int64
-		k.store.DB.Raw("SELECT count(*) FROM renewal_notices").Scan(&rows)
+		k.store.GormDB().Raw("SELECT count(*) FROM renewal_notices").Scan(&rows)
 		if int(rows) != len(letters) {
 			t.Errorf("%d notice rows but %d letters", rows, len(letters))
 		}

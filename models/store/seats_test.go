@@ -42,7 +42,7 @@ func TestSeatsUsedPastOnePage(t *testing.T) {
 		keys = append(keys,
 			models.LicenseKey{LicenseID: lic.LicenseID, Fingerprint: "released-machine", Hostname: "gone.example.test", Version: "1.0", VerMajor: 1, IssuedAt: now, ReleasedAt: &released},
 			models.LicenseKey{LicenseID: other.LicenseID, Fingerprint: "other-machine", Hostname: "other.example.test", Version: "1.0", VerMajor: 1, IssuedAt: now})
-		if err := s.DB.WithContext(ctx).CreateInBatches(keys, 50).Error; err != nil {
+		if err := s.GormDB().WithContext(ctx).CreateInBatches(keys, 50).Error; err != nil {
 			t.Fatalf("insert keys: %v", err)
 		}
 		if len(keys) <= 100 {

@@ -204,8 +204,9 @@ func keyAudit(tx *gorm.DB, now time.Time, a models.Actor, action string, key *mo
 // once however many replicas start at the same time (an advisory lock, and a unique index on one
 // active key per purpose) — and loads the keys. It fails when the active keys do not decrypt with
 // ENTITLED_SECRET.
-func (k *Keyring) Ensure(ctx context.Context) error {
-	for _, purpose := range models.KeyPurposes {
+func (k *Keyring) Ensure(ctx context.Context) (err error) {
+	defer wrapErr(&err, "ensure signing keys")
+	for _, purpose := range models.KeyPurposes() {
 		var n int64
 		if err := k.store.read(ctx, func(db *gorm.DB) error {
 			return db.Model(&models.SigningKey{}).Where("purpose = ? AND state = ?", purpose, models.KeyActive).Count(&n).Error
@@ -215,7 +216,7 @@ func (k *Keyring) Ensure(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		err := k.store.WithTx(ctx, func(tx *gorm.DB) error {
+		err := k.store.withTx(ctx, func(tx *gorm.DB) error {
 			if err := lockKeys(tx); err != nil {
 				return err
 			}
@@ -241,7 +242,7 @@ func (k *Keyring) Ensure(ctx context.Context) error {
 		return err
 	}
 	s := k.snap.Load()
-	for _, purpose := range models.KeyPurposes {
+	for _, purpose := range models.KeyPurposes() {
 		if _, ok := s.signers[purpose]; !ok {
 			return fmt.Errorf("the active %s signing key does not decrypt with ENTITLED_SECRET: was the secret changed without `entitled secret rotate`?", purpose)
 		}
@@ -300,7 +301,8 @@ func (k *Keyring) goStart() bool {
 
 // Reload applies the transitions that are due (next → active, retiring → retired) and reads the
 // keys again.
-func (k *Keyring) Reload(ctx context.Context) error {
+func (k *Keyring) Reload(ctx context.Context) (err error) {
+	defer wrapErr(&err, "reload signing keys")
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.reloadLocked(ctx, true)
@@ -435,7 +437,7 @@ func licenseKeyInUse(db *gorm.DB, kid string, now time.Time) (bool, error) {
 // retiring) and retires retiring keys whose time is up, under the keys' lock so that replicas
 // doing the same at once change each key once.
 func (k *Keyring) transition(ctx context.Context) error {
-	return k.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return k.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockKeys(tx); err != nil {
 			return err
 		}
@@ -521,14 +523,15 @@ func (k *Keyring) retireActive(tx *gorm.DB, purpose string, now time.Time, a mod
 // cached JWKS knows it by then — or, with now set (a compromised key), at once. The key it
 // replaces becomes retiring; a next key still waiting is dropped (it never signed anything).
 // Errors: validation_failed (an unknown purpose).
-func (k *Keyring) Rotate(ctx context.Context, purpose string, now bool, a models.Actor) (*models.SigningKey, error) {
-	if !slices.Contains(models.KeyPurposes, purpose) {
+func (k *Keyring) Rotate(ctx context.Context, purpose string, now bool, a models.Actor) (_ *models.SigningKey, err error) {
+	defer wrapErr(&err, "rotate a signing key")
+	if !slices.Contains(models.KeyPurposes(), purpose) {
 		var v models.Validation
 		v.Add("purpose", models.FieldInvalid, "must be entitlement or license")
 		return nil, v.Err()
 	}
 	var out *models.SigningKey
-	err := k.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = k.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockKeys(tx); err != nil {
 			return err
 		}
@@ -582,9 +585,10 @@ func (k *Keyring) Rotate(ctx context.Context, purpose string, now bool, a models
 // key in its place, signing at once (as Rotate with now does), so that signing never stops.
 // A retired key stays retired; retiring it again changes nothing. It returns the retired key and
 // the successor it made, if any. Errors: not_found (no key has the kid).
-func (k *Keyring) Retire(ctx context.Context, kid string, a models.Actor) (*models.SigningKey, *models.SigningKey, error) {
+func (k *Keyring) Retire(ctx context.Context, kid string, a models.Actor) (_ *models.SigningKey, _ *models.SigningKey, err error) {
+	defer wrapErr(&err, "retire a signing key")
 	var retired, successor *models.SigningKey
-	err := k.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = k.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockKeys(tx); err != nil {
 			return err
 		}
@@ -643,12 +647,13 @@ func (k *Keyring) Retire(ctx context.Context, kid string, a models.Actor) (*mode
 
 // Keys lists every signing key, retired ones included, oldest first, after applying the
 // transitions that are due.
-func (k *Keyring) Keys(ctx context.Context) ([]models.SigningKey, error) {
+func (k *Keyring) Keys(ctx context.Context) (_ []models.SigningKey, err error) {
+	defer wrapErr(&err, "list signing keys")
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
 	var keys []models.SigningKey
-	err := k.store.read(ctx, func(db *gorm.DB) error { return db.Order("id").Find(&keys).Error })
+	err = k.store.read(ctx, func(db *gorm.DB) error { return db.Order("id").Find(&keys).Error })
 	return keys, err
 }
 
@@ -691,7 +696,8 @@ func (k *Keyring) current(ctx context.Context) (*keySnapshot, error) {
 }
 
 // JWKS is the JWK Set of the published keys, rendered, with its ETag.
-func (k *Keyring) JWKS(ctx context.Context) ([]byte, string, error) {
+func (k *Keyring) JWKS(ctx context.Context) (_ []byte, _ string, err error) {
+	defer wrapErr(&err, "publish the JWKS")
 	s, err := k.current(ctx)
 	if err != nil {
 		return nil, "", err
@@ -701,7 +707,8 @@ func (k *Keyring) JWKS(ctx context.Context) ([]byte, string, error) {
 
 // Sign signs claims as a compact JWS with the purpose's active key: alg EdDSA, the typ given,
 // and the key's kid. It returns the token and the kid.
-func (k *Keyring) Sign(ctx context.Context, purpose, typ string, claims jwt.Claims) (string, string, error) {
+func (k *Keyring) Sign(ctx context.Context, purpose, typ string, claims jwt.Claims) (_ string, _ string, err error) {
+	defer wrapErr(&err, "sign")
 	sg, err := k.signerFor(ctx, purpose)
 	if err != nil {
 		return "", "", err
@@ -768,7 +775,7 @@ func ReencryptKeys(ctx context.Context, store *Store, oldSecret, newSecret strin
 		return 0, err
 	}
 	n := 0
-	err = store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockKeys(tx); err != nil {
 			return err
 		}

@@ -88,7 +88,7 @@ func TestKeyring_ConcurrentStartsMakeOneActiveKeyPerPurpose(t *testing.T) {
 			}
 		}
 		k := keyring(t, store, secretA)
-		for _, p := range models.KeyPurposes {
+		for _, p := range models.KeyPurposes() {
 			if s := states(t, k, p); len(s) != 1 || count(s, models.KeyActive) != 1 {
 				t.Errorf("%s keys after 8 concurrent starts: %v, want one active", p, s)
 			}
@@ -222,7 +222,7 @@ func TestReencryptKeys_KeepsEveryKeyUsable(t *testing.T) {
 		if n, err := dbstore.ReencryptKeys(ctx, store, secretA, secretB, models.SystemActor("test")); err != nil || n != 0 {
 			t.Errorf("a repeated run re-encrypted %d (%v), want 0: every key opens with the new secret", n, err)
 		}
-		for _, p := range models.KeyPurposes {
+		for _, p := range models.KeyPurposes() {
 			tok, _, err := b.Sign(ctx, p, verify.TypEntitlement, &verify.Claims{Issuer: "i", Audience: "kb", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute))})
 			if err != nil {
 				t.Fatal(err)

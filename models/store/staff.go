@@ -13,11 +13,12 @@ import (
 // PutStaff creates or updates a staff user with exactly the given roles. A new user is created
 // verified: the superadmin (or the operator at the console) vouches for the address. Returns the
 // user and whether it was created. Errors: validation_failed.
-func (s *Identity) PutStaff(ctx context.Context, in models.StaffInput, a models.Actor) (*models.User, bool, error) {
+func (s *Identity) PutStaff(ctx context.Context, in models.StaffInput, a models.Actor) (_ *models.User, _ bool, err error) {
+	defer wrapErr(&err, "set staff roles")
 	var v models.Validation
 	email := models.CheckEmail(&v, "email", in.Email)
 	name := models.CheckName(&v, "name", in.Name, false)
-	roles := normaliseSet(&v, "roles", in.Roles, models.StaffRoles)
+	roles := normaliseSet(&v, "roles", in.Roles, models.StaffRoles())
 	if in.Password != "" {
 		checkPassword(&v, "password", in.Password)
 	}
@@ -33,7 +34,7 @@ func (s *Identity) PutStaff(ctx context.Context, in models.StaffInput, a models.
 	}
 	var u models.User
 	created := false
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		err := tx.Where("email = ?", email).Take(&u).Error
 		switch {
@@ -108,7 +109,8 @@ func (s *Identity) PutStaff(ctx context.Context, in models.StaffInput, a models.
 }
 
 // ListStaff lists users with any staff role, a page at a time.
-func (s *Identity) ListStaff(ctx context.Context, page models.Page) ([]models.User, string, error) {
-	q := s.store.DB.WithContext(ctx).Model(&models.User{}).Where("staff_roles <> ''")
+func (s *Identity) ListStaff(ctx context.Context, page models.Page) (_ []models.User, _ string, err error) {
+	defer wrapErr(&err, "list staff")
+	q := s.store.db.WithContext(ctx).Model(&models.User{}).Where("staff_roles <> ''")
 	return pageOf[models.User](q, page, func(u models.User) int64 { return u.ID })
 }

@@ -24,7 +24,6 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 	sqlitelib "modernc.org/sqlite"
 
 	"entitled/models"
@@ -40,9 +39,11 @@ const (
 
 // Store is the one way into the database. It holds a GORM handle for the domain's queries and the
 // *sql.DB under it, which River (the mail outbox and periodic jobs) and goose (migrations) share.
+// Neither is exported: callers use the services; the few that need the *sql.DB itself get it
+// from SQLDB.
 type Store struct {
-	DB      *gorm.DB
-	SQL     *sql.DB
+	db      *gorm.DB
+	sqlDB   *sql.DB
 	Dialect Dialect
 	Clock   models.Clock
 	log     *slog.Logger
@@ -90,7 +91,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		db.SetMaxOpenConns(max)
 		db.SetMaxIdleConns(max)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s.SQL = db
+		s.sqlDB = db
 		dialector = sqlite.New(sqlite.Config{Conn: db})
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
 		s.Dialect = Postgres
@@ -105,7 +106,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		db.SetMaxOpenConns(max)
 		db.SetMaxIdleConns(max)
 		db.SetConnMaxLifetime(30 * time.Minute)
-		s.SQL = db
+		s.sqlDB = db
 		dialector = postgres.New(postgres.Config{Conn: db})
 	default:
 		return nil, models.Errorf(models.CodeValidation, "ENTITLED_DATABASE_URL must start with sqlite:// or postgres://")
@@ -118,26 +119,26 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		PrepareStmtTTL:         time.Hour,
 		TranslateError:         true,
 		SkipDefaultTransaction: true, // every write that must be atomic runs in an explicit transaction
-		Logger:                 logger.Discard,
+		Logger:                 sqlLog{log: opts.Logger},
 		NowFunc:                func() time.Time { return opts.Clock.Now().UTC() },
 	})
 	if err != nil {
-		s.SQL.Close()
+		s.sqlDB.Close()
 		if ro := readOnlyError(sqlitePath, err); ro != nil {
 			return nil, ro
 		}
 		return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
 	}
-	s.DB = g
-	s.cache = newHotCache()
+	s.db = g
+	s.cache = newHotCache(opts.Clock.Now)
 	if err := s.cache.registerInvalidation(g); err != nil {
-		s.SQL.Close()
+		s.sqlDB.Close()
 		return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.SQL.PingContext(pingCtx); err != nil {
-		s.SQL.Close()
+	if err := s.sqlDB.PingContext(pingCtx); err != nil {
+		s.sqlDB.Close()
 		if ro := readOnlyError(sqlitePath, err); ro != nil {
 			return nil, ro
 		}
@@ -147,8 +148,8 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		// A file this process may read but not write (another owner, a read-only mount) opens
 		// fine and fails only at the first write, deep in start-up or on a client's request:
 		// try one now, so that start-up says so, naming the file.
-		if ro := readOnlyError(sqlitePath, probeWrite(pingCtx, s.SQL)); ro != nil {
-			s.SQL.Close()
+		if ro := readOnlyError(sqlitePath, probeWrite(pingCtx, s.sqlDB)); ro != nil {
+			s.sqlDB.Close()
 			return nil, ro
 		}
 	}
@@ -219,14 +220,23 @@ func sqliteDSN(rest string) (string, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error {
+func (s *Store) Close() (err error) {
+	defer wrapErr(&err, "close the database")
 	s.closeHot()
-	return s.SQL.Close()
+	return s.sqlDB.Close()
 }
+
+// SQLDB is the *sql.DB under the store, shared, not to be closed (Close does that). It is for
+// what works on database/sql rather than through the store's services: River's driver (see
+// RiverDriver) and the mailer's sent log (mailer.NewSentLog) and outbox gauge
+// (mailer.QueueDepth), which must share the store's pool so that a letter's job commits with the
+// change that queued it; the connection-pool statistics collector of /metrics; and tests that
+// arrange or inspect rows with SQL of their own.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.SQL.PingContext(ctx); err != nil {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
 		return &models.Error{Code: models.CodeUnavailable, Message: "the database cannot be reached", Err: err}
 	}
 	return nil
@@ -236,37 +246,24 @@ func (s *Store) Ping(ctx context.Context) error {
 // already has, so that a job inserted with InsertTx commits with the GORM transaction around it.
 func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
 	if s.Dialect == SQLite {
-		return riversqlite.New(s.SQL)
+		return riversqlite.New(s.sqlDB)
 	}
-	return riverdatabasesql.New(s.SQL)
+	return riverdatabasesql.New(s.sqlDB)
 }
 
-// WithTx runs fn in one transaction: it commits when fn returns nil and rolls back otherwise.
-// Database errors come back translated (see Translate).
-func (s *Store) WithTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// withTx runs fn in one transaction: it commits when fn returns nil and rolls back otherwise.
+// Database errors come back translated (see translate).
+func (s *Store) withTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	// The cache forgets what it learnt inside the transaction (it may have rolled back), and
 	// anything read while it ran.
 	defer s.cache.invalidate()
-	return Translate(s.DB.WithContext(ctx).Transaction(fn))
+	return translate(s.db.WithContext(ctx).Transaction(fn))
 }
 
 // read runs fn on the database without a transaction: for reads that need no consistent
 // snapshot across statements, which on SQLite would otherwise take the write lock.
 func (s *Store) read(ctx context.Context, fn func(db *gorm.DB) error) error {
-	return Translate(fn(s.DB.WithContext(ctx)))
-}
-
-// SQLTx is the *sql.Tx under a GORM transaction, for River's InsertTx.
-func SQLTx(tx *gorm.DB) (*sql.Tx, error) {
-	pool := tx.Statement.ConnPool
-	if p, ok := pool.(*gorm.PreparedStmtTX); ok { // PrepareStmt (SQLite)
-		pool = p.Tx
-	}
-	t, ok := pool.(*sql.Tx)
-	if !ok {
-		return nil, errors.New("models: not inside a transaction")
-	}
-	return t, nil
+	return translate(fn(s.db.WithContext(ctx)))
 }
 
 // Sentinel errors for the constraint violations that services turn into their own codes
@@ -288,10 +285,10 @@ const (
 	sqliteIOErr                = 10
 )
 
-// Translate turns database errors into coded errors: not found, unique and foreign-key
+// translate turns database errors into coded errors: not found, unique and foreign-key
 // violations, and an unreachable database. Coded errors and nil pass through unchanged; any
 // other error is wrapped as internal (its message is for logs only).
-func Translate(err error) error {
+func translate(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -345,4 +342,4 @@ func Translate(err error) error {
 }
 
 // IsUniqueViolation reports whether err comes from a unique or primary-key constraint.
-func IsUniqueViolation(err error) bool { return errors.Is(Translate(err), ErrUniqueViolation) }
+func IsUniqueViolation(err error) bool { return errors.Is(translate(err), ErrUniqueViolation) }

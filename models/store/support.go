@@ -61,9 +61,10 @@ func (s *Licenses) entitlementInput(d *models.LicenseDetail, m *models.Member, v
 // Support shows a license's support to a member (entitlements for their roles) or to staff of any
 // role, for the version asked about or the default one.
 // Errors: invalid_license_number, not_found, not_a_member, version_not_found.
-func (s *Licenses) Support(ctx context.Context, p *models.Principal, ln, version string) (*models.SupportView, error) {
+func (s *Licenses) Support(ctx context.Context, p *models.Principal, ln, version string) (_ *models.SupportView, err error) {
+	defer wrapErr(&err, "read support status")
 	var out *models.SupportView
-	err := s.store.read(ctx, func(db *gorm.DB) error {
+	err = s.store.read(ctx, func(db *gorm.DB) error {
 		acc, err := s.store.hotAccess(ctx, p, ln)
 		if err != nil {
 			return err
@@ -93,7 +94,8 @@ func (s *Licenses) Support(ctx context.Context, p *models.Principal, ln, version
 // or a license or user that does not exist — is {allowed:false, reason:not_a_member}, so that
 // the answer tells nothing more. Errors: invalid_license_number, validation_failed,
 // version_not_found, forbidden.
-func (s *Licenses) Check(ctx context.Context, p *models.Principal, in models.CheckInput) (*models.CheckResult, error) {
+func (s *Licenses) Check(ctx context.Context, p *models.Principal, in models.CheckInput) (_ *models.CheckResult, err error) {
+	defer wrapErr(&err, "check an entitlement")
 	var v models.Validation
 	if in.LicenseNumber == "" {
 		v.Add("license_number", models.FieldRequired, "is required")

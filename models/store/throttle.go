@@ -28,11 +28,11 @@ func (s *Store) checkLimit(ctx context.Context, l models.Limit, key string) erro
 	now := s.Clock.Now()
 	var at []time.Time
 	// The Max-th most recent failure: once it leaves the window, fewer than Max remain.
-	err := s.DB.WithContext(ctx).Model(&authFailure{}).
+	err := s.db.WithContext(ctx).Model(&authFailure{}).
 		Where("scope = ? AND key = ? AND at > ?", l.Scope, key, now.Add(-l.Window)).
 		Order("at DESC").Offset(l.Max-1).Limit(1).Pluck("at", &at).Error
 	if err != nil {
-		return Translate(err)
+		return translate(err)
 	}
 	if len(at) == 0 {
 		return nil
@@ -47,7 +47,7 @@ func (s *Store) checkLimit(ctx context.Context, l models.Limit, key string) erro
 // recordFailure counts one failure for key. It is written on its own, outside any transaction
 // of the request, so that the failure counts even though the request fails.
 func (s *Store) recordFailure(ctx context.Context, l models.Limit, key string) error {
-	return Translate(s.DB.WithContext(ctx).Create(&authFailure{Scope: l.Scope, Key: key, At: s.Clock.Now()}).Error)
+	return translate(s.db.WithContext(ctx).Create(&authFailure{Scope: l.Scope, Key: key, At: s.Clock.Now()}).Error)
 }
 
 // letterLog records that a letter of a kind went to an address.
@@ -87,14 +87,15 @@ func letterAllowedMax(tx *gorm.DB, now time.Time, recipient, kind string, max in
 }
 
 // PruneThrottles deletes failures and letter records older than any window that reads them.
-func (s *Store) PruneThrottles(ctx context.Context) (int64, error) {
+func (s *Store) PruneThrottles(ctx context.Context) (_ int64, err error) {
+	defer wrapErr(&err, "prune failure counts")
 	now := s.Clock.Now()
-	r1 := s.DB.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&authFailure{})
+	r1 := s.db.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&authFailure{})
 	if r1.Error != nil {
-		return 0, Translate(r1.Error)
+		return 0, translate(r1.Error)
 	}
-	r2 := s.DB.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&letterLog{})
-	return r1.RowsAffected + r2.RowsAffected, Translate(r2.Error)
+	r2 := s.db.WithContext(ctx).Where("at < ?", now.Add(-24*time.Hour)).Delete(&letterLog{})
+	return r1.RowsAffected + r2.RowsAffected, translate(r2.Error)
 }
 
 // pacer is a token bucket per key, in this process.

@@ -70,7 +70,8 @@ type IssuedToken struct {
 // The token's jti, sub and lic are logged instead, and introspection answers from live grants.
 // Errors: forbidden (not a person), email_unverified, validation_failed, audience_not_allowed,
 // invalid_license_number, not_a_member.
-func (s *Tokens) Issue(ctx context.Context, p *models.Principal, ln, audience string) (*IssuedToken, error) {
+func (s *Tokens) Issue(ctx context.Context, p *models.Principal, ln, audience string) (_ *IssuedToken, err error) {
+	defer wrapErr(&err, "issue a token")
 	if !p.IsUser() {
 		return nil, models.Errorf(models.CodeForbidden, "entitlement tokens are for people; services introspect them")
 	}
@@ -88,7 +89,7 @@ func (s *Tokens) Issue(ctx context.Context, p *models.Principal, ln, audience st
 	}
 	now := s.store.Clock.Now().UTC().Truncate(time.Second)
 	var claims *verify.Claims
-	err := s.store.read(ctx, func(db *gorm.DB) error {
+	err = s.store.read(ctx, func(db *gorm.DB) error {
 		acc, err := s.store.hotAccess(ctx, p, ln)
 		if err != nil {
 			return err
@@ -192,7 +193,8 @@ type Introspection struct {
 // entitlement key), typ, iss, aud, exp, nbf and iat check out, AND the member still holds the
 // grant the token was issued on (same grant version), AND the license's contract is not
 // terminated. A bad token is never an error, only inactive; errors are the database's.
-func (s *Tokens) Introspect(ctx context.Context, token string) (*Introspection, error) {
+func (s *Tokens) Introspect(ctx context.Context, token string) (_ *Introspection, err error) {
+	defer wrapErr(&err, "introspect a token")
 	inactive := &Introspection{}
 	if token == "" {
 		return inactive, nil

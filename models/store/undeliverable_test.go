@@ -14,7 +14,7 @@ import (
 // addresses were checked as they are now: the API no longer takes it.
 func (k *desk) legacyContact(tb testing.TB, accountID, email string) {
 	tb.Helper()
-	if err := k.store.DB.Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", email, accountID).Error; err != nil {
+	if err := k.store.GormDB().Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", email, accountID).Error; err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -91,11 +91,7 @@ func (s *Identity) queue(ctx context.Context, tx *gorm.DB, m mailer.Message, to 
 			return err
 		}
 	}
-	sqlTx, err := SQLTx(tx)
-	if err != nil {
-		return err
-	}
-	_, err = s.outbox.Queue(ctx, sqlTx, m, []string{to}, nil)
+	_, err := queueLetter(ctx, tx, s.outbox, m, []string{to}, nil)
 	return err
 }
 
@@ -145,7 +141,8 @@ func voidTokens(tx *gorm.DB, now time.Time, userID int64, purpose string) error 
 // does the same work whatever the address (the password hash, an insert that does nothing when
 // the address is taken, one job), and the job (signupLetterWorker) looks at what the address has.
 // Errors: validation_failed.
-func (s *Identity) Signup(ctx context.Context, in models.SignupInput) error {
+func (s *Identity) Signup(ctx context.Context, in models.SignupInput) (err error) {
+	defer wrapErr(&err, "sign up")
 	var v models.Validation
 	email := models.CheckEmail(&v, "email", in.Email)
 	checkPassword(&v, "password", in.Password)
@@ -157,7 +154,7 @@ func (s *Identity) Signup(ctx context.Context, in models.SignupInput) error {
 	if err != nil {
 		return err
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		// A new address gets its (unverified) user at once, so that it can log in right away; a
 		// taken one is left alone by the very same statement.
@@ -165,7 +162,7 @@ func (s *Identity) Signup(ctx context.Context, in models.SignupInput) error {
 		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email"}}, DoNothing: true}).Create(&u).Error; err != nil {
 			return err
 		}
-		return insertJob(ctx, tx, s.outbox, signupLetterArgs{Email: email, Name: name, PasswordHash: hash, At: now})
+		return insertJob(ctx, tx, s.outbox, signupLetterArgs{letterRequest: letterRequest{Email: email, At: now}, Name: name, PasswordHash: hash})
 	})
 }
 
@@ -174,9 +171,10 @@ func (s *Identity) Signup(ctx context.Context, in models.SignupInput) error {
 // and every session of the user ends: whoever signed up first with someone else's address, and
 // logged in, gains nothing. A link of a user verified already changes nothing.
 // Errors: invalid_token.
-func (s *Identity) Verify(ctx context.Context, token string, a models.Actor) (*models.User, error) {
+func (s *Identity) Verify(ctx context.Context, token string, a models.Actor) (_ *models.User, err error) {
+	defer wrapErr(&err, "verify an address")
 	var u models.User
-	err := s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		t, err := useToken(tx, now, token, purposeVerifyEmail)
 		if err != nil {
@@ -240,7 +238,8 @@ func (s *Identity) Verify(ctx context.Context, token string, a models.Actor) (*m
 // cannot lock out everyone behind its address: the password is checked first, a right one
 // succeeds, and a wrong one from an address over its limit is answered too_many_attempts.
 // Errors: validation_failed, invalid_credentials, too_many_attempts.
-func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent string) (*models.LoginResult, error) {
+func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent string) (_ *models.LoginResult, err error) {
+	defer wrapErr(&err, "log in")
 	var v models.Validation
 	email = models.NormaliseEmail(email)
 	v.Required("email", email)
@@ -255,9 +254,9 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		return nil, err
 	}
 	var u models.User
-	err := s.store.DB.WithContext(ctx).Where("email = ?", email).Take(&u).Error
+	err = s.store.db.WithContext(ctx).Where("email = ?", email).Take(&u).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
 	// An address over its failure limit is not locked out (its other users' right passwords
 	// still log in), but its password checks are paced, so that one client cannot keep every
@@ -294,7 +293,7 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		userAgent = userAgent[:512]
 	}
 	sess := session{UserID: u.ID, TokenHash: tokenHash(tok), CreatedAt: now, ExpiresAt: now.Add(models.SessionTTL), IP: ip, UserAgent: strings.ToValidUTF8(userAgent, "")}
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		// The password was checked outside any transaction. A verification, reset or change
 		// that committed since then ended every session and may have set another password: a
 		// session opened now with the old one would outlive it. So the session is written only
@@ -330,33 +329,36 @@ func newSessionToken() string {
 }
 
 // Logout ends the principal's session (only that one).
-func (s *Identity) Logout(ctx context.Context, p *models.Principal) error {
+func (s *Identity) Logout(ctx context.Context, p *models.Principal) (err error) {
+	defer wrapErr(&err, "log out")
 	if !p.IsUser() {
 		return models.Errorf(models.CodeForbidden, "only a session can log out")
 	}
 	now := s.store.Clock.Now()
-	return Translate(s.store.DB.WithContext(ctx).Model(&session{}).
+	return translate(s.store.db.WithContext(ctx).Model(&session{}).
 		Where("id = ? AND revoked_at IS NULL", p.SessionID).Update("revoked_at", now).Error)
 }
 
 // ForgotPassword sends a reset letter, after answering, when the email has an account. The
 // request does the same work whatever the address (one job); the job (forgotLetterWorker) looks
 // the address up. Errors: validation_failed.
-func (s *Identity) ForgotPassword(ctx context.Context, email string) error {
+func (s *Identity) ForgotPassword(ctx context.Context, email string) (err error) {
+	defer wrapErr(&err, "queue a password reset")
 	var v models.Validation
 	email = models.CheckEmail(&v, "email", email)
 	if err := v.Err(); err != nil {
 		return err
 	}
-	return s.store.WithTx(ctx, func(tx *gorm.DB) error {
-		return insertJob(ctx, tx, s.outbox, forgotLetterArgs{Email: email, At: s.store.Clock.Now()})
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		return insertJob(ctx, tx, s.outbox, forgotLetterArgs{letterRequest{Email: email, At: s.store.Clock.Now()}})
 	})
 }
 
 // ResetPassword sets a new password with the token of a reset letter and ends every session of
 // the user. Following the link proves the inbox is theirs, so it also verifies the email.
 // Errors: validation_failed, invalid_token.
-func (s *Identity) ResetPassword(ctx context.Context, token, password string, a models.Actor) (*models.User, error) {
+func (s *Identity) ResetPassword(ctx context.Context, token, password string, a models.Actor) (_ *models.User, err error) {
+	defer wrapErr(&err, "reset a password")
 	var v models.Validation
 	v.Required("token", token)
 	checkPassword(&v, "password", password)
@@ -368,7 +370,7 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 		return nil, err
 	}
 	var u models.User
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		t, err := useToken(tx, now, token, purposeResetPassword)
 		if err != nil {
@@ -411,7 +413,8 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 // other session and voids every reset link issued before. A wrong current password counts as a
 // failed login of the account.
 // Errors: validation_failed, too_many_attempts.
-func (s *Identity) ChangePassword(ctx context.Context, p *models.Principal, current, next string, a models.Actor) (*models.User, error) {
+func (s *Identity) ChangePassword(ctx context.Context, p *models.Principal, current, next string, a models.Actor) (_ *models.User, err error) {
+	defer wrapErr(&err, "change a password")
 	var v models.Validation
 	v.Required("current_password", current)
 	checkPassword(&v, "new_password", next)
@@ -422,8 +425,8 @@ func (s *Identity) ChangePassword(ctx context.Context, p *models.Principal, curr
 		return nil, err
 	}
 	var u models.User
-	if err := s.store.DB.WithContext(ctx).Take(&u, p.UserID).Error; err != nil {
-		return nil, Translate(err)
+	if err := s.store.db.WithContext(ctx).Take(&u, p.UserID).Error; err != nil {
+		return nil, translate(err)
 	}
 	ok, err := s.hasher.verify(ctx, current, u.PasswordHash)
 	if err != nil {
@@ -440,7 +443,7 @@ func (s *Identity) ChangePassword(ctx context.Context, p *models.Principal, curr
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.WithTx(ctx, func(tx *gorm.DB) error {
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
 		u.PasswordHash, u.UpdatedAt = hash, now
 		if err := tx.Model(&u).Select("password_hash", "updated_at").Updates(&u).Error; err != nil {
@@ -463,7 +466,8 @@ func (s *Identity) ChangePassword(ctx context.Context, p *models.Principal, curr
 
 // Authenticate resolves a bearer credential: an API key (ek_…) or a session token. Anything
 // unknown, expired or revoked is unauthenticated.
-func (s *Identity) Authenticate(ctx context.Context, bearer string) (*models.Principal, error) {
+func (s *Identity) Authenticate(ctx context.Context, bearer string) (_ *models.Principal, err error) {
+	defer wrapErr(&err, "authenticate")
 	bad := models.Errorf(models.CodeUnauthenticated, "the credentials are missing, expired or revoked")
 	if bearer == "" || len(bearer) > 256 {
 		return nil, bad
@@ -481,7 +485,7 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (*models.Pri
 		SessionExpiresAt time.Time
 		models.User
 	}
-	err := s.store.DB.WithContext(ctx).Table("sessions").
+	err = s.store.db.WithContext(ctx).Table("sessions").
 		Select("sessions.id AS session_id, sessions.expires_at AS session_expires_at, users.*").
 		Joins("JOIN users ON users.id = sessions.user_id").
 		Where("sessions.token_hash = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ?", hash, now).
@@ -490,7 +494,7 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (*models.Pri
 		return nil, bad
 	}
 	if err != nil {
-		return nil, Translate(err)
+		return nil, translate(err)
 	}
 	p := &models.Principal{
 		Kind: models.PrincipalUser, UserID: row.User.ID, Email: row.User.Email, Name: row.User.Name,
@@ -501,18 +505,20 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (*models.Pri
 }
 
 // User loads a user by id. Errors: not_found.
-func (s *Identity) User(ctx context.Context, id int64) (*models.User, error) {
+func (s *Identity) User(ctx context.Context, id int64) (_ *models.User, err error) {
+	defer wrapErr(&err, "read a user")
 	var u models.User
-	if err := s.store.DB.WithContext(ctx).Take(&u, id).Error; err != nil {
-		return nil, Translate(err)
+	if err := s.store.db.WithContext(ctx).Take(&u, id).Error; err != nil {
+		return nil, translate(err)
 	}
 	return &u, nil
 }
 
 // FindUsers lists users whose email starts with the given text (staff support repairs
 // registrations with it), a page at a time in id order.
-func (s *Identity) FindUsers(ctx context.Context, email string, page models.Page) ([]models.User, string, error) {
-	q := s.store.DB.WithContext(ctx).Model(&models.User{})
+func (s *Identity) FindUsers(ctx context.Context, email string, page models.Page) (_ []models.User, _ string, err error) {
+	defer wrapErr(&err, "find users")
+	q := s.store.db.WithContext(ctx).Model(&models.User{})
 	if e := models.NormaliseEmail(email); e != "" {
 		q = q.Where("email LIKE ? ESCAPE '\\'", likePrefix(e))
 	}
@@ -520,16 +526,17 @@ func (s *Identity) FindUsers(ctx context.Context, email string, page models.Page
 }
 
 // PruneExpired deletes sessions and single-use tokens that can no longer be used.
-func (s *Identity) PruneExpired(ctx context.Context) (int64, error) {
+func (s *Identity) PruneExpired(ctx context.Context) (_ int64, err error) {
+	defer wrapErr(&err, "prune expired sessions and tokens")
 	now := s.store.Clock.Now()
-	db := s.store.DB.WithContext(ctx)
+	db := s.store.db.WithContext(ctx)
 	r1 := db.Where("expires_at < ? OR revoked_at < ?", now, now.Add(-24*time.Hour)).Delete(&session{})
 	if r1.Error != nil {
-		return 0, Translate(r1.Error)
+		return 0, translate(r1.Error)
 	}
 	r2 := db.Where("expires_at < ?", now.Add(-24*time.Hour)).Delete(&userToken{})
 	if r2.Error != nil {
-		return 0, Translate(r2.Error)
+		return 0, translate(r2.Error)
 	}
 	n, err := s.store.PruneThrottles(ctx)
 	return r1.RowsAffected + r2.RowsAffected + n, err
@@ -548,7 +555,7 @@ func pageOf[T any](q *gorm.DB, page models.Page, id func(T) int64) ([]T, string,
 	}
 	var out []T
 	if err := q.Order("id").Limit(page.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", Translate(err)
+		return nil, "", translate(err)
 	}
 	out, next := trimPage(out, page.Limit, id)
 	return out, next, nil

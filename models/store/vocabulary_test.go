@@ -15,7 +15,7 @@ import (
 func TestModelsAndVerifyShareTheVocabulary(t *testing.T) {
 	// Denial reasons verify can give: a token's holder is always a member (no not_a_member), and
 	// the token does not say whether the license is a trial (a lapsed trial is support_lapsed).
-	tokenReasons := slices.DeleteFunc(slices.Clone(models.DenialReasons), func(r string) bool {
+	tokenReasons := slices.DeleteFunc(slices.Clone(models.DenialReasons()), func(r string) bool {
 		return r == models.ReasonNotAMember || r == models.ReasonTrialExpired
 	})
 	cases := []struct {
@@ -34,10 +34,10 @@ func TestModelsAndVerifyShareTheVocabulary(t *testing.T) {
 			verify.ReasonSupportNotStarted, verify.ReasonSupportTerminated, verify.ReasonSupportLapsed,
 			verify.ReasonPremierNotPurchased,
 		}},
-		{"version phases", models.Phases, []string{
+		{"version phases", models.Phases(), []string{
 			verify.PhaseFull, verify.PhaseLimited, verify.PhaseDiscontinued,
 		}},
-		{"entitlement names", models.EntitlementNames, []string{
+		{"entitlement names", models.EntitlementNames(), []string{
 			verify.AssetsRead, verify.SupportCases, verify.SupportKB, verify.SupportChat,
 			verify.DownloadsRead, verify.LicenseKeys, verify.SupportPremier,
 		}},
@@ -80,7 +80,7 @@ func TestModelsAndVerifyApplyTheSameRules(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range models.EntitlementNames {
+	for _, name := range models.EntitlementNames() {
 		t.Run("roles for "+name, func(t *testing.T) {
 			// A member with no role, on a license without support.
 			_, modelsReason, known := models.Check(models.EntitlementInput{Member: true, Today: models.DateOf(released)}, name)
@@ -100,7 +100,7 @@ func TestModelsAndVerifyApplyTheSameRules(t *testing.T) {
 			}
 		})
 	}
-	for _, phase := range models.Phases {
+	for _, phase := range models.Phases() {
 		t.Run("phase "+phase, func(t *testing.T) {
 			c := &verify.Claims{Roles: []string{models.MemberSupport}, Support: verify.Support{Status: verify.StatusActive}}
 			ok, reason := verify.CanDownload(c, released, phase)

@@ -47,12 +47,12 @@ func SeedContracts(tb testing.TB, s *store.Store, n int, spec func(i int) Contra
 	tb.Helper()
 	ctx := context.Background()
 	var base int64
-	if err := s.SQL.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM contracts").Scan(&base); err != nil {
+	if err := s.SQLDB().QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM contracts").Scan(&base); err != nil {
 		tb.Fatalf("seed: %v", err)
 	}
 	var acctBase, licBase, ordBase, termBase, prodBase int64
 	for table, dst := range map[string]*int64{"accounts": &acctBase, "licenses": &licBase, "orders": &ordBase, "contract_terms": &termBase, "products": &prodBase} {
-		if err := s.SQL.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM "+table).Scan(dst); err != nil {
+		if err := s.SQLDB().QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM "+table).Scan(dst); err != nil {
 			tb.Fatalf("seed: %v", err)
 		}
 	}
@@ -109,7 +109,7 @@ func SeedContracts(tb testing.TB, s *store.Store, n int, spec func(i int) Contra
 		terms = append(terms, []any{termBase + k, base + k, 1, termKind, c.StartsOn, c.EndsOn, c.Program, c.Premier, "system", now})
 		out[i] = Seeded{ContractID: base + k, LicenseID: licBase + k, LicenseNumber: ln, AccountID: acctID, ContactEmail: c.ContactEmail}
 	}
-	tx, err := s.SQL.BeginTx(ctx, nil)
+	tx, err := s.SQLDB().BeginTx(ctx, nil)
 	if err != nil {
 		tb.Fatalf("seed: %v", err)
 	}

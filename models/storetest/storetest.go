@@ -17,6 +17,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"entitled/models"
 	"entitled/models/store"
@@ -119,8 +123,15 @@ func URL(tb testing.TB, d store.Dialect) string {
 // when the test ends. clock may be nil for the system clock.
 func Open(tb testing.TB, d store.Dialect, clock models.Clock) *store.Store {
 	tb.Helper()
+	return OpenWith(tb, d, store.OpenOptions{Clock: clock})
+}
+
+// OpenWith is Open with options (a clock, a logger); their URL is the fresh database's.
+func OpenWith(tb testing.TB, d store.Dialect, opts store.OpenOptions) *store.Store {
+	tb.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.OpenOptions{URL: URL(tb, d), Clock: clock})
+	opts.URL = URL(tb, d)
+	s, err := store.Open(ctx, opts)
 	if err != nil {
 		tb.Fatalf("open %s: %v", d, err)
 	}
@@ -129,4 +140,41 @@ func Open(tb testing.TB, d store.Dialect, clock models.Clock) *store.Store {
 		tb.Fatalf("migrate %s: %v", d, err)
 	}
 	return s
+}
+
+var gormHandles sync.Map // *store.Store → *gorm.DB
+
+// Gorm is a GORM handle on s's database (the same *sql.DB), for tests that arrange or inspect
+// rows that no service call makes or shows. It is not the store's own handle: what it writes
+// does not empty s's hot-path caches, as another replica's write would not (a test that needs
+// the change seen at once makes it before the store caches the rows, or waits out the caches'
+// bounds). Do not close it; the store closes the database.
+func Gorm(tb testing.TB, s *store.Store) *gorm.DB {
+	tb.Helper()
+	if db, ok := gormHandles.Load(s); ok {
+		return db.(*gorm.DB)
+	}
+	var dialector gorm.Dialector
+	switch s.Dialect {
+	case store.SQLite:
+		dialector = sqlite.New(sqlite.Config{Conn: s.SQLDB()})
+	case store.Postgres:
+		dialector = postgres.New(postgres.Config{Conn: s.SQLDB()})
+	default:
+		tb.Fatalf("unknown dialect %q", s.Dialect)
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return s.Clock.Now().UTC() },
+	})
+	if err != nil {
+		tb.Fatalf("gorm on the %s store: %v", s.Dialect, err)
+	}
+	actual, loaded := gormHandles.LoadOrStore(s, db)
+	if !loaded {
+		tb.Cleanup(func() { gormHandles.Delete(s) })
+	}
+	return actual.(*gorm.DB)
 }

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // Words for the portal's pages: statuses, roles, entitlements and their reasons, durations and
 // dates as a person reads them. The API speaks in codes; the pages say the same in sentences.
@@ -426,3 +426,5 @@ func fieldWord(name string) string {
 	}
 	return strings.ReplaceAll(name, "_", " ")
 }
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // License keys, for a license's License Users (and its administrators): request a key for a
 // machine, see the keys issued, show a key again, release one. The same LicenseKeys service as
@@ -7,6 +7,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -15,30 +16,30 @@ import (
 	"entitled/models/store"
 )
 
-func (p *pages) licenseKeysPage(c *gin.Context) {
+func (p *Portal) licenseKeysPage(c *gin.Context) {
 	p.keysPage(c, http.StatusOK, nil)
 }
 
 // keysPage shows the keys of a license and the form to request one; extra carries a form's
 // error and values.
-func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
-	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
-	pg, err := models.ParsePage("100", c.Query("cursor"))
+func (p *Portal) keysPage(c *gin.Context, status int, extra map[string]any) {
+	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
+	pg, err := models.ParsePage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
 	if err != nil {
-		pg = models.Page{Limit: 100}
+		pg = models.Page{Limit: models.PortalPageSize}
 	}
 	// The guarded call first: who may not see the keys learns nothing more of the license.
-	keys, next, err := p.licenseKeys.List(ctx, pr, ln, pg)
+	keys, next, err := p.LicenseKeys.List(ctx, pr, ln, pg)
 	if err != nil {
 		p.pageError(c, "License keys", err)
 		return
 	}
-	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	d, roles, err := p.Registrations.LicenseFor(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "License keys", err)
 		return
 	}
-	prod, err := p.catalogue.Product(ctx, d.Product.SKU)
+	prod, err := p.Catalogue.Product(ctx, d.Product.SKU)
 	if err != nil {
 		p.pageError(c, "License keys", err)
 		return
@@ -47,14 +48,14 @@ func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
 	var versions []versionRow
 	for i := len(prod.Versions) - 1; i >= 0; i-- {
 		v := prod.Versions[i]
-		vs, err := p.licenses.Support(ctx, pr, d.License.LicenseNumber, v.Version)
+		vs, err := p.Licenses.Support(ctx, pr, d.License.LicenseNumber, v.Version)
 		if err != nil {
 			p.pageError(c, "License keys", err)
 			return
 		}
 		versions = append(versions, versionRow{Version: v, Keys: findEntitlement(vs.Entitlements, models.EntitlementLicenseKeys)})
 	}
-	seats, err := p.licenseKeys.SeatsUsed(ctx, pr, ln)
+	seats, err := p.LicenseKeys.SeatsUsed(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "License keys", err)
 		return
@@ -62,7 +63,7 @@ func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
 	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "keys", "D": d, "Roles": roles,
 		"IsAdmin": models.MayActAs(pr, roles, models.MemberAdmin), "CanKeys": true,
 		"CanIssue": models.MayActAs(pr, roles, models.MemberLicense), "Keys": keys, "Next": next, "Versions": versions,
-		"SeatsUsed": seats, "S": d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays)}
+		"SeatsUsed": seats, "S": d.Summary(p.Licenses.Today(), p.Licenses.RenewalWindowDays)}
 	for k, v := range extra {
 		data[k] = v
 	}
@@ -71,22 +72,22 @@ func (p *pages) keysPage(c *gin.Context, status int, extra map[string]any) {
 
 // issueKey takes a key for a machine (or answers the machine's key for that major version again)
 // and shows it.
-func (p *pages) issueKey(c *gin.Context) {
+func (p *Portal) issueKey(c *gin.Context) {
 	ln := c.Param("ln")
 	in := models.LicenseKeyInput{Fingerprint: strings.TrimSpace(c.PostForm("fingerprint")), Hostname: strings.TrimSpace(c.PostForm("hostname")),
 		Version: strings.TrimSpace(c.PostForm("version"))}
-	k, err := p.licenseKeys.Issue(c.Request.Context(), principal(c), ln, in, actor(c))
+	k, err := p.LicenseKeys.Issue(c.Request.Context(), p.principal(c), ln, in, p.actor(c))
 	if err != nil {
-		status, msg := errorText(err)
+		status, msg := p.errorText(err)
 		if f := fieldMessages(err); f != nil {
 			msg = strings.Join(sortedValues(f), " ")
 		}
 		code := store.ErrorCode(err)
-		for _, r := range models.DenialReasons {
+		for _, r := range models.DenialReasons() {
 			if code == r && r != models.ReasonNotAMember && r != models.ReasonRoleMissing {
 				// A version this license may not key: said as the license page says it.
-				if d, _, derr := p.registrations.LicenseFor(c.Request.Context(), principal(c), ln); derr == nil {
-					msg = "Version " + in.Version + ": " + reasonText(code, models.EntitlementLicenseKeys, d.Summary(p.licenses.Today(), p.licenses.RenewalWindowDays))
+				if d, _, derr := p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), ln); derr == nil {
+					msg = "Version " + in.Version + ": " + reasonText(code, models.EntitlementLicenseKeys, d.Summary(p.Licenses.Today(), p.Licenses.RenewalWindowDays))
 				}
 			}
 		}
@@ -104,7 +105,7 @@ func (p *pages) issueKey(c *gin.Context) {
 	if k.Created {
 		status = http.StatusCreated
 	}
-	d, _, err := p.registrations.LicenseFor(c.Request.Context(), principal(c), ln)
+	d, _, err := p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), ln)
 	if err != nil {
 		p.pageError(c, "License keys", err)
 		return
@@ -113,12 +114,12 @@ func (p *pages) issueKey(c *gin.Context) {
 }
 
 // releaseKey asks first, then releases a key (and with a machine's last key, its seat).
-func (p *pages) releaseKey(c *gin.Context) {
+func (p *Portal) releaseKey(c *gin.Context) {
 	ln, id := c.Param("ln"), c.Param("id")
 	back := "/licenses/" + url.PathEscape(ln) + "/keys"
 	if c.PostForm("confirm") != "yes" {
 		// Ask only someone who may release: the same check as the list.
-		if _, _, err := p.licenseKeys.List(c.Request.Context(), principal(c), ln, models.Page{Limit: 1}); err != nil {
+		if _, _, err := p.LicenseKeys.List(c.Request.Context(), p.principal(c), ln, models.Page{Limit: 1}); err != nil {
 			p.pageError(c, "Release a license key", err)
 			return
 		}
@@ -129,7 +130,7 @@ func (p *pages) releaseKey(c *gin.Context) {
 			"Button": "Yes, release", "Danger": true, "Cancel": back})
 		return
 	}
-	if err := p.licenseKeys.Release(c.Request.Context(), principal(c), ln, id, c.PostForm("reason"), actor(c)); err != nil {
+	if err := p.LicenseKeys.Release(c.Request.Context(), p.principal(c), ln, id, c.PostForm("reason"), p.actor(c)); err != nil {
 		p.pageError(c, "Release a license key", err)
 		return
 	}

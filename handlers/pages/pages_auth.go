@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // Signing in and out: home, sign up, verify, log in, log out, forgot and reset password,
 // invitations, and the account page.
@@ -15,8 +15,8 @@ import (
 )
 
 // home sends a signed-in person to their main page, and shows everyone else what the site is for.
-func (p *pages) home(c *gin.Context) {
-	pr := principal(c)
+func (p *Portal) home(c *gin.Context) {
+	pr := p.principal(c)
 	switch {
 	case pr.HasStaffRole(models.RoleRenewals):
 		c.Redirect(http.StatusSeeOther, "/renewals")
@@ -29,15 +29,15 @@ func (p *pages) home(c *gin.Context) {
 	}
 }
 
-func (p *pages) signupForm(c *gin.Context) {
-	if principal(c).IsUser() {
+func (p *Portal) signupForm(c *gin.Context) {
+	if p.principal(c).IsUser() {
 		c.Redirect(http.StatusSeeOther, "/")
 		return
 	}
 	p.render(c, http.StatusOK, "signup", map[string]any{"Title": "Create your account", "Email": c.Query("email")})
 }
 
-func (p *pages) signup(c *gin.Context) {
+func (p *Portal) signup(c *gin.Context) {
 	name, email := strings.TrimSpace(c.PostForm("name")), strings.TrimSpace(c.PostForm("email"))
 	data := map[string]any{"Title": "Create your account", "Name": name, "Email": email}
 	pw := c.PostForm("password")
@@ -46,7 +46,7 @@ func (p *pages) signup(c *gin.Context) {
 		p.render(c, http.StatusBadRequest, "signup", data)
 		return
 	}
-	err := p.identity.Signup(c.Request.Context(), models.SignupInput{Email: email, Password: pw, Name: name})
+	err := p.Identity.Signup(c.Request.Context(), models.SignupInput{Email: email, Password: pw, Name: name})
 	if fields := fieldMessages(err); fields != nil {
 		data["Fields"] = fields
 		p.render(c, http.StatusBadRequest, "signup", data)
@@ -62,14 +62,14 @@ func (p *pages) signup(c *gin.Context) {
 
 // verifyForm is where the verification letter's link lands. It only shows a button: a mail
 // scanner fetching the link must not verify anything.
-func (p *pages) verifyForm(c *gin.Context) {
+func (p *Portal) verifyForm(c *gin.Context) {
 	p.render(c, http.StatusOK, "verify", map[string]any{"Title": "Confirm your email address", "Token": c.Query("token")})
 }
 
 // verify needs no CSRF token: the letter's single-use token is the secret, and a forged POST
 // could only confirm an address of the forger's own.
-func (p *pages) verify(c *gin.Context) {
-	_, err := p.identity.Verify(c.Request.Context(), c.PostForm("token"), models.Actor{IP: c.ClientIP(), RequestID: requestID(c)})
+func (p *Portal) verify(c *gin.Context) {
+	_, err := p.Identity.Verify(c.Request.Context(), c.PostForm("token"), models.Actor{IP: c.ClientIP(), RequestID: p.requestID(c)})
 	if err != nil {
 		p.pageError(c, "Confirm your email address", err)
 		return
@@ -80,27 +80,27 @@ func (p *pages) verify(c *gin.Context) {
 		false, "/login?next=%2Fregister", "Log in and register a product")
 }
 
-func (p *pages) loginForm(c *gin.Context) {
-	if principal(c).IsUser() {
-		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
+func (p *Portal) loginForm(c *gin.Context) {
+	if p.principal(c).IsUser() {
+		c.Redirect(http.StatusSeeOther, SafeNext(c.Query("next")))
 		return
 	}
-	p.render(c, http.StatusOK, "login", map[string]any{"Title": "Log in", "Next": safeNext(c.Query("next")), "Email": c.Query("email")})
+	p.render(c, http.StatusOK, "login", map[string]any{"Title": "Log in", "Next": SafeNext(c.Query("next")), "Email": c.Query("email")})
 }
 
 // login opens a session with Identity.Login, the API's own, and keeps its token in the session
 // cookie: the cookie and a bearer token are the same session.
-func (p *pages) login(c *gin.Context) {
-	email, next := strings.TrimSpace(c.PostForm("email")), safeNext(c.PostForm("next"))
-	res, err := p.identity.Login(c.Request.Context(), email, c.PostForm("password"), c.ClientIP(), c.GetHeader("User-Agent"))
+func (p *Portal) login(c *gin.Context) {
+	email, next := strings.TrimSpace(c.PostForm("email")), SafeNext(c.PostForm("next"))
+	res, err := p.Identity.Login(c.Request.Context(), email, c.PostForm("password"), c.ClientIP(), c.GetHeader("User-Agent"))
 	if err != nil {
-		status, msg := errorText(err)
+		status, msg := p.errorText(err)
 		if store.ErrorCode(err) == models.CodeValidation {
 			msg = "Enter your email address and password."
 		}
 		var e *models.Error
 		if errors.As(err, &e) && e.RetryAfter > 0 {
-			c.Header("Retry-After", itoa64(int64(e.RetryAfter.Seconds()+0.999)))
+			c.Header("Retry-After", itoa(int64(e.RetryAfter.Seconds()+0.999)))
 		}
 		p.render(c, status, "login", map[string]any{"Title": "Log in", "Next": next, "Email": email, "Error": msg})
 		return
@@ -109,8 +109,8 @@ func (p *pages) login(c *gin.Context) {
 	redirect(c, next, "")
 }
 
-func (p *pages) logout(c *gin.Context) {
-	if err := p.identity.Logout(c.Request.Context(), principal(c)); err != nil {
+func (p *Portal) logout(c *gin.Context) {
+	if err := p.Identity.Logout(c.Request.Context(), p.principal(c)); err != nil {
 		p.pageError(c, "Log out", err)
 		return
 	}
@@ -118,13 +118,13 @@ func (p *pages) logout(c *gin.Context) {
 	redirect(c, "/login", "You are logged out.")
 }
 
-func (p *pages) forgotForm(c *gin.Context) {
+func (p *Portal) forgotForm(c *gin.Context) {
 	p.render(c, http.StatusOK, "forgot", map[string]any{"Title": "Forgot your password?", "Email": c.Query("email")})
 }
 
-func (p *pages) forgot(c *gin.Context) {
+func (p *Portal) forgot(c *gin.Context) {
 	email := strings.TrimSpace(c.PostForm("email"))
-	err := p.identity.ForgotPassword(c.Request.Context(), email)
+	err := p.Identity.ForgotPassword(c.Request.Context(), email)
 	if fields := fieldMessages(err); fields != nil {
 		p.render(c, http.StatusBadRequest, "forgot", map[string]any{"Title": "Forgot your password?", "Email": email, "Fields": fields})
 		return
@@ -137,18 +137,18 @@ func (p *pages) forgot(c *gin.Context) {
 		"If an account uses "+email+", we have sent it a link to choose a new password. The link works for one hour.", false, "/login", "Back to log in")
 }
 
-func (p *pages) resetForm(c *gin.Context) {
+func (p *Portal) resetForm(c *gin.Context) {
 	p.render(c, http.StatusOK, "reset_password", map[string]any{"Title": "Choose a new password", "Token": c.Query("token")})
 }
 
 // reset needs no CSRF token, for the same reason as verify.
-func (p *pages) reset(c *gin.Context) {
+func (p *Portal) reset(c *gin.Context) {
 	token, pw := c.PostForm("token"), c.PostForm("password")
 	if pw != c.PostForm("password_confirm") {
 		p.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The two passwords differ."})
 		return
 	}
-	_, err := p.identity.ResetPassword(c.Request.Context(), token, pw, models.Actor{IP: c.ClientIP(), RequestID: requestID(c)})
+	_, err := p.Identity.ResetPassword(c.Request.Context(), token, pw, models.Actor{IP: c.ClientIP(), RequestID: p.requestID(c)})
 	var e *models.Error
 	if errors.As(err, &e) && e.Code == models.CodeValidation && len(e.Fields) > 0 {
 		p.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The password " + e.Fields[0].Detail + "."})
@@ -163,17 +163,17 @@ func (p *pages) reset(c *gin.Context) {
 	p.message(c, http.StatusOK, "Password changed", "Your password is changed and every session of your account has ended. Log in with the new password.", false, "/login", "Log in")
 }
 
-func (p *pages) invitation(c *gin.Context) {
+func (p *Portal) invitation(c *gin.Context) {
 	p.render(c, http.StatusOK, "invitation", map[string]any{"Title": "You are invited"})
 }
 
 // account shows who is signed in, and changes the password.
-func (p *pages) account(c *gin.Context) {
+func (p *Portal) account(c *gin.Context) {
 	p.accountPage(c, http.StatusOK, nil)
 }
 
-func (p *pages) accountPage(c *gin.Context, status int, extra map[string]any) {
-	u, err := p.identity.User(c.Request.Context(), principal(c).UserID)
+func (p *Portal) accountPage(c *gin.Context, status int, extra map[string]any) {
+	u, err := p.Identity.User(c.Request.Context(), p.principal(c).UserID)
 	if err != nil {
 		p.pageError(c, "Your account", err)
 		return
@@ -185,13 +185,13 @@ func (p *pages) accountPage(c *gin.Context, status int, extra map[string]any) {
 	p.render(c, status, "account", data)
 }
 
-func (p *pages) changePassword(c *gin.Context) {
+func (p *Portal) changePassword(c *gin.Context) {
 	next := c.PostForm("new_password")
 	if next != c.PostForm("password_confirm") {
 		p.accountPage(c, http.StatusBadRequest, map[string]any{"Fields": map[string]string{"password_confirm": "The two new passwords differ."}})
 		return
 	}
-	_, err := p.identity.ChangePassword(c.Request.Context(), principal(c), c.PostForm("current_password"), next, actor(c))
+	_, err := p.Identity.ChangePassword(c.Request.Context(), p.principal(c), c.PostForm("current_password"), next, p.actor(c))
 	if fields := fieldMessages(err); fields != nil {
 		p.accountPage(c, http.StatusBadRequest, map[string]any{"Fields": fields})
 		return

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // Renewal staff's dashboard: what expires within 7, 30, 60 or 90 days, what is in grace and what
 // lapsed, with filters, links to each contract and a spreadsheet of the list. It calls the
@@ -16,12 +16,6 @@ import (
 	"entitled/models"
 	"entitled/models/store"
 )
-
-// dashboardWindows are the dashboard's windows, in days.
-var dashboardWindows = []int{7, 30, 60, 90}
-
-// dashboardCountCap is how many contracts a tile counts before it says "500+".
-const dashboardCountCap = models.PageMax
 
 // dashboardView is what the dashboard shows: a window of days, or a status.
 type dashboardView struct {
@@ -98,19 +92,19 @@ type contractRow struct {
 	Href     string
 }
 
-func (p *pages) renewals(c *gin.Context) {
+func (p *Portal) renewals(c *gin.Context) {
 	ctx := c.Request.Context()
-	view := readView(c, p.contracts.RenewalWindowDays)
-	pg, err := store.ParseContractPage("100", c.Query("cursor"))
+	view := readView(c, p.Contracts.RenewalWindowDays)
+	pg, err := store.ParseContractPage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
 	if err != nil {
-		pg, _ = store.ParseContractPage("100", "")
+		pg, _ = store.ParseContractPage(strconv.Itoa(models.PortalPageSize), "")
 	}
-	list, err := p.contracts.List(ctx, view.filter(), pg)
+	list, err := p.Contracts.List(ctx, view.filter(), pg)
 	if err != nil {
 		p.pageError(c, "Renewals", err)
 		return
 	}
-	window := p.contracts.RenewalWindowDays
+	window := p.Contracts.RenewalWindowDays
 	self := "/renewals?" + view.query().Encode()
 	if cur := c.Query("cursor"); cur != "" {
 		self += "&cursor=" + url.QueryEscape(cur)
@@ -127,7 +121,7 @@ func (p *pages) renewals(c *gin.Context) {
 			}
 		}
 		rows = append(rows, contractRow{V: v, Status: st, DaysLeft: days, Notices: strings.Join(notices, ", "),
-			Href: "/contracts/" + itoa64(v.Contract.ID) + "?back=" + url.QueryEscape(self)})
+			Href: "/contracts/" + itoa(v.Contract.ID) + "?back=" + url.QueryEscape(self)})
 	}
 	tiles, err := p.tiles(c, view)
 	if err != nil {
@@ -152,57 +146,37 @@ func (p *pages) renewals(c *gin.Context) {
 		csvLink = "/renewals.csv?within=" + strconv.Itoa(view.Within)
 	}
 	p.render(c, http.StatusOK, "renewals", map[string]any{"Title": "Renewals", "Nav": "renewals", "Wide": true,
-		"View": view, "Tiles": tiles, "Rows": rows, "Next": next, "Heading": heading, "CSV": csvLink, "Windows": dashboardWindows,
+		"View": view, "Tiles": tiles, "Rows": rows, "Next": next, "Heading": heading, "CSV": csvLink, "Windows": models.DashboardWindows(),
 		"AsOf": list.Today})
 }
 
-// tiles counts what the dashboard's tiles show: the contracts due within each window (one list
-// of the widest window, bucketed by days left) and the lapsed ones. The filters of the view apply.
-func (p *pages) tiles(c *gin.Context, view dashboardView) ([]tile, error) {
-	ctx := c.Request.Context()
-	capPage, _ := store.ParseContractPage(strconv.Itoa(dashboardCountCap), "")
-	widest := dashboardWindows[len(dashboardWindows)-1]
-	due, err := p.contracts.List(ctx, dashboardView{Within: widest, Program: view.Program, Q: view.Q}.filter(), capPage)
+// tiles shows the dashboard's counts (Contracts.RenewalTiles) under the view's filters, each
+// linking to its list.
+func (p *Portal) tiles(c *gin.Context, view dashboardView) ([]tile, error) {
+	counts, err := p.Contracts.RenewalTiles(c.Request.Context(), view.Program, view.Q)
 	if err != nil {
 		return nil, err
 	}
-	lapsed, err := p.contracts.List(ctx, dashboardView{Status: models.StatusLapsed, Program: view.Program, Q: view.Q}.filter(), capPage)
-	if err != nil {
-		return nil, err
-	}
-	counts := make([]int, len(dashboardWindows))
-	grace := 0
-	for _, v := range due.Items {
-		st, days := v.Status(due.Today, p.contracts.RenewalWindowDays)
-		if st == models.StatusGrace {
-			grace++
+	count := func(n store.TileCount) string {
+		if n.More {
+			return strconv.Itoa(n.Count) + "+"
 		}
-		for i, w := range dashboardWindows {
-			if days <= w {
-				counts[i]++
-			}
-		}
-	}
-	count := func(n int, more bool) string {
-		if more {
-			return strconv.Itoa(n) + "+"
-		}
-		return strconv.Itoa(n)
+		return strconv.Itoa(n.Count)
 	}
 	link := func(v dashboardView) string { return "/renewals?" + v.query().Encode() }
 	var out []tile
-	for i, w := range dashboardWindows {
-		t := tile{Label: fmt.Sprintf("within %d days", w), Count: count(counts[i], due.Next != "" && i == len(dashboardWindows)-1),
-			Href: link(dashboardView{Within: w, Program: view.Program, Q: view.Q}), Current: view.Status == "" && view.Within == w}
-		if w <= 30 && counts[i] > 0 {
+	for _, w := range counts.Within {
+		t := tile{Label: fmt.Sprintf("within %d days", w.Days), Count: count(w),
+			Href: link(dashboardView{Within: w.Days, Program: view.Program, Q: view.Q}), Current: view.Status == "" && view.Within == w.Days}
+		if w.Days <= models.DashboardWarnDays && w.Count > 0 {
 			t.Class = "warn"
 		}
 		out = append(out, t)
 	}
 	out = append(out,
-		tile{Label: "in grace", Count: count(grace, due.Next != ""), Href: link(dashboardView{Status: models.StatusGrace, Program: view.Program, Q: view.Q}),
+		tile{Label: "in grace", Count: count(counts.Grace), Href: link(dashboardView{Status: models.StatusGrace, Program: view.Program, Q: view.Q}),
 			Current: view.Status == models.StatusGrace, Class: "warn"},
-		tile{Label: "lapsed", Count: count(len(lapsed.Items), lapsed.Next != ""), Href: link(dashboardView{Status: models.StatusLapsed, Program: view.Program, Q: view.Q}),
+		tile{Label: "lapsed", Count: count(counts.Lapsed), Href: link(dashboardView{Status: models.StatusLapsed, Program: view.Program, Q: view.Q}),
 			Current: view.Status == models.StatusLapsed, Class: "bad"})
 	return out, nil
 }
@@ -210,11 +184,11 @@ func (p *pages) tiles(c *gin.Context, view dashboardView) ([]tile, error) {
 // renewalsCSV is the list's spreadsheet: what expires within the window (by default the renewal
 // window, ENTITLED_RENEWAL_WINDOW_DAYS, as the API's), exactly as
 // GET /v1/renewals?format=csv streams it (the same writer), for a browser's download link.
-func (p *pages) renewalsCSV(c *gin.Context) {
-	within, err := models.ParseWithinDays(c.Query("within"), p.contracts.RenewalWindowDays)
+func (p *Portal) renewalsCSV(c *gin.Context) {
+	within, err := models.ParseWithinDays(c.Query("within"), p.Contracts.RenewalWindowDays)
 	if err != nil {
 		p.pageError(c, "Renewals", err)
 		return
 	}
-	(&api{contracts: p.contracts}).exportRenewals(c, within)
+	p.RenewalsCSV(c, within)
 }

@@ -1,9 +1,12 @@
-package handlers
-
-// The portal: server-rendered pages for customers and staff. They call the same store services
-// as the /v1 API, with the same Principal, and answer HTML instead of JSON. This file holds what
-// every page shares: the template set, rendering, the session cookie, CSRF, flash messages and
-// the guards; pages_*.go hold the pages themselves.
+// Package pages is the portal: server-rendered pages for customers and staff. They call the same
+// store services as the /v1 API, with the same Principal, and answer HTML instead of JSON; they
+// format what the services answer and hold no rule. Package handlers builds the portal (New, with
+// the HTTP glue it shares with the API in Deps) and registers its routes (Portal.Register); this
+// package does not import handlers.
+//
+// This file holds what every page shares: the template set, rendering, the session cookie, CSRF,
+// flash messages and the guards; routes.go the routes; pages_*.go the pages themselves.
+package pages
 
 import (
 	"bytes"
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -33,6 +37,7 @@ import (
 // pageSet holds the portal's server-rendered pages, each parsed with the shared layout.
 type pageSet struct {
 	pages map[string]*template.Template
+	fail  func(c *gin.Context, err error) // a page that cannot render: the API's problem answer
 }
 
 func loadPages() (*pageSet, error) {
@@ -68,12 +73,12 @@ const pageCSP = "default-src 'self'; script-src 'none'; style-src 'self'; img-sr
 func (ps *pageSet) render(c *gin.Context, status int, name string, data map[string]any) {
 	t, ok := ps.pages[name]
 	if !ok {
-		fail(c, fmt.Errorf("no page %q", name))
+		ps.fail(c, fmt.Errorf("no page %q", name))
 		return
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		fail(c, err)
+		ps.fail(c, err)
 		return
 	}
 	h := c.Writer.Header()
@@ -83,24 +88,63 @@ func (ps *pageSet) render(c *gin.Context, status int, name string, data map[stri
 	c.Abort()
 }
 
-// pages are the portal's handlers: the same services as the API, HTML instead of JSON.
-type pages struct {
-	set           *pageSet
-	identity      *store.Identity
-	catalogue     *store.Catalogue
-	accounts      *store.Accounts
-	licenses      *store.Licenses
-	registrations *store.Registrations
-	help          *store.Help
-	contracts     *store.Contracts
-	licenseKeys   *store.LicenseKeys
-	limiter       *anonLimiter // shared with the API: one budget per address
+// Deps is what the portal needs: the same store services as the API, the configuration in them
+// (the renewal window), and the HTTP glue it shares with the API. The glue is handed in by package
+// handlers, which registers the portal's routes; this package does not import it.
+type Deps struct {
+	Identity      *store.Identity
+	Catalogue     *store.Catalogue
+	Accounts      *store.Accounts
+	Licenses      *store.Licenses
+	Registrations *store.Registrations
+	Help          *store.Help
+	Contracts     *store.Contracts
+	LicenseKeys   *store.LicenseKeys
+
+	// SetPrincipal keeps the session's principal on the context, where the API keeps a bearer
+	// token's; Principal reads it back (nil when nobody is signed in); Actor is the caller as the
+	// audit log records it; RequestID is the request's id.
+	SetPrincipal func(c *gin.Context, p *models.Principal)
+	Principal    func(c *gin.Context) *models.Principal
+	Actor        func(c *gin.Context) models.Actor
+	RequestID    func(c *gin.Context) string
+	// Problem is the API's mapping of an error to a status and the sentence its problem+json shows.
+	Problem func(err error) (status int, detail string)
+	// Fail answers with the API's problem+json (for what is not a page: a page that cannot render).
+	Fail func(c *gin.Context, err error)
+	// Logger is the request's logger.
+	Logger func(c *gin.Context) *slog.Logger
+	// Throttle spends one request of the address's anonymous budget, shared with the API.
+	Throttle func(key string, now time.Time) (ok bool, wait time.Duration)
+	// RenewalsCSV streams the renewals spreadsheet as GET /v1/renewals?format=csv does.
+	RenewalsCSV func(c *gin.Context, within int)
 }
 
-func newPages(set *pageSet, d Deps, limiter *anonLimiter) *pages {
-	return &pages{set: set, identity: d.Identity, catalogue: d.Catalogue, accounts: d.Accounts, licenses: d.Licenses,
-		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, licenseKeys: d.LicenseKeys, limiter: limiter}
+// Portal is the portal's handlers: the same services as the API, HTML instead of JSON.
+type Portal struct {
+	Deps
+	set    *pageSet
+	static gin.HandlerFunc
 }
+
+// New loads the portal's templates and static files.
+func New(d Deps) (*Portal, error) {
+	set, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	static, err := staticFiles()
+	if err != nil {
+		return nil, err
+	}
+	set.fail = d.Fail
+	return &Portal{Deps: d, set: set, static: static}, nil
+}
+
+// The services by the names the pages use.
+func (p *Portal) principal(c *gin.Context) *models.Principal { return p.Principal(c) }
+func (p *Portal) actor(c *gin.Context) models.Actor          { return p.Actor(c) }
+func (p *Portal) requestID(c *gin.Context) string            { return p.RequestID(c) }
 
 // Cookies of the portal. All are Secure (browsers accept Secure cookies from http://localhost as
 // well), HttpOnly and SameSite=Lax.
@@ -124,12 +168,12 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 // session resolves the session cookie to a Principal, exactly as the API resolves a bearer token,
 // and makes sure the browser has a CSRF seed for anonymous forms. A cookie whose session ended is
 // cleared; a database that cannot answer is a 503 page.
-func (p *pages) session(c *gin.Context) {
+func (p *Portal) session(c *gin.Context) {
 	if tok, err := c.Cookie(sessionCookie); err == nil && tok != "" {
-		pr, err := p.identity.Authenticate(c.Request.Context(), tok)
+		pr, err := p.Identity.Authenticate(c.Request.Context(), tok)
 		switch {
 		case err == nil && pr.IsUser():
-			c.Set(ctxPrincipal, pr)
+			p.SetPrincipal(c, pr)
 			c.Set(ctxSessionToken, tok)
 		case err == nil || store.ErrorCode(err) == models.CodeUnauthenticated:
 			setCookie(c, sessionCookie, "", -1)
@@ -169,7 +213,7 @@ func csrfFor(c *gin.Context) string {
 
 // checkCSRF refuses a POST whose form does not carry this browser's token: 403 with a page that
 // says so. A signed-in user's forms must carry the token of their session.
-func (p *pages) checkCSRF(c *gin.Context) {
+func (p *Portal) checkCSRF(c *gin.Context) {
 	if c.Request.Method != http.MethodPost {
 		c.Next()
 		return
@@ -187,8 +231,8 @@ func (p *pages) checkCSRF(c *gin.Context) {
 }
 
 // signedIn admits a signed-in person; anyone else is sent to log in, and back here afterwards.
-func (p *pages) signedIn(c *gin.Context) {
-	if principal(c).IsUser() {
+func (p *Portal) signedIn(c *gin.Context) {
+	if p.principal(c).IsUser() {
 		c.Next()
 		return
 	}
@@ -201,9 +245,9 @@ func (p *pages) signedIn(c *gin.Context) {
 }
 
 // staffPage admits staff with the role (or superadmin).
-func (p *pages) staffPage(role string) gin.HandlerFunc {
+func (p *Portal) staffPage(role string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		pr := principal(c)
+		pr := p.principal(c)
 		if !pr.IsUser() {
 			p.signedIn(c)
 			return
@@ -218,8 +262,8 @@ func (p *pages) staffPage(role string) gin.HandlerFunc {
 }
 
 // anon spends the address's budget of anonymous letter-sending requests (shared with the API).
-func (p *pages) anon(c *gin.Context) {
-	if ok, wait := p.limiter.take(c.ClientIP(), time.Now()); !ok {
+func (p *Portal) anon(c *gin.Context) {
+	if ok, wait := p.Throttle(c.ClientIP(), time.Now()); !ok {
 		secs := int(math.Ceil(math.Max(wait.Seconds(), 1)))
 		c.Header("Retry-After", fmt.Sprint(secs))
 		p.render(c, http.StatusTooManyRequests, "message", map[string]any{"Title": "Too many requests", "Error": true,
@@ -250,11 +294,11 @@ func takeFlash(c *gin.Context) string {
 
 // render adds what every page shows (who is signed in, the CSRF token, a flash message, today)
 // to the page's data and writes it.
-func (p *pages) render(c *gin.Context, status int, name string, data map[string]any) {
+func (p *Portal) render(c *gin.Context, status int, name string, data map[string]any) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	if pr := principal(c); pr.IsUser() {
+	if pr := p.principal(c); pr.IsUser() {
 		data["Me"] = pr
 	}
 	data["CSRF"] = csrfFor(c)
@@ -267,8 +311,8 @@ func (p *pages) render(c *gin.Context, status int, name string, data map[string]
 	if _, ok := data["Flash"]; !ok {
 		data["Flash"] = takeFlash(c)
 	}
-	if p.licenses != nil {
-		data["Today"] = p.licenses.Today()
+	if p.Licenses != nil {
+		data["Today"] = p.Licenses.Today()
 	}
 	p.set.render(c, status, name, data)
 }
@@ -282,17 +326,16 @@ func redirect(c *gin.Context, to, msg string) {
 	c.Abort()
 }
 
-func (p *pages) message(c *gin.Context, status int, title, msg string, isErr bool, next, nextLabel string) {
+func (p *Portal) message(c *gin.Context, status int, title, msg string, isErr bool, next, nextLabel string) {
 	p.render(c, status, "message", map[string]any{"Title": title, "Message": msg, "Error": isErr, "Next": next, "NextLabel": nextLabel})
 }
 
 // pageError shows a coded error in words; anything else is logged and shown as a bare failure.
-func (p *pages) pageError(c *gin.Context, title string, err error) {
-	status, prob := problemFor(err)
+func (p *Portal) pageError(c *gin.Context, title string, err error) {
+	status, msg := p.Problem(err)
 	if status >= 500 {
-		logger(c).Error("page failed", "request_id", requestID(c), "route", c.FullPath(), "error", err)
+		p.Logger(c).Error("page failed", "request_id", p.requestID(c), "route", c.FullPath(), "error", err)
 	}
-	msg := prob.Detail
 	if msg != "" {
 		msg = strings.ToUpper(msg[:1]) + msg[1:]
 		if !strings.HasSuffix(msg, ".") {
@@ -307,9 +350,8 @@ func (p *pages) pageError(c *gin.Context, title string, err error) {
 }
 
 // errorText is an error as a sentence for a form, with its status.
-func errorText(err error) (int, string) {
-	status, prob := problemFor(err)
-	msg := prob.Detail
+func (p *Portal) errorText(err error) (int, string) {
+	status, msg := p.Problem(err)
 	if msg == "" {
 		return status, ""
 	}
@@ -320,14 +362,14 @@ func errorText(err error) (int, string) {
 	return status, msg
 }
 
-// safeNext is where to go after signing in: a path on this server with its query, re-serialised
+// SafeNext is where to go after signing in: a path on this server with its query, re-serialised
 // from its parsed form; anything else is "/". Browsers are more lenient than url.Parse: they drop
 // tabs and newlines anywhere in a URL, trim spaces and control characters at its ends and read a
 // backslash as a slash, so "/\t/evil.example" and "/\\evil.example" both lead to evil.example. A
 // value is refused when, raw or percent-decoded (%09, %0a, %5c, …), it holds any control or space
 // character or a backslash; when its path, raw or decoded ("/%2F%2Fevil" is "//evil"), does not
 // start with exactly one "/"; or when it parses with a scheme, a host or a user.
-func safeNext(next string) string {
+func SafeNext(next string) string {
 	// "//" anywhere, not only at the start: the contract refuses it, and no page of ours needs it.
 	if !strings.HasPrefix(next, "/") || strings.Contains(next, "//") || !plainURLText(next) {
 		return "/"

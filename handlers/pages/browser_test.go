@@ -1,4 +1,4 @@
-package handlers
+package pages_test
 
 // Browser tests: headless Chromium (Debian's chromium package) driven by chromedp through the
 // customer's and the renewal representative's journeys, against the real server on a real

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // Renewal staff's contract page: the contract with its history, and the actions renew, upgrade,
 // grace and terminate, each shown for confirmation before it is done.
@@ -21,24 +21,24 @@ func contractBack(c *gin.Context) string {
 	if back == "" {
 		back = c.PostForm("back")
 	}
-	if back = safeNext(back); !strings.HasPrefix(back, "/renewals") {
+	if back = SafeNext(back); !strings.HasPrefix(back, "/renewals") {
 		return "/renewals"
 	}
 	return back
 }
 
-func (p *pages) contract(c *gin.Context) {
+func (p *Portal) contract(c *gin.Context) {
 	p.contractPage(c, http.StatusOK, nil)
 }
 
-func (p *pages) contractPage(c *gin.Context, status int, extra map[string]any) {
-	v, err := p.contracts.Get(c.Request.Context(), c.Param("id"))
+func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) {
+	v, err := p.Contracts.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		p.pageError(c, "Contract", err)
 		return
 	}
-	today := p.contracts.Today()
-	st, days := v.Status(today, p.contracts.RenewalWindowDays)
+	today := p.Contracts.Today()
+	st, days := v.Status(today, p.Contracts.RenewalWindowDays)
 	end := v.Contract.EndsOn
 	suggested := end.AddDays(models.DefaultRenewalTermDays)
 	if end.IsZero() {
@@ -63,7 +63,7 @@ func minDate(a, b models.Date) models.Date {
 
 // contractAction shows what an action will do and asks to confirm it; the confirmed form does it
 // and goes back to the dashboard, where a renewed contract has left the list.
-func (p *pages) contractAction(c *gin.Context) {
+func (p *Portal) contractAction(c *gin.Context) {
 	id, action := c.Param("id"), c.Param("action")
 	form := map[string]string{}
 	for _, f := range []string{"ends_on", "program", "premier", "until", "reason"} {
@@ -85,7 +85,7 @@ func (p *pages) contractAction(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if c.PostForm("confirm") != "yes" {
-		v, err := p.contracts.Get(ctx, id)
+		v, err := p.Contracts.Get(ctx, id)
 		if err != nil {
 			p.pageError(c, "Contract", err)
 			return
@@ -103,19 +103,19 @@ func (p *pages) contractAction(c *gin.Context) {
 	}
 	var v *models.ContractView
 	var err error
-	a := actor(c)
+	a := p.actor(c)
 	switch action {
 	case "renew":
-		v, err = p.contracts.Renew(ctx, id, models.RenewalInput{EndsOn: form["ends_on"], Program: form["program"], Premier: premierChoice(form["premier"])}, a)
+		v, err = p.Contracts.Renew(ctx, id, models.RenewalInput{EndsOn: form["ends_on"], Program: form["program"], Premier: premierChoice(form["premier"])}, a)
 	case "upgrade":
-		v, err = p.contracts.Upgrade(ctx, id, models.UpgradeInput{Program: form["program"], Premier: premierChoice(form["premier"])}, a)
+		v, err = p.Contracts.Upgrade(ctx, id, models.UpgradeInput{Program: form["program"], Premier: premierChoice(form["premier"])}, a)
 	case "grace":
-		v, err = p.contracts.Grace(ctx, id, form["until"], form["reason"], a)
+		v, err = p.Contracts.Grace(ctx, id, form["until"], form["reason"], a)
 	case "terminate":
-		v, err = p.contracts.Terminate(ctx, id, form["reason"], a)
+		v, err = p.Contracts.Terminate(ctx, id, form["reason"], a)
 	}
 	if err != nil {
-		status, msg := errorText(err)
+		status, msg := p.errorText(err)
 		if f := fieldMessages(err); f != nil {
 			msg = strings.Join(sortedValues(f), " ")
 		}
@@ -126,7 +126,7 @@ func (p *pages) contractAction(c *gin.Context) {
 		p.contractPage(c, status, map[string]any{"Action": action, "ActionError": msg, "Form": form})
 		return
 	}
-	st, _ := v.Status(p.contracts.Today(), p.contracts.RenewalWindowDays)
+	st, _ := v.Status(p.Contracts.Today(), p.Contracts.RenewalWindowDays)
 	var msg string
 	switch action {
 	case "renew":

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // Help for people who cannot register: the "trouble registering" form, the "I don't know my
 // License Number" recovery form, and staff support's queue with resolve and "make admin".
@@ -6,6 +6,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -13,23 +14,23 @@ import (
 	"entitled/models"
 )
 
-func (p *pages) helpForm(c *gin.Context) {
+func (p *Portal) helpForm(c *gin.Context) {
 	data := map[string]any{"Title": "Trouble registering?", "Nav": "help",
 		"Form": map[string]string{"license_number": c.Query("license_number"), "account_id": c.Query("account_id")}}
-	if pr := principal(c); pr.IsUser() {
+	if pr := p.principal(c); pr.IsUser() {
 		data["Form"].(map[string]string)["name"] = pr.Name
 		data["Form"].(map[string]string)["email"] = pr.Email
 	}
 	p.render(c, http.StatusOK, "help", data)
 }
 
-func (p *pages) askHelp(c *gin.Context) {
+func (p *Portal) askHelp(c *gin.Context) {
 	form := map[string]string{}
 	for _, f := range []string{"name", "email", "company", "license_number", "account_id", "message"} {
 		form[f] = strings.TrimSpace(c.PostForm(f))
 	}
-	r, err := p.help.Ask(c.Request.Context(), models.HelpInput{Name: form["name"], Email: form["email"], Company: form["company"],
-		LicenseNumber: form["license_number"], AccountID: form["account_id"], Message: form["message"]}, actor(c))
+	r, err := p.Help.Ask(c.Request.Context(), models.HelpInput{Name: form["name"], Email: form["email"], Company: form["company"],
+		LicenseNumber: form["license_number"], AccountID: form["account_id"], Message: form["message"]}, p.actor(c))
 	if fields := fieldMessages(err); fields != nil {
 		p.render(c, http.StatusBadRequest, "help", map[string]any{"Title": "Trouble registering?", "Nav": "help", "Form": form, "Fields": fields})
 		return
@@ -39,17 +40,17 @@ func (p *pages) askHelp(c *gin.Context) {
 		return
 	}
 	p.message(c, http.StatusAccepted, "We have your request",
-		"Thank you. Your request number is "+itoa64(r.ID)+". A confirmation is on its way to "+r.Email+", and our staff will write to you there once they have looked into it.",
+		"Thank you. Your request number is "+itoa(r.ID)+". A confirmation is on its way to "+r.Email+", and our staff will write to you there once they have looked into it.",
 		false, "/", "Back to the start")
 }
 
-func (p *pages) recoverForm(c *gin.Context) {
+func (p *Portal) recoverForm(c *gin.Context) {
 	p.render(c, http.StatusOK, "recover", map[string]any{"Title": "I don't know my License Number"})
 }
 
-func (p *pages) recoverAccount(c *gin.Context) {
+func (p *Portal) recoverAccount(c *gin.Context) {
 	email := strings.TrimSpace(c.PostForm("email"))
-	err := p.accounts.Recover(c.Request.Context(), email)
+	err := p.Accounts.Recover(c.Request.Context(), email)
 	if fields := fieldMessages(err); fields != nil {
 		p.render(c, http.StatusBadRequest, "recover", map[string]any{"Title": "I don't know my License Number", "Email": email, "Fields": fields})
 		return
@@ -65,17 +66,17 @@ func (p *pages) recoverAccount(c *gin.Context) {
 }
 
 // helpQueue is staff support's list of help requests, open ones first.
-func (p *pages) helpQueue(c *gin.Context) {
+func (p *Portal) helpQueue(c *gin.Context) {
 	status := c.DefaultQuery("status", models.HelpOpen)
 	if status == "all" {
 		status = ""
 	}
-	pg, err := models.ParsePage("50", c.Query("cursor"))
+	pg, err := models.ParsePage(strconv.Itoa(models.PageDefault), c.Query("cursor"))
 	if err != nil {
 		p.pageError(c, "Help queue", err)
 		return
 	}
-	reqs, next, err := p.help.Queue(c.Request.Context(), status, pg)
+	reqs, next, err := p.Help.Queue(c.Request.Context(), status, pg)
 	if err != nil {
 		p.pageError(c, "Help queue", err)
 		return
@@ -87,19 +88,19 @@ func (p *pages) helpQueue(c *gin.Context) {
 		"Requests": reqs, "Next": next, "Status": status})
 }
 
-func (p *pages) resolveHelp(c *gin.Context) {
-	r, err := p.help.Resolve(c.Request.Context(), principal(c), c.Param("id"), c.PostForm("note"), actor(c))
+func (p *Portal) resolveHelp(c *gin.Context) {
+	r, err := p.Help.Resolve(c.Request.Context(), p.principal(c), c.Param("id"), c.PostForm("note"), p.actor(c))
 	if err != nil {
 		p.pageError(c, "Help queue", err)
 		return
 	}
-	redirect(c, "/staff/help", "Request "+itoa64(r.ID)+" from "+r.Email+" is resolved.")
+	redirect(c, "/staff/help", "Request "+itoa(r.ID)+" from "+r.Email+" is resolved.")
 }
 
 // makeAdmin makes a person the administrator of a license (all three roles), naming the help
 // request in the audit log; an address with no verified account (none, or one whose address is
 // not confirmed yet) gets an invitation. It asks first.
-func (p *pages) makeAdmin(c *gin.Context) {
+func (p *Portal) makeAdmin(c *gin.Context) {
 	id := c.Param("id")
 	ln, email := strings.TrimSpace(c.PostForm("license_number")), strings.TrimSpace(c.PostForm("email"))
 	if c.PostForm("confirm") != "yes" {
@@ -109,8 +110,8 @@ func (p *pages) makeAdmin(c *gin.Context) {
 			"Button": "Yes, make administrator", "Cancel": "/staff/help"})
 		return
 	}
-	res, err := p.registrations.PutMember(c.Request.Context(), principal(c), ln, email,
-		[]string{models.MemberAdmin, models.MemberSupport, models.MemberLicense}, id, actor(c))
+	res, err := p.Registrations.PutMember(c.Request.Context(), p.principal(c), ln, email,
+		[]string{models.MemberAdmin, models.MemberSupport, models.MemberLicense}, id, p.actor(c))
 	if err != nil {
 		p.pageError(c, "Make administrator", err)
 		return

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 // The customer's pages: register a product, my licenses, one license (support, response targets,
 // entitlements, versions), its members and join requests, and its audit trail.
@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -17,14 +18,14 @@ import (
 	"entitled/models/store"
 )
 
-func (p *pages) registerForm(c *gin.Context) {
+func (p *Portal) registerForm(c *gin.Context) {
 	p.render(c, http.StatusOK, "register", map[string]any{"Title": "Register a product", "Nav": "register",
 		"LicenseNumber": c.Query("license_number")})
 }
 
 // register registers by one of License Number, service tag or Account ID (whichever form was
 // sent) and explains the outcome: administrator, already a member, or a request that waits.
-func (p *pages) register(c *gin.Context) {
+func (p *Portal) register(c *gin.Context) {
 	in := models.RegistrationInput{}
 	by := c.PostForm("by")
 	switch by {
@@ -38,9 +39,9 @@ func (p *pages) register(c *gin.Context) {
 	}
 	data := map[string]any{"Title": "Register a product", "Nav": "register", "By": by,
 		"LicenseNumber": in.LicenseNumber, "ServiceTag": in.ServiceTag, "AccountID": in.AccountID}
-	res, err := p.registrations.Register(c.Request.Context(), principal(c), in, actor(c))
+	res, err := p.Registrations.Register(c.Request.Context(), p.principal(c), in, p.actor(c))
 	if err != nil {
-		status, msg := errorText(err)
+		status, msg := p.errorText(err)
 		switch store.ErrorCode(err) {
 		case models.CodeValidation:
 			msg = "Fill in the " + fieldWord(by) + "."
@@ -73,8 +74,8 @@ func (p *pages) register(c *gin.Context) {
 }
 
 // withdraw takes back the caller's pending join request.
-func (p *pages) withdraw(c *gin.Context) {
-	if err := p.registrations.Withdraw(c.Request.Context(), principal(c), c.Param("id"), actor(c)); err != nil {
+func (p *Portal) withdraw(c *gin.Context) {
+	if err := p.Registrations.Withdraw(c.Request.Context(), p.principal(c), c.Param("id"), p.actor(c)); err != nil {
 		p.pageError(c, "Withdraw the request", err)
 		return
 	}
@@ -88,20 +89,20 @@ type licenseRow struct {
 	Support models.SupportSummary
 }
 
-func (p *pages) myLicenses(c *gin.Context) {
-	pg, err := models.ParsePage("100", c.Query("cursor"))
+func (p *Portal) myLicenses(c *gin.Context) {
+	pg, err := models.ParsePage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
 	if err != nil {
-		pg = models.Page{Limit: 100}
+		pg = models.Page{Limit: models.PortalPageSize}
 	}
-	mine, next, err := p.registrations.MyLicenses(c.Request.Context(), principal(c), pg)
+	mine, next, err := p.Registrations.MyLicenses(c.Request.Context(), p.principal(c), pg)
 	if err != nil {
 		p.pageError(c, "My licenses", err)
 		return
 	}
-	today := p.licenses.Today()
+	today := p.Licenses.Today()
 	rows := make([]licenseRow, 0, len(mine))
 	for i := range mine {
-		rows = append(rows, licenseRow{Detail: mine[i].Detail, Roles: mine[i].Roles, Support: mine[i].Detail.Summary(today, p.licenses.RenewalWindowDays)})
+		rows = append(rows, licenseRow{Detail: mine[i].Detail, Roles: mine[i].Roles, Support: mine[i].Detail.Summary(today, p.Licenses.RenewalWindowDays)})
 	}
 	p.render(c, http.StatusOK, "licenses", map[string]any{"Title": "My licenses", "Nav": "licenses", "Wide": true, "Rows": rows, "Next": next})
 }
@@ -132,37 +133,32 @@ func findEntitlement(ents []models.Entitlement, name string) models.Entitlement 
 
 // license shows one license: what it is, its support, response targets, entitlements and the
 // product's versions, each with whether it may be downloaded and keyed.
-func (p *pages) license(c *gin.Context) {
-	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
-	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+func (p *Portal) license(c *gin.Context) {
+	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
+	d, roles, err := p.Registrations.LicenseFor(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "License", err)
 		return
 	}
 	ln = d.License.LicenseNumber
-	sup, err := p.licenses.Support(ctx, pr, ln, "")
+	sup, err := p.Licenses.Support(ctx, pr, ln, "")
 	if err != nil {
 		p.pageError(c, "License", err)
 		return
 	}
-	prod, err := p.catalogue.Product(ctx, d.Product.SKU)
+	all, err := p.Licenses.SupportByVersion(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "License", err)
 		return
 	}
 	var versions []versionRow
-	for i := len(prod.Versions) - 1; i >= 0; i-- {
-		v := prod.Versions[i]
-		vs, err := p.licenses.Support(ctx, pr, ln, v.Version)
-		if err != nil {
-			p.pageError(c, "License", err)
-			return
-		}
-		versions = append(versions, versionRow{Version: v, Download: findEntitlement(vs.Entitlements, models.EntitlementDownloadsRead),
-			Keys: findEntitlement(vs.Entitlements, models.EntitlementLicenseKeys), IsDefault: sup.Version != nil && sup.Version.ID == v.ID})
+	for i := len(all) - 1; i >= 0; i-- {
+		v := all[i].Version
+		versions = append(versions, versionRow{Version: v, Download: findEntitlement(all[i].Entitlements, models.EntitlementDownloadsRead),
+			Keys: findEntitlement(all[i].Entitlements, models.EntitlementLicenseKeys), IsDefault: sup.Version != nil && sup.Version.ID == v.ID})
 	}
 	var targets []targetRow
-	for _, s := range models.Severities {
+	for _, s := range models.Severities() {
 		if t, ok := sup.Targets.BySeverity[s]; ok {
 			targets = append(targets, targetRow{Severity: s, Target: t, AroundTheClock: hasRole(sup.Targets.AroundTheClock, s)})
 		}
@@ -180,31 +176,31 @@ func (p *pages) license(c *gin.Context) {
 }
 
 // members shows an admin the members, the pending join requests and the form to add someone.
-func (p *pages) members(c *gin.Context) {
+func (p *Portal) members(c *gin.Context) {
 	p.membersPage(c, http.StatusOK, nil)
 }
 
-func (p *pages) membersPage(c *gin.Context, status int, extra map[string]any) {
-	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
+func (p *Portal) membersPage(c *gin.Context, status int, extra map[string]any) {
+	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
 	// The admin-only call first: who may not manage members learns nothing more of the license.
-	members, err := p.registrations.Members(ctx, pr, ln)
+	members, err := p.Registrations.Members(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "Members", err)
 		return
 	}
-	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	d, roles, err := p.Registrations.LicenseFor(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "Members", err)
 		return
 	}
 	ln = d.License.LicenseNumber
-	reqs, err := p.registrations.Requests(ctx, pr, ln)
+	reqs, err := p.Registrations.Requests(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "Members", err)
 		return
 	}
 	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "members", "D": d, "Roles": roles,
-		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "AllRoles": models.MemberRoles, "Me": pr}
+		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "AllRoles": models.MemberRoles(), "Me": pr}
 	for k, v := range extra {
 		data[k] = v
 	}
@@ -212,13 +208,13 @@ func (p *pages) membersPage(c *gin.Context, status int, extra map[string]any) {
 }
 
 // putMember grants roles to a member, or invites an address that has no verified account yet.
-func (p *pages) putMember(c *gin.Context) {
+func (p *Portal) putMember(c *gin.Context) {
 	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
 	roles := c.PostFormArray("roles")
-	res, err := p.registrations.PutMember(c.Request.Context(), principal(c), ln, email, roles, "", actor(c))
+	res, err := p.Registrations.PutMember(c.Request.Context(), p.principal(c), ln, email, roles, "", p.actor(c))
 	if err != nil {
 		if store.ErrorCode(err) == models.CodeValidation || store.ErrorCode(err) == models.CodeLastAdmin {
-			status, msg := errorText(err)
+			status, msg := p.errorText(err)
 			if f := fieldMessages(err); f != nil {
 				msg = strings.Join(sortedValues(f), " ")
 				if f["roles"] != "" {
@@ -242,16 +238,16 @@ func (p *pages) putMember(c *gin.Context) {
 }
 
 // removeMember asks for confirmation, then takes every role of a member away.
-func (p *pages) removeMember(c *gin.Context) {
+func (p *Portal) removeMember(c *gin.Context) {
 	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
-	self := strings.EqualFold(email, principal(c).Email)
+	self := strings.EqualFold(email, p.principal(c).Email)
 	if c.PostForm("confirm") != "yes" {
 		// Ask only someone who may do it: an admin (or staff support), or the member themself.
 		var err error
 		if self {
-			_, _, err = p.registrations.LicenseFor(c.Request.Context(), principal(c), ln)
+			_, _, err = p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), ln)
 		} else {
-			_, err = p.registrations.Members(c.Request.Context(), principal(c), ln)
+			_, err = p.Registrations.Members(c.Request.Context(), p.principal(c), ln)
 		}
 		if err != nil {
 			p.pageError(c, "Remove a member", err)
@@ -266,7 +262,7 @@ func (p *pages) removeMember(c *gin.Context) {
 			"Cancel": "/licenses/" + url.PathEscape(ln) + "/members"})
 		return
 	}
-	if err := p.registrations.RemoveMember(c.Request.Context(), principal(c), ln, email, actor(c)); err != nil {
+	if err := p.Registrations.RemoveMember(c.Request.Context(), p.principal(c), ln, email, p.actor(c)); err != nil {
 		p.pageError(c, "Remove a member", err)
 		return
 	}
@@ -278,11 +274,11 @@ func (p *pages) removeMember(c *gin.Context) {
 }
 
 // decide approves (with the roles ticked) or rejects a join request.
-func (p *pages) decide(approve bool) gin.HandlerFunc {
+func (p *Portal) decide(approve bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ln := c.Param("ln")
 		roles := c.PostFormArray("roles")
-		r, err := p.registrations.Decide(c.Request.Context(), principal(c), ln, c.Param("id"), approve, roles, actor(c))
+		r, err := p.Registrations.Decide(c.Request.Context(), p.principal(c), ln, c.Param("id"), approve, roles, p.actor(c))
 		if store.ErrorCode(err) == models.CodeValidation {
 			p.membersPage(c, http.StatusBadRequest, map[string]any{"RequestError": "Choose at least one role to grant.", "RequestErrorID": c.Param("id")})
 			return
@@ -341,20 +337,20 @@ func auditDetails(raw string) []detailPair {
 }
 
 // audit shows an admin the license's audit trail, newest first.
-func (p *pages) audit(c *gin.Context) {
-	ctx, pr, ln := c.Request.Context(), principal(c), c.Param("ln")
-	pg, err := models.ParsePage("50", c.Query("cursor"))
+func (p *Portal) audit(c *gin.Context) {
+	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
+	pg, err := models.ParsePage(strconv.Itoa(models.PageDefault), c.Query("cursor"))
 	if err != nil {
 		p.pageError(c, "Audit trail", err)
 		return
 	}
 	// The admin-only call first, as for the members page.
-	entries, next, err := p.registrations.LicenseAudit(ctx, pr, ln, pg)
+	entries, next, err := p.Registrations.LicenseAudit(ctx, pr, ln, pg)
 	if err != nil {
 		p.pageError(c, "Audit trail", err)
 		return
 	}
-	d, roles, err := p.registrations.LicenseFor(ctx, pr, ln)
+	d, roles, err := p.Registrations.LicenseFor(ctx, pr, ln)
 	if err != nil {
 		p.pageError(c, "Audit trail", err)
 		return
@@ -377,6 +373,6 @@ func sortedValues(m map[string]string) []string {
 }
 
 // requestsLink is where the join-request letter points: the members page, at its requests.
-func (p *pages) requestsLink(c *gin.Context) {
+func (p *Portal) requestsLink(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/licenses/"+url.PathEscape(c.Param("ln"))+"/members#requests")
 }
