@@ -3,7 +3,7 @@ package models
 import "slices"
 
 // Who may act on a license. The store loads the license and the principal's membership (the
-// full query in members.go, the cached one in hotpath.go); LicenseAccess decides, and the portal
+// full query in store/access.go, the cached one in store/hotpath.go); LicenseAccess decides, and the portal
 // asks MayActAs for what a page offers.
 
 // LicenseAccess decides whether the principal may act on a license with the role (an empty role:

@@ -3,189 +3,261 @@ package store
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
+	"entitled/mailer"
 	"entitled/models"
 )
 
-// lockLicense serialises changes to one license's members. On PostgreSQL it locks the license
-// row until the transaction ends; SQLite transactions hold the database's write lock from BEGIN
-// (_txlock=immediate), so there is nothing more to take.
-func lockLicense(tx *gorm.DB, licenseID int64) error {
-	if tx.Dialector.Name() != "postgres" {
-		return nil
-	}
-	return tx.Exec("SELECT id FROM licenses WHERE id = ? FOR UPDATE", licenseID).Error
-}
-
-// Unverified accounts hold no membership that counts. Anyone can sign up with any address, so
-// an account whose email address is not verified yet is "no account yet": a grant to it waits as
-// an invitation (grantByEmail) until the address is verified, which only its owner can do. Such
-// an account can hold a members row only from before grants waited (when a grant to an unverified
-// account took effect at once, which let whoever signed up with a colleague's address act as
-// that colleague). Such a row is dormant, as a pending invitation is: it gives no access
-// (access), is not listed (Members, MyLicenses, Memberships), gets no admins' letters
-// (licenseAdminEmails) and is not an admin the license keeps (putMember); it takes effect when
-// the address is verified, like the invitation it should have been. An admin or staff support may
-// still remove it (RemoveMember). verifiedUser is the SQL condition on the joined users row.
-const verifiedUser = "users.email_verified_at IS NOT NULL"
-
-// lockAddress serialises, on PostgreSQL, a grant by address (PutMember) with the acceptance of
-// that address's invitations when it is verified (acceptInvitations): otherwise a grant that read
-// the user as unverified could commit its invitation just after the verification looked for
-// invitations, and wait for ever. Whichever comes second sees what the first did. It is taken
-// before lockLicense (acceptInvitations takes license locks after it too), so the two cannot
-// deadlock. SQLite transactions are serial already.
-func lockAddress(tx *gorm.DB, email string) error {
-	if tx.Dialector.Name() != "postgres" {
-		return nil
-	}
-	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "grant:"+email).Error
-}
-
-// putMember gives a user exactly the roles on a license (none removes them), bumping the grant
-// version on every change. It refuses to leave the license without an admin whose address is
-// verified; an unverified account's admin role (see verifiedUser) counts for nothing, so taking
-// it away is never refused. Callers granting to a person by address use grantByEmail.
-func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []string) (*models.Member, bool, error) {
-	var m models.Member
-	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
-	isNew := errors.Is(err, gorm.ErrRecordNotFound)
-	if err != nil && !isNew {
-		return nil, false, err
-	}
-	if !isNew && slices.Equal(m.Roles(), roles) {
-		return &m, false, nil
-	}
-	if !isNew && m.RoleAdmin && !slices.Contains(roles, models.MemberAdmin) {
-		var others, self int64
-		err := tx.Table("members").Joins("JOIN users ON users.id = members.user_id").
-			Where("members.license_id = ? AND members.role_admin AND members.user_id <> ? AND "+verifiedUser, licenseID, userID).Count(&others).Error
+// Members lists a license's members (users whose address is verified: see verifiedUser).
+// Errors: as access with the admin role.
+func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln string) (_ []models.MemberView, err error) {
+	defer wrapErr(&err, "list members")
+	var out []models.MemberView
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
-			return nil, false, err
+			return err
 		}
-		if others == 0 {
-			if err := tx.Model(&models.User{}).Where("id = ? AND email_verified_at IS NOT NULL", userID).Count(&self).Error; err != nil {
-				return nil, false, err
-			}
+		var rows []struct {
+			Email string
+			Name  string
+			models.Member
 		}
-		if others == 0 && self > 0 {
-			return nil, false, models.Errorf(models.CodeLastAdmin, "a license keeps at least one admin: make someone else admin first")
+		err = tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
+			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, acc.License.ID).
+			Order("members.id").Scan(&rows).Error
+		for _, r := range rows {
+			out = append(out, models.MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
 		}
-	}
-	wasActive := m.Active()
-	m.SetRoles(roles)
-	m.UpdatedAt = now
-	if isNew {
-		m = models.Member{LicenseID: licenseID, UserID: userID, GrantVersion: 1, Since: now, UpdatedAt: now}
-		m.SetRoles(roles)
-		return &m, true, tx.Create(&m).Error
-	}
-	if !wasActive {
-		m.Since = now // rejoining after removal
-	}
-	m.GrantVersion++
-	err = tx.Model(&models.Member{}).Where("id = ?", m.ID).Updates(map[string]any{
-		"role_admin": m.RoleAdmin, "role_support": m.RoleSupport, "role_license": m.RoleLicense,
-		"grant_version": m.GrantVersion, "since": m.Since, "updated_at": now,
-	}).Error
-	return &m, true, err
+		return err
+	})
+	return out, err
 }
 
-// memberOf loads the user's active membership of a license, or nil. It does not look at the
-// user's address: callers asking for a principal's access go through access.
-func memberOf(tx *gorm.DB, licenseID, userID int64) (*models.Member, error) {
-	var m models.Member
-	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil
-	}
+// PutMember gives the person with the email exactly the roles on the license, through
+// grantByEmail: a user whose address is verified at once; an address with no user, or whose user
+// has not verified it yet, gets an invitation letter and a pending grant that takes effect when
+// the address is verified. Staff support may do this on any license (helpRequestID then names the
+// ticket in the audit log). Errors: as access with the admin role, validation_failed, last_admin.
+func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID string, a models.Actor) (_ *models.PutMemberResult, err error) {
+	defer wrapErr(&err, "set a member's roles")
+	var res models.PutMemberResult
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
+		// Who may comes before what is wrong with the request: a stranger learns nothing.
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v models.Validation
+		email = models.CheckEmail(&v, "email", email)
+		if len(roles) == 0 {
+			v.Add("roles", models.FieldRequired, "name at least one role: admin, support, license (remove a member with DELETE)")
+		}
+		roles = normaliseRoles(&v, "roles", roles)
+		if err := v.Err(); err != nil {
+			return err
+		}
+		if err := lockAddress(tx, email); err != nil {
+			return err
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		now := s.store.Clock.Now()
+		details := map[string]any{"email": email, "roles": roles}
+		if helpRequestID != "" {
+			details["help_request_id"] = helpRequestID
+		}
+		g, err := s.grantByEmail(ctx, tx, p, &acc.License, email, roles, details, a, now)
+		if err != nil {
+			return err
+		}
+		if g.Invited {
+			res.Invited = true
+			return nil
+		}
+		m := g.Member
+		res.Member = &models.MemberView{Email: g.User.Email, Name: g.User.Name, UserID: g.User.ID, Roles: m.Roles(), Since: m.Since, GrantVersion: m.GrantVersion}
+		if !g.Changed {
+			return nil
+		}
+		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.granted", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: details})
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !m.Active() {
-		return nil, nil
+	return &res, nil
+}
+
+// grantOutcome is what grantByEmail did.
+type grantOutcome struct {
+	User    *models.User   // the user with the address; nil when there is none
+	Member  *models.Member // the membership now; nil when invited
+	Changed bool           // the membership changed
+	Invited bool           // the grant waits for the address to be verified
+}
+
+// grantByEmail is the one way a grant of roles to a person named by email address is made: PUT
+// member (API and portal), staff support's "make admin", and the approval of a join request all
+// come here. A user whose address is verified gets exactly the roles at once (putMember). An
+// address with no user — or whose user has not verified it yet — counts as "no account yet": it
+// gets an invitation (invite), a pending grant that acceptInvitations turns into the membership
+// when the address is verified, never before. Otherwise whoever signed up first with a
+// colleague's address (which anyone can do) would hold the colleague's roles, admin included, at
+// once and without ever proving the address theirs. The caller has checked access, validated
+// email and roles, and locked the address (lockAddress, where an invitation can result) and the
+// license; it writes its own audit entry for a grant (invite writes member.invited).
+func (s *Registrations) grantByEmail(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, email string, roles []string, details map[string]any, a models.Actor, now time.Time) (*grantOutcome, error) {
+	var u models.User
+	err := tx.Where("email = ?", email).Take(&u).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &grantOutcome{Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
+	case err != nil:
+		return nil, err
+	case !u.Verified():
+		return &grantOutcome{User: &u, Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
 	}
-	return &m, nil
-}
-
-// licenseAdminEmails lists the emails of a license's admins (those whose address is verified:
-// see verifiedUser).
-func licenseAdminEmails(tx *gorm.DB, licenseIDs ...int64) ([]string, error) {
-	var emails []string
-	err := tx.Table("members").Distinct("users.email").Joins("JOIN users ON users.id = members.user_id").
-		Where("members.license_id IN ? AND members.role_admin AND "+verifiedUser, licenseIDs).Order("users.email").Pluck("users.email", &emails).Error
-	return emails, err
-}
-
-// normaliseRoles checks a member role list and returns it in canonical order.
-func normaliseRoles(v *models.Validation, field string, roles []string) []string {
-	return normaliseSet(v, field, roles, models.MemberRoles())
-}
-
-// licenseAccess is a license and what the principal is on it.
-type licenseAccess struct {
-	License models.License
-	Member  *models.Member // nil for staff acting on a license they are not a member of
-}
-
-// access finds a license by its number and checks that the principal has the role on it (an
-// empty role: any membership). Staff support and superadmin act as admin anywhere; any staff may
-// look (role "" only). A user whose address is not verified is a member of nothing (see
-// verifiedUser). The decision is models.LicenseAccess's; access loads what it decides on.
-// Errors: invalid_license_number, not_found, not_a_member, role_missing.
-func access(tx *gorm.DB, p *models.Principal, ln, role string) (*licenseAccess, error) {
-	canonical, err := models.ParseLicenseNumber(ln)
+	m, changed, err := putMember(tx, now, lic.ID, u.ID, roles)
 	if err != nil {
 		return nil, err
 	}
-	var lic models.License
-	err = tx.Where("license_number = ?", canonical).Take(&lic).Error
-	notFound := errors.Is(err, gorm.ErrRecordNotFound)
-	if err != nil && !notFound {
-		return nil, err
-	}
-	var m *models.Member
-	if !notFound && p.IsUser() && p.EmailVerified {
-		if m, err = memberOf(tx, lic.ID, p.UserID); err != nil {
-			return nil, err
+	return &grantOutcome{User: &u, Member: m, Changed: changed}, nil
+}
+
+type invitation struct {
+	ID         int64
+	LicenseID  int64
+	Email      string
+	Roles      string
+	TokenHash  string
+	InvitedBy  *int64
+	CreatedAt  time.Time
+	AcceptedAt *time.Time
+}
+
+func (invitation) TableName() string { return "invitations" }
+
+// invite records a pending grant for an address with no verified user and sends the invitation
+// (only grantByEmail calls it). A second invitation to the same address replaces the roles of the
+// first.
+func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, email string, roles []string, details map[string]any, a models.Actor, now time.Time) error {
+	tok := newToken()
+	var inv invitation
+	err := tx.Where("license_id = ? AND email = ? AND accepted_at IS NULL", lic.ID, email).Take(&inv).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		inv = invitation{LicenseID: lic.ID, Email: email, Roles: joinRoles(roles), TokenHash: tokenHash(tok), CreatedAt: now}
+		if p.IsUser() {
+			inv.InvitedBy = &p.UserID
+		}
+		if err := tx.Create(&inv).Error; err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Updates(map[string]any{"roles": joinRoles(roles), "token_hash": tokenHash(tok)}).Error; err != nil {
+			return err
 		}
 	}
-	var roles []string
-	if m != nil {
-		roles = m.Roles()
+	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "member.invited", SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: details}); err != nil {
+		return err
 	}
-	if code := models.LicenseAccess(p, !notFound, roles, role); code != "" {
-		return nil, models.LicenseAccessError(code, canonical, role)
+	ok, err := letterAllowed(tx, now, email, mailer.Invitation{}.Template())
+	if err != nil || !ok {
+		return err
 	}
-	return &licenseAccess{License: lic, Member: m}, nil
-}
-
-// Memberships lists the user's licenses with roles, oldest first: none while the user's address
-// is not verified (see verifiedUser).
-func (s *Store) Memberships(ctx context.Context, userID int64) (_ []models.Membership, err error) {
-	defer wrapErr(&err, "list memberships")
-	var rows []struct {
-		LicenseNumber string
-		models.Member
-	}
-	err = s.db.WithContext(ctx).Table("members").Select("licenses.license_number, members.*").
-		Joins("JOIN licenses ON licenses.id = members.license_id").
-		Joins("JOIN users ON users.id = members.user_id").
-		Where("members.user_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, userID).
-		Order("members.id").Scan(&rows).Error
+	product, err := productName(tx, lic.ProductID)
 	if err != nil {
-		return nil, translate(err)
+		return err
 	}
-	out := make([]models.Membership, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, models.Membership{LicenseNumber: r.LicenseNumber, Roles: r.Member.Roles()})
+	by := p.Name
+	if by == "" {
+		by = "An administrator"
 	}
-	return out, nil
+	return s.queue(ctx, tx, mailer.Invitation{InvitedBy: by, LicenseNumber: lic.LicenseNumber, ProductName: product,
+		Roles: strings.Join(roles, ", "), Link: s.links.Invitation(tok)}, email)
 }
 
-func joinRoles(roles []string) string { return strings.Join(roles, ",") }
+// acceptInvitations turns the pending grants to a newly verified address into memberships.
+func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
+	if err := lockAddress(tx, u.Email); err != nil {
+		return err
+	}
+	var invs []invitation
+	if err := tx.Where("email = ? AND accepted_at IS NULL", u.Email).Order("license_id, id").Find(&invs).Error; err != nil {
+		return err
+	}
+	for _, inv := range invs {
+		if err := lockLicense(tx, inv.LicenseID); err != nil {
+			return err
+		}
+		roles := models.ParseRoleList(inv.Roles)
+		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles); err != nil {
+			return err
+		}
+		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Update("accepted_at", now).Error; err != nil {
+			return err
+		}
+		var lic models.License
+		if err := tx.Take(&lic, inv.LicenseID).Error; err != nil {
+			return err
+		}
+		if err := writeAudit(tx, now, models.Actor{Kind: models.ActorUser, ID: u.ID, Email: u.Email}, models.AuditRecord{Action: "member.invitation_accepted",
+			SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: map[string]any{"email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveMember takes every role of the member away. Admins and staff support may remove anyone;
+// a member may remove themself. Errors: as access, member_not_found, last_admin.
+func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, ln, email string, a models.Actor) (err error) {
+	defer wrapErr(&err, "remove a member")
+	email = models.NormaliseEmail(email)
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		self := p.IsUser() && models.NormaliseEmail(p.Email) == email
+		role := models.MemberAdmin
+		if self {
+			role = ""
+		}
+		acc, err := access(tx, p, ln, role)
+		if err != nil {
+			return err
+		}
+		if self && acc.Member == nil {
+			return models.Errorf(models.CodeNotAMember, "you are not a member of license %s", acc.License.LicenseNumber)
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var u models.User
+		err = tx.Where("email = ?", email).Take(&u).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := memberOf(tx, acc.License.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
+		}
+		now := s.store.Clock.Now()
+		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil); err != nil {
+			return err
+		}
+		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
+			LicenseID: acc.License.ID, Details: map[string]any{"email": email, "roles": m.Roles()}})
+	})
+}

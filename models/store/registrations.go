@@ -297,3 +297,177 @@ func productName(tx *gorm.DB, productID int64) (string, error) {
 	err := tx.Select("name").Take(&p, productID).Error
 	return p.Name, err
 }
+
+// Requests lists the pending join requests for a license: those for it, and those for its
+// account. Errors: as access with the admin role.
+func (s *Registrations) Requests(ctx context.Context, p *models.Principal, ln string) (_ []models.RequestView, err error) {
+	defer wrapErr(&err, "list join requests")
+	var out []models.RequestView
+	err = s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		out, err = pendingRequests(tx, &acc.License)
+		return err
+	})
+	return out, err
+}
+
+func pendingRequests(tx *gorm.DB, lic *models.License) ([]models.RequestView, error) {
+	var rows []struct {
+		Email         string
+		Name          string
+		LicenseNumber *string
+		AcctNumber    *string
+		models.JoinRequest
+	}
+	err := tx.Table("join_requests").
+		Select("users.email, users.name, licenses.license_number, accounts.account_id AS acct_number, join_requests.*").
+		Joins("JOIN users ON users.id = join_requests.user_id").
+		Joins("LEFT JOIN licenses ON licenses.id = join_requests.license_id").
+		Joins("LEFT JOIN accounts ON accounts.id = join_requests.account_id").
+		Where("join_requests.status = ? AND (join_requests.license_id = ? OR join_requests.account_id = ?)", models.RequestPending, lic.ID, lic.AccountID).
+		Order("join_requests.id").Scan(&rows).Error
+	out := make([]models.RequestView, 0, len(rows))
+	for _, r := range rows {
+		v := models.RequestView{Request: r.JoinRequest, Email: r.Email, Name: r.Name}
+		if r.LicenseNumber != nil {
+			v.LicenseNumber = *r.LicenseNumber
+		}
+		if r.AcctNumber != nil {
+			v.AccountID = *r.AcctNumber
+		}
+		out = append(out, v)
+	}
+	return out, err
+}
+
+// Decide approves (with roles) or rejects a pending join request through one of the licenses it
+// concerns. Approving grants the requester the roles on that license (grantByEmail, as every
+// grant by address); a request made by Account ID is closed everywhere. The requester is told
+// the outcome.
+// Errors: as access with the admin role, not_found, request_not_pending, validation_failed, last_admin.
+func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, requestID string, approve bool, roles []string, a models.Actor) (_ *models.RequestView, err error) {
+	defer wrapErr(&err, "decide a join request")
+	var out models.RequestView
+	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		var v models.Validation
+		if approve {
+			if len(roles) == 0 {
+				v.Add("roles", models.FieldRequired, "name the roles to grant: admin, support, license")
+			}
+			roles = normaliseRoles(&v, "roles", roles)
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(requestID, 10, 64)
+		if err != nil || id <= 0 {
+			return models.Errorf(models.CodeNotFound, "there is no join request %q", models.Clip(requestID, 20))
+		}
+		if err := lockLicense(tx, acc.License.ID); err != nil {
+			return err
+		}
+		var req models.JoinRequest
+		err = tx.Where("id = ? AND (license_id = ? OR account_id = ?)", id, acc.License.ID, acc.License.AccountID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeNotFound, "license %s has no join request %d", acc.License.LicenseNumber, id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != models.RequestPending {
+			return models.Errorf(models.CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		var u models.User
+		if err := tx.Take(&u, req.UserID).Error; err != nil {
+			return err
+		}
+		status, action := models.RequestRejected, "registration.rejected"
+		if approve {
+			status, action = models.RequestApproved, "registration.approved"
+			// Only a verified user can file a request, so this grants at once; it goes through
+			// the one rule all the same (an unverified requester would be invited). A verified
+			// user's invitations are accepted already: no lockAddress needed.
+			details := map[string]any{"email": u.Email, "roles": roles, "request_id": strconv.FormatInt(req.ID, 10)}
+			if _, err := s.grantByEmail(ctx, tx, p, &acc.License, u.Email, roles, details, a, now); err != nil {
+				return err
+			}
+		}
+		upd := map[string]any{"status": status, "decided_at": now, "decided_license_id": acc.License.ID, "roles": joinRoles(roles)}
+		if p.IsUser() {
+			upd["decided_by"] = p.UserID
+		}
+		res := tx.Model(&models.JoinRequest{}).Where("id = ? AND status = ?", req.ID, models.RequestPending).Updates(upd)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return models.Errorf(models.CodeRequestNotPending, "this request was decided already")
+		}
+		if err := writeAudit(tx, now, a, models.AuditRecord{Action: action, SubjectType: "license", SubjectID: acc.License.LicenseNumber, LicenseID: acc.License.ID,
+			Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": u.Email, "roles": roles}}); err != nil {
+			return err
+		}
+		if err := tx.Take(&req, req.ID).Error; err != nil {
+			return err
+		}
+		out = models.RequestView{Request: req, Email: u.Email, Name: u.Name}
+		msg := mailer.RequestDecided{Name: u.Name, Approved: approve, Roles: strings.Join(roles, ", "), LicensesURL: s.links.Licenses()}
+		if req.LicenseID != nil {
+			out.LicenseNumber, msg.LicenseNumber = acc.License.LicenseNumber, acc.License.LicenseNumber
+		} else {
+			var acct models.Account
+			if err := tx.Take(&acct, *req.AccountID).Error; err != nil {
+				return err
+			}
+			out.AccountID, msg.AccountID = acct.AccountID, acct.AccountID
+			if approve {
+				msg.LicenseNumber = acc.License.LicenseNumber
+			}
+		}
+		return s.queue(ctx, tx, msg, u.Email)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Withdraw lets the requester take back a pending join request. Someone else's request is
+// not_found, so that request ids tell nothing. Errors: not_found, request_not_pending.
+func (s *Registrations) Withdraw(ctx context.Context, p *models.Principal, requestID string, a models.Actor) (err error) {
+	defer wrapErr(&err, "withdraw a join request")
+	id, err := strconv.ParseInt(requestID, 10, 64)
+	if err != nil || id <= 0 || !p.IsUser() {
+		return models.Errorf(models.CodeNotFound, "there is no join request %q", models.Clip(requestID, 20))
+	}
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		var req models.JoinRequest
+		err := tx.Where("id = ? AND user_id = ?", id, p.UserID).Take(&req).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.CodeNotFound, "you have no join request %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Status != models.RequestPending {
+			return models.Errorf(models.CodeRequestNotPending, "this request was %s already", req.Status)
+		}
+		now := s.store.Clock.Now()
+		if err := tx.Model(&models.JoinRequest{}).Where("id = ?", id).Updates(map[string]any{"status": models.RequestWithdrawn, "decided_at": now}).Error; err != nil {
+			return err
+		}
+		rec := models.AuditRecord{Action: "registration.withdrawn", SubjectType: "join_request", SubjectID: strconv.FormatInt(id, 10)}
+		if req.LicenseID != nil {
+			rec.LicenseID = *req.LicenseID
+		}
+		return writeAudit(tx, now, a, rec)
+	})
+}

@@ -1,370 +1,416 @@
 package store
 
-// The renewal desk's lists: contracts filtered on their computed status, what expires soon, and
-// the same streamed as rows for a spreadsheet. Status is never stored; every status filter is a
-// predicate over the dates (starts_on, ends_on, grace_until, terminated_on, trial) and a day
-// passed as a parameter — never the database's clock — so that the SQL and ContractStatus agree
-// (TestStatusFilterAgreesWithContractStatus proves it on every boundary day).
+// The renewal-notice sweep: renewal notices before ends_on, the lapse notice after it, and the
+// staff digest. A pass is safe to run any number of times, on any number of replicas at once:
+// every letter is queued in the same transaction as a row whose unique key says it was sent —
+// (contract, ends_on, offset) for notices, the day for the digest — so a re-run or a second
+// replica finds the row taken and queues nothing, and a crash rolls back both together.
 
 import (
 	"context"
-	"database/sql"
-	"encoding/base64"
-	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
 
+	"entitled/mailer"
 	"entitled/models"
 )
 
-// ContractPage is one page request of a contract list: at most Limit contracts after the cursor.
-// The cursor carries the sort key of the previous page's last contract: its id, or, in the
-// grace-first order of the renewal lists, its ends_on and id.
-type ContractPage struct {
-	Limit  int
-	after  int64
-	afterE models.Date
-	byEnd  bool // the cursor came from an ends_on-ordered list
-	cursor bool // there is a cursor
+// digestMaxLines caps each list of a digest letter; the counts still say how many there are.
+const digestMaxLines = 200
+
+// Renewals is the notice sweep of the renewal desk. It runs daily inside serve (a River periodic
+// job, on the elected leader only) and on demand with `entitled renewals notify`.
+type Renewals struct {
+	store   *Store
+	outbox  Outbox
+	links   mailer.Links
+	offsets []int
+	// BatchSize is how many contracts one transaction handles (default 500): big enough to be
+	// quick, small enough that a pass never holds SQLite's write lock for long.
+	BatchSize int
 }
 
-// ParseContractPage reads ?limit= and ?cursor= of a contract list. Errors: validation_failed.
-func ParseContractPage(limit, cursor string) (ContractPage, error) {
-	p, err := models.ParsePage(limit, "")
-	out := ContractPage{Limit: p.Limit}
-	var v models.Validation
-	if e, ok := err.(*models.Error); ok {
-		v.Fields = append(v.Fields, e.Fields...)
-	}
-	if cursor != "" {
-		if !out.decode(cursor) {
-			v.Add("cursor", models.FieldInvalid, "is not a cursor this server gave out")
-		}
-	}
-	return out, v.Err()
-}
-
-func (p *ContractPage) decode(c string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	switch {
-	case strings.HasPrefix(s, "id:"):
-		id, err := strconv.ParseInt(s[3:], 10, 64)
-		if err != nil || id <= 0 {
-			return false
-		}
-		p.after, p.cursor = id, true
-		return true
-	case strings.HasPrefix(s, "end:"):
-		day, idText, ok := strings.Cut(s[4:], ":")
-		d, err := models.ParseDay(day) // a stored ends_on, which may predate the range check
-		id, err2 := strconv.ParseInt(idText, 10, 64)
-		if !ok || err != nil || err2 != nil || id <= 0 {
-			return false
-		}
-		p.afterE, p.after, p.byEnd, p.cursor = d, id, true, true
-		return true
-	}
-	return false
-}
-
-func contractCursor(byEnd bool, c *models.Contract) string {
-	if byEnd {
-		return base64.RawURLEncoding.EncodeToString([]byte("end:" + c.EndsOn.String() + ":" + itoa64(c.ID)))
-	}
-	return encodeCursor(c.ID)
-}
-
-// contractQuery is a SELECT of contracts with their license, account and product, built from
-// predicates. Dates are always parameters.
-type contractQuery struct {
-	where []string
-	args  []any
-}
-
-func (q *contractQuery) add(cond string, args ...any) {
-	q.where = append(q.where, "("+cond+")")
-	q.args = append(q.args, args...)
-}
-
-func (q *contractQuery) whereSQL() string {
-	if len(q.where) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(q.where, " AND ")
-}
-
-// contractColumns and contractFrom are what contract lists select; scanContract reads them.
-const contractColumns = `c.id, c.license_id, c.program, c.premier, c.trial, c.starts_on, c.ends_on, c.grace_until, c.terminated_on,
-	l.license_number, l.account_id, l.product_id, l.kind, l.quantity,
-	a.account_id, a.name, a.contact_name, a.contact_email, p.sku, p.name`
-
-const contractFrom = ` FROM contracts c
-	JOIN licenses l ON l.id = c.license_id
-	JOIN accounts a ON a.id = l.account_id
-	JOIN products p ON p.id = l.product_id`
-
-func scanContract(rows *sql.Rows, v *models.ContractView, extra ...any) error {
-	c, l, a, p := &v.Contract, &v.License, &v.Account, &v.Product
-	dest := []any{&c.ID, &c.LicenseID, &c.Program, &c.Premier, &c.Trial, &c.StartsOn, &c.EndsOn, &c.GraceUntil, &c.TerminatedOn,
-		&l.LicenseNumber, &l.AccountID, &l.ProductID, &l.Kind, &l.Quantity,
-		&a.AccountID, &a.Name, &a.ContactName, &a.ContactEmail, &p.SKU, &p.Name}
-	if err := rows.Scan(append(dest, extra...)...); err != nil {
-		return err
-	}
-	l.ID, a.ID, p.ID = c.LicenseID, l.AccountID, l.ProductID
-	return nil
-}
-
-// currentWithinPredicate holds for the contracts that are active, expiring or grace on today with
-// days_left <= within: started, and covered today (ends_on, or else grace_until, on or after
-// today). Grace runs at most MaxGraceDays past ends_on, which bounds ends_on
-// from below too, so that the whole condition is one range of the (ends_on, id) index, read in
-// the list's order; the last covered day is written as an expression so that no planner splits
-// the range into an OR of two indexes.
-func currentWithinPredicate(today models.Date, within int) (string, []any) {
-	return "c.terminated_on IS NULL AND c.ends_on >= ? AND c.ends_on <= ? AND c.starts_on <= ? AND (c.ends_on >= ? OR COALESCE(c.grace_until, c.ends_on) >= ?)",
-		[]any{today.AddDays(-models.MaxGraceDays), today.AddDays(within), today, today, today}
-}
-
-// likePattern escapes a LIKE pattern's wildcards and wraps it for a substring match.
-func likePattern(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(strings.ToLower(s)) + "%"
-}
-
-// listQuery builds the SELECT of a contract list: filters, keyset and order.
-func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today models.Date, columns string) (string, []any, error) {
-	var q contractQuery
-	if f.Status != "" {
-		cond, args := models.StatusPredicate(f.Status, today, s.RenewalWindowDays)
-		q.add(cond, args...)
-	}
-	if f.HasWithin {
-		cond, args := currentWithinPredicate(today, f.Within)
-		q.add(cond, args...)
-	}
-	if f.Program != "" {
-		q.add("c.program = ?", f.Program)
-	}
-	if f.AccountID != "" {
-		q.add("a.account_id = ?", f.AccountID)
-	}
-	if f.Q != "" {
-		if ln, err := models.ParseLicenseNumber(f.Q); err == nil {
-			q.add("l.license_number = ?", ln)
-		} else {
-			pat := likePattern(f.Q)
-			q.add(`LOWER(a.name) LIKE ? ESCAPE '\' OR LOWER(a.contact_name) LIKE ? ESCAPE '\' OR LOWER(a.contact_email) LIKE ? ESCAPE '\' OR LOWER(l.license_number) LIKE ? ESCAPE '\' OR a.account_id = ?`,
-				pat, pat, pat, pat, f.Q)
-		}
-	}
-	order := " ORDER BY c.id"
-	if f.HasWithin {
-		// Grace ones have ends_on before today and the others on or after it, so "grace first,
-		// then soonest ends_on" is ends_on order; id breaks ties and makes the keyset exact.
-		order = " ORDER BY c.ends_on, c.id"
-	}
-	if p.cursor {
-		if p.byEnd != f.HasWithin {
-			var v models.Validation
-			v.Add("cursor", models.FieldInvalid, "belongs to a list with other filters")
-			return "", nil, v.Err()
-		}
-		if p.byEnd {
-			q.add("c.ends_on > ? OR (c.ends_on = ? AND c.id > ?)", p.afterE, p.afterE, p.after)
-		} else {
-			q.add("c.id > ?", p.after)
-		}
-	}
-	sqlText := "SELECT " + columns + contractFrom + q.whereSQL() + order
-	if p.Limit > 0 {
-		sqlText += " LIMIT " + strconv.Itoa(p.Limit+1)
-	}
-	return sqlText, q.args, nil
-}
-
-// List is the renewal desk's list of contracts, a page at a time, with account, contact,
-// product, dates, terms and the notices sent. Errors: validation_failed (a cursor from a list
-// with another order).
-func (s *Contracts) List(ctx context.Context, f models.ContractFilter, p ContractPage) (_ *models.ContractList, err error) {
-	defer wrapErr(&err, "list contracts")
-	today := s.Today()
-	if p.Limit <= 0 {
-		p.Limit = models.PageDefault
-	}
-	query, args, err := s.listQuery(f, p, today, contractColumns)
+// NewRenewals makes the sweep. noticeDays is ENTITLED_RENEWAL_NOTICE_DAYS; baseURL is where the
+// letters' links point. Errors: validation_failed for a bad offset.
+func NewRenewals(store *Store, outbox Outbox, baseURL string, noticeDays []int) (*Renewals, error) {
+	offsets, err := models.NoticeOffsets(noticeDays)
 	if err != nil {
 		return nil, err
 	}
-	out := &models.ContractList{Today: today}
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(query, args...).Rows()
+	return &Renewals{store: store, outbox: outbox, links: mailer.NewLinks(baseURL), offsets: offsets, BatchSize: 500}, nil
+}
+
+// Offsets are the notice offsets, ascending.
+func (s *Renewals) Offsets() []int { return slices.Clone(s.offsets) }
+
+// Pass runs the sweep once for today (by the store's clock): every notice due and not yet sent,
+// then the day's digest if it was not sent yet. Errors: unavailable, or internal.
+func (s *Renewals) Pass(ctx context.Context, opts models.PassOptions) (_ models.PassReport, err error) {
+	defer wrapErr(&err, "run a renewal-notice pass")
+	today := models.DateOf(s.store.Clock.Now())
+	rep := models.PassReport{Day: today}
+	ids, err := s.candidates(ctx, today)
+	if err != nil {
+		return rep, err
+	}
+	rep.Contracts = len(ids)
+	if opts.Progress != nil {
+		opts.Progress(0, len(ids))
+	}
+	size := s.BatchSize
+	if size <= 0 {
+		size = 500
+	}
+	for start := 0; start < len(ids); start += size {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		batch := ids[start:min(start+size, len(ids))]
+		queued, undeliverable, err := s.noticeBatch(ctx, batch, today)
+		if err != nil {
+			return rep, err
+		}
+		rep.Undeliverable += len(undeliverable)
+		if opts.Undeliverable != nil {
+			for _, u := range undeliverable {
+				opts.Undeliverable(u)
+			}
+		}
+		for _, q := range queued {
+			if q.Kind == models.LetterLapseNotice {
+				rep.LapseNotices++
+			} else {
+				rep.RenewalNotices++
+			}
+			if opts.Queued != nil {
+				opts.Queued(q)
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(start+len(batch), len(ids))
+		}
+	}
+	queued, err := s.digest(ctx, today)
+	if err != nil {
+		return rep, err
+	}
+	rep.DigestLetters = len(queued)
+	if opts.Queued != nil {
+		for _, q := range queued {
+			opts.Queued(q)
+		}
+	}
+	return rep, nil
+}
+
+// noticeOffsetCase is the SQL of the offset NoticeDue gives an active contract (ends_on on or
+// after today, within the largest offset): the smallest offset ≥ days_left.
+func (s *Renewals) noticeOffsetCase(today models.Date) (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteString("CASE")
+	for _, o := range s.offsets {
+		b.WriteString(" WHEN c.ends_on <= ? THEN " + itoa(o))
+		args = append(args, today.AddDays(o))
+	}
+	b.WriteString(" END")
+	return b.String(), args
+}
+
+// candidates are the contracts that may be owed a notice today and have not had it: found with
+// the indexes by date range, without the rule's finer points, which noticeBatch applies.
+func (s *Renewals) candidates(ctx context.Context, today models.Date) ([]int64, error) {
+	var ids []int64
+	err := s.store.read(ctx, func(db *gorm.DB) error {
+		if len(s.offsets) > 0 {
+			offset, offArgs := s.noticeOffsetCase(today)
+			args := []any{today, today, today.AddDays(s.offsets[len(s.offsets)-1])}
+			args = append(args, offArgs...)
+			var renew []int64
+			if err := db.Raw(`SELECT c.id FROM contracts c
+				WHERE c.terminated_on IS NULL AND NOT c.trial AND c.starts_on <= ? AND c.ends_on >= ? AND c.ends_on <= ?
+				AND NOT EXISTS (SELECT 1 FROM renewal_notices n WHERE n.contract_id = c.id AND n.ends_on = c.ends_on AND n.offset_days = `+offset+`)`,
+				args...).Scan(&renew).Error; err != nil {
+				return err
+			}
+			ids = append(ids, renew...)
+		}
+		earliest := today.AddDays(-1 - models.LapseNoticeCatchUpDays)
+		var lapsed []int64
+		if err := db.Raw(`SELECT c.id FROM contracts c
+			WHERE c.terminated_on IS NULL AND c.starts_on <= ? AND c.ends_on < ? AND c.ends_on >= ?
+			AND (c.grace_until IS NULL OR c.grace_until < ?) AND COALESCE(c.grace_until, c.ends_on) >= ?
+			AND NOT EXISTS (SELECT 1 FROM renewal_notices n WHERE n.contract_id = c.id AND n.ends_on = c.ends_on AND n.offset_days = ?)`,
+			today, today, earliest.AddDays(-models.MaxGraceDays), today, earliest, models.LapseNoticeOffset).Scan(&lapsed).Error; err != nil {
+			return err
+		}
+		ids = append(ids, lapsed...)
+		return nil
+	})
+	slices.Sort(ids)
+	return slices.Compact(ids), err
+}
+
+// noticeBatch queues the notices a batch of contracts is owed, in one transaction. The contracts
+// are read again inside it (and locked on PostgreSQL, in id order, as the contract actions lock
+// them) so that a renewal committed since the candidates were found is seen, and NoticeDue
+// decides on what is true now.
+//
+// A contract whose primary contact's address cannot take mail is left out before anything is
+// written for it (no notice row, no letter), and returned as undeliverable; the batch goes on
+// with the others. Letters are rendered with the same address rule (models.ValidEmail), so no
+// address that passes here makes the batch fail.
+func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today models.Date) ([]models.QueuedLetter, []models.UndeliverableNotice, error) {
+	var queued []models.QueuedLetter
+	var undeliverable []models.UndeliverableNotice
+	err := s.store.withTx(ctx, func(tx *gorm.DB) error {
+		queued, undeliverable = nil, nil
+		lock := ""
+		if s.store.Dialect == Postgres {
+			lock = " FOR UPDATE OF c"
+		}
+		rows, err := tx.Raw("SELECT "+contractColumns+contractFrom+" WHERE c.id IN ? ORDER BY c.id"+lock, ids).Rows()
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		var views []models.ContractView
 		for rows.Next() {
 			var v models.ContractView
 			if err := scanContract(rows, &v); err != nil {
+				rows.Close()
 				return err
 			}
-			out.Items = append(out.Items, v)
+			views = append(views, v)
 		}
+		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(out.Items) > p.Limit {
-			out.Items = out.Items[:p.Limit]
-			out.Next = contractCursor(f.HasWithin, &out.Items[p.Limit-1].Contract)
+		licenseIDs := make([]int64, 0, len(views))
+		for i := range views {
+			licenseIDs = append(licenseIDs, views[i].License.ID)
 		}
-		return loadHistories(db, out.Items)
+		admins, err := adminEmailsByLicense(tx, licenseIDs)
+		if err != nil {
+			return err
+		}
+		// The notice rows first, all at once: the ones that come back were not sent before (by
+		// an earlier pass, or another pass running now), and only those get a letter.
+		now := s.store.Clock.Now().UTC()
+		type due struct {
+			v      *models.ContractView
+			offset int
+			to     string
+		}
+		var owed []due
+		var values []string
+		var args []any
+		for i := range views {
+			v := &views[i]
+			offset, ok := models.NoticeDue(v.Contract.Facts(), today, s.offsets)
+			if !ok {
+				continue
+			}
+			to, ok := mailable(v.Account.ContactEmail)
+			if !ok {
+				kind := models.LetterRenewalNotice
+				if offset == models.LapseNoticeOffset {
+					kind = models.LetterLapseNotice
+				}
+				undeliverable = append(undeliverable, models.UndeliverableNotice{Kind: kind, ContractID: v.Contract.ID,
+					LicenseNumber: v.License.LicenseNumber, AccountID: v.Account.AccountID, OffsetDays: offset, Address: v.Account.ContactEmail})
+				continue
+			}
+			owed = append(owed, due{v, offset, to})
+			values = append(values, "(?, ?, ?, ?)")
+			args = append(args, v.Contract.ID, v.Contract.EndsOn, offset, now)
+		}
+		if len(owed) == 0 {
+			return nil
+		}
+		var inserted []int64
+		if err := tx.Raw(`INSERT INTO renewal_notices (contract_id, ends_on, offset_days, sent_at) VALUES `+strings.Join(values, ", ")+`
+			ON CONFLICT (contract_id, ends_on, offset_days) DO NOTHING RETURNING contract_id`, args...).Scan(&inserted).Error; err != nil {
+			return err
+		}
+		var out []mailer.Outgoing
+		var sent []due
+		for _, d := range owed {
+			if !slices.Contains(inserted, d.v.Contract.ID) {
+				continue // another pass sent it
+			}
+			var cc []string
+			for _, a := range admins[d.v.License.ID] {
+				if a2, ok := mailable(a); ok && !strings.EqualFold(a2, d.to) && !slices.Contains(cc, a2) {
+					cc = append(cc, a2)
+				}
+			}
+			msg := s.letter(d.v, d.offset, today)
+			out = append(out, mailer.Outgoing{Message: msg, To: []string{d.to}, Cc: cc})
+			sent = append(sent, d)
+		}
+		letters, err := queueLetters(ctx, tx, s.outbox, out)
+		if err != nil {
+			return err
+		}
+		for i, d := range sent {
+			kind := models.LetterRenewalNotice
+			if d.offset == models.LapseNoticeOffset {
+				kind = models.LetterLapseNotice
+			}
+			queued = append(queued, models.QueuedLetter{Kind: kind, ContractID: d.v.Contract.ID, LicenseNumber: d.v.License.LicenseNumber,
+				EndsOn: d.v.Contract.EndsOn, OffsetDays: d.offset, DaysLeft: today.DaysUntil(d.v.Contract.EndsOn),
+				To: letters[i].To, Cc: letters[i].Cc, MessageID: letters[i].MessageID})
+		}
+		failpoint("notice.before_commit")
+		return nil
 	})
 	if err != nil {
+		return nil, nil, err
+	}
+	failpoint("notice.after_commit")
+	return queued, undeliverable, nil
+}
+
+// mailable reports whether an address can be written to, normalised: the rule the mailer
+// renders letters by (models.ValidEmail), so that an address that passes here never fails the
+// letter, and the transaction of the letters around it.
+func mailable(addr string) (string, bool) {
+	addr = models.NormaliseEmail(addr)
+	if !models.ValidEmail(addr) {
+		return "", false
+	}
+	return addr, true
+}
+
+// adminEmailsByLicense lists each license's admins' addresses.
+func adminEmailsByLicense(tx *gorm.DB, licenseIDs []int64) (map[int64][]string, error) {
+	out := map[int64][]string{}
+	if len(licenseIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		LicenseID int64
+		Email     string
+	}
+	if err := tx.Table("members").Select("members.license_id, users.email").Joins("JOIN users ON users.id = members.user_id").
+		Where("members.license_id IN ? AND members.role_admin AND "+verifiedUser, licenseIDs).Order("members.license_id, users.email").Scan(&rows).Error; err != nil {
 		return nil, err
+	}
+	for _, r := range rows {
+		out[r.LicenseID] = append(out[r.LicenseID], r.Email)
 	}
 	return out, nil
 }
 
-// Renewals lists what expires soon: the contracts that are active, expiring or grace with
-// days_left <= within, grace first, then soonest ends_on. Errors: validation_failed.
-func (s *Contracts) Renewals(ctx context.Context, within int, p ContractPage) (_ *models.ContractList, err error) {
-	defer wrapErr(&err, "list renewals")
-	return s.List(ctx, models.ContractFilter{Within: within, HasWithin: true}, p)
+// renewURL is where a letter sends the customer to renew: the license's page in the portal,
+// which shows its support and how to renew it.
+func (s *Renewals) renewURL(ln string) string { return s.links.License(ln) }
+
+// letter is the letter of a notice.
+func (s *Renewals) letter(v *models.ContractView, offset int, today models.Date) mailer.Message {
+	c := &v.Contract
+	if offset == models.LapseNoticeOffset {
+		m := mailer.LapseNotice{Name: v.Account.ContactName, AccountName: v.Account.Name, AccountID: v.Account.AccountID,
+			LicenseNumber: v.License.LicenseNumber, ProductName: v.Product.Name, SKU: v.Product.SKU, Program: c.Program, Premier: c.Premier,
+			EndsOn: c.EndsOn.String(), GraceUntil: c.GraceUntil.String(), DaysLeft: today.DaysUntil(c.EndsOn), Trial: c.Trial,
+			RenewURL: s.renewURL(v.License.LicenseNumber)}
+		return m
+	}
+	m := mailer.RenewalNotice{Name: v.Account.ContactName, AccountName: v.Account.Name, AccountID: v.Account.AccountID,
+		LicenseNumber: v.License.LicenseNumber, ProductName: v.Product.Name, SKU: v.Product.SKU, Program: c.Program, Premier: c.Premier,
+		EndsOn: c.EndsOn.String(), DaysLeft: today.DaysUntil(c.EndsOn), OffsetDays: offset, RenewURL: s.renewURL(v.License.LicenseNumber)}
+	return m
 }
 
-// loadHistories fills the terms and notices of a page of contracts with one query each.
-func loadHistories(db *gorm.DB, views []models.ContractView) error {
-	if len(views) == 0 {
-		return nil
-	}
-	ids := make([]int64, len(views))
-	at := make(map[int64]*models.ContractView, len(views))
-	for i := range views {
-		ids[i] = views[i].Contract.ID
-		at[ids[i]] = &views[i]
-		views[i].Terms, views[i].Notices = []models.ContractTerm{}, []models.NoticeSent{}
-	}
-	var terms []models.ContractTerm
-	if err := db.Where("contract_id IN ?", ids).Order("contract_id, seq").Find(&terms).Error; err != nil {
-		return err
-	}
-	for _, t := range terms {
-		at[t.ContractID].Terms = append(at[t.ContractID].Terms, t)
-	}
-	var notices []struct {
-		ContractID int64
-		models.NoticeSent
-	}
-	if err := db.Table("renewal_notices").Select("contract_id, ends_on, offset_days, sent_at").Where("contract_id IN ?", ids).
-		Order("sent_at, id").Scan(&notices).Error; err != nil {
-		return err
-	}
-	for _, n := range notices {
-		at[n.ContractID].Notices = append(at[n.ContractID].Notices, n.NoticeSent)
-	}
-	return nil
-}
-
-// exportAggregates are the correlated subqueries that flatten a contract's notices and terms, per
-// dialect: one row per contract straight from the cursor, never a query per row.
-func (s *Contracts) exportAggregates() string {
-	if s.store.Dialect == Postgres {
-		return `,
-	COALESCE((SELECT string_agg(CASE WHEN n.offset_days < 0 THEN 'lapse' ELSE n.offset_days::text END || '@' || to_char(n.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), ';' ORDER BY n.sent_at, n.id)
-		FROM renewal_notices n WHERE n.contract_id = c.id), ''),
-	COALESCE((SELECT string_agg(t.kind || ' ' || COALESCE(to_char(t.starts_on, 'YYYY-MM-DD'), '') || '..' || COALESCE(to_char(t.ends_on, 'YYYY-MM-DD'), '') || ' ' || t.program || CASE WHEN t.premier THEN '+premier' ELSE '' END, ';' ORDER BY t.seq)
-		FROM contract_terms t WHERE t.contract_id = c.id), '')`
-	}
-	return `,
-	COALESCE((SELECT group_concat(CASE WHEN n.offset_days < 0 THEN 'lapse' ELSE CAST(n.offset_days AS TEXT) END || '@' || substr(n.sent_at, 1, 10), ';' ORDER BY n.sent_at, n.id)
-		FROM renewal_notices n WHERE n.contract_id = c.id), ''),
-	COALESCE((SELECT group_concat(t.kind || ' ' || COALESCE(t.starts_on, '') || '..' || COALESCE(t.ends_on, '') || ' ' || t.program || CASE WHEN t.premier THEN '+premier' ELSE '' END, ';' ORDER BY t.seq)
-		FROM contract_terms t WHERE t.contract_id = c.id), '')`
-}
-
-// ExportRenewals streams what expires soon (the rows of Renewals, in its order, not paginated)
-// to fn one contract at a time, straight from the database cursor: memory stays flat however
-// many there are. It returns the day the rows were selected on. An error of fn stops the
-// export and is returned as is.
-func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*models.ExportRow) error) (_ models.Date, err error) {
-	defer wrapErr(&err, "export renewals")
-	today := s.Today()
-	query, args, err := s.listQuery(models.ContractFilter{Within: within, HasWithin: true}, ContractPage{}, today, contractColumns+s.exportAggregates())
-	if err != nil {
-		return today, err
-	}
-	var fnErr error
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(query, args...).Rows()
+// digest queues the day's digest to every staff member with the renewals role (superadmin
+// included), once a day: the renewal_digests row for the day is written in the same transaction.
+// It lists the contracts (trials aside, which are not renewed) that expire within DigestDays and
+// those whose last covered day was yesterday. A day with nothing in either list sends nothing.
+func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.QueuedLetter, error) {
+	var queued []models.QueuedLetter
+	err := s.store.withTx(ctx, func(tx *gorm.DB) error {
+		queued = nil
+		now := s.store.Clock.Now().UTC()
+		res := tx.Exec("INSERT INTO renewal_digests (day, sent_at, recipients) VALUES (?, ?, 0) ON CONFLICT (day) DO NOTHING", today, now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return nil // sent today already
+		}
+		yesterday := today.AddDays(-1)
+		expiring, nExpiring, err := digestLines(tx, today,
+			"c.terminated_on IS NULL AND NOT c.trial AND c.starts_on <= ? AND c.ends_on >= ? AND c.ends_on <= ?",
+			today, today, today.AddDays(models.DigestDays))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var r models.ExportRow
-		for rows.Next() {
-			r = models.ExportRow{}
-			if err := scanContract(rows, &r.View, &r.Notices, &r.Terms); err != nil {
-				return err
-			}
-			r.Status, r.DaysLeft = r.View.Status(today, s.RenewalWindowDays)
-			if fnErr = fn(&r); fnErr != nil {
-				return nil
-			}
-		}
-		return rows.Err()
-	})
-	if fnErr != nil {
-		return today, fnErr
-	}
-	return today, err
-}
-
-// Explain is the database's plan for List with the filter (EXPLAIN on PostgreSQL, EXPLAIN QUERY
-// PLAN on SQLite), for benchmarks and for operators checking that the indexes serve the lists.
-// With analyze on PostgreSQL it runs the query (EXPLAIN ANALYZE).
-func (s *Contracts) Explain(ctx context.Context, f models.ContractFilter, p ContractPage, analyze bool) (_ string, err error) {
-	defer wrapErr(&err, "explain the renewal query")
-	if p.Limit <= 0 {
-		p.Limit = models.PageDefault
-	}
-	query, args, err := s.listQuery(f, p, s.Today(), contractColumns)
-	if err != nil {
-		return "", err
-	}
-	prefix := "EXPLAIN QUERY PLAN "
-	if s.store.Dialect == Postgres {
-		prefix = "EXPLAIN "
-		if analyze {
-			prefix = "EXPLAIN (ANALYZE, BUFFERS) "
-		}
-	}
-	var lines []string
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(prefix+query, args...).Rows()
+		lapsed, nLapsed, err := digestLines(tx, today,
+			"c.terminated_on IS NULL AND NOT c.trial AND c.starts_on <= ? AND ((c.grace_until IS NULL AND c.ends_on = ?) OR c.grace_until = ?)",
+			today, yesterday, yesterday)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
+		if nExpiring == 0 && nLapsed == 0 {
+			return nil
+		}
+		var staff []struct {
+			Name  string
+			Email string
+		}
+		if err := tx.Table("users").Select("name, email").
+			Where("(',' || staff_roles || ',') LIKE ? OR (',' || staff_roles || ',') LIKE ?", "%,"+models.RoleRenewals+",%", "%,"+models.RoleSuperadmin+",%").
+			Order("email").Scan(&staff).Error; err != nil {
+			return err
+		}
+		for _, st := range staff {
+			to, ok := mailable(st.Email)
+			if !ok {
+				continue
 			}
-			if err := rows.Scan(ptrs...); err != nil {
+			m := mailer.RenewalDigest{Name: st.Name, Day: today.String(),
+				ExpiringCount: nExpiring, Expiring: expiring, ExpiringMore: nExpiring - len(expiring),
+				LapsedCount: nLapsed, Lapsed: lapsed, LapsedMore: nLapsed - len(lapsed),
+				ListURL: s.links.Renewals()}
+			l, err := queueLetter(ctx, tx, s.outbox, m, []string{to}, nil)
+			if err != nil {
 				return err
 			}
-			// PostgreSQL: one text column; SQLite: id, parent, notused, detail.
-			lines = append(lines, fmt.Sprint(vals[len(vals)-1]))
+			queued = append(queued, models.QueuedLetter{Kind: models.LetterDigest, To: l.To, MessageID: l.MessageID})
 		}
-		return rows.Err()
+		return tx.Exec("UPDATE renewal_digests SET recipients = ? WHERE day = ?", len(queued), today).Error
 	})
-	return strings.Join(lines, "\n"), err
+	return queued, err
+}
+
+// digestLines lists up to digestMaxLines contracts that match cond, soonest ends_on first, and
+// counts them all.
+func digestLines(tx *gorm.DB, today models.Date, cond string, args ...any) ([]mailer.DigestLine, int, error) {
+	var n int64
+	if err := tx.Raw("SELECT count(*) FROM contracts c WHERE "+cond, args...).Scan(&n).Error; err != nil {
+		return nil, 0, err
+	}
+	out := []mailer.DigestLine{}
+	if n == 0 {
+		return out, 0, nil
+	}
+	rows, err := tx.Raw("SELECT "+contractColumns+contractFrom+" WHERE "+cond+" ORDER BY c.ends_on, c.id LIMIT ?", append(args, digestMaxLines)...).Rows()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v models.ContractView
+		if err := scanContract(rows, &v); err != nil {
+			return nil, 0, err
+		}
+		c := &v.Contract
+		out = append(out, mailer.DigestLine{ContractID: itoa64(c.ID), LicenseNumber: v.License.LicenseNumber, AccountName: v.Account.Name,
+			AccountID: v.Account.AccountID, Contact: v.Account.ContactName + " <" + v.Account.ContactEmail + ">", ProductName: v.Product.Name,
+			Program: c.Program, Premier: c.Premier, EndsOn: c.EndsOn.String(), GraceUntil: c.GraceUntil.String(), DaysLeft: today.DaysUntil(c.EndsOn)})
+	}
+	return out, int(n), rows.Err()
 }

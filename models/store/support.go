@@ -155,3 +155,34 @@ func (s *Licenses) Check(ctx context.Context, p *models.Principal, in models.Che
 	})
 	return out, err
 }
+
+// VersionSupport is a license's entitlements for one version of its product.
+type VersionSupport struct {
+	Version      models.ProductVersion
+	Entitlements []models.Entitlement
+}
+
+// SupportByVersion answers Support's entitlements for every version of the license's product at
+// once, oldest version first, to a member (for their roles) or to staff of any role.
+// Errors: invalid_license_number, not_found, not_a_member.
+func (s *Licenses) SupportByVersion(ctx context.Context, p *models.Principal, ln string) (_ []VersionSupport, err error) {
+	defer wrapErr(&err, "read support by version")
+	var out []VersionSupport
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		acc, err := s.store.hotAccess(ctx, p, ln)
+		if err != nil {
+			return err
+		}
+		versions, err := s.store.productVersions(db, acc.Detail.License.ProductID)
+		if err != nil {
+			return err
+		}
+		today := s.Today()
+		out = make([]VersionSupport, 0, len(versions))
+		for _, v := range versions { // v is a copy: the cached slice is not handed out
+			out = append(out, VersionSupport{Version: v, Entitlements: models.Entitlements(s.entitlementInput(&acc.Detail, acc.Member, &v, today))})
+		}
+		return nil
+	})
+	return out, err
+}
