@@ -47,11 +47,61 @@ func lockAddress(tx *gorm.DB, email string) error {
 	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "grant:"+email).Error
 }
 
+// claimLicense makes userID the license's registrant (claimed_by, registered_on today) if it has
+// none yet, and reports whether this call did. It is the one rule for "this license has an
+// admin": a first registration claims it (the conditional UPDATE is what lets exactly one of many
+// simultaneous registrants win), and so does every other way a verified user becomes admin of a
+// license nobody registered — staff support's "make admin", an accepted invitation — so that from
+// then on a registration waits for an admin (202) instead of making a second "first" admin. A
+// trial's support starts on the day its license is claimed (a is recorded on the trial's term).
+func claimLicense(tx *gorm.DB, licenseID, userID int64, a models.Actor, now time.Time) (bool, error) {
+	today := models.DateOf(now)
+	claim := tx.Model(&models.License{}).Where("id = ? AND claimed_by IS NULL", licenseID).
+		Updates(map[string]any{"claimed_by": userID, "registered_on": today, "updated_at": now})
+	if claim.Error != nil || claim.RowsAffected == 0 {
+		return false, claim.Error
+	}
+	var lic models.License
+	if err := tx.Take(&lic, licenseID).Error; err != nil {
+		return false, err
+	}
+	if lic.Kind != models.KindTrial {
+		return true, nil
+	}
+	var c models.Contract
+	err := tx.Where("license_id = ?", licenseID).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && !c.StartsOn.IsZero()) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.StartsOn, c.EndsOn, c.UpdatedAt = today, models.TrialEndsOn(today), now
+	if err := tx.Model(&models.Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"starts_on": c.StartsOn, "ends_on": c.EndsOn, "updated_at": now}).Error; err != nil {
+		return false, err
+	}
+	return true, appendTerm(tx, newTerm(&c, models.TermTrial, a, "trial started at registration", nil, now))
+}
+
 // putMember gives a user exactly the roles on a license (none removes them), bumping the grant
 // version on every change. It refuses to leave the license without an admin whose address is
 // verified; an unverified account's admin role (see verifiedUser) counts for nothing, so taking
-// it away is never refused. Callers granting to a person by address use grantByEmail.
-func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []string) (*models.Member, bool, error) {
+// it away is never refused. An admin role given to a verified user on a license nobody has
+// registered claims it for them (claimLicense); a acts for the trial's term when that starts its
+// support. Callers granting to a person by address use grantByEmail.
+func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []string, a models.Actor) (*models.Member, bool, error) {
+	if slices.Contains(roles, models.MemberAdmin) {
+		var verified int64
+		if err := tx.Model(&models.User{}).Where("id = ? AND email_verified_at IS NOT NULL", userID).Count(&verified).Error; err != nil {
+			return nil, false, err
+		}
+		if verified > 0 {
+			if _, err := claimLicense(tx, licenseID, userID, a, now); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+
 	var m models.Member
 	err := tx.Where("license_id = ? AND user_id = ?", licenseID, userID).Take(&m).Error
 	isNew := errors.Is(err, gorm.ErrRecordNotFound)

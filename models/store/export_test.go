@@ -16,3 +16,21 @@ func (s *Store) GormDB() *gorm.DB { return s.db }
 func (s *Store) WithTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return s.withTx(ctx, fn)
 }
+
+// MigrateTo moves the schema up or down to version, as goose does.
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
+	p, err := s.gooseProvider()
+	if err != nil {
+		return err
+	}
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if version < cur {
+		_, err = p.DownTo(ctx, version)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	return err
+}

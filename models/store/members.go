@@ -123,7 +123,7 @@ func (s *Registrations) grantByEmail(ctx context.Context, tx *gorm.DB, p *models
 	case !u.Verified():
 		return &grantOutcome{User: &u, Invited: true}, s.invite(ctx, tx, p, lic, email, roles, details, a, now)
 	}
-	m, changed, err := putMember(tx, now, lic.ID, u.ID, roles)
+	m, changed, err := putMember(tx, now, lic.ID, u.ID, roles, a)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,8 @@ func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
 			return err
 		}
 		roles := models.ParseRoleList(inv.Roles)
-		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles); err != nil {
+		accepter := models.Actor{Kind: models.ActorUser, ID: u.ID, Email: u.Email}
+		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles, accepter); err != nil {
 			return err
 		}
 		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Update("accepted_at", now).Error; err != nil {
@@ -209,7 +210,7 @@ func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
 		if err := tx.Take(&lic, inv.LicenseID).Error; err != nil {
 			return err
 		}
-		if err := writeAudit(tx, now, models.Actor{Kind: models.ActorUser, ID: u.ID, Email: u.Email}, models.AuditRecord{Action: "member.invitation_accepted",
+		if err := writeAudit(tx, now, accepter, models.AuditRecord{Action: "member.invitation_accepted",
 			SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: map[string]any{"email": u.Email, "roles": roles}}); err != nil {
 			return err
 		}
@@ -254,7 +255,7 @@ func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, l
 			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
 		}
 		now := s.store.Clock.Now()
-		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil); err != nil {
+		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil, a); err != nil {
 			return err
 		}
 		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,

@@ -161,20 +161,18 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 		}
 		return &models.RegistrationResult{Outcome: models.AlreadyMember, LicenseNumber: lic.LicenseNumber, Roles: m.Roles()}, nil
 	}
-	today := models.DateOf(now)
-	claim := tx.Model(&models.License{}).Where("id = ? AND claimed_by IS NULL", lic.ID).
-		Updates(map[string]any{"claimed_by": p.UserID, "registered_on": today, "updated_at": now})
-	if claim.Error != nil {
-		return nil, claim.Error
+	claimed, err := claimLicense(tx, lic.ID, p.UserID, a, now)
+	if err != nil {
+		return nil, err
 	}
-	if claim.RowsAffected == 1 {
-		return s.becomeFirstAdmin(ctx, tx, p, lic, today, a, now)
+	if claimed {
+		return s.becomeFirstAdmin(ctx, tx, p, lic, a, now)
 	}
 	if err := lockLicense(tx, lic.ID); err != nil {
 		return nil, err
 	}
 	var req models.JoinRequest
-	err := tx.Where("user_id = ? AND license_id = ? AND status = ?", p.UserID, lic.ID, models.RequestPending).Take(&req).Error
+	err = tx.Where("user_id = ? AND license_id = ? AND status = ?", p.UserID, lic.ID, models.RequestPending).Take(&req).Error
 	if err == nil {
 		return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
 	}
@@ -206,31 +204,14 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 	return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
 }
 
-// becomeFirstAdmin makes the claimant admin, starts a trial's support, and tells the order's
-// primary contact who registered the license.
-func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, today models.Date, a models.Actor, now time.Time) (*models.RegistrationResult, error) {
+// becomeFirstAdmin makes the claimant (claimLicense has just claimed the license for them, and
+// started a trial's support) admin, and tells the order's primary contact who registered it.
+func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *models.Principal, lic *models.License, a models.Actor, now time.Time) (*models.RegistrationResult, error) {
 	roles := []string{models.MemberAdmin, models.MemberSupport, models.MemberLicense}
-	if _, _, err := putMember(tx, now, lic.ID, p.UserID, roles); err != nil {
+	if _, _, err := putMember(tx, now, lic.ID, p.UserID, roles, a); err != nil {
 		return nil, err
 	}
 	failpoint("registration.before_commit")
-	if lic.Kind == models.KindTrial {
-		// A trial's support runs from its registration date.
-		var c models.Contract
-		err := tx.Where("license_id = ?", lic.ID).Take(&c).Error
-		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, err
-		}
-		if err == nil && c.StartsOn.IsZero() {
-			c.StartsOn, c.EndsOn, c.UpdatedAt = today, models.TrialEndsOn(today), now
-			if err := tx.Model(&models.Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"starts_on": c.StartsOn, "ends_on": c.EndsOn, "updated_at": now}).Error; err != nil {
-				return nil, err
-			}
-			if err := appendTerm(tx, newTerm(&c, models.TermTrial, a, "trial started at registration", nil, now)); err != nil {
-				return nil, err
-			}
-		}
-	}
 	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.claimed", SubjectType: "license", SubjectID: lic.LicenseNumber,
 		LicenseID: lic.ID, Details: map[string]any{"email": p.Email, "roles": roles}}); err != nil {
 		return nil, err
