@@ -1,6 +1,8 @@
 # entitled: a static, cgo-free binary on an empty base image, run as a non-root user.
 #   docker build -t entitled .
-#   docker run -p 8080:8080 -v entitled-data:/data entitled
+#   docker run -p 8080:8080 -v entitled-data:/data -e ENTITLED_BASE_URL=http://localhost:8080 entitled
+# ENTITLED_BASE_URL is the URL people and services reach the container at: letters' links and the
+# token issuer use it (the default, derived from ENTITLED_ADDR, is only right on the host itself).
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

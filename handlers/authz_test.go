@@ -7,14 +7,12 @@ package handlers
 import (
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
+	"entitled/handlers/handlerstest"
 	"entitled/models"
 	"entitled/models/store"
 )
@@ -116,14 +114,6 @@ func (a access) or(b access) access {
 // but overrides the class of one caller (an unverified user's 403 email_unverified, …).
 func (a access) but(p string, c class) access { return override(a, p, c) }
 
-// override is a copy of m with k set to v.
-func override[M ~map[K]V, K comparable, V any](m M, k K, v V) M {
-	out := make(M, len(m)+1)
-	maps.Copy(out, m)
-	out[k] = v
-	return out
-}
-
 // authzTable: one row per route, keyed "METHOD /gin/path".
 var authzTable = map[string]access{
 	"POST /v1/auth/signup":          anyone,
@@ -142,6 +132,16 @@ var authzTable = map[string]access{
 	"POST /v1/api-keys":       superadmin,
 	"DELETE /v1/api-keys/:id": superadmin,
 	"GET /v1/audit":           superadmin,
+
+	"POST /v1/webhooks":                                   superadmin,
+	"GET /v1/webhooks":                                    superadmin,
+	"GET /v1/webhooks/:id":                                superadmin,
+	"PATCH /v1/webhooks/:id":                              superadmin,
+	"DELETE /v1/webhooks/:id":                             superadmin,
+	"POST /v1/webhooks/:id/rotate-secret":                 superadmin,
+	"POST /v1/webhooks/:id/ping":                          superadmin,
+	"GET /v1/webhooks/:id/deliveries":                     superadmin,
+	"POST /v1/webhooks/:id/deliveries/:delivery_id/retry": superadmin,
 
 	"POST /v1/products":                         staffOnly(models.RoleOps),
 	"GET /v1/products":                          users,
@@ -190,21 +190,18 @@ var sessionEnding = map[string]bool{"POST /v1/auth/logout": true}
 // publicRoutes are served outside /v1 to anyone and are not in the matrix: probes, the OpenAPI
 // document, static files and the pages that letters' links land on (whose forms carry the
 // letter's token, the only secret they need). A new page is listed here on purpose, not by a rule.
-var publicRoutes = map[string]bool{
-	"GET /healthz":      true,
-	"GET /readyz":       true,
-	"GET /metrics":      true,
-	"GET /openapi.json": true,
+var publicRoutes = func() map[string]bool {
+	m := map[string]bool{
+		"GET /healthz":      true,
+		"GET /readyz":       true,
+		"GET /metrics":      true,
+		"GET /openapi.json": true,
 
-	"GET /.well-known/jwks.json": true, // the public keys: every verifier fetches them
-
-	"GET /static/*file":    true,
-	"GET /verify":          true,
-	"POST /verify":         true,
-	"GET /reset-password":  true,
-	"POST /reset-password": true,
-	"GET /invitations":     true,
-}
+		"GET /.well-known/jwks.json": true, // the public keys: every verifier fetches them
+	}
+	maps.Copy(m, handlerstest.PublicPages)
+	return m
+}()
 
 // pathParams are the dummy values path parameters get; anything not named here is "999999".
 var pathParams = map[string]string{
@@ -215,38 +212,15 @@ var pathParams = map[string]string{
 	"version":    "1.0.0",
 }
 
-var pathParamRE = regexp.MustCompile(`[:*]([^/]+)`)
-
-func dummyPath(p string) string {
-	return pathParamRE.ReplaceAllStringFunc(p, func(m string) string {
-		if v, ok := pathParams[m[1:]]; ok {
-			return v
-		}
-		return "999999"
-	})
-}
+func dummyPath(p string) string { return handlerstest.DummyPath(p, pathParams) }
 
 // TestAuthorizationMatrix calls every route of the router as every kind of caller and checks the
 // class of each answer against authzTable. A route without a row fails the test.
 func TestAuthorizationMatrix(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		var routes []string
-		for _, r := range a.handler.(*gin.Engine).Routes() {
-			key := r.Method + " " + r.Path
-			if publicRoutes[key] || pageAuthz[key] != nil { // pages: cookie sessions, TestPortal_AuthorizationMatrix
-				continue
-			}
-			if _, ok := authzTable[key]; !ok {
-				t.Errorf("route %s has no row in authzTable (handlers/authz_test.go): say who may call it", key)
-				continue
-			}
-			routes = append(routes, key)
-		}
-		for key := range authzTable {
-			if !slices.Contains(routes, key) {
-				t.Errorf("authzTable has a row for %s, which the router does not serve", key)
-			}
-		}
+		routes := handlerstest.MatrixRoutes(t, a.handler, authzTable, "authzTable (handlers/authz_test.go)", func(key, _ string) bool {
+			return publicRoutes[key] || pageAuthz[key] != nil // pages: cookie sessions, TestPortal_AuthorizationMatrix
+		})
 		sort.SliceStable(routes, func(i, j int) bool {
 			if sessionEnding[routes[i]] != sessionEnding[routes[j]] {
 				return !sessionEnding[routes[i]]

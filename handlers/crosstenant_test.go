@@ -29,6 +29,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"entitled/handlers/handlerstest"
 	"entitled/models"
 	"entitled/models/store"
 )
@@ -52,7 +53,7 @@ type xcell struct {
 type pcell struct {
 	route  string
 	who    string
-	b      *testBrowser
+	b      *handlerstest.Browser
 	method string
 	path   string
 	form   url.Values
@@ -288,7 +289,7 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 
 		// 5. The portal's pages, as the administrator of A in a browser.
 		bA := a.signedIn(t, adminA)
-		bA.get(t, "/licenses") // a page with the CSRF token
+		bA.Get(t, "/licenses") // a page with the CSRF token
 		yes := func(kv ...string) url.Values {
 			v := url.Values{"confirm": {"yes"}}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -336,21 +337,21 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			pcell{route: "POST /staff/help/:id/make-admin", who: "admin of A", b: bA, method: "POST", path: "/staff/help/" + helpB + "/make-admin",
 				form: yes("email", adminA.email, "license_number", lnB), status: http.StatusForbidden, ghost: "/staff/help/" + ghostID + "/make-admin"},
 		)
-		open := func(c pcell, path string) *webPage {
-			var p *webPage
+		open := func(c pcell, path string) *handlerstest.Page {
+			var p *handlerstest.Page
 			if c.method == "POST" {
 				f := url.Values{}
 				for k, v := range c.form {
 					f[k] = v
 				}
-				p = c.b.submit(t, path, f)
+				p = c.b.Submit(t, path, f)
 			} else {
-				p = c.b.get(t, path)
+				p = c.b.Get(t, path)
 			}
 			// The letter's link to a license's requests is a redirect to its members page:
 			// what counts is what that page answers.
-			if p.status == http.StatusSeeOther && strings.HasPrefix(p.location, "/licenses/") && strings.HasSuffix(c.route, "/requests") {
-				p = c.b.get(t, strings.TrimSuffix(p.location, "#requests"))
+			if p.Status == http.StatusSeeOther && strings.HasPrefix(p.Location, "/licenses/") && strings.HasSuffix(c.route, "/requests") {
+				p = c.b.Get(t, strings.TrimSuffix(p.Location, "#requests"))
 			}
 			return p
 		}
@@ -358,7 +359,7 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			covered[c.route] = true
 			tried++
 			p := open(c, c.path)
-			if p.status != c.status {
+			if p.Status != c.status {
 				hole("page %s as %s: %s %s → %s\nwant %d", c.route, c.who, c.method, c.path, p, c.status)
 				continue
 			}
@@ -367,16 +368,16 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			if !strings.Contains(c.route, " /licenses/") {
 				why = "is for staff"
 			}
-			if c.status == http.StatusForbidden && !strings.Contains(p.body, why) {
+			if c.status == http.StatusForbidden && !strings.Contains(p.Body, why) {
 				hole("page %s as %s: a 403 that does not say %q:\n%s", c.route, c.who, why, p)
 			}
-			if strings.Contains(p.body, acctB) || (c.status != http.StatusOK && strings.Contains(p.body, adminB.email)) {
+			if strings.Contains(p.Body, acctB) || (c.status != http.StatusOK && strings.Contains(p.Body, adminB.email)) {
 				hole("page %s as %s: the refusal shows B's account or admin", c.route, c.who)
 			}
 			if c.ghost != "" {
 				tried++
-				if g := open(c, c.ghost); g.status != p.status {
-					hole("page %s as %s: a real thing answers %d, one that does not exist %d", c.route, c.who, p.status, g.status)
+				if g := open(c, c.ghost); g.Status != p.Status {
+					hole("page %s as %s: a real thing answers %d, one that does not exist %d", c.route, c.who, p.Status, g.Status)
 				}
 			}
 		}

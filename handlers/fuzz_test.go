@@ -107,6 +107,13 @@ func newFuzzApp(f *testing.F) *fuzzApp {
 		body("POST /v1/contracts/:id/grace", "/v1/contracts/"+contractID+"/grace", super.token, `{"until":"2026-07-15","reason":"PO pending"}`),
 		body("POST /v1/contracts/:id/terminate", "/v1/contracts/"+contractID+"/terminate", super.token, `{"reason":"fuzz"}`),
 		body("POST /v1/registration-help/:id/resolve", "/v1/registration-help/"+helpID+"/resolve", super.token, `{"note":"done"}`),
+		// Webhooks: a receiver that is never there (port 1), for pings only.
+		body("POST /v1/webhooks", "/v1/webhooks", super.token, `{"url":"https://127.0.0.1:1/fuzz","events":["ping"],"description":"fuzz"}`,
+			`{"url":"http://[::1]:1/","events":["*"],"account_id":"0000000"}`, `{"url":"https://u:p@example.com/","events":[]}`),
+		body("PATCH /v1/webhooks/:id", "/v1/webhooks/999999", super.token, `{"url":"https://127.0.0.1:1/fuzz","events":["ping"],"enabled":false}`),
+		body("POST /v1/webhooks/:id/rotate-secret", "/v1/webhooks/999999/rotate-secret", super.token, `{}`),
+		body("POST /v1/webhooks/:id/ping", "/v1/webhooks/999999/ping", super.token, `{}`),
+		body("POST /v1/webhooks/:id/deliveries/:delivery_id/retry", "/v1/webhooks/999999/deliveries/1/retry", super.token, `{}`),
 	}
 
 	query := func(path, token, valid string, list bool, seeds ...string) fuzzRoute {

@@ -235,6 +235,23 @@ func TestHostileBodies(t *testing.T) {
 			"POST /v1/registration-help/:id/resolve": func() hostileRoute {
 				return hostileRoute{"/v1/registration-help/1/resolve", super.token, []member{{"note", "done"}}, false}
 			},
+			// Webhooks: a receiver that is never there (port 1), for pings only; the id routes
+			// name an endpoint that does not exist (they read no body but PATCH's).
+			"POST /v1/webhooks": func() hostileRoute {
+				return hostileRoute{"/v1/webhooks", super.token, []member{{"url", "https://127.0.0.1:1/hostile"}, {"events", []string{"ping"}}, {"description", "hostile"}}, false}
+			},
+			"PATCH /v1/webhooks/:id": func() hostileRoute {
+				return hostileRoute{"/v1/webhooks/999999", super.token, []member{{"url", "https://127.0.0.1:1/hostile"}, {"events", []string{"ping"}}, {"enabled", false}}, false}
+			},
+			"POST /v1/webhooks/:id/rotate-secret": func() hostileRoute {
+				return hostileRoute{"/v1/webhooks/999999/rotate-secret", super.token, []member{{"x", 1}}, false}
+			},
+			"POST /v1/webhooks/:id/ping": func() hostileRoute {
+				return hostileRoute{"/v1/webhooks/999999/ping", super.token, []member{{"x", 1}}, false}
+			},
+			"POST /v1/webhooks/:id/deliveries/:delivery_id/retry": func() hostileRoute {
+				return hostileRoute{"/v1/webhooks/999999/deliveries/1/retry", super.token, []member{{"x", 1}}, false}
+			},
 		}
 
 		engine, ok := a.handler.(*gin.Engine)

@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -20,8 +22,27 @@ import (
 var openAPIDocument []byte
 
 type opsHandlers struct {
-	store    *store.Store
-	registry *prometheus.Registry
+	store      *store.Store
+	registry   *prometheus.Registry
+	openAPIDoc []byte // openAPIDocument naming this server (openAPIFor)
+}
+
+// openAPIFor is openAPIDocument with baseURL as its one server, so that a client generated from
+// the served document talks to this deployment; with no baseURL the document is served as kept.
+func openAPIFor(baseURL string) ([]byte, error) {
+	if baseURL == "" {
+		return openAPIDocument, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		return nil, fmt.Errorf("handlers: the embedded OpenAPI document: %w", err)
+	}
+	servers, err := json.Marshal([]map[string]string{{"url": baseURL}})
+	if err != nil {
+		return nil, err
+	}
+	doc["servers"] = servers
+	return json.Marshal(doc)
 }
 
 // health says the process is up; it touches nothing else, so that a slow database never makes
@@ -53,5 +74,5 @@ func (h *opsHandlers) metrics() gin.HandlerFunc {
 
 func (h *opsHandlers) openAPI(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=300")
-	c.Data(http.StatusOK, "application/json", openAPIDocument)
+	c.Data(http.StatusOK, "application/json", h.openAPIDoc)
 }

@@ -11,37 +11,6 @@ import (
 	"entitled/models/storetest"
 )
 
-// newProduct creates a product with versions (version, released_on, phase) as staff ops.
-func (a *testApp) newProduct(t testing.TB, ops string, versions ...[3]string) string {
-	t.Helper()
-	sku := fmt.Sprintf("SKU-%d", a.seq.Add(1))
-	want(t, a.do(t, "POST", "/v1/products", ops, map[string]any{"sku": sku, "name": "Product " + sku}), http.StatusCreated)
-	for _, v := range versions {
-		want(t, a.do(t, "POST", "/v1/products/"+sku+"/versions", ops, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}), http.StatusCreated)
-	}
-	return sku
-}
-
-// order is an order body for one or more items, to a new account with a fresh contact.
-func (a *testApp) order(items ...map[string]any) (map[string]any, string) {
-	contact := a.email("contact")
-	return map[string]any{
-		"order_ref":       fmt.Sprintf("ORD-%d", a.seq.Add(1)),
-		"account":         map[string]any{"name": "Acme Corp"},
-		"primary_contact": map[string]any{"name": "Pat Contact", "email": contact},
-		"items":           items,
-	}, contact
-}
-
-func licensesOf(r *resp) []map[string]any {
-	raw, _ := r.body["licenses"].([]any)
-	var out []map[string]any
-	for _, l := range raw {
-		out = append(out, l.(map[string]any))
-	}
-	return out
-}
-
 func TestProducts_CatalogueAndLifecycle(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token

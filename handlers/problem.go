@@ -45,6 +45,7 @@ var statusByCode = map[string]int{
 	models.CodeOrderRefTaken:          http.StatusConflict,
 	models.CodePremierRequiresProgram: http.StatusUnprocessableEntity,
 	models.CodeAudienceNotAllowed:     http.StatusUnprocessableEntity,
+	models.CodeWebhookURLRefused:      http.StatusUnprocessableEntity,
 	models.CodeSeatsExhausted:         http.StatusConflict,
 	models.CodeForbidden:              http.StatusForbidden,
 	models.CodeNotFound:               http.StatusNotFound,

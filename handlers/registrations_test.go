@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,34 +11,6 @@ import (
 	"entitled/models/store"
 	"entitled/models/storetest"
 )
-
-// freshLicense orders one license of a new product to a new account and returns its number, the
-// account id and the contact's email.
-func (a *testApp) freshLicense(t testing.TB, ops string, item map[string]any) (ln, acct, contact string) {
-	t.Helper()
-	sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
-	if item == nil {
-		item = map[string]any{"quantity": 5, "kind": "perpetual", "service_tag": fmt.Sprintf("T%06d", a.seq.Add(1))}
-	}
-	item["sku"] = sku
-	body, contact := a.order(item)
-	r := a.do(t, "POST", "/v1/orders", ops, body)
-	want(t, r, http.StatusCreated)
-	return licensesOf(r)[0]["license_number"].(string), r.str("account_id"), contact
-}
-
-func (a *testApp) register(t testing.TB, token string, body map[string]any) *resp {
-	t.Helper()
-	return a.do(t, "POST", "/v1/registrations", token, body)
-}
-
-func roleSet(v any) string {
-	var out []string
-	for _, r := range v.([]any) {
-		out = append(out, r.(string))
-	}
-	return strings.Join(out, ",")
-}
 
 func TestRegistration_EveryAnswer(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {

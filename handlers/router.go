@@ -32,6 +32,8 @@ type Deps struct {
 	Keys           *store.Keyring       // signing keys: the JWKS, token signatures
 	Tokens         *store.Tokens        // entitlement tokens: issue and introspection
 	LicenseKeys    *store.LicenseKeys   // machine-bound license keys
+	Webhooks       *store.Webhooks      // webhook endpoints and their deliveries
+	BaseURL        string               // ENTITLED_BASE_URL: the OpenAPI document's server; "" keeps the document's own
 }
 
 // api holds the services the /v1 handlers call.
@@ -47,6 +49,7 @@ type api struct {
 	contracts     *store.Contracts
 	tokens        *store.Tokens
 	licenseKeys   *store.LicenseKeys
+	webhooks      *store.Webhooks
 }
 
 // New builds the router. Every route is declared here, one line each with its guard, so that this
@@ -75,7 +78,11 @@ func New(d Deps) (http.Handler, error) {
 		fail(c, models.Errorf(models.CodeMethodNotAllowed, "%s is not allowed here", c.Request.Method))
 	})
 
-	probes := &opsHandlers{store: d.Store, registry: d.Registry}
+	openAPIDoc, err := openAPIFor(d.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	probes := &opsHandlers{store: d.Store, registry: d.Registry, openAPIDoc: openAPIDoc}
 	r.GET("/healthz", probes.health)
 	r.GET("/readyz", probes.ready)
 	r.GET("/metrics", probes.metrics())
@@ -83,7 +90,7 @@ func New(d Deps) (http.Handler, error) {
 	r.GET("/.well-known/jwks.json", (&keyHandlers{keys: d.Keys}).jwks)
 
 	h := &api{store: d.Store, identity: d.Identity, catalogue: d.Catalogue, orders: d.Orders, accounts: d.Accounts, licenses: d.Licenses,
-		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, tokens: d.Tokens, licenseKeys: d.LicenseKeys}
+		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, tokens: d.Tokens, licenseKeys: d.LicenseKeys, webhooks: d.Webhooks}
 	limiter := newAnonLimiter(d.RateAnonPerMin) // one budget per address, shared by the API and the pages
 	anon := limiter.middleware
 	superadmin := staff(models.RoleSuperadmin)
@@ -106,6 +113,16 @@ func New(d Deps) (http.Handler, error) {
 	v1.POST("/api-keys", h.allow(superadmin), h.createAPIKey)
 	v1.DELETE("/api-keys/:id", h.allow(superadmin), h.revokeAPIKey)
 	v1.GET("/audit", h.allow(superadmin), h.listAudit)
+	// No Idempotency-Key on registering a webhook: a replay would have to keep its secret.
+	v1.POST("/webhooks", h.allow(superadmin), h.createWebhook)
+	v1.GET("/webhooks", h.allow(superadmin), h.listWebhooks)
+	v1.GET("/webhooks/:id", h.allow(superadmin), h.getWebhook)
+	v1.PATCH("/webhooks/:id", h.allow(superadmin), h.updateWebhook)
+	v1.DELETE("/webhooks/:id", h.allow(superadmin), h.deleteWebhook)
+	v1.POST("/webhooks/:id/rotate-secret", h.allow(superadmin), h.rotateWebhookSecret)
+	v1.POST("/webhooks/:id/ping", h.allow(superadmin), h.pingWebhook)
+	v1.GET("/webhooks/:id/deliveries", h.allow(superadmin), h.listWebhookDeliveries)
+	v1.POST("/webhooks/:id/deliveries/:delivery_id/retry", h.allow(superadmin), h.retryWebhookDelivery)
 
 	ops := staff(models.RoleOps)
 	renewals := staff(models.RoleRenewals)

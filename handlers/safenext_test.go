@@ -93,26 +93,26 @@ func TestLogin_NextRedirectsOnlyToThisServer(t *testing.T) {
 			wantLoc = next
 		}
 		// The form's POST, with next as the hidden field carries it.
-		b := a.browser()
-		b.get(t, "/login")
-		p := b.submit(t, "/login", url.Values{"email": {u.email}, "password": {u.password}, "next": {next}})
-		if p.status != http.StatusSeeOther || p.location != wantLoc {
-			t.Errorf("POST /login next=%q: %d to %q, want 303 to %q", next, p.status, p.location, wantLoc)
+		b := a.Browser()
+		b.Get(t, "/login")
+		p := b.Submit(t, "/login", url.Values{"email": {u.email}, "password": {u.password}, "next": {next}})
+		if p.Status != http.StatusSeeOther || p.Location != wantLoc {
+			t.Errorf("POST /login next=%q: %d to %q, want 303 to %q", next, p.Status, p.Location, wantLoc)
 		}
 		// The attack link itself: /login?next=… opened by someone signed in already.
-		p = signedIn.get(t, "/login?next="+url.QueryEscape(next))
-		if p.status != http.StatusSeeOther || p.location != wantLoc {
-			t.Errorf("GET /login?next=%q: %d to %q, want 303 to %q", next, p.status, p.location, wantLoc)
+		p = signedIn.Get(t, "/login?next="+url.QueryEscape(next))
+		if p.Status != http.StatusSeeOther || p.Location != wantLoc {
+			t.Errorf("GET /login?next=%q: %d to %q, want 303 to %q", next, p.Status, p.Location, wantLoc)
 		}
 		// The form shown to someone signed out carries only the safe value.
-		p = a.browser().get(t, "/login?next="+url.QueryEscape(next))
-		if p.status != http.StatusOK || !strings.Contains(p.body, `name="next" value="`+wantLoc+`"`) {
-			t.Errorf("GET /login?next=%q signed out: %d, the form does not carry %q", next, p.status, wantLoc)
+		p = a.Browser().Get(t, "/login?next="+url.QueryEscape(next))
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="next" value="`+wantLoc+`"`) {
+			t.Errorf("GET /login?next=%q signed out: %d, the form does not carry %q", next, p.Status, wantLoc)
 		}
 	}
 	// The report's link, as a browser sends it (the %09 not decoded by anyone but the server).
-	p := signedIn.get(t, "/login?next=/%09/evil.example/phish")
-	if p.status != http.StatusSeeOther || p.location != "/" {
-		t.Errorf("GET /login?next=/%%09/evil.example/phish: %d to %q", p.status, p.location)
+	p := signedIn.Get(t, "/login?next=/%09/evil.example/phish")
+	if p.Status != http.StatusSeeOther || p.Location != "/" {
+		t.Errorf("GET /login?next=/%%09/evil.example/phish: %d to %q", p.Status, p.Location)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"entitled/handlers/handlerstest"
 	"errors"
 	"fmt"
 	"io"
@@ -28,16 +29,11 @@ import (
 	"entitled/verify"
 )
 
-// testSecret is ENTITLED_SECRET in tests; testAudiences is ENTITLED_TOKEN_AUDIENCES.
-const testSecret = "test-secret-that-seals-the-signing-keys-0123456789"
-
-var testAudiences = []string{"support-portal", "downloads", "kb", "chat"}
-
 // withKeys sets the signing keys' options (JWKS max-age, token TTL, re-read interval).
-func withKeys(o models.KeyringOptions) appOption { return func(c *appConfig) { c.keys = o } }
+func withKeys(o models.KeyringOptions) appOption { return func(c *handlerstest.Options) { c.Keys = o } }
 
 // withSystemClock runs the app on the real clock, for tests of timing.
-func withSystemClock() appOption { return func(c *appConfig) { c.systemClock = true } }
+func withSystemClock() appOption { return func(c *handlerstest.Options) { c.SystemClock = true } }
 
 // tokenLicense orders a perpetual license with standard support and premier (2025-07-01 to
 // 2026-06-30: active at testStart) for a product with versions 1.0 (2025-06-01), 2.0

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"entitled/handlers/handlerstest"
 	"entitled/models"
 	"entitled/models/storetest"
 )
@@ -148,9 +149,9 @@ func TestRegistrationHelp_StaffMakeAdminOfAnUnverifiedAccountInvites(t *testing.
 
 		// The portal's button.
 		sb := a.signedIn(t, support)
-		sb.get(t, "/staff/help")
-		p := sb.submit(t, "/staff/help/"+id+"/make-admin", url.Values{"license_number": {ln}, "email": {frank.email}, "confirm": {"yes"}})
-		wantPage(t, sb.follow(t, p), http.StatusOK, frank.email+" has no verified account yet: an invitation is sent")
+		sb.Get(t, "/staff/help")
+		p := sb.Submit(t, "/staff/help/"+id+"/make-admin", url.Values{"license_number": {ln}, "email": {frank.email}, "confirm": {"yes"}})
+		handlerstest.WantPage(t, sb.Follow(t, p), http.StatusOK, frank.email+" has no verified account yet: an invitation is sent")
 		a.cannotAct(t, frank, ln, admin.email)
 		if got := a.memberEmails(t, support.token, ln); got != admin.email+"=admin,support,license" {
 			t.Fatalf("members: %s", got)
@@ -158,9 +159,9 @@ func TestRegistrationHelp_StaffMakeAdminOfAnUnverifiedAccountInvites(t *testing.
 		// The portal's members form of an admin, too.
 		ab := a.signedIn(t, admin)
 		members := "/licenses/" + ln + "/members"
-		ab.get(t, members)
-		p = ab.submit(t, members, url.Values{"email": {erin.email}, "roles": {"admin"}})
-		wantPage(t, ab.follow(t, p), http.StatusOK, "Invitation sent to "+erin.email)
+		ab.Get(t, members)
+		p = ab.Submit(t, members, url.Values{"email": {erin.email}, "roles": {"admin"}})
+		handlerstest.WantPage(t, ab.Follow(t, p), http.StatusOK, "Invitation sent to "+erin.email)
 		a.cannotAct(t, erin, ln, admin.email)
 
 		// Verified, each gets what was granted last.

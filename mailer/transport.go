@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -166,7 +167,14 @@ func (t *FileTransport) Send(ctx context.Context, from string, l Letter) error {
 	}
 	done = true
 	if t.Log != nil {
-		t.Log.Info("letter written", "path", filepath.Join(t.Dir, FileName(l.MessageID)), "kind", l.Kind)
+		attrs := []any{"path", filepath.Join(t.Dir, FileName(l.MessageID)), "kind", l.Kind}
+		// The file's body is quoted-printable, so a link copied out of it may be broken ("=3D",
+		// soft line breaks): a letter that carries a single-use link (verification, password
+		// reset, invitation) has it in the log line too, ready to open.
+		if link := TokenLink(l.Text); link != "" {
+			attrs = append(attrs, "link", link)
+		}
+		t.Log.Info("letter written", attrs...)
 	}
 	// Make the rename itself durable; a file system that cannot sync a directory loses nothing
 	// that matters here, so its error is not the letter's.
@@ -176,6 +184,14 @@ func (t *FileTransport) Send(ctx context.Context, from string, l Letter) error {
 	}
 	return nil
 }
+
+// tokenLink matches a link with a single-use token in a letter's text: Links.Verify,
+// Links.ResetPassword and Links.Invitation all end in "?token=…" (url.QueryEscape'd).
+var tokenLink = regexp.MustCompile(`https?://[^\s<>"]+[?&]token=[A-Za-z0-9%_+-]+`)
+
+// TokenLink is the first link in text that carries a single-use token, or "". FileTransport
+// logs it beside the letter's path when no SMTP server is configured.
+func TokenLink(text string) string { return tokenLink.FindString(text) }
 
 // FileName is the name FileTransport gives a letter's file: the Message-ID's local part with
 // every character outside [A-Za-z0-9_-] replaced by "_", and ".eml". A Message-ID that leaves

@@ -34,6 +34,9 @@ const (
 	FieldTooShort = "too_short"
 	FieldTooLong  = "too_long"
 	FieldType     = "invalid_type"
+	// FieldTrialIsStandard: a trial's support is always standard, without premier (orders and
+	// upgrades).
+	FieldTrialIsStandard = "trial_is_standard"
 )
 
 // Error is the one error type that crosses the boundary between the domain and its callers. Code is

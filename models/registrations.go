@@ -41,14 +41,14 @@ type RegistrationInput struct {
 
 // Registration outcomes.
 const (
-	Registered      = "registered"       // the caller became the license's first admin (201)
-	RegistrationWai = "pending"          // a join request waits for an admin (202)
-	AlreadyMember   = "already_a_member" // nothing to do (200)
+	Registered        = "registered"       // the caller became the license's first admin (201)
+	RegistrationWaits = "pending"          // a join request waits for an admin (202)
+	AlreadyMember     = "already_a_member" // nothing to do (200)
 )
 
 // RegistrationResult is what a registration did.
 type RegistrationResult struct {
-	Outcome       string // Registered, RegistrationWai or AlreadyMember
+	Outcome       string // Registered, RegistrationWaits or AlreadyMember
 	LicenseNumber string
 	Roles         []string
 	RequestID     int64

@@ -39,7 +39,7 @@ func cmdStaff(ctx context.Context, args, env []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	return withIdentity(ctx, cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
+	return withIdentity(ctx, "staff add", cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
 		u, created, err := id.PutStaff(ctx, models.StaffInput{Email: *email, Name: *name, Roles: splitList(*roles), Password: password},
 			models.SystemActor("cli:staff add"))
 		if err != nil {
@@ -67,7 +67,7 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	return withIdentity(ctx, cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
+	return withIdentity(ctx, "apikey create", cfgArgs, env, stderr, func(store *dbstore.Store, id *dbstore.Identity) error {
 		k, secret, err := id.CreateAPIKey(ctx, *name, splitList(*scopes), models.SystemActor("cli:apikey create"))
 		if err != nil {
 			return describe(err)
@@ -80,8 +80,8 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 
 // withIdentity opens the store (migrating it) and hands fn the identity service. Letters that
 // commands cause are queued for a running server to deliver.
-func withIdentity(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Store, *dbstore.Identity) error) error {
-	return withCommand(ctx, "entitled", cfgArgs, env, stderr, func(c commandEnv) error {
+func withIdentity(ctx context.Context, name string, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Store, *dbstore.Identity) error) error {
+	return withCommand(ctx, name, cfgArgs, env, stderr, func(c commandEnv) error {
 		return fn(c.store, dbstore.NewIdentity(c.store, c.jobs.outbox, c.cfg.BaseURL))
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 func newcomerHints(ctx context.Context, cfg Config, identity *dbstore.Identity, log *slog.Logger) {
 	log.Info("open the portal in a browser", "url", strings.TrimRight(cfg.BaseURL, "/")+"/")
 	if cfg.SMTPURL == "" {
-		log.Info("no ENTITLED_SMTP_URL: letters are written as .eml files, and each one's path is logged", "dir", cfg.mailDir())
+		log.Info("no ENTITLED_SMTP_URL: letters are written as .eml files; each one's path is logged, with its link to open (verification, password reset, invitation)", "dir", cfg.mailDir())
 	}
 	staff, _, err := identity.ListStaff(ctx, models.Page{Limit: 1})
 	if err != nil || len(staff) > 0 {
@@ -38,8 +40,10 @@ const (
 )
 
 // cmdDemo seeds demo data and prints what to type to try the customer's and the renewal
-// representative's journeys. The staff password is generated and printed, or read from standard
-// input with --password-stdin. It can run again: each run adds a fresh order and contracts.
+// representative's journeys, for the database it seeded (the server command it prints names the
+// same database and data directory). The staff password is generated and printed, or read from
+// standard input with --password-stdin. Run again on a database that has the demo data, it adds
+// nothing, leaves the staff password alone, and prints the instructions again.
 func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -48,14 +52,6 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 	cfgArgs, err := parseOwnFlags(fs, args)
 	if err != nil {
 		return usageError{"usage: entitled demo [--staff-email E] [--password-stdin]: " + err.Error()}
-	}
-	password := ""
-	if *fromStdin {
-		if password, err = readPassword(stdin, stderr); err != nil {
-			return err
-		}
-	} else {
-		password = demoPassword()
 	}
 	cfg, rest, err := loadConfig("demo", cfgArgs, env)
 	if err != nil {
@@ -73,6 +69,27 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 	bg, err := newJobs(cfg, store, log, nil, false) // letters are queued for the server to send
 	if err != nil {
 		return err
+	}
+	contracts := dbstore.NewContracts(store, bg.outbox, cfg.RenewalWindowDays)
+	if ln, err := demoLicense(ctx, contracts); err != nil {
+		return err
+	} else if ln != "" {
+		fmt.Fprintf(stdout, `The demo data is already there (%s): nothing was added, and the demo staff user's password
+is unchanged (the first run printed it; to choose another:
+  %s --email %s --roles renewals,support
+and type it on standard input).
+
+`, cfg.databaseLabel(), demoCommand(cfg, "staff add"), *email)
+		printDemoJourneys(stdout, cfg, ln, *email, "(the one the first run printed)")
+		return nil
+	}
+	password := ""
+	if *fromStdin {
+		if password, err = readPassword(stdin, stderr); err != nil {
+			return err
+		}
+	} else {
+		password = demoPassword()
 	}
 	identity := dbstore.NewIdentity(store, bg.outbox, cfg.BaseURL)
 	catalogue := dbstore.NewCatalogue(store)
@@ -105,7 +122,13 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 		}
 	}
 
-	run := time.Now().UTC().Format("20060102-150405.000000") // order refs are unique: one set per run
+	// The staff user first: a password the rules refuse stops the run before any order.
+	if _, _, err := identity.PutStaff(ctx, models.StaffInput{Email: *email, Name: "Riley Renewals", Password: password,
+		Roles: []string{models.RoleRenewals, models.RoleSupport}}, actor); err != nil {
+		return describe(err)
+	}
+
+	run := time.Now().UTC().Format("20060102-150405.000000") // order refs are unique
 	sale := func(n int, sku, account, contact, contactEmail, program string, startsIn, endsIn int) (string, error) {
 		ten := 10
 		res, err := orders.Place(ctx, models.OrderInput{
@@ -118,11 +141,8 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 		}
 		return res.Licenses[0].License.LicenseNumber, nil
 	}
-	ln, err := sale(1, demoSKU, "Northwind Traders", "Dana Whitfield", "dana@northwind.example", models.Program24x7, -245, 120)
-	if err != nil {
-		return err
-	}
-	// The renewals dashboard's material: due in 5, 20, 45 and 80 days, and one lapsed.
+	// The renewals dashboard's material first: due in 5, 20, 45 and 80 days, and one lapsed.
+	// Northwind's order comes last, as the mark that the demo data is complete (demoLicense).
 	for i, c := range []struct {
 		sku, account, contact, email, program string
 		ends                                  int
@@ -137,26 +157,114 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 			return err
 		}
 	}
-	if _, _, err := identity.PutStaff(ctx, models.StaffInput{Email: *email, Name: "Riley Renewals", Password: password,
-		Roles: []string{models.RoleRenewals, models.RoleSupport}}, actor); err != nil {
-		return describe(err)
+	ln, err := sale(1, demoSKU, "Northwind Traders", "Dana Whitfield", demoMarkEmail, models.Program24x7, -245, 120)
+	if err != nil {
+		return err
 	}
 
-	base := strings.TrimRight(cfg.BaseURL, "/")
 	pw := password
 	if *fromStdin {
 		pw = "(the one you gave)"
 	}
-	fmt.Fprintf(stdout, `Demo data is ready: product "Edge Gateway" (versions in every lifecycle phase), an order by
-Northwind Traders with License Number %s, and contracts that end soon.
+	fmt.Fprintf(stdout, `Demo data is ready in %s: product "Edge Gateway" (versions in every lifecycle
+phase), an order by Northwind Traders with License Number %s, and contracts that end soon.
 
-Start the server (if it is not running):   go run ./server
+`, cfg.databaseLabel(), ln)
+	printDemoJourneys(stdout, cfg, ln, *email, pw)
+	return nil
+}
+
+// demoMarkEmail is the contact of the demo's Northwind order: the order is seeded last, so a
+// contract of this contact means the demo data is complete.
+const demoMarkEmail = "dana@northwind.example"
+
+// demoLicense is the License Number of the demo's Northwind order, or "" when the database does
+// not have the demo data yet.
+func demoLicense(ctx context.Context, contracts *dbstore.Contracts) (string, error) {
+	list, err := contracts.List(ctx, models.ContractFilter{Q: demoMarkEmail}, dbstore.ContractPage{Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(list.Items) == 0 {
+		return "", nil
+	}
+	return list.Items[0].License.LicenseNumber, nil
+}
+
+// demoCommand is how to run an entitled command on the same database, data directory and public
+// URL as this one: "go run ./server <cmd>" and the flags of every setting that is not the
+// default. A database password is shown masked; ENTITLED_SECRET is named, never printed.
+func demoCommand(cfg Config, cmd string) string {
+	def := defaultConfig()
+	var b strings.Builder
+	if !cfg.isSQLite() {
+		b.WriteString("ENTITLED_SECRET=<the same secret> ")
+	}
+	b.WriteString("go run ./server")
+	if cmd != "" {
+		b.WriteString(" " + cmd)
+	}
+	if cfg.DataDir != def.DataDir {
+		b.WriteString(" --data-dir " + shellQuote(cfg.DataDir))
+	}
+	if cfg.DatabaseURL != "sqlite://"+filepath.Join(cfg.DataDir, "entitled.db") {
+		masked, _ := maskPassword(cfg.DatabaseURL)
+		b.WriteString(" --database-url " + shellQuote(masked))
+	}
+	if cmd == "" {
+		if cfg.Addr != def.Addr {
+			b.WriteString(" --addr " + shellQuote(cfg.Addr))
+		}
+		if cfg.BaseURL != baseURLFromAddr(cfg.Addr) {
+			b.WriteString(" --base-url " + shellQuote(cfg.BaseURL))
+		}
+	}
+	return b.String()
+}
+
+// maskPassword is the URL with its password, if any, replaced by xxxxx, and whether it had one.
+func maskPassword(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw, false
+	}
+	if _, has := u.User.Password(); !has {
+		return raw, false
+	}
+	u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return u.String(), true
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._:-@,+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// printDemoJourneys prints what to type to try the demo: the server command for this database,
+// and the customer's and the renewal representative's journeys.
+func printDemoJourneys(w io.Writer, cfg Config, ln, email, password string) {
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	letters := fmt.Sprintf(`No SMTP is configured, so the letter is written to %s/<id>.eml and the server
+     logs its path and the link to open ("letter written" … link=%s/verify?token=…).
+     Open that link and press the button.`, cfg.mailDir(), base)
+	if cfg.SMTPURL != "" {
+		letters = fmt.Sprintf(`The letter goes out through %s: open the %s/verify?token=…
+     link in it and press the button.`, cfg.SMTPURL.String(), base)
+	}
+	note := ""
+	if _, masked := maskPassword(cfg.DatabaseURL); masked {
+		note = "\n(put the database password back in place of xxxxx)"
+	}
+	fmt.Fprintf(w, `Start the server (if it is not running), on the same database:
+  %s%s
 Then open %s/
 
 The customer's journey
   1. Sign up at %s/signup with any address and a password of 12 characters or more.
-  2. No SMTP is configured, so the letter is written to %s/<id>.eml and the server logs
-     its path ("letter written"). Open the /verify?token=… link in it and press the button.
+  2. %s
   3. Log in, choose "Register a product" and type the License Number:
          %s
      You become its administrator: see its support, response targets and versions, invite a
@@ -171,8 +279,7 @@ The renewal representative's journey
      Open "within 30 days", then Fabrikam Logistics (ends in 20 days), choose a new end date,
      press "Renew…" and confirm: it leaves the list. "Download CSV" exports the list.
   3. The same user works the registration help queue (Help queue).
-`, ln, base, base, cfg.mailDir(), ln, base, *email, pw)
-	return nil
+`, demoCommand(cfg, ""), note, base, base, letters, ln, base, email, password)
 }
 
 // demoPassword is a random password that the rules accept: four groups of five letters/digits.

@@ -43,7 +43,7 @@ func newTokens(ctx context.Context, cfg Config, store *dbstore.Store, log *slog.
 
 // withKeys opens the store (migrating it) and the key ring for a keys command.
 func withKeys(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Keyring) error) error {
-	cfg, rest, err := loadConfig("entitled", cfgArgs, env)
+	cfg, rest, err := loadConfig("keys", cfgArgs, env)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func newSweep(cfg Config, store *dbstore.Store, outbox dbstore.Outbox) (*dbstore
 	if err != nil {
 		return nil, fmt.Errorf("ENTITLED_RENEWAL_NOTICE_DAYS: %w", err)
 	}
+	s.RenewalWindowDays = cfg.RenewalWindowDays
 	return s, nil
 }
 

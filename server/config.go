@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,9 @@ type Config struct {
 	JWKSMaxAge        time.Duration
 	ShutdownTimeout   time.Duration
 	JobPollInterval   time.Duration
+	// WebhookAllowPrivate (ENTITLED_WEBHOOK_ALLOW_PRIVATE=true) lifts the webhook URL rules:
+	// http:// and loopback, private, link-local addresses allowed (tests, on-premises receivers).
+	WebhookAllowPrivate bool
 }
 
 // Secret is a string that is never printed in full: logs and error messages show it masked.
@@ -139,6 +143,13 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	num("ENTITLED_RENEWAL_WINDOW_DAYS", &c.RenewalWindowDays, 0)
 	num("ENTITLED_RATE_ANON_PER_MIN", &c.RateAnonPerMin, 1)
 	list("ENTITLED_TRUSTED_PROXIES", &c.TrustedProxies)
+	switch v := vars["ENTITLED_WEBHOOK_ALLOW_PRIVATE"]; v {
+	case "", "false", "0":
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	default:
+		errs = append(errs, fmt.Errorf("ENTITLED_WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v))
+	}
 	list("ENTITLED_TOKEN_AUDIENCES", &c.TokenAudiences)
 	if v := vars["ENTITLED_RENEWAL_NOTICE_DAYS"]; v != "" {
 		c.RenewalNoticeDays = nil
@@ -152,6 +163,9 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		}
 	}
 
+	_, baseURLSet := vars["ENTITLED_BASE_URL"]
+	baseURLSet = baseURLSet && vars["ENTITLED_BASE_URL"] != ""
+
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (ENTITLED_ADDR)")
@@ -160,7 +174,21 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "sqlite://path or postgres://… (ENTITLED_DATABASE_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (ENTITLED_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
-		return c, nil, fmt.Errorf("%s: %w", name, err)
+		if errors.Is(err, flag.ErrHelp) {
+			return c, nil, err
+		}
+		// One prefix: the command's name (main adds "entitled: "), and a hint where the flags are.
+		msg := err.Error()
+		if name != "entitled" && name != "" {
+			msg = name + ": " + msg
+		}
+		return c, nil, usageError{msg + " (entitled " + helpTopic(name) + " --help lists the flags)"}
+	}
+	fs.Visit(func(f *flag.Flag) { baseURLSet = baseURLSet || f.Name == "base-url" })
+	if !baseURLSet {
+		// No public URL given: the listen address is the best guess, so that letters, the token
+		// issuer and /openapi.json name the port the server really listens on.
+		c.BaseURL = baseURLFromAddr(c.Addr)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if v := vars["ENTITLED_FAILPOINT"]; v != "" && !store.FailpointsCompiled {
@@ -169,6 +197,9 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "entitled.db")
+	}
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("ENTITLED_LOG_FORMAT=%q: want text or json", c.LogFormat))
@@ -182,6 +213,70 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		errs = append(errs, fmt.Errorf("ENTITLED_BASE_URL=%q: want an http(s) URL", c.BaseURL))
 	}
 	return c, fs.Args(), errors.Join(errs...)
+}
+
+// baseURLFromAddr is the public URL when ENTITLED_BASE_URL is not set: http:// and the listen
+// address, with localhost for an address that names no host or every interface (":8080",
+// "0.0.0.0:8080", "[::]:8080"). An address it cannot read gives the documented default.
+func baseURLFromAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return defaultConfig().BaseURL
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// helpTopic is the command a loadConfig name belongs to, for "entitled <topic> --help".
+func helpTopic(name string) string {
+	if name == "" || name == "entitled" {
+		return ""
+	}
+	topic, _, _ := strings.Cut(name, " ")
+	return topic
+}
+
+// checkDatabaseURL refuses a database URL of a scheme entitled does not speak, before anything
+// else (the secret, the data directory) is asked for. The password never shows in the message.
+func checkDatabaseURL(raw string) error {
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return nil
+	}
+	scheme, _, found := strings.Cut(raw, "://")
+	if !found || scheme == "" || strings.ContainsAny(scheme, "/@:?") {
+		// Not echoed: a value without a scheme may be a key=value DSN with a password in it.
+		return errors.New("ENTITLED_DATABASE_URL has no scheme: want sqlite://PATH or postgres://[user@]host[:port]/database")
+	}
+	return fmt.Errorf("ENTITLED_DATABASE_URL=%q: the scheme %q is not supported: want sqlite://PATH or postgres://[user@]host[:port]/database",
+		Secret(raw).String(), scheme)
+}
+
+// databaseLabel names the effective database for the start-up log: the SQLite file's absolute
+// path, or PostgreSQL's user, host and database, never its password or options.
+func (c Config) databaseLabel() string {
+	if c.isSQLite() {
+		path, _, _ := strings.Cut(strings.TrimPrefix(c.DatabaseURL, "sqlite://"), "?")
+		if abs, err := filepath.Abs(path); err == nil && path != ":memory:" {
+			path = abs
+		}
+		return "sqlite " + path
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "postgres (unreadable URL)"
+	}
+	who := ""
+	if u.User != nil && u.User.Username() != "" {
+		who = u.User.Username() + "@"
+	}
+	host := u.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return "postgres " + who + host + "/" + strings.TrimPrefix(u.Path, "/")
 }
 
 func splitList(v string) []string {
@@ -250,7 +345,7 @@ func (c *Config) ensureSecret(log *slog.Logger) error {
 func (c Config) logAttrs() []any {
 	return []any{
 		"addr", c.Addr, "base_url", c.BaseURL, "data_dir", c.DataDir,
-		"database_url", Secret(c.DatabaseURL), "smtp_url", c.SMTPURL, "mail_from", c.MailFrom,
+		"database", c.databaseLabel(), "database_url", Secret(c.DatabaseURL), "smtp_url", c.SMTPURL, "mail_from", c.MailFrom,
 		"token_ttl", c.TokenTTL.String(), "renewal_window_days", c.RenewalWindowDays,
 		"rate_anon_per_min", c.RateAnonPerMin, "trusted_proxies", c.TrustedProxies,
 		"token_audiences", c.TokenAudiences, "renewal_notice_days", c.RenewalNoticeDays,

@@ -116,7 +116,8 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "arguments after the flags are returned",
 			args: []string{"--addr", ":3", "up", "now"},
-			want: func(c *Config) { c.Addr = ":3" },
+			// No ENTITLED_BASE_URL: the public URL follows the listen address.
+			want: func(c *Config) { c.Addr, c.BaseURL = ":3", "http://localhost:3" },
 			rest: []string{"up", "now"},
 		},
 	} {

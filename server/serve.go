@@ -19,6 +19,7 @@ import (
 	"entitled/handlers"
 	"entitled/mailer"
 	dbstore "entitled/models/store"
+	"entitled/webhooks"
 )
 
 // openStore opens the configured database and, when migrate is set, brings its schema up to date.
@@ -150,6 +151,11 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	// Follow the changes other replicas and the CLI make (PostgreSQL LISTEN/NOTIFY, SQLite
+	// data_version), so that their writes empty this replica's caches at once; Close stops it.
+	if err := store.ListenForChanges(ctx); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -186,17 +192,26 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	// On every way out, after the requests (which may start a background reload of the keys)
 	// and before store.Close (deferred earlier, so run later): the ring's goroutines end first.
 	defer keys.Stop()
+	// Webhooks: the endpoints' secrets are sealed with ENTITLED_SECRET; deliveries are jobs.
+	hooks, err := dbstore.NewWebhooks(store, bg.outbox, string(cfg.Secret), cfg.WebhookAllowPrivate)
+	if err != nil {
+		return err
+	}
+	webhooks.AddWorkers(bg.workers, &webhooks.Worker{Webhooks: hooks, Sender: &webhooks.Sender{Client: webhooks.NewClient(cfg.WebhookAllowPrivate, nil)},
+		Metrics: webhooks.NewMetrics(reg, hooks)})
+	orders := dbstore.NewOrders(store, bg.outbox, cfg.BaseURL)
+	orders.RenewalWindowDays = cfg.RenewalWindowDays // for order.created's support status
 	router, err := handlers.New(handlers.Deps{
-		Store: store, Identity: identity, Log: log, Registry: reg,
+		Store: store, Identity: identity, Log: log, Registry: reg, Webhooks: hooks, BaseURL: cfg.BaseURL,
 		Catalogue:      dbstore.NewCatalogue(store),
-		Orders:         dbstore.NewOrders(store, bg.outbox, cfg.BaseURL),
+		Orders:         orders,
 		Accounts:       dbstore.NewAccounts(store, bg.outbox, cfg.BaseURL),
 		Licenses:       dbstore.NewLicenses(store, cfg.RenewalWindowDays),
 		Registrations:  dbstore.NewRegistrations(store, bg.outbox, cfg.BaseURL),
 		Help:           dbstore.NewHelp(store, bg.outbox),
 		Contracts:      dbstore.NewContracts(store, bg.outbox, cfg.RenewalWindowDays),
 		TrustedProxies: cfg.TrustedProxies, RateAnonPerMin: cfg.RateAnonPerMin,
-		Keys: keys, Tokens: tokens, LicenseKeys: dbstore.NewLicenseKeys(store, keys, cfg.BaseURL, cfg.RenewalWindowDays),
+		Keys: keys, Tokens: tokens, LicenseKeys: dbstore.NewLicenseKeys(store, keys, cfg.BaseURL, cfg.RenewalWindowDays).WithOutbox(bg.outbox),
 	})
 	if err != nil {
 		return err
@@ -221,7 +236,9 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "database", store.Dialect)
+	// The effective public URL (derived from the listen address unless ENTITLED_BASE_URL is set)
+	// and database (the file, or user@host/database: never a password).
+	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", cfg.databaseLabel(), "dialect", store.Dialect)
 	newcomerHints(ctx, cfg, identity, log)
 
 	select {

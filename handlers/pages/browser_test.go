@@ -96,7 +96,7 @@ func newTab(t *testing.T, browser context.Context, a *testApp, shots, name strin
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
-	return &tab{t: t, ctx: ctx, base: a.srv.URL, shots: shots, name: name}
+	return &tab{t: t, ctx: ctx, base: a.Srv.URL, shots: shots, name: name}
 }
 
 func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -205,9 +205,9 @@ func TestBrowser_Journeys(t *testing.T) {
 // product adds a product with versions (version, released_on, phase) as staff ops.
 func (a *testApp) product(t *testing.T, ops, sku, name string, versions ...[3]string) {
 	t.Helper()
-	want(t, a.do(t, "POST", "/v1/products", ops, map[string]any{"sku": sku, "name": name}), http.StatusCreated)
+	want(t, a.Do(t, "POST", "/v1/products", ops, map[string]any{"sku": sku, "name": name}), http.StatusCreated)
 	for _, v := range versions {
-		want(t, a.do(t, "POST", "/v1/products/"+sku+"/versions", ops, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}), http.StatusCreated)
+		want(t, a.Do(t, "POST", "/v1/products/"+sku+"/versions", ops, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}), http.StatusCreated)
 	}
 }
 
@@ -215,23 +215,23 @@ func (a *testApp) product(t *testing.T, ops, sku, name string, versions ...[3]st
 // returns the License Number and the contract's id.
 func (a *testApp) sale(t *testing.T, ops, sku, account, contact, email, program, startsOn, endsOn string) (string, string) {
 	t.Helper()
-	r := a.do(t, "POST", "/v1/orders", ops, map[string]any{
-		"order_ref": fmt.Sprintf("SO-%d", a.seq.Add(1)), "account": map[string]any{"name": account},
+	r := a.Do(t, "POST", "/v1/orders", ops, map[string]any{
+		"order_ref": fmt.Sprintf("SO-%d", a.Seq.Add(1)), "account": map[string]any{"name": account},
 		"primary_contact": map[string]any{"name": contact, "email": email},
 		"items": []any{map[string]any{"sku": sku, "quantity": 10, "kind": "perpetual",
 			"support": map[string]any{"program": program, "starts_on": startsOn, "ends_on": endsOn}}},
 	})
 	want(t, r, http.StatusCreated)
-	l := licensesOf(r)[0]
+	l := r.Licenses()[0]
 	return l["license_number"].(string), l["contract_id"].(string)
 }
 
 func customerJourney(t *testing.T, browser context.Context, shots string) {
 	a := newTestApp(t, store.SQLite)
-	ops := a.newStaff(t, models.RoleOps)
-	a.product(t, ops.token, "EDGE-GW", "Edge Gateway", [3]string{"3.2", "2023-05-10", "discontinued"}, [3]string{"4.0", "2024-11-04", "limited"},
+	ops := a.NewStaff(t, models.RoleOps)
+	a.product(t, ops.Token, "EDGE-GW", "Edge Gateway", [3]string{"3.2", "2023-05-10", "discontinued"}, [3]string{"4.0", "2024-11-04", "limited"},
 		[3]string{"4.1", "2025-09-15", "full"}, [3]string{"5.0", "2026-02-02", "full"})
-	ln, _ := a.sale(t, ops.token, "EDGE-GW", "Northwind Traders", "Dana Whitfield", "dana@northwind.example", "24x7", "2025-07-01", "2026-06-30")
+	ln, _ := a.sale(t, ops.Token, "EDGE-GW", "Northwind Traders", "Dana Whitfield", "dana@northwind.example", "24x7", "2025-07-01", "2026-06-30")
 
 	b := newTab(t, browser, a, shots, "customer")
 	b.open("/")
@@ -250,8 +250,8 @@ func customerJourney(t *testing.T, browser context.Context, shots string) {
 	b.shot("check-mail")
 
 	// The letter's link, from the mail sink, on this server.
-	letter := a.sink.WaitFor(t, email, 0, testBaseURL+"/verify?token=")
-	link := a.srv.URL + "/verify?token=" + url.QueryEscape(mailtest.LinkToken(t, letter))
+	letter := a.Sink.WaitFor(t, email, 0, testBaseURL+"/verify?token=")
+	link := a.Srv.URL + "/verify?token=" + url.QueryEscape(mailtest.LinkToken(t, letter))
 	b.do("open the link", chromedp.Navigate(link))
 	b.see("Confirm that this email address is yours")
 	b.click(`form[action="/verify"] button`)
@@ -288,7 +288,7 @@ func customerJourney(t *testing.T, browser context.Context, shots string) {
 	b.click(`input[name="form"][value="add"] ~ button[type=submit]`)
 	b.see("Invitation sent to " + colleague)
 	b.shot("invited")
-	a.sink.WaitFor(t, colleague, 0, testBaseURL+"/invitations?token=")
+	a.Sink.WaitFor(t, colleague, 0, testBaseURL+"/invitations?token=")
 
 	// A license key for a machine.
 	b.click(`.tabs a[href="/licenses/` + ln + `/keys"]`)
@@ -315,7 +315,7 @@ func customerJourney(t *testing.T, browser context.Context, shots string) {
 
 func renewalsJourney(t *testing.T, browser context.Context, shots string) {
 	a := newTestApp(t, store.SQLite)
-	ops := a.newStaff(t, models.RoleOps).token
+	ops := a.NewStaff(t, models.RoleOps).Token
 	a.product(t, ops, "EDGE-GW", "Edge Gateway", [3]string{"4.1", "2025-09-15", "full"})
 	a.product(t, ops, "FLEET", "Fleet Manager", [3]string{"2.3", "2025-04-01", "full"})
 	// Today is 2026-03-02: one contract ends in 20 days, others sooner, later, or already.
@@ -326,13 +326,13 @@ func renewalsJourney(t *testing.T, browser context.Context, shots string) {
 	a.sale(t, ops, "FLEET", "Adventure Works", "Lena Fischer", "lena@adventure.example", "standard", "2025-09-19", "2026-09-18")
 	a.sale(t, ops, "EDGE-GW", "Litware Inc", "Omar Haddad", "omar@litware.example", "standard", "2025-02-02", "2026-02-01")
 	_, grace := a.sale(t, ops, "FLEET", "Proseware Ltd", "Mia Laurent", "mia@proseware.example", "standard", "2025-02-21", "2026-02-20")
-	rs := a.newStaff(t, models.RoleRenewals)
-	want(t, a.do(t, "POST", "/v1/contracts/"+grace+"/grace", rs.token, map[string]any{"until": "2026-03-20", "reason": "PO in approval"}), http.StatusOK)
+	rs := a.NewStaff(t, models.RoleRenewals)
+	want(t, a.Do(t, "POST", "/v1/contracts/"+grace+"/grace", rs.Token, map[string]any{"until": "2026-03-20", "reason": "PO in approval"}), http.StatusOK)
 
 	b := newTab(t, browser, a, shots, "renewals")
 	b.open("/login")
-	b.fill("email", rs.email)
-	b.fill("password", rs.password)
+	b.fill("email", rs.Email)
+	b.fill("password", rs.Password)
 	b.click(`form[action="/login"] button[type=submit]`)
 	b.at("/renewals")
 	b.see("Expiring within 90 days", "Fabrikam Logistics", "Proseware Ltd", "Download CSV")
@@ -362,9 +362,9 @@ func renewalsJourney(t *testing.T, browser context.Context, shots string) {
 	if strings.Count(rows, "Fabrikam Logistics") != 1 { // only in the message above the list
 		t.Fatalf("the renewed contract is still in the 30-day list:\n%s", rows)
 	}
-	r := a.do(t, "GET", "/v1/renewals?within_days=30", rs.token, nil)
+	r := a.Do(t, "GET", "/v1/renewals?within_days=30", rs.Token, nil)
 	want(t, r, http.StatusOK)
-	for _, it := range r.items() {
+	for _, it := range r.Items() {
 		if it["id"] == target {
 			t.Fatalf("the API still lists the renewed contract: %s", r)
 		}

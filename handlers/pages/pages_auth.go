@@ -70,6 +70,10 @@ func (p *Portal) verifyForm(c *gin.Context) {
 // could only confirm an address of the forger's own.
 func (p *Portal) verify(c *gin.Context) {
 	_, err := p.Identity.Verify(c.Request.Context(), c.PostForm("token"), models.Actor{IP: c.ClientIP(), RequestID: p.requestID(c)})
+	if store.ErrorCode(err) == models.CodeInvalidToken {
+		p.invalidLink(c, "verify")
+		return
+	}
 	if err != nil {
 		p.pageError(c, "Confirm your email address", err)
 		return
@@ -154,6 +158,10 @@ func (p *Portal) reset(c *gin.Context) {
 		p.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The password " + e.Fields[0].Detail + "."})
 		return
 	}
+	if store.ErrorCode(err) == models.CodeInvalidToken {
+		p.invalidLink(c, "reset")
+		return
+	}
 	if err != nil {
 		p.pageError(c, "Choose a new password", err)
 		return
@@ -161,6 +169,17 @@ func (p *Portal) reset(c *gin.Context) {
 	// Every session ended, this browser's too.
 	setCookie(c, sessionCookie, "", -1)
 	p.message(c, http.StatusOK, "Password changed", "Your password is changed and every session of your account has ended. Log in with the new password.", false, "/login", "Log in")
+}
+
+// invalidLink is the page of a letter's link that is unknown, expired or used: it says so and
+// offers the way to a new one, a fresh verification letter (signing up again) for kind "verify",
+// or a new reset letter (forgot password) for kind "reset".
+func (p *Portal) invalidLink(c *gin.Context, kind string) {
+	title := "Choose a new password"
+	if kind == "verify" {
+		title = "Confirm your email address"
+	}
+	p.render(c, http.StatusBadRequest, "invalid_link", map[string]any{"Title": title, "Kind": kind})
 }
 
 func (p *Portal) invitation(c *gin.Context) {

@@ -13,7 +13,7 @@ import (
 // postForm submits a page's form as a browser does.
 func (a *testApp) postForm(t *testing.T, path string, form url.Values) (int, string) {
 	t.Helper()
-	res, err := a.srv.Client().PostForm(a.srv.URL+path, form)
+	res, err := a.Srv.Client().PostForm(a.Srv.URL+path, form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func (a *testApp) postForm(t *testing.T, path string, form url.Values) (int, str
 
 func (a *testApp) getPage(t *testing.T, path string) (int, string) {
 	t.Helper()
-	res, err := a.srv.Client().Get(a.srv.URL + path)
+	res, err := a.Srv.Client().Get(a.Srv.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,16 +40,16 @@ func (a *testApp) getPage(t *testing.T, path string) (int, string) {
 // the button's POST verifies.
 func TestVerifyPage_LinkShowsAButton_PostVerifies(t *testing.T) {
 	a := newTestApp(t, "sqlite")
-	email := a.email("page")
-	a.signup(t, email, testPassword, "Page Person")
-	tok := mailtest.LinkToken(t, a.sink.WaitFor(t, email, 0, "/verify?token="))
-	token := a.login(t, email, testPassword)
+	email := a.Email("page")
+	a.Signup(t, email, testPassword, "Page Person")
+	tok := mailtest.LinkToken(t, a.Sink.WaitFor(t, email, 0, "/verify?token="))
+	token := a.Login(t, email, testPassword)
 
 	status, body := a.getPage(t, "/verify?token="+url.QueryEscape(tok))
 	if status != http.StatusOK || !strings.Contains(body, `action="/verify"`) || !strings.Contains(body, tok) {
 		t.Fatalf("GET /verify: %d\n%s", status, body)
 	}
-	if a.me(t, token).body["email_verified"] != false {
+	if a.Me(t, token).Body["email_verified"] != false {
 		t.Fatal("fetching the link verified the address")
 	}
 	status, body = a.postForm(t, "/verify", url.Values{"token": {tok}})
@@ -57,8 +57,8 @@ func TestVerifyPage_LinkShowsAButton_PostVerifies(t *testing.T) {
 		t.Fatalf("POST /verify: %d\n%s", status, body)
 	}
 	// Verification ends every session of the account; the next login is verified.
-	want(t, a.do(t, "GET", "/v1/me", token, nil), http.StatusUnauthorized)
-	if a.me(t, a.login(t, email, testPassword)).body["email_verified"] != true {
+	want(t, a.Do(t, "GET", "/v1/me", token, nil), http.StatusUnauthorized)
+	if a.Me(t, a.Login(t, email, testPassword)).Body["email_verified"] != true {
 		t.Fatal("the button did not verify the address")
 	}
 	status, body = a.postForm(t, "/verify", url.Values{"token": {tok}})
@@ -69,9 +69,9 @@ func TestVerifyPage_LinkShowsAButton_PostVerifies(t *testing.T) {
 
 func TestResetPasswordPage(t *testing.T) {
 	a := newTestApp(t, "sqlite")
-	u := a.newUser(t)
-	want(t, a.do(t, "POST", "/v1/auth/password/forgot", "", map[string]string{"email": u.email}), http.StatusAccepted)
-	tok := mailtest.LinkToken(t, a.sink.WaitFor(t, u.email, 0, "/reset-password?token="))
+	u := a.NewUser(t)
+	want(t, a.Do(t, "POST", "/v1/auth/password/forgot", "", map[string]string{"email": u.Email}), http.StatusAccepted)
+	tok := mailtest.LinkToken(t, a.Sink.WaitFor(t, u.Email, 0, "/reset-password?token="))
 
 	status, body := a.getPage(t, "/reset-password?token="+url.QueryEscape(tok))
 	if status != http.StatusOK || !strings.Contains(body, `type="password"`) {
@@ -89,8 +89,8 @@ func TestResetPasswordPage(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("reset: %d", status)
 	}
-	a.login(t, u.email, "a new password 123")
-	want(t, a.do(t, "GET", "/v1/me", u.token, nil), http.StatusUnauthorized)
+	a.Login(t, u.Email, "a new password 123")
+	want(t, a.Do(t, "GET", "/v1/me", u.Token, nil), http.StatusUnauthorized)
 }
 
 // Signing up again before verifying sends a fresh verification link (the first may have
@@ -98,16 +98,16 @@ func TestResetPasswordPage(t *testing.T) {
 // with the password of the signup that sent it.
 func TestSignup_RepeatBeforeVerifyingSendsAFreshLink(t *testing.T) {
 	a := newTestApp(t, "sqlite")
-	email := a.email("again")
-	first := a.signup(t, email, testPassword, "First")
-	a.sink.WaitFor(t, email, 0, "/verify?token=")
-	a.clock.Advance(25 * 60 * 60 * 1e9) // the first link has expired
-	second := a.signup(t, email, "some other password 99", "Second")
-	if string(first.raw) != string(second.raw) {
+	email := a.Email("again")
+	first := a.Signup(t, email, testPassword, "First")
+	a.Sink.WaitFor(t, email, 0, "/verify?token=")
+	a.Clock.Advance(25 * 60 * 60 * 1e9) // the first link has expired
+	second := a.Signup(t, email, "some other password 99", "Second")
+	if string(first.Raw) != string(second.Raw) {
 		t.Errorf("answers differ: %s vs %s", first, second)
 	}
-	tok := mailtest.LinkToken(t, a.sink.WaitFor(t, email, 1, "/verify?token="))
-	want(t, a.do(t, "POST", "/v1/auth/verify", "", map[string]string{"token": tok}), http.StatusOK)
-	a.login(t, email, "some other password 99")
-	want(t, a.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}), http.StatusUnauthorized)
+	tok := mailtest.LinkToken(t, a.Sink.WaitFor(t, email, 1, "/verify?token="))
+	want(t, a.Do(t, "POST", "/v1/auth/verify", "", map[string]string{"token": tok}), http.StatusOK)
+	a.Login(t, email, "some other password 99")
+	want(t, a.Do(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}), http.StatusUnauthorized)
 }

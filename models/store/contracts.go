@@ -129,6 +129,10 @@ func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply
 		if out, err = loadContractView(tx, n); err != nil {
 			return err
 		}
+		// The audit action is the event's type: contract.renewed, .upgraded, .terminated, .grace_granted.
+		if err := emit(ctx, tx, s.outbox, now, rec.Action, out.Account.AccountID, models.WebhookContractData(out, models.DateOf(now), s.RenewalWindowDays)); err != nil {
+			return err
+		}
 		letter.Name, letter.LicenseNumber, letter.ProductName = out.Account.ContactName, out.License.LicenseNumber, out.Product.Name
 		letter.Program, letter.Premier, letter.EndsOn = out.Contract.Program, out.Contract.Premier, out.Contract.EndsOn.String()
 		to, ok := mailable(out.Account.ContactEmail)
@@ -215,6 +219,19 @@ func (s *Contracts) Upgrade(ctx context.Context, id string, in models.UpgradeInp
 		c := &cv.Contract
 		if !c.TerminatedOn.IsZero() {
 			return models.AuditRecord{}, nil, models.Errorf(models.CodeContractTerminated, "this contract was terminated on %s", c.TerminatedOn)
+		}
+		if cv.License.Kind == models.KindTrial {
+			// A trial's support is always standard, as an order's trial item is (orders.go).
+			var tv models.Validation
+			if program != "" && program != models.ProgramStandard {
+				tv.Add("program", models.FieldTrialIsStandard, "a trial's support is always standard")
+			}
+			if in.Premier != nil && *in.Premier {
+				tv.Add("premier", models.FieldTrialIsStandard, "a trial's support has no premier add-on")
+			}
+			if err := tv.Err(); err != nil {
+				return models.AuditRecord{}, nil, err
+			}
 		}
 		status, _ := models.ContractStatus(c.Facts(), today, s.RenewalWindowDays)
 		if in.Premier != nil && *in.Premier && !models.IsCurrent(status) {

@@ -27,14 +27,34 @@ func (s *shop) deskContract(tb testing.TB, ref string) (string, int64) {
 	return fmt.Sprint(c.ID), c.ID
 }
 
-// termKinds are the kinds of a contract's terms, in order.
-func (s *shop) termKinds(tb testing.TB, id int64) []string {
+// wantTermKinds fails the test unless the kinds of a contract's terms are kinds, in order.
+func (s *shop) wantTermKinds(tb testing.TB, id int64, kinds ...string) {
 	tb.Helper()
-	var out []string
+	var got []string
 	for _, t := range s.terms(tb, id) {
-		out = append(out, t.Kind)
+		got = append(got, t.Kind)
 	}
-	return out
+	if !slices.Equal(got, kinds) {
+		tb.Fatalf("terms of contract %d = %v, want %v", id, got, kinds)
+	}
+}
+
+// wantTermCount checks that a contract has n terms (after what).
+func (s *shop) wantTermCount(tb testing.TB, id int64, n int, what string) {
+	tb.Helper()
+	if got := len(s.terms(tb, id)); got != n {
+		tb.Errorf("%s = %d, want %d", what, got, n)
+	}
+}
+
+// eachContract runs fn on a fresh shop of each dialect with one contract (deskContract(ref)).
+func eachContract(t *testing.T, ref string, fn func(t *testing.T, s *shop, id string, n int64)) {
+	t.Helper()
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		s := newShop(t, d)
+		id, n := s.deskContract(t, ref)
+		fn(t, s, id, n)
+	})
 }
 
 // audited counts the audit rows of an action on a contract.
@@ -43,12 +63,18 @@ func (s *shop) audited(tb testing.TB, action, contractID string) int64 {
 	return s.rows(tb, "audit_log", "action = ? AND subject_type = 'contract' AND subject_id = ?", action, contractID)
 }
 
+// wantAudited checks that there are n audit rows of an action on a contract.
+func (s *shop) wantAudited(tb testing.TB, action, contractID string, n int64) {
+	tb.Helper()
+	if got := s.audited(tb, action, contractID); got != n {
+		tb.Errorf("%s audit rows for contract %s = %d, want %d", action, contractID, got, n)
+	}
+}
+
 // Renewing appends a renewal term from the day after ends_on to the new ends_on, carries the
 // program over unless given, writes contract.renewed and tells the contact.
 func TestContractRenewAppendsTermAndAudit(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		s := newShop(t, d)
-		id, n := s.deskContract(t, "PO-C1")
+	eachContract(t, "PO-C1", func(t *testing.T, s *shop, id string, n int64) {
 		oldEnd, newEnd := shopDay.AddDays(364), shopDay.AddDays(729)
 		s.on(shopDay.AddDays(300))
 
@@ -63,27 +89,19 @@ func TestContractRenewAppendsTermAndAudit(t *testing.T) {
 			t.Errorf("stored contract = %s %s..%s, want 24x7 %s..%s", got.Program, got.StartsOn, got.EndsOn, shopDay, newEnd)
 		}
 		terms := s.terms(t, n)
-		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermRenewal}) {
-			t.Fatalf("terms = %v, want initial, renewal", kinds)
-		}
+		s.wantTermKinds(t, n, models.TermInitial, models.TermRenewal)
 		if r := terms[1]; !r.StartsOn.Equal(oldEnd.AddDays(1)) || !r.EndsOn.Equal(newEnd) || r.Program != models.Program24x7 {
 			t.Errorf("renewal term = %s %s..%s, want 24x7 %s..%s", r.Program, r.StartsOn, r.EndsOn, oldEnd.AddDays(1), newEnd)
 		}
-		if got := s.audited(t, "contract.renewed", id); got != 1 {
-			t.Errorf("contract.renewed audit rows = %d, want 1", got)
-		}
+		s.wantAudited(t, "contract.renewed", id, 1)
 		if got := s.letters(t, "contract_changed"); len(got) != 1 || !slices.Equal(got[0].To, []string{"pat@acme.example"}) {
 			t.Errorf("contract_changed letters = %+v, want one to pat@acme.example", got)
 		}
 
 		// An ends_on before the day after the current one is refused and changes nothing.
 		_, err = s.contracts.Renew(context.Background(), id, models.RenewalInput{EndsOn: newEnd.String()}, renewalStaff)
-		if code := dbstore.ErrorCode(err); code != models.CodeValidation {
-			t.Errorf("renewal to the current ends_on: %v (code %q), want %s", err, code, models.CodeValidation)
-		}
-		if got := len(s.terms(t, n)); got != 2 {
-			t.Errorf("terms after the refused renewal = %d, want 2", got)
-		}
+		wantCode(t, err, models.CodeValidation, "renewal to the current ends_on")
+		s.wantTermCount(t, n, 2, "terms after the refused renewal")
 	})
 }
 
@@ -107,53 +125,37 @@ func TestContractUpgradePremierOnlyWhileProgramIsCurrent(t *testing.T) {
 			t.Errorf("premier not stored on the current contract")
 		}
 		terms := s.terms(t, currentN)
-		if kinds := s.termKinds(t, currentN); !slices.Equal(kinds, []string{models.TermInitial, models.TermUpgrade}) {
-			t.Fatalf("terms = %v, want initial, upgrade", kinds)
-		}
+		s.wantTermKinds(t, currentN, models.TermInitial, models.TermUpgrade)
 		if u := terms[1]; !u.StartsOn.Equal(today) || !u.Premier {
 			t.Errorf("upgrade term = %s premier=%v, want from %s with premier", u.StartsOn, u.Premier, today)
 		}
-		if got := s.audited(t, "contract.upgraded", current); got != 1 {
-			t.Errorf("contract.upgraded audit rows = %d, want 1", got)
-		}
+		s.wantAudited(t, "contract.upgraded", current, 1)
 
 		s.on(shopDay.AddDays(364 + 1)) // the day after ends_on, no grace: lapsed
 		_, err = s.contracts.Upgrade(ctx, lapsed, models.UpgradeInput{Premier: boolp(true)}, renewalStaff)
-		if code := dbstore.ErrorCode(err); code != models.CodePremierRequiresProgram {
-			t.Fatalf("premier on a lapsed contract: %v (code %q), want %s", err, code, models.CodePremierRequiresProgram)
-		}
+		wantCode(t, err, models.CodePremierRequiresProgram, "premier on a lapsed contract")
 		if s.contract(t, lapsedN).Premier {
 			t.Errorf("premier stored on a lapsed contract")
 		}
-		if got := len(s.terms(t, lapsedN)); got != 1 {
-			t.Errorf("terms of the lapsed contract = %d, want 1", got)
-		}
-		if got := s.audited(t, "contract.upgraded", lapsed); got != 0 {
-			t.Errorf("contract.upgraded audit rows for the refused upgrade = %d, want 0", got)
-		}
+		s.wantTermCount(t, lapsedN, 1, "terms of the lapsed contract")
+		s.wantAudited(t, "contract.upgraded", lapsed, 0)
 	})
 }
 
 // Grace keeps support on past ends_on for at most MaxGraceDays (60): ends_on+60 is granted as a
 // grace term from ends_on+1, ends_on+61 is grace_too_long and changes nothing.
 func TestContractGraceAtMostSixtyDays(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		s := newShop(t, d)
+	eachContract(t, "PO-C4", func(t *testing.T, s *shop, id string, n int64) {
 		ctx := context.Background()
-		id, n := s.deskContract(t, "PO-C4")
 		end := shopDay.AddDays(364)
 		s.on(end.AddDays(-5))
 
 		_, err := s.contracts.Grace(ctx, id, end.AddDays(models.MaxGraceDays+1).String(), "negotiating", renewalStaff)
-		if code := dbstore.ErrorCode(err); code != models.CodeGraceTooLong {
-			t.Fatalf("grace of %d days: %v (code %q), want %s", models.MaxGraceDays+1, err, code, models.CodeGraceTooLong)
-		}
+		wantCode(t, err, models.CodeGraceTooLong, "grace of %d days", models.MaxGraceDays+1)
 		if got := s.contract(t, n); !got.GraceUntil.IsZero() {
 			t.Errorf("grace_until stored after a refused grace: %s", got.GraceUntil)
 		}
-		if got := len(s.terms(t, n)); got != 1 {
-			t.Errorf("terms after a refused grace = %d, want 1", got)
-		}
+		s.wantTermCount(t, n, 1, "terms after a refused grace")
 
 		until := end.AddDays(models.MaxGraceDays)
 		v, err := s.contracts.Grace(ctx, id, until.String(), "negotiating", renewalStaff)
@@ -164,25 +166,19 @@ func TestContractGraceAtMostSixtyDays(t *testing.T) {
 			t.Errorf("grace_until = %s, want %s", s.contract(t, n).GraceUntil, until)
 		}
 		terms := s.terms(t, n)
-		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermGrace}) {
-			t.Fatalf("terms = %v, want initial, grace", kinds)
-		}
+		s.wantTermKinds(t, n, models.TermInitial, models.TermGrace)
 		if g := terms[1]; !g.StartsOn.Equal(end.AddDays(1)) || !g.EndsOn.Equal(until) || g.Reason != "negotiating" {
 			t.Errorf("grace term = %s..%s %q, want %s..%s \"negotiating\"", g.StartsOn, g.EndsOn, g.Reason, end.AddDays(1), until)
 		}
-		if got := s.audited(t, "contract.grace_granted", id); got != 1 {
-			t.Errorf("contract.grace_granted audit rows = %d, want 1", got)
-		}
+		s.wantAudited(t, "contract.grace_granted", id, 1)
 	})
 }
 
 // Terminating ends the contract today with a termination term and contract.terminated; after
 // that it can be neither renewed nor terminated again (contract_terminated).
 func TestContractTerminateEndsItToday(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		s := newShop(t, d)
+	eachContract(t, "PO-C5", func(t *testing.T, s *shop, id string, n int64) {
 		ctx := context.Background()
-		id, n := s.deskContract(t, "PO-C5")
 		today := shopDay.AddDays(40)
 		s.on(today)
 
@@ -197,29 +193,19 @@ func TestContractTerminateEndsItToday(t *testing.T) {
 			t.Errorf("terminated_on = %s, want %s", s.contract(t, n).TerminatedOn, today)
 		}
 		terms := s.terms(t, n)
-		if kinds := s.termKinds(t, n); !slices.Equal(kinds, []string{models.TermInitial, models.TermTermination}) {
-			t.Fatalf("terms = %v, want initial, termination", kinds)
-		}
+		s.wantTermKinds(t, n, models.TermInitial, models.TermTermination)
 		if x := terms[1]; !x.StartsOn.Equal(today) || !x.EndsOn.Equal(today) || x.Reason != "customer went bankrupt" {
 			t.Errorf("termination term = %s..%s %q, want %s..%s with the reason", x.StartsOn, x.EndsOn, x.Reason, today, today)
 		}
-		if got := s.audited(t, "contract.terminated", id); got != 1 {
-			t.Errorf("contract.terminated audit rows = %d, want 1", got)
-		}
+		s.wantAudited(t, "contract.terminated", id, 1)
 		if status, _ := v.Status(today, 90); status != models.StatusTerminated {
 			t.Errorf("status on the day of termination = %s, want %s", status, models.StatusTerminated)
 		}
 
 		_, err = s.contracts.Renew(ctx, id, models.RenewalInput{EndsOn: shopDay.AddDays(800).String()}, renewalStaff)
-		if code := dbstore.ErrorCode(err); code != models.CodeContractTerminated {
-			t.Errorf("renew after termination: %v (code %q), want %s", err, code, models.CodeContractTerminated)
-		}
+		wantCode(t, err, models.CodeContractTerminated, "renew after termination")
 		_, err = s.contracts.Terminate(ctx, id, "again", renewalStaff)
-		if code := dbstore.ErrorCode(err); code != models.CodeContractTerminated {
-			t.Errorf("terminate twice: %v (code %q), want %s", err, code, models.CodeContractTerminated)
-		}
-		if got := len(s.terms(t, n)); got != 2 {
-			t.Errorf("terms after the refused actions = %d, want 2", got)
-		}
+		wantCode(t, err, models.CodeContractTerminated, "terminate twice")
+		s.wantTermCount(t, n, 2, "terms after the refused actions")
 	})
 }

@@ -27,8 +27,13 @@ import (
 // end of every transaction) empties the caches, so a logout, a password reset or change, an
 // API-key revocation, a staff role change, a revoked grant, a termination, AddVersion or
 // SetPhase takes effect here at once — and so does a key rotation, which forgets every verified
-// token. Another replica may go on trusting a principal, a version or a verified signature for
-// at most cacheTTL (its key ring is re-read as often), and a row for at most grantTTL.
+// token. Changes made by another replica or the CLI empty them too (changes.go): on PostgreSQL
+// as soon as the change's NOTIFY reaches this replica's listener (milliseconds after the
+// commit); on SQLite at the next request, whose principal lookup first checks PRAGMA
+// data_version (and so does a hit in the other caches, unless a check started within the last
+// millisecond). Only while the PostgreSQL listener is reconnecting may another replica's change
+// go unseen, for at most cacheTTL (a principal, a version, a verified signature) or grantTTL (a
+// row).
 const (
 	cacheTTL        = 5 * time.Second
 	cacheMaxEntries = 10_000
@@ -65,10 +70,16 @@ type principalEntry struct {
 // hits and misses count lookups answered from the cache and not (Store.HotCacheCounts). Entries
 // age by the store's clock (now), so that a test moves them past their TTL by advancing it.
 type hotCache struct {
-	gen        atomic.Uint64
-	hits       atomic.Uint64
-	misses     atomic.Uint64
-	now        func() time.Time // the store's clock; nil: time.Now
+	gen    atomic.Uint64
+	hits   atomic.Uint64
+	misses atomic.Uint64
+	now    func() time.Time // the store's clock; nil: time.Now
+	// sync, when set (SQLite: Store.checkDataVersion), empties the cache when another process
+	// committed since it last looked. A principal lookup — the first cache lookup of every
+	// authenticated request — calls it with strict set, hit or miss; a hit in the other caches
+	// calls it without, and then a check that started within the last dataVersionReuse serves
+	// (the one at the start of the same request, when there is one).
+	sync       func(strict bool)
 	mu         sync.RWMutex
 	principals map[string]cached[principalEntry]
 	versions   map[int64]cached[[]models.ProductVersion] // by sort_key
@@ -137,6 +148,14 @@ func lookup[K comparable, V any](c *hotCache, m map[K]cached[V], k K) (V, bool) 
 		c.misses.Add(1)
 		return zero, false
 	}
+	if c.sync != nil {
+		g := c.gen.Load()
+		c.sync(false)
+		if c.gen.Load() != g { // emptied: the entry may be stale
+			c.misses.Add(1)
+			return zero, false
+		}
+	}
 	c.hits.Add(1)
 	return e.v, true
 }
@@ -161,6 +180,9 @@ func keep[K comparable, V any](c *hotCache, gen uint64, m map[K]cached[V], k K, 
 func (c *hotCache) principal(key string, now time.Time) (*models.Principal, bool) {
 	if c == nil {
 		return nil, false
+	}
+	if c.sync != nil {
+		c.sync(true)
 	}
 	e, ok := lookup(c, c.principals, key)
 	if !ok || (!e.expiresAt.IsZero() && !e.expiresAt.After(now)) {

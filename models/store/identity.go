@@ -221,7 +221,7 @@ func (s *Identity) Verify(ctx context.Context, token string, a models.Actor) (_ 
 				return err
 			}
 			// Grants to this address made before it had an account take effect now.
-			if err := acceptInvitations(tx, now, &u); err != nil {
+			if err := acceptInvitations(ctx, tx, s.outbox, now, &u); err != nil {
 				return err
 			}
 		}
@@ -386,7 +386,7 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 			if err := voidTokens(tx, now, u.ID, purposeVerifyEmail); err != nil {
 				return err
 			}
-			if err := acceptInvitations(tx, now, &u); err != nil {
+			if err := acceptInvitations(ctx, tx, s.outbox, now, &u); err != nil {
 				return err
 			}
 		}

@@ -8,10 +8,8 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"regexp"
 	"slices"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"entitled/mailer"
 	"entitled/models"
@@ -52,76 +49,28 @@ func newService(tb testing.TB, d dbstore.Dialect) *service {
 	// their letters; nothing sends them, so letters stay in the outbox for the test to read.
 	workers := river.NewWorkers()
 	dbstore.AddWorkers(workers, store, baseURL)
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{
-		Logger:            slog.New(slog.DiscardHandler),
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown:     10 * time.Millisecond,
+	jobs := storetest.StartJobs(tb, store, &river.Config{
+		Workers: workers,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 		// Letters are inserted for a mail worker this client does not have.
 		SkipUnknownJobCheck: true,
 	})
-	if err != nil {
-		tb.Fatalf("river: %v", err)
-	}
-	if err := jobs.Start(context.Background()); err != nil {
-		tb.Fatalf("river start: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := jobs.Stop(ctx); err != nil {
-			tb.Errorf("river stop: %v", err)
-		}
-	})
-	r, err := mailer.NewRenderer(baseURL)
-	if err != nil {
-		tb.Fatalf("renderer: %v", err)
-	}
-	return &service{store: store, clock: clock, id: dbstore.NewIdentity(store, mailer.NewOutbox(jobs, r), baseURL), jobs: jobs}
+	outbox, _ := newOutbox(tb, store, jobs)
+	return &service{store: store, clock: clock, id: dbstore.NewIdentity(store, outbox, baseURL), jobs: jobs}
 }
 
 // settle waits until every job of the default queue (the letter jobs) has run, so that the
 // outbox holds every letter there will be. It waits for a state, not for a time.
 func (s *service) settle(tb testing.TB) {
 	tb.Helper()
-	pending := []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := s.jobs.JobList(context.Background(), river.NewJobListParams().Queues(river.QueueDefault).States(pending...).First(1))
-		if err != nil {
-			tb.Fatalf("list jobs: %v", err)
-		}
-		if len(res.Jobs) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("letter jobs still not done after 30 s: job %d (%s) is %s, errors %v", res.Jobs[0].ID, res.Jobs[0].Kind, res.Jobs[0].State, res.Jobs[0].Errors)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	storetest.Settle(tb, s.jobs, river.QueueDefault)
 }
 
 // letters are the queued letters of a kind to an address, once the letter jobs have run.
 func (s *service) letters(tb testing.TB, kind, to string) []mailer.Letter {
 	tb.Helper()
 	s.settle(tb)
-	res, err := s.jobs.JobList(context.Background(), river.NewJobListParams().Kinds(mailer.SendLetterArgs{}.Kind()).First(10000))
-	if err != nil {
-		tb.Fatalf("list jobs: %v", err)
-	}
-	var out []mailer.Letter
-	for _, j := range res.Jobs {
-		var args mailer.SendLetterArgs
-		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-			tb.Fatalf("decode job: %v", err)
-		}
-		if args.Letter.Kind == kind && slices.Contains(args.Letter.To, to) {
-			out = append(out, args.Letter)
-		}
-	}
-	return out
+	return storetest.Letters(tb, s.jobs, func(l mailer.Letter) bool { return l.Kind == kind && slices.Contains(l.To, to) })
 }
 
 var tokenRE = regexp.MustCompile(`token=([A-Za-z0-9_\-]+)`)

@@ -279,3 +279,9 @@ func (w *recoverLetterWorker) Work(ctx context.Context, job *river.Job[recoverLe
 		return recoveryLetter(ctx, tx, outbox, w.links, a.Email, a.At)
 	})
 }
+
+// insertWebhookJob inserts the job of a webhook delivery in the GORM transaction tx: it is sent
+// if and only if tx commits.
+func insertWebhookJob(ctx context.Context, tx *gorm.DB, outbox Outbox, args WebhookDeliveryArgs) error {
+	return insertJob(ctx, tx, outbox, args)
+}

@@ -21,6 +21,13 @@ type LicenseKeys struct {
 	keys     *Keyring
 	licenses *Licenses
 	issuer   string
+	outbox   Outbox // webhook events (license_key.issued, license_key.released); see WithOutbox
+}
+
+// WithOutbox gives the service the outbox its webhook events are queued with, and returns it.
+func (s *LicenseKeys) WithOutbox(o Outbox) *LicenseKeys {
+	s.outbox = o
+	return s
 }
 
 // NewLicenseKeys makes the license-key service; issuer is ENTITLED_BASE_URL.
@@ -195,6 +202,11 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 			Details: map[string]any{"fingerprint": key.Fingerprint, "hostname": key.Hostname, "version": key.Version, "ver_major": key.VerMajor, "kid": kid}}); err != nil {
 			return err
 		}
+		if created {
+			if err := emitLicenseKey(ctx, tx, s.outbox, now, models.EventLicenseKeyIssued, &d.License, &key); err != nil {
+				return err
+			}
+		}
 		out = &models.IssuedLicenseKey{Key: key, Token: token, Created: created}
 		return nil
 	})
@@ -329,6 +341,9 @@ func (s *LicenseKeys) Release(ctx context.Context, p *models.Principal, ln, id, 
 		}
 		var left int64
 		if err := tx.Model(&models.LicenseKey{}).Where("license_id = ? AND fingerprint = ? AND released_at IS NULL", acc.License.ID, key.Fingerprint).Count(&left).Error; err != nil {
+			return err
+		}
+		if err := emitLicenseKey(ctx, tx, s.outbox, now, models.EventLicenseKeyReleased, &acc.License, &key); err != nil {
 			return err
 		}
 		return writeAudit(tx, now, a, models.AuditRecord{Action: "license_key.released", SubjectType: "license_key", SubjectID: itoa64(key.ID), LicenseID: acc.License.ID,

@@ -85,6 +85,9 @@ func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, 
 		if !g.Changed {
 			return nil
 		}
+		if err := emitMember(ctx, tx, s.outbox, now, &acc.License, g.User.Email, m); err != nil {
+			return err
+		}
 		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.granted", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
 			LicenseID: acc.License.ID, Details: details})
 	})
@@ -186,7 +189,8 @@ func (s *Registrations) invite(ctx context.Context, tx *gorm.DB, p *models.Princ
 }
 
 // acceptInvitations turns the pending grants to a newly verified address into memberships.
-func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
+// Each grant that takes effect emits member.updated through outbox.
+func acceptInvitations(ctx context.Context, tx *gorm.DB, outbox Outbox, now time.Time, u *models.User) error {
 	if err := lockAddress(tx, u.Email); err != nil {
 		return err
 	}
@@ -200,7 +204,8 @@ func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
 		}
 		roles := models.ParseRoleList(inv.Roles)
 		accepter := models.Actor{Kind: models.ActorUser, ID: u.ID, Email: u.Email}
-		if _, _, err := putMember(tx, now, inv.LicenseID, u.ID, roles, accepter); err != nil {
+		m, changed, err := putMember(tx, now, inv.LicenseID, u.ID, roles, accepter)
+		if err != nil {
 			return err
 		}
 		if err := tx.Model(&invitation{}).Where("id = ?", inv.ID).Update("accepted_at", now).Error; err != nil {
@@ -209,6 +214,11 @@ func acceptInvitations(tx *gorm.DB, now time.Time, u *models.User) error {
 		var lic models.License
 		if err := tx.Take(&lic, inv.LicenseID).Error; err != nil {
 			return err
+		}
+		if changed {
+			if err := emitMember(ctx, tx, outbox, now, &lic, u.Email, m); err != nil {
+				return err
+			}
 		}
 		if err := writeAudit(tx, now, accepter, models.AuditRecord{Action: "member.invitation_accepted",
 			SubjectType: "license", SubjectID: lic.LicenseNumber, LicenseID: lic.ID, Details: map[string]any{"email": u.Email, "roles": roles}}); err != nil {
@@ -255,7 +265,11 @@ func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, l
 			return models.Errorf(models.CodeMemberNotFound, "%s is not a member of this license", email)
 		}
 		now := s.store.Clock.Now()
-		if _, _, err := putMember(tx, now, acc.License.ID, u.ID, nil, a); err != nil {
+		removed, _, err := putMember(tx, now, acc.License.ID, u.ID, nil, a)
+		if err != nil {
+			return err
+		}
+		if err := emitMember(ctx, tx, s.outbox, now, &acc.License, u.Email, removed); err != nil {
 			return err
 		}
 		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,

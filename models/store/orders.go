@@ -20,11 +20,14 @@ type Orders struct {
 	store  *Store
 	outbox Outbox
 	links  mailer.Links
+	// RenewalWindowDays is ENTITLED_RENEWAL_WINDOW_DAYS (default 90): order.created shows each
+	// license's support status with it.
+	RenewalWindowDays int
 }
 
 // NewOrders makes the orders service.
 func NewOrders(store *Store, outbox Outbox, baseURL string) *Orders {
-	return &Orders{store: store, outbox: outbox, links: mailer.NewLinks(baseURL)}
+	return &Orders{store: store, outbox: outbox, links: mailer.NewLinks(baseURL), RenewalWindowDays: 90}
 }
 
 const (
@@ -102,7 +105,7 @@ func checkOrder(in models.OrderInput, today models.Date) ([]itemPlan, *models.Va
 			case it.AddQuantity != nil:
 				p.kind = "seats"
 				if *it.AddQuantity < 1 || *it.AddQuantity > maxQuantity {
-					v.Add(f("add_quantity"), models.FieldInvalid, "must be at least 1")
+					v.Add(f("add_quantity"), models.FieldInvalid, fmt.Sprintf("must be 1 to %d", maxQuantity))
 				}
 				p.addQuantity = *it.AddQuantity
 			case it.Support != nil:
@@ -118,7 +121,7 @@ func checkOrder(in models.OrderInput, today models.Date) ([]itemPlan, *models.Va
 			case it.Quantity == nil:
 				v.Add(f("quantity"), models.FieldRequired, "is required")
 			case *it.Quantity < 1 || *it.Quantity > maxQuantity:
-				v.Add(f("quantity"), models.FieldInvalid, "must be at least 1")
+				v.Add(f("quantity"), models.FieldInvalid, fmt.Sprintf("must be 1 to %d", maxQuantity))
 			default:
 				p.quantity = *it.Quantity
 			}
@@ -151,10 +154,10 @@ func checkNewSupport(v *models.Validation, field string, s *models.SupportInput,
 	if kind == models.KindTrial {
 		if s != nil {
 			if p := strings.ToLower(strings.TrimSpace(s.Program)); p != "" && p != models.ProgramStandard {
-				v.Add(field+".program", "trial_is_standard", "a trial's support is always standard")
+				v.Add(field+".program", models.FieldTrialIsStandard, "a trial's support is always standard")
 			}
 			if s.Premier != nil && *s.Premier {
-				v.Add(field+".premier", "trial_is_standard", "a trial's support has no premier add-on")
+				v.Add(field+".premier", models.FieldTrialIsStandard, "a trial's support has no premier add-on")
 			}
 		}
 		return &supportPlan{program: models.ProgramStandard}
@@ -281,13 +284,20 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 			s.store.log.WarnContext(ctx, "order confirmation not queued: the account's primary contact address cannot take mail",
 				"order_ref", ref, "account_id", acct.AccountID)
 		}
+		if err := emit(ctx, tx, s.outbox, now, models.EventOrderCreated, res.Account.AccountID, models.WebhookOrderData(res, today, s.RenewalWindowDays)); err != nil {
+			return err
+		}
 		failpoint("order.before_commit")
 		return nil
 	})
 	if IsUniqueViolation(err) {
-		// A concurrent order with the same order_ref committed first.
-		var e *models.Error
-		if errors.As(err, &e) && e.Code == models.CodeConflict {
+		// A concurrent order with the same order_ref may have committed first; another unique key
+		// (a service tag another order took meanwhile) is a plain conflict, not order_ref_taken.
+		var placed int64
+		if cerr := s.store.db.WithContext(ctx).Model(&models.Order{}).Where("order_ref = ?", ref).Count(&placed).Error; cerr != nil {
+			return nil, cerr
+		}
+		if placed > 0 {
 			return nil, models.Errorf(models.CodeOrderRefTaken, "order %s was placed already", ref)
 		}
 	}
@@ -388,6 +398,20 @@ func (s *Orders) applyItem(tx *gorm.DB, v *models.Validation, i int, p *itemPlan
 		if d.License.AccountID != acct.ID {
 			v.Add(f("license_number"), models.FieldInvalid, "belongs to another account")
 			return nil, mailer.LicenseLine{}, nil
+		}
+		// Lock the license and its contract, then read them again: a concurrent order or contract
+		// action on the same license (seats added, a renewal, a termination) must not be lost or
+		// renew from a stale ends_on. License before contract, as everywhere.
+		if err := lockLicense(tx, d.License.ID); err != nil {
+			return nil, mailer.LicenseLine{}, err
+		}
+		if d.Contract != nil {
+			if err := lockContract(tx, d.Contract.ID); err != nil {
+				return nil, mailer.LicenseLine{}, err
+			}
+		}
+		if d, err = loadLicenseDetail(tx, "licenses.id = ?", d.License.ID); err != nil {
+			return nil, mailer.LicenseLine{}, err
 		}
 		if p.kind == "seats" {
 			d.License.Quantity += p.addQuantity

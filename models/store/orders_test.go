@@ -7,8 +7,6 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -49,16 +47,7 @@ func newShop(tb testing.TB, d dbstore.Dialect) *shop {
 	tb.Helper()
 	clock := models.NewFixedClock(shopDay.Time().Add(9 * time.Hour))
 	store := storetest.Open(tb, d, clock)
-	// Insert-only: letters stay in the outbox for the test to read.
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatalf("river: %v", err)
-	}
-	r, err := mailer.NewRenderer(baseURL)
-	if err != nil {
-		tb.Fatalf("renderer: %v", err)
-	}
-	outbox := mailer.NewOutbox(jobs, r)
+	outbox, jobs := newOutbox(tb, store, nil)
 	s := &shop{store: store, clock: clock, jobs: jobs, catalogue: dbstore.NewCatalogue(store),
 		orders: dbstore.NewOrders(store, outbox, baseURL), registrations: dbstore.NewRegistrations(store, outbox, baseURL),
 		contracts: dbstore.NewContracts(store, outbox, 90)}
@@ -78,21 +67,7 @@ func (s *shop) on(d models.Date) { s.clock.Set(d.Time().Add(9 * time.Hour)) }
 // letters are the queued letters of a kind, oldest first.
 func (s *shop) letters(tb testing.TB, kind string) []mailer.Letter {
 	tb.Helper()
-	res, err := s.jobs.JobList(context.Background(), river.NewJobListParams().Kinds(mailer.SendLetterArgs{}.Kind()).First(10000))
-	if err != nil {
-		tb.Fatalf("list jobs: %v", err)
-	}
-	var out []mailer.Letter
-	for _, j := range res.Jobs {
-		var args mailer.SendLetterArgs
-		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-			tb.Fatalf("decode job: %v", err)
-		}
-		if kind == "" || args.Letter.Kind == kind {
-			out = append(out, args.Letter)
-		}
-	}
-	return out
+	return storetest.Letters(tb, s.jobs, func(l mailer.Letter) bool { return kind == "" || l.Kind == kind })
 }
 
 // rows counts the rows of a table that match where.
@@ -243,9 +218,7 @@ func TestOrderThatFailsWritesNothingAndQueuesNoLetter(t *testing.T) {
 		in := newServerOrder("PO-2001", 3)
 		in.Items = append(in.Items, models.OrderItem{SKU: "NO-SUCH-SKU", Quantity: intp(1), Kind: models.KindPerpetual})
 		_, err := s.orders.Place(context.Background(), in, orderSystem)
-		if code := dbstore.ErrorCode(err); code != models.CodeValidation {
-			t.Fatalf("order with an unknown SKU: %v (code %q), want %s", err, code, models.CodeValidation)
-		}
+		wantCode(t, err, models.CodeValidation, "order with an unknown SKU")
 		for _, table := range []string{"accounts", "licenses", "contracts", "contract_terms", "orders"} {
 			if got := s.rows(t, table, ""); got != 0 {
 				t.Errorf("%s rows after a failed order = %d, want 0", table, got)
@@ -269,9 +242,7 @@ func TestOrderRepeatedOrderRefIsTakenAndWritesNothing(t *testing.T) {
 		again := newServerOrder(" PO-3001 ", 10)
 		again.AccountName, again.ContactEmail = "Other Corp", "other@corp.example"
 		_, err := s.orders.Place(context.Background(), again, orderSystem)
-		if code := dbstore.ErrorCode(err); code != models.CodeOrderRefTaken {
-			t.Fatalf("repeated order_ref: %v (code %q), want %s", err, code, models.CodeOrderRefTaken)
-		}
+		wantCode(t, err, models.CodeOrderRefTaken, "repeated order_ref")
 		for table, want := range map[string]int64{"accounts": 1, "licenses": 1, "contracts": 1, "orders": 1} {
 			if got := s.rows(t, table, ""); got != want {
 				t.Errorf("%s rows after the repeat = %d, want %d", table, got, want)
@@ -319,12 +290,8 @@ func TestOrderRenewalAppendsTermFromDayAfterEndsOn(t *testing.T) {
 		// A renewal ending before the day after the current ends_on is refused, and adds no term.
 		_, err := s.orders.Place(context.Background(), models.OrderInput{OrderRef: "PO-4003", AccountID: first.Account.AccountID,
 			Items: []models.OrderItem{{LicenseNumber: ln, Support: &models.SupportInput{EndsOn: newEnd.String()}}}}, orderSystem)
-		if code := dbstore.ErrorCode(err); code != models.CodeValidation {
-			t.Errorf("renewal ending on the current ends_on: %v (code %q), want %s", err, code, models.CodeValidation)
-		}
-		if got := len(s.terms(t, contractID)); got != 2 {
-			t.Errorf("terms after the refused renewal = %d, want 2", got)
-		}
+		wantCode(t, err, models.CodeValidation, "renewal ending on the current ends_on")
+		s.wantTermCount(t, contractID, 2, "terms after the refused renewal")
 	})
 }
 
@@ -350,9 +317,7 @@ func TestOrderAddQuantityRaisesSeats(t *testing.T) {
 		other := s.place(t, newServerOrder("PO-5003", 1))
 		_, err := s.orders.Place(context.Background(), models.OrderInput{OrderRef: "PO-5004", AccountID: other.Account.AccountID,
 			Items: []models.OrderItem{{LicenseNumber: ln, AddQuantity: intp(100)}}}, orderSystem)
-		if code := dbstore.ErrorCode(err); code != models.CodeValidation {
-			t.Errorf("seats for another account's license: %v (code %q), want %s", err, code, models.CodeValidation)
-		}
+		wantCode(t, err, models.CodeValidation, "seats for another account's license")
 		if got := s.rows(t, "licenses", "license_number = ? AND quantity = ?", ln, 8); got != 1 {
 			t.Errorf("license %s no longer has 8 seats after the refused order", ln)
 		}

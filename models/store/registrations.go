@@ -174,7 +174,7 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 	var req models.JoinRequest
 	err = tx.Where("user_id = ? AND license_id = ? AND status = ?", p.UserID, lic.ID, models.RequestPending).Take(&req).Error
 	if err == nil {
-		return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
+		return &models.RegistrationResult{Outcome: models.RegistrationWaits, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
 	}
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, err
@@ -185,6 +185,13 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 	}
 	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.requested", SubjectType: "license", SubjectID: lic.LicenseNumber,
 		LicenseID: lic.ID, Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
+		return nil, err
+	}
+	licAccount, err := accountNumber(tx, lic.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := emitJoinRequest(ctx, tx, s.outbox, &req, p, lic.LicenseNumber, licAccount); err != nil {
 		return nil, err
 	}
 	admins, err := licenseAdminEmails(tx, lic.ID)
@@ -201,7 +208,7 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 			return nil, err
 		}
 	}
-	return &models.RegistrationResult{Outcome: models.RegistrationWai, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
+	return &models.RegistrationResult{Outcome: models.RegistrationWaits, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
 }
 
 // becomeFirstAdmin makes the claimant (claimLicense has just claimed the license for them, and
@@ -218,6 +225,11 @@ func (s *Registrations) becomeFirstAdmin(ctx context.Context, tx *gorm.DB, p *mo
 	}
 	var acct models.Account
 	if err := tx.Take(&acct, lic.AccountID).Error; err != nil {
+		return nil, err
+	}
+	if err := emit(ctx, tx, s.outbox, now, models.EventLicenseRegistered, acct.AccountID, map[string]any{
+		"license_number": lic.LicenseNumber, "account_id": acct.AccountID, "user": map[string]any{"id": itoa64(p.UserID), "email": p.Email},
+	}); err != nil {
 		return nil, err
 	}
 	product, err := productName(tx, lic.ProductID)
@@ -251,7 +263,7 @@ func (s *Registrations) requestAccount(ctx context.Context, tx *gorm.DB, p *mode
 	var req models.JoinRequest
 	err := tx.Where("user_id = ? AND account_id = ? AND status = ?", p.UserID, acct.ID, models.RequestPending).Take(&req).Error
 	if err == nil {
-		return &models.RegistrationResult{Outcome: models.RegistrationWai, RequestID: req.ID}, nil
+		return &models.RegistrationResult{Outcome: models.RegistrationWaits, RequestID: req.ID}, nil
 	}
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, err
@@ -264,13 +276,16 @@ func (s *Registrations) requestAccount(ctx context.Context, tx *gorm.DB, p *mode
 		Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
 		return nil, err
 	}
+	if err := emitJoinRequest(ctx, tx, s.outbox, &req, p, "", acct.AccountID); err != nil {
+		return nil, err
+	}
 	for _, to := range admins {
 		if err := s.queue(ctx, tx, mailer.JoinRequested{Requester: p.Name + " <" + p.Email + ">", AccountID: acct.AccountID,
 			ReviewURL: s.links.Licenses()}, to); err != nil {
 			return nil, err
 		}
 	}
-	return &models.RegistrationResult{Outcome: models.RegistrationWai, RequestID: req.ID}, nil
+	return &models.RegistrationResult{Outcome: models.RegistrationWaits, RequestID: req.ID}, nil
 }
 
 func productName(tx *gorm.DB, productID int64) (string, error) {
@@ -377,8 +392,14 @@ func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, req
 			// the one rule all the same (an unverified requester would be invited). A verified
 			// user's invitations are accepted already: no lockAddress needed.
 			details := map[string]any{"email": u.Email, "roles": roles, "request_id": strconv.FormatInt(req.ID, 10)}
-			if _, err := s.grantByEmail(ctx, tx, p, &acc.License, u.Email, roles, details, a, now); err != nil {
+			g, err := s.grantByEmail(ctx, tx, p, &acc.License, u.Email, roles, details, a, now)
+			if err != nil {
 				return err
+			}
+			if g.Changed {
+				if err := emitMember(ctx, tx, s.outbox, now, &acc.License, u.Email, g.Member); err != nil {
+					return err
+				}
 			}
 		}
 		upd := map[string]any{"status": status, "decided_at": now, "decided_license_id": acc.License.ID, "roles": joinRoles(roles)}

@@ -113,7 +113,7 @@ func TestRegistrationSecondRegistrantFilesJoinRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("second registrant: %v", err)
 		}
-		if res.Outcome != models.RegistrationWai || res.RequestID == 0 || len(res.Roles) != 0 {
+		if res.Outcome != models.RegistrationWaits || res.RequestID == 0 || len(res.Roles) != 0 {
 			t.Errorf("second registrant result = %+v, want pending with a request id and no roles", res)
 		}
 		if m := s.member(t, lic.ID, bob); m != nil {
@@ -131,7 +131,7 @@ func TestRegistrationSecondRegistrantFilesJoinRequest(t *testing.T) {
 		}
 
 		again, err := s.register(bob, lic.LicenseNumber)
-		if err != nil || again.Outcome != models.RegistrationWai || again.RequestID != res.RequestID {
+		if err != nil || again.Outcome != models.RegistrationWaits || again.RequestID != res.RequestID {
 			t.Errorf("second registrant again = %+v, %v; want the same pending request %d", again, err, res.RequestID)
 		}
 		if got := s.rows(t, "join_requests", "user_id = ?", bob.UserID); got != 1 {

@@ -30,6 +30,9 @@ type Renewals struct {
 	// BatchSize is how many contracts one transaction handles (default 500): big enough to be
 	// quick, small enough that a pass never holds SQLite's write lock for long.
 	BatchSize int
+	// RenewalWindowDays is ENTITLED_RENEWAL_WINDOW_DAYS (default 90): the contract.expiring and
+	// contract.lapsed events show the contract's status with it.
+	RenewalWindowDays int
 }
 
 // NewRenewals makes the sweep. noticeDays is ENTITLED_RENEWAL_NOTICE_DAYS; baseURL is where the
@@ -39,7 +42,7 @@ func NewRenewals(store *Store, outbox Outbox, baseURL string, noticeDays []int) 
 	if err != nil {
 		return nil, err
 	}
-	return &Renewals{store: store, outbox: outbox, links: mailer.NewLinks(baseURL), offsets: offsets, BatchSize: 500}, nil
+	return &Renewals{store: store, outbox: outbox, links: mailer.NewLinks(baseURL), offsets: offsets, BatchSize: 500, RenewalWindowDays: 90}, nil
 }
 
 // Offsets are the notice offsets, ascending.
@@ -259,6 +262,15 @@ func (s *Renewals) noticeBatch(ctx context.Context, ids []int64, today models.Da
 			kind := models.LetterRenewalNotice
 			if d.offset == models.LapseNoticeOffset {
 				kind = models.LetterLapseNotice
+			}
+			// The event goes with its notice: contract.expiring (with offset_days) or contract.lapsed.
+			data := models.WebhookContractData(d.v, today, s.RenewalWindowDays)
+			typ := models.EventContractLapsed
+			if d.offset != models.LapseNoticeOffset {
+				typ, data["offset_days"] = models.EventContractExpiring, d.offset
+			}
+			if err := emit(ctx, tx, s.outbox, now, typ, d.v.Account.AccountID, data); err != nil {
+				return err
 			}
 			queued = append(queued, models.QueuedLetter{Kind: kind, ContractID: d.v.Contract.ID, LicenseNumber: d.v.License.LicenseNumber,
 				EndsOn: d.v.Contract.EndsOn, OffsetDays: d.offset, DaysLeft: today.DaysUntil(d.v.Contract.EndsOn),

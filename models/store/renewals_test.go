@@ -7,9 +7,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -43,16 +41,7 @@ func newDesk(tb testing.TB, d dbstore.Dialect) *desk {
 	tb.Helper()
 	clock := models.NewFixedClock(deskDay.Time().Add(9 * time.Hour))
 	store := storetest.Open(tb, d, clock)
-	// Insert-only: letters stay in the outbox for the test to read.
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatalf("river: %v", err)
-	}
-	r, err := mailer.NewRenderer(baseURL)
-	if err != nil {
-		tb.Fatalf("renderer: %v", err)
-	}
-	outbox := mailer.NewOutbox(jobs, r)
+	outbox, jobs := newOutbox(tb, store, nil)
 	sweep, err := dbstore.NewRenewals(store, outbox, baseURL, []int{90, 60, 30, 7})
 	if err != nil {
 		tb.Fatal(err)
@@ -76,21 +65,7 @@ func (k *desk) pass(tb testing.TB) models.PassReport {
 // outboxLetters are every queued letter of a kind, oldest first.
 func (k *desk) outboxLetters(tb testing.TB, kind string) []mailer.Letter {
 	tb.Helper()
-	res, err := k.jobs.JobList(context.Background(), river.NewJobListParams().Kinds(mailer.SendLetterArgs{}.Kind()).First(10000))
-	if err != nil {
-		tb.Fatalf("list jobs: %v", err)
-	}
-	var out []mailer.Letter
-	for _, j := range res.Jobs {
-		var args mailer.SendLetterArgs
-		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-			tb.Fatalf("decode job: %v", err)
-		}
-		if args.Letter.Kind == kind {
-			out = append(out, args.Letter)
-		}
-	}
-	return out
+	return storetest.Letters(tb, k.jobs, func(l mailer.Letter) bool { return l.Kind == kind })
 }
 
 // notices are the renewal_notices rows of a contract as "ends_on/offset", in the order sent.

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,6 +105,9 @@ type Keyring struct {
 	// licenseChecked is when a reload last looked for license signing keys to retire (guarded
 	// by mu): that looks through the license keys, so the periodic reload does it once a minute.
 	licenseChecked time.Time
+	// seen is the store's ChangeCount as of the last check of the keys' fingerprint: when the
+	// store has seen changes since, the ring checks again (changes.go).
+	seen atomic.Uint64
 
 	// The goroutines the ring starts (Start's ticker, current's background reloads) are counted
 	// in running and end when life does; Stop cancels life and waits. stopped (guarded by
@@ -122,6 +127,7 @@ type keySnapshot struct {
 	signers map[string]signer             // purpose → the active key
 	jwks    []byte
 	etag    string
+	fp      string // keysFingerprint of keys
 }
 
 type signer struct {
@@ -264,10 +270,30 @@ func (k *Keyring) Start(ctx context.Context) {
 		defer cancel()
 		t := time.NewTicker(k.refresh)
 		defer t.Stop()
+		// PostgreSQL's change notices wake the ring (on SQLite, current checks data_version).
+		var changed <-chan struct{}
+		if k.store.Dialect == Postgres {
+			var unsubscribe func()
+			changed, unsubscribe = k.store.changes.subscribe()
+			defer unsubscribe()
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-changed:
+				// Another replica or the CLI changed something (PostgreSQL's notices): follow a
+				// change of the keys at once. Every write of the fleet sends a notice, so a burst
+				// of them costs at most one small query per syncGap (the notices that arrive
+				// meanwhile fold into one).
+				if err := k.syncKeys(ctx); err != nil && ctx.Err() == nil {
+					k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(syncGap):
+				}
 			case <-t.C:
 				if err := k.refreshKeys(ctx); err != nil && ctx.Err() == nil {
 					k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
@@ -383,7 +409,52 @@ func (k *Keyring) reloadLocked(ctx context.Context, full bool) error {
 	}
 	sum := sha256.Sum256(s.jwks)
 	s.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+	s.fp = keysFingerprint(keys)
 	k.snap.Store(s)
+	return nil
+}
+
+// syncGap is the least time between two checks of the keys that change notices start.
+const syncGap = 20 * time.Millisecond
+
+// keysFingerprint names the published keys and their states: what the JWKS and the signers are
+// made of. Two reads with the same fingerprint give the same ring.
+func keysFingerprint(keys []models.SigningKey) string {
+	var b strings.Builder
+	for _, key := range keys {
+		b.WriteString(strconv.FormatInt(key.ID, 10))
+		b.WriteByte(':')
+		b.WriteString(key.State)
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// syncKeys makes the ring match the database's keys: one small query (the published keys' ids
+// and states), and a reload only when they differ from the ring's.
+func (k *Keyring) syncKeys(ctx context.Context) error {
+	seen := k.store.ChangeCount()
+	var rows []models.SigningKey
+	if err := k.store.read(ctx, func(db *gorm.DB) error {
+		return db.Model(&models.SigningKey{}).Select("id", "state").Where("state <> ?", models.KeyRetired).Order("id").Find(&rows).Error
+	}); err != nil {
+		return err
+	}
+	fp := keysFingerprint(rows)
+	if s := k.snap.Load(); s == nil || s.fp != fp {
+		k.mu.Lock()
+		err := func() error {
+			if s := k.snap.Load(); s != nil && s.fp == fp {
+				return nil // another goroutine reloaded while this one waited
+			}
+			return k.reloadLocked(ctx, false)
+		}()
+		k.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	k.seen.Store(seen)
 	return nil
 }
 
@@ -660,6 +731,16 @@ func (k *Keyring) Keys(ctx context.Context) (_ []models.SigningKey, err error) {
 // current is the latest snapshot. One older than the re-read interval is refreshed in the
 // background; one much older (the ticker is not running, or stalled) is refreshed first.
 func (k *Keyring) current(ctx context.Context) (*keySnapshot, error) {
+	// SQLite: another process (the CLI) may have changed the keys; a cheap PRAGMA says whether
+	// anything changed, and only then one small query says whether the keys did.
+	if k.store.Dialect == SQLite {
+		k.store.checkDataVersion(false)
+		if k.store.ChangeCount() != k.seen.Load() {
+			if err := k.syncKeys(ctx); err != nil {
+				k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
+			}
+		}
+	}
 	s := k.snap.Load()
 	if s != nil {
 		age := time.Since(s.loaded)
@@ -695,9 +776,15 @@ func (k *Keyring) current(ctx context.Context) (*keySnapshot, error) {
 	return k.snap.Load(), nil
 }
 
-// JWKS is the JWK Set of the published keys, rendered, with its ETag.
+// JWKS is the JWK Set of the published keys, rendered, with its ETag. It is strictly fresh: it
+// first compares the keys in the database with the ring's (one small query; JWKS is fetched
+// rarely), so that the answer after `entitled keys rotate` returns has the new key on every
+// replica, whether or not the change notice has arrived yet.
 func (k *Keyring) JWKS(ctx context.Context) (_ []byte, _ string, err error) {
 	defer wrapErr(&err, "publish the JWKS")
+	if err := k.syncKeys(ctx); err != nil {
+		k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
+	}
 	s, err := k.current(ctx)
 	if err != nil {
 		return nil, "", err

@@ -84,7 +84,7 @@ func (s *Identity) PutStaff(ctx context.Context, in models.StaffInput, a models.
 				if err := voidTokens(tx, now, u.ID, purposeVerifyEmail); err != nil {
 					return err
 				}
-				if err := acceptInvitations(tx, now, &u); err != nil {
+				if err := acceptInvitations(ctx, tx, s.outbox, now, &u); err != nil {
 					return err
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,6 +50,8 @@ type Store struct {
 	log     *slog.Logger
 	cache   *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
 	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
+	url     string        // PostgreSQL: what the change listener connects to; see changes.go
+	changes changeFeed    // changes other processes make; see changes.go
 }
 
 // OpenOptions configure Open. Only URL is required.
@@ -95,7 +98,8 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		dialector = sqlite.New(sqlite.Config{Conn: db})
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
 		s.Dialect = Postgres
-		db, err := sql.Open("pgx", opts.URL)
+		s.url = opts.URL
+		db, err := sql.Open("pgx", postgresDSN(opts.URL))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -135,6 +139,16 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		s.sqlDB.Close()
 		return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
 	}
+	if s.Dialect == Postgres {
+		// Every write tells the other replicas' listeners (changes.go).
+		if err := registerNotify(g); err != nil {
+			s.sqlDB.Close()
+			return nil, fmt.Errorf("open %s: %w", s.Dialect, err)
+		}
+	} else {
+		// A cache hit first checks whether another process committed (changes.go).
+		s.cache.sync = s.checkDataVersion
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.sqlDB.PingContext(pingCtx); err != nil {
@@ -154,6 +168,32 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// defaultConnectTimeout is the connect_timeout (seconds) of a PostgreSQL URL that sets none:
+// without one, a host that drops packets (a firewall, a wrong address) leaves start-up hanging
+// on the TCP connect instead of failing with a line that names the host.
+const defaultConnectTimeout = "10"
+
+// postgresDSN is the PostgreSQL URL pgx connects with: the configured one, plus the defaults it
+// leaves out (connect_timeout). A URL that does not parse is passed on for pgx to report.
+func postgresDSN(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.Query().Has("connect_timeout") {
+		return raw
+	}
+	// Appended rather than re-encoded, so that the rest of the URL reaches pgx exactly as written.
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+		if strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "&") {
+			sep = ""
+		}
+	}
+	return raw + sep + "connect_timeout=" + defaultConnectTimeout
 }
 
 // probeWrite writes page 1 of the database (user_version, to the value it has) in a transaction
@@ -222,6 +262,7 @@ func sqliteDSN(rest string) (string, error) {
 // Close closes the database.
 func (s *Store) Close() (err error) {
 	defer wrapErr(&err, "close the database")
+	s.StopChanges()
 	s.closeHot()
 	return s.sqlDB.Close()
 }
@@ -257,7 +298,15 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	// The cache forgets what it learnt inside the transaction (it may have rolled back), and
 	// anything read while it ran.
 	defer s.cache.invalidate()
-	return translate(s.db.WithContext(ctx).Transaction(fn))
+	// Its writes mark the flag, and one change notice goes out when it commits (changes.go).
+	wrote := new(atomic.Bool)
+	ctx = context.WithValue(ctx, txChangesKey{}, wrote)
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return notifyInTx(tx, wrote)
+	}))
 }
 
 // read runs fn on the database without a transaction: for reads that need no consistent
