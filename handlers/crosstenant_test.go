@@ -67,6 +67,15 @@ var notTenantScoped = map[string]string{
 	"GET /v1/products/:sku":                     "the catalogue is the same for everyone",
 	"POST /v1/products/:sku/versions":           "the catalogue (staff ops)",
 	"PATCH /v1/products/:sku/versions/:version": "the catalogue (staff ops)",
+	// Webhook endpoints are the vendor's own configuration, not a tenant's: staff superadmin only,
+	// which the authorization matrix checks for every role.
+	"GET /v1/webhooks/:id":                                "webhook endpoints (staff superadmin)",
+	"PATCH /v1/webhooks/:id":                              "webhook endpoints (staff superadmin)",
+	"DELETE /v1/webhooks/:id":                             "webhook endpoints (staff superadmin)",
+	"POST /v1/webhooks/:id/rotate-secret":                 "webhook endpoints (staff superadmin)",
+	"POST /v1/webhooks/:id/ping":                          "webhook endpoints (staff superadmin)",
+	"GET /v1/webhooks/:id/deliveries":                     "webhook endpoints (staff superadmin)",
+	"POST /v1/webhooks/:id/deliveries/:delivery_id/retry": "webhook endpoints (staff superadmin)",
 }
 
 func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {

@@ -63,12 +63,7 @@ func TestRegistration_AnAcceptedAdminInvitationClaimsTheLicense(t *testing.T) {
 // A trial's support runs from the day its license gets its first admin, however it gets one.
 func TestSupport_TrialRunsFromTheDayStaffMadeItsAdmin(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		ops := a.newStaff(t, models.RoleOps).token
-		sku := a.newProduct(t, ops, [3]string{"3.1", "2025-01-01", "full"})
-		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "trial"})
-		r := a.do(t, "POST", "/v1/orders", ops, body)
-		want(t, r, http.StatusCreated)
-		ln := licensesOf(r)[0]["license_number"].(string)
+		ln := a.trialLicense(t)
 		a.clock.Advance(10 * day) // made admin ten days after the order
 		support := a.newStaff(t, models.RoleSupport)
 		made := a.newUser(t)

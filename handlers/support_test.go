@@ -187,16 +187,22 @@ func TestContracts_UpgradePremierAndTermination(t *testing.T) {
 	})
 }
 
+// trialLicense orders a trial license of a new product (version 3.1) and answers its number.
+func (a *testApp) trialLicense(t *testing.T) string {
+	t.Helper()
+	ops := a.newStaff(t, models.RoleOps).token
+	sku := a.newProduct(t, ops, [3]string{"3.1", "2025-01-01", "full"})
+	body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "trial"})
+	r := a.do(t, "POST", "/v1/orders", ops, body)
+	want(t, r, http.StatusCreated)
+	return licensesOf(r)[0]["license_number"].(string)
+}
+
 // A trial's support runs 30 days from its registration: future before, active through day 30,
 // trial_expired on day 31.
 func TestSupport_TrialRunsFromRegistration(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		ops := a.newStaff(t, models.RoleOps).token
-		sku := a.newProduct(t, ops, [3]string{"3.1", "2025-01-01", "full"})
-		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "trial"})
-		r := a.do(t, "POST", "/v1/orders", ops, body)
-		want(t, r, http.StatusCreated)
-		ln := licensesOf(r)[0]["license_number"].(string)
+		ln := a.trialLicense(t)
 		a.clock.Advance(10 * day) // registered ten days after the order
 		admin := a.newUser(t)
 		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)

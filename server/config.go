@@ -39,6 +39,10 @@ type Config struct {
 	JWKSMaxAge        time.Duration
 	ShutdownTimeout   time.Duration
 	JobPollInterval   time.Duration
+	// DBMaxConns (ENTITLED_DB_MAX_CONNS) caps this process's database pool; 0 is the store's
+	// default for the dialect (20 on PostgreSQL). Replicas × this (+1 each for the change
+	// listener) must stay under PostgreSQL's max_connections.
+	DBMaxConns int
 	// WebhookAllowPrivate (ENTITLED_WEBHOOK_ALLOW_PRIVATE=true) lifts the webhook URL rules:
 	// http:// and loopback, private, link-local addresses allowed (tests, on-premises receivers).
 	WebhookAllowPrivate bool
@@ -142,6 +146,7 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	dur("ENTITLED_JOB_POLL_INTERVAL", &c.JobPollInterval)
 	num("ENTITLED_RENEWAL_WINDOW_DAYS", &c.RenewalWindowDays, 0)
 	num("ENTITLED_RATE_ANON_PER_MIN", &c.RateAnonPerMin, 1)
+	num("ENTITLED_DB_MAX_CONNS", &c.DBMaxConns, 0)
 	list("ENTITLED_TRUSTED_PROXIES", &c.TrustedProxies)
 	switch v := vars["ENTITLED_WEBHOOK_ALLOW_PRIVATE"]; v {
 	case "", "false", "0":

@@ -53,6 +53,8 @@ const (
 	shutdownTimeout = 10 * time.Second
 	// startTimeout bounds how long a server may take to migrate and answer /healthz.
 	startTimeout = 60 * time.Second
+	// testDBMaxConns is ENTITLED_DB_MAX_CONNS in these tests (see setup.env).
+	testDBMaxConns = 8
 )
 
 // setup is how one run of entitled (a server process or an in-process CLI command) is configured.
@@ -71,6 +73,9 @@ func (s setup) env() []string {
 		"ENTITLED_DATA_DIR=" + s.DataDir,
 		"ENTITLED_JOB_POLL_INTERVAL=" + pollInterval.String(),
 		"ENTITLED_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
+		// Many servers and commands run at once on one PostgreSQL: a small pool each keeps
+		// them under its max_connections.
+		"ENTITLED_DB_MAX_CONNS=" + strconv.Itoa(testDBMaxConns),
 	}
 	if s.Addr != "" {
 		env = append(env, "ENTITLED_ADDR="+s.Addr, "ENTITLED_BASE_URL=http://"+s.Addr)

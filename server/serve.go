@@ -24,7 +24,7 @@ import (
 
 // openStore opens the configured database and, when migrate is set, brings its schema up to date.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*dbstore.Store, error) {
-	store, err := dbstore.Open(ctx, dbstore.OpenOptions{URL: cfg.DatabaseURL, Logger: log})
+	store, err := dbstore.Open(ctx, dbstore.OpenOptions{URL: cfg.DatabaseURL, Logger: log, MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", Secret(cfg.DatabaseURL), err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +54,7 @@ type changeFeed struct {
 	connected atomic.Bool
 
 	dvMu      sync.Mutex // guards dvConn, dvStmt, dv
+	dvDB      *sql.DB    // a one-connection pool of its own, so that the store's pool stats show only its work
 	dvConn    *sql.Conn
 	dvStmt    *sql.Stmt // PRAGMA data_version, prepared on dvConn
 	dv        int64
@@ -107,23 +110,35 @@ func (s *Store) ListenForChanges(ctx context.Context) error {
 		return nil
 	}
 	if s.Dialect == SQLite {
-		conn, err := s.sqlDB.Conn(ctx)
+		dsn, err := sqliteDSN(strings.TrimPrefix(s.url, "sqlite://"))
 		if err != nil {
+			return err
+		}
+		dvDB, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return fmt.Errorf("store: open the data_version connection: %w", err)
+		}
+		dvDB.SetMaxOpenConns(1)
+		conn, err := dvDB.Conn(ctx)
+		if err != nil {
+			dvDB.Close()
 			return translate(err)
 		}
 		stmt, err := conn.PrepareContext(ctx, "PRAGMA data_version")
 		if err != nil {
 			conn.Close()
+			dvDB.Close()
 			return translate(err)
 		}
 		var v int64
 		if err := stmt.QueryRowContext(ctx).Scan(&v); err != nil {
 			stmt.Close()
 			conn.Close()
+			dvDB.Close()
 			return translate(err)
 		}
 		f.dvMu.Lock()
-		f.dvConn, f.dvStmt, f.dv = conn, stmt, v
+		f.dvDB, f.dvConn, f.dvStmt, f.dv = dvDB, conn, stmt, v
 		f.dvMu.Unlock()
 		s.cache.invalidate() // what it holds may predate the baseline
 		f.connected.Store(true)
@@ -156,7 +171,8 @@ func (s *Store) StopChanges() {
 	if f.dvConn != nil {
 		f.dvStmt.Close()
 		f.dvConn.Close()
-		f.dvConn, f.dvStmt = nil, nil
+		f.dvDB.Close()
+		f.dvDB, f.dvConn, f.dvStmt = nil, nil, nil
 	}
 	f.dvMu.Unlock()
 	f.connected.Store(false)

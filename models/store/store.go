@@ -50,7 +50,7 @@ type Store struct {
 	log     *slog.Logger
 	cache   *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
 	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
-	url     string        // PostgreSQL: what the change listener connects to; see changes.go
+	url     string        // what the change feed connects to (PostgreSQL's listener, SQLite's data_version connection); see changes.go
 	changes changeFeed    // changes other processes make; see changes.go
 }
 
@@ -77,6 +77,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	switch {
 	case strings.HasPrefix(opts.URL, "sqlite://"):
 		s.Dialect = SQLite
+		s.url = opts.URL
 		dsn, err := sqliteDSN(strings.TrimPrefix(opts.URL, "sqlite://"))
 		if err != nil {
 			return nil, err
