@@ -7,9 +7,11 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -415,6 +417,36 @@ func TestWebhooks_ContractEvents(t *testing.T) {
 			if !reflect.DeepEqual(m.Data, r.body) {
 				t.Errorf("%s data\n  %v\nwant the answer\n  %v", typ, m.Data, r.body)
 			}
+		}
+	})
+}
+
+// A renewal by order is a contract.renewed too, whose data is the contract as /contracts shows it
+// after the renewal.
+func TestWebhooks_RenewalByOrderIsContractRenewed(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		su := a.newStaff(t, models.RoleSuperadmin).token
+		ops := a.newStaff(t, models.RoleOps).token
+		rs := a.newStaff(t, models.RoleRenewals).token
+		rcv := newHookReceiver(t)
+		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"contract.renewed"}})
+		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
+		id, ln, acct := a.contractOrder(t, ops, sku, "Order Renewal Ltd", "Pat", map[string]any{"program": "standard", "starts_on": "2025-03-01", "ends_on": "2026-02-28"})
+		want(t, a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": fmt.Sprintf("ORD-%d", a.seq.Add(1)), "account": map[string]any{"account_id": acct},
+			"items": []any{map[string]any{"license_number": ln, "support": map[string]any{"ends_on": "2027-02-28"}}}}), http.StatusCreated)
+		storetest.Settle(t, a.jobs)
+		m := byType(t, rcv.verified(t, secret))[models.EventContractRenewed]
+		if m == nil {
+			t.Fatalf("no contract.renewed for a renewal by order; got %v", types(rcv.messages()))
+		}
+		list := a.do(t, "GET", "/v1/contracts?q="+url.QueryEscape("Order Renewal Ltd"), rs, nil)
+		want(t, list, http.StatusOK)
+		items := list.items()
+		if len(items) != 1 || !reflect.DeepEqual(m.Data, items[0]) {
+			t.Errorf("contract.renewed data\n  %v\nwant the contract as /contracts shows it\n  %v", m.Data, items)
+		}
+		if m.Data["id"] != id || m.Data["ends_on"] != "2027-02-28" {
+			t.Errorf("contract.renewed data %v, want contract %s ending 2027-02-28", m.Data, id)
 		}
 	})
 }

@@ -174,9 +174,33 @@ func ParseWebhookURL(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, nil
 }
 
+// refusedWebhookRanges are special-purpose ranges (RFC 6890) that reach no public receiver but
+// may reach something inside: shared address space (carrier-grade NAT, where some clouds keep
+// their metadata service), "this network", IETF protocol assignments, benchmarking, reserved
+// and broadcast, IPv6 site-local. Loopback, private, link-local, multicast and unspecified
+// addresses are refused by netip's own tests.
+var refusedWebhookRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("fec0::/10"),
+}
+
+// IPv6 forms that carry an IPv4 address a gateway may turn into a connection to it: NAT64
+// (64:ff9b::/96, its local-use 64:ff9b:1::/48), 6to4 (2002::/16) and IPv4-compatible (::/96).
+var (
+	nat64Prefix      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64LocalPrefix = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFourPrefix  = netip.MustParsePrefix("2002::/16")
+	v4CompatPrefix   = netip.MustParsePrefix("::/96")
+)
+
 // RefusedWebhookAddr says why a webhook may not connect to ip ("" when it may): loopback,
-// private, link-local, multicast and unspecified addresses are refused, IPv4-mapped IPv6
-// addresses as their IPv4 address.
+// private, link-local, multicast, unspecified and other special-purpose addresses are refused,
+// and an IPv6 address that embeds an IPv4 one (IPv4-mapped, NAT64, 6to4, IPv4-compatible) as
+// that IPv4 address.
 func RefusedWebhookAddr(ip netip.Addr) string {
 	ip = ip.Unmap()
 	switch {
@@ -192,6 +216,28 @@ func RefusedWebhookAddr(ip netip.Addr) string {
 		return "a multicast address"
 	case ip.IsUnspecified():
 		return "the unspecified address"
+	}
+	for _, p := range refusedWebhookRanges {
+		if p.Contains(ip) {
+			return "a special-purpose address"
+		}
+	}
+	if ip.Is6() {
+		b := ip.As16()
+		var v4 [4]byte
+		switch {
+		case nat64Prefix.Contains(ip), v4CompatPrefix.Contains(ip):
+			copy(v4[:], b[12:16])
+		case nat64LocalPrefix.Contains(ip):
+			copy(v4[:], b[12:16]) // RFC 8215: the IPv4 address in the last 32 bits, as in 64:ff9b::/96
+		case sixToFourPrefix.Contains(ip):
+			copy(v4[:], b[2:6])
+		default:
+			return ""
+		}
+		if why := RefusedWebhookAddr(netip.AddrFrom4(v4)); why != "" {
+			return why + " (inside an IPv6 address)"
+		}
 	}
 	return ""
 }

@@ -50,6 +50,10 @@ func TestRefusedWebhookAddr(t *testing.T) {
 		"127.0.0.1": true, "::1": true, "10.1.2.3": true, "172.16.0.1": true, "192.168.1.1": true, "fd00::1": true,
 		"169.254.169.254": true, "fe80::1": true, "224.0.0.1": true, "ff02::1": true, "0.0.0.0": true, "::": true,
 		"::ffff:127.0.0.1": true, "::ffff:10.0.0.1": true,
+		// Special-purpose ranges, and IPv6 forms that carry an IPv4 address inside.
+		"100.100.100.200": true, "0.1.2.3": true, "192.0.0.8": true, "198.18.0.1": true, "255.255.255.255": true, "fec0::1": true,
+		"64:ff9b::a9fe:a9fe": true, "64:ff9b::a00:5": true, "64:ff9b:1::a00:5": true, "2002:a00:5::1": true, "2002:7f00:1::": true, "::a00:5": true,
+		"64:ff9b::808:808": false, "2002:5db8:d822::1": false,
 		"93.184.216.34": false, "2606:2800:220:1::1": false, "8.8.8.8": false,
 	} {
 		if got := RefusedWebhookAddr(netip.MustParseAddr(addr)) != ""; got != refused {

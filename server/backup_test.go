@@ -163,3 +163,20 @@ func TestBackupOnPostgreSQLSaysUsePgDump(t *testing.T) {
 		t.Errorf("backup without --to: %v, want a usage error", err)
 	}
 }
+
+// A backup of a database that is not there (a wrong --data-dir) fails and creates neither the
+// database nor the backup: opening it would have made an empty one to "back up".
+func TestBackupOfAMissingDatabaseFails(t *testing.T) {
+	t.Parallel()
+	s := setup{DataDir: t.TempDir()}
+	file := filepath.Join(t.TempDir(), "missing.backup")
+	_, _, err := cli(t, s, "", "backup", "--to", file)
+	if err == nil || !strings.Contains(err.Error(), "entitled.db") {
+		t.Fatalf("backup of a data dir without a database: %v, want an error naming the database", err)
+	}
+	for _, f := range []string{file, filepath.Join(s.DataDir, "entitled.db")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("the failed backup left %s (%v)", f, err)
+		}
+	}
+}

@@ -44,6 +44,13 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	if _, err := os.Lstat(*to); err == nil {
 		return fmt.Errorf("backup: %s exists already; the backup overwrites nothing: name a new file", *to)
 	}
+	// Opening a SQLite database that is not there creates an empty one: a wrong --data-dir or
+	// URL would "back up" that and say all is well.
+	if path := sqlitePathOf(cfg.DatabaseURL); path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("backup: the database %s: %w (check --data-dir or ENTITLED_DATABASE_URL)", path, err)
+		}
+	}
 	log := newLogger(cfg, stderr)
 	store, err := openStore(ctx, cfg, log, false)
 	if err != nil {

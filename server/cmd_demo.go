@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -224,15 +223,11 @@ func demoCommand(cfg Config, cmd string) string {
 
 // maskPassword is the URL with its password, if any, replaced by xxxxx, and whether it had one.
 func maskPassword(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	masked, had, ok := maskURL(raw)
+	if !ok || !had {
 		return raw, false
 	}
-	if _, has := u.User.Password(); !has {
-		return raw, false
-	}
-	u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	return u.String(), true
+	return masked, true
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but plain characters.

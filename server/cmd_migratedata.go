@@ -44,9 +44,8 @@ func cmdMigrateData(ctx context.Context, args, env []string, stdout, stderr io.W
 		return usageError{fmt.Sprintf("migrate-data: unexpected arguments %q", rest)}
 	}
 	log := newLogger(cfg, stderr)
-	path := strings.TrimPrefix(*from, "sqlite://")
-	if p, _, _ := strings.Cut(path, "?"); p != ":memory:" {
-		// Open would make an empty database where none is: a mistyped path must not copy nothing.
+	// Open would make an empty database where none is: a mistyped path must not copy nothing.
+	if p := sqlitePathOf(*from); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("migrate-data: the source database: %w", err)
 		}

@@ -55,14 +55,34 @@ func (s Secret) String() string {
 	if s == "" {
 		return ""
 	}
-	if u, err := url.Parse(string(s)); err == nil && u.Scheme != "" && u.Host != "" {
-		// A URL: mask only the password, so that the host stays visible.
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		return u.String()
+	if masked, _, ok := maskURL(string(s)); ok {
+		return masked // a URL: only its passwords masked, so that the host stays visible
 	}
 	return "xxxxx"
+}
+
+// maskURL masks a URL's passwords — the userinfo's, and the password= and sslpassword= query
+// parameters, which pgx reads too — and says whether it had one. ok is false when raw is not
+// a URL with a scheme and a host (then nothing of it may be shown).
+func maskURL(raw string) (masked string, hadPassword, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false, false
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		hadPassword = true
+	}
+	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		hadPassword = true
+	}
+	return u.String(), hadPassword, true
 }
 
 // LogValue keeps slog from printing the secret.
@@ -296,6 +316,20 @@ func splitList(v string) []string {
 
 // isSQLite reports whether the configured database is the embedded one.
 func (c Config) isSQLite() bool { return strings.HasPrefix(c.DatabaseURL, "sqlite://") }
+
+// sqlitePathOf is the file a sqlite:// URL names ("" for another scheme or an in-memory
+// database): what must exist before a command that only reads it opens it, since opening a
+// missing one creates it empty.
+func sqlitePathOf(databaseURL string) string {
+	rest, ok := strings.CutPrefix(databaseURL, "sqlite://")
+	if !ok {
+		return ""
+	}
+	if p, _, _ := strings.Cut(rest, "?"); p != ":memory:" {
+		return p
+	}
+	return ""
+}
 
 // mailDir is where letters go when no SMTP server is configured.
 func (c Config) mailDir() string { return filepath.Join(c.DataDir, "mail") }

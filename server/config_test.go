@@ -238,4 +238,13 @@ func TestSecretsAreMaskedInLogsAndStrings(t *testing.T) {
 			}
 		}
 	}
+	// pgx also takes the password as a query parameter.
+	for _, u := range []string{"postgres://app@db.example.test/entitled?password=" + dbPass, "postgres://db.example.test/entitled?sslmode=verify-full&sslpassword=" + dbPass} {
+		if out := Secret(u).String(); strings.Contains(out, dbPass) || !strings.Contains(out, "db.example.test") {
+			t.Errorf("Secret(%q) = %q: want the password masked and the host shown", u, out)
+		}
+		if out, masked := maskPassword(u); strings.Contains(out, dbPass) || !masked {
+			t.Errorf("maskPassword(%q) = %q, %v", u, out, masked)
+		}
+	}
 }

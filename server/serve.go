@@ -197,7 +197,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	webhooks.AddWorkers(bg.workers, &webhooks.Worker{Webhooks: hooks, Sender: &webhooks.Sender{Client: webhooks.NewClient(cfg.WebhookAllowPrivate, nil)},
+	webhooks.AddWorkers(bg.workers, &webhooks.Worker{Webhooks: hooks, Sender: &webhooks.Sender{Client: webhooks.NewClient(cfg.WebhookAllowPrivate, nil), AllowHTTP: cfg.WebhookAllowPrivate},
 		Metrics: webhooks.NewMetrics(reg, hooks)})
 	orders := dbstore.NewOrders(store, bg.outbox, cfg.BaseURL)
 	orders.RenewalWindowDays = cfg.RenewalWindowDays // for order.created's support status

@@ -106,6 +106,10 @@ type Sender struct {
 	UserAgent string           // "entitled/<version>" when empty
 	Now       func() time.Time // the webhook-timestamp and the attempt's time; time.Now when nil
 	Timeout   time.Duration    // of one attempt; models.WebhookTimeout when 0
+	// AllowHTTP (ENTITLED_WEBHOOK_ALLOW_PRIVATE) lets an attempt go to an http:// URL. The scheme
+	// is checked again at every attempt, as the address is (by the client's dialer): an endpoint
+	// registered while the rule was lifted gets nothing in clear text once it is back.
+	AllowHTTP bool
 }
 
 // now is the time of an attempt, to the microsecond (what both databases keep).
@@ -126,6 +130,9 @@ func (s *Sender) Send(ctx context.Context, out *store.WebhookOutgoing) models.We
 		att.Error = err.Error()
 		att.DurationMS = time.Since(start).Milliseconds()
 		return att
+	}
+	if _, err := models.ParseWebhookURL(out.URL, s.AllowHTTP); err != nil {
+		return fail(err)
 	}
 	sig, err := Sign(out.EventID, at, out.Body, out.Secrets)
 	if err != nil {

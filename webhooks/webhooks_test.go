@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,6 +223,25 @@ func TestSender_RefusesLoopbackAtConnectTime(t *testing.T) {
 	s := &webhooks.Sender{Client: tlsClient(r, true)}
 	if att := s.Send(context.Background(), outgoing(r.srv.URL)); !att.OK() {
 		t.Fatalf("allowed: attempt %+v", att)
+	}
+}
+
+// An http:// URL (registered while ENTITLED_WEBHOOK_ALLOW_PRIVATE was on) gets nothing in clear
+// text from a sender that does not allow it: the scheme is checked at every attempt.
+func TestSender_RefusesHTTPUnlessAllowed(t *testing.T) {
+	var got atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	s := &webhooks.Sender{Client: webhooks.NewClient(true, nil)}
+	if att := s.Send(context.Background(), outgoing(srv.URL)); att.OK() || got.Load() != 0 {
+		t.Fatalf("http:// without AllowHTTP: attempt %+v, %d requests", att, got.Load())
+	}
+	s.AllowHTTP = true
+	if att := s.Send(context.Background(), outgoing(srv.URL)); !att.OK() || got.Load() != 1 {
+		t.Fatalf("http:// with AllowHTTP: attempt %+v, %d requests", att, got.Load())
 	}
 }
 

@@ -140,7 +140,7 @@ func NewApp(t testing.TB, d dbstore.Dialect, router Router, opts ...Option) *App
 	if err != nil {
 		t.Fatalf("webhooks: %v", err)
 	}
-	webhooks.AddWorkers(workers, &webhooks.Worker{Webhooks: sending, Sender: &webhooks.Sender{Client: webhooks.NewClient(true, TestTLSConfig())}})
+	webhooks.AddWorkers(workers, &webhooks.Worker{Webhooks: sending, Sender: &webhooks.Sender{Client: webhooks.NewClient(true, TestTLSConfig()), AllowHTTP: true}})
 	jobs := storetest.StartJobs(t, store, &river.Config{Queues: mailer.RiverQueues(), Workers: workers})
 	renderer, err := mailer.NewRenderer(BaseURL)
 	if err != nil {

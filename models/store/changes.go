@@ -224,12 +224,33 @@ func (s *Store) listenOnce(ctx context.Context) (listened bool, _ error) {
 	// Notices may have been missed while no listener was connected.
 	s.changed()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		// A connection that went half-open (a failover, a NAT's idle timeout) would wait forever
+		// while the listener says it is connected: after a quiet listenerProbe, ping it, and
+		// reconnect (emptying the caches) when it does not answer.
+		wctx, cancel := context.WithTimeout(ctx, listenerProbe)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.changed()
+		case ctx.Err() != nil:
+			return true, ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			pctx, cancel := context.WithTimeout(ctx, listenerProbe)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return true, fmt.Errorf("the listener's connection does not answer: %w", err)
+			}
+		default:
 			return true, err
 		}
-		s.changed()
 	}
 }
+
+// listenerProbe is how long the listener waits for a notice before it pings its connection (a
+// variable for tests).
+var listenerProbe = 30 * time.Second
 
 // dataVersionReuse is how recent a data_version check must have started for a non-strict
 // caller to rely on it: a lookup later in the same request as the principal lookup that checked.

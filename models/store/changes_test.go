@@ -298,3 +298,28 @@ func BenchmarkSupportCacheHit_SQLite(b *testing.B) {
 		})
 	}
 }
+
+// A quiet listener pings its connection instead of waiting on it forever (a half-open connection
+// would never deliver a notice): the pings keep it connected, with nothing missed and no
+// reconnection, and it still hears the next change.
+func TestChanges_AQuietListenerProbesItsConnection(t *testing.T) {
+	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
+		t.Skip("PostgreSQL does not answer")
+	}
+	prev := store.SetListenerProbe(50 * time.Millisecond)
+	t.Cleanup(func() { store.SetListenerProbe(prev) })
+	a, b, clock := replicaPair(t, store.Postgres)
+	today := models.DateOf(clock.Now())
+	seeded := storetest.SeedContract(t, b, storetest.Contract{StartsOn: today.AddDays(-30), EndsOn: today.AddDays(300)})
+	waitFor(t, "the seeding's notice", func() bool { return a.ChangeCount() > 0 })
+	time.Sleep(300 * time.Millisecond) // several probes
+	n := a.ChangeCount()
+	time.Sleep(300 * time.Millisecond)
+	if !a.ChangesConnected() || a.ChangeCount() != n {
+		t.Fatalf("a quiet listener: connected %v, changes %d → %d (a reconnection counts one)", a.ChangesConnected(), n, a.ChangeCount())
+	}
+	if err := b.GormDB().Exec("UPDATE contracts SET terminated_on = ? WHERE id = ?", today.AddDays(-1), seeded.ContractID).Error; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the change after the probes", func() bool { return a.ChangeCount() > n })
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -33,4 +34,12 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 		_, err = p.UpTo(ctx, version)
 	}
 	return err
+}
+
+// SetListenerProbe sets how long the change listener waits before it pings its connection, for
+// the rest of the test binary's run; it answers the previous value.
+func SetListenerProbe(d time.Duration) time.Duration {
+	prev := listenerProbe
+	listenerProbe = d
+	return prev
 }

@@ -245,6 +245,7 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 		res = &models.OrderResult{OrderRef: ref, Account: *acct}
 		letter := mailer.OrderConfirmation{AccountID: acct.AccountID, AccountName: acct.Name, OrderRef: ref, RegisterURL: s.links.Register()}
 		v := &models.Validation{}
+		var renewed []int64 // the contracts this order renews, for their contract.renewed events
 		for i := range plans {
 			d, line, err := s.applyItem(tx, v, i, &plans[i], acct, &order, today, a, now)
 			if err != nil {
@@ -259,6 +260,9 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 				letter.NewLicenses = append(letter.NewLicenses, line)
 			case "renew":
 				letter.Renewed = append(letter.Renewed, line)
+				if d.Contract != nil {
+					renewed = append(renewed, d.Contract.ID)
+				}
 			case "seats":
 				letter.SeatsAdded = append(letter.SeatsAdded, line)
 			}
@@ -286,6 +290,17 @@ func (s *Orders) Place(ctx context.Context, in models.OrderInput, a models.Actor
 		}
 		if err := emit(ctx, tx, s.outbox, now, models.EventOrderCreated, res.Account.AccountID, models.WebhookOrderData(res, today, s.RenewalWindowDays)); err != nil {
 			return err
+		}
+		// A renewal by order is a contract.renewed like one by the renewal desk (Contracts.Renew):
+		// consumers of contract events need not read orders.
+		for _, id := range renewed {
+			cv, err := loadContractView(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := emit(ctx, tx, s.outbox, now, models.EventContractRenewed, cv.Account.AccountID, models.WebhookContractData(cv, today, s.RenewalWindowDays)); err != nil {
+				return err
+			}
 		}
 		failpoint("order.before_commit")
 		return nil
