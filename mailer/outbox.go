@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"entitled/models"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -33,14 +35,16 @@ func (SendLetterArgs) InsertOpts() river.InsertOpts {
 }
 
 // RiverQueues is the queue configuration the server's River client starts with: the default
-// queue for other jobs and QueueMail for letters. A letter's worker mostly waits on the SMTP
+// queue for other jobs, QueueMail for letters, and models.WebhookQueue for webhook deliveries
+// (each mostly waits on a receiver, up to 10 s, so a dead one must not hold up the rest). A letter's worker mostly waits on the SMTP
 // server, and River fetches at most a worker's worth of jobs every 100 ms, so the mail queue's
 // workers bound a replica's letters per second (16: about 150/s; 4 fell behind the soak's order
 // and registration rate).
 func RiverQueues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
-		river.QueueDefault: {MaxWorkers: 4},
-		QueueMail:          {MaxWorkers: 16},
+		river.QueueDefault:  {MaxWorkers: 4},
+		QueueMail:           {MaxWorkers: 16},
+		models.WebhookQueue: {MaxWorkers: 16},
 	}
 }
 

@@ -3,7 +3,6 @@ package mailer_test
 import (
 	"context"
 	"database/sql"
-	"entitled/mailer/mailtest"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,9 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"entitled/mailer/mailtest"
+	"entitled/models"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -461,7 +463,7 @@ func TestSendLetterArgsInsertOpts(t *testing.T) {
 		t.Errorf("InsertOpts = %+v, want queue %q and 25 attempts", o, mailer.QueueMail)
 	}
 	q := mailer.RiverQueues()
-	if q[river.QueueDefault].MaxWorkers < 1 || q[mailer.QueueMail].MaxWorkers < 1 {
-		t.Errorf("RiverQueues = %+v, want workers on the default and mail queues", q)
+	if q[river.QueueDefault].MaxWorkers < 1 || q[mailer.QueueMail].MaxWorkers < 1 || q[models.WebhookQueue].MaxWorkers < 1 {
+		t.Errorf("RiverQueues = %+v, want workers on the default, mail and webhook queues", q)
 	}
 }

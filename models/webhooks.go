@@ -328,3 +328,7 @@ const WebhookDisableAfter = 5 * 24 * time.Hour
 func WebhookShouldDisable(failingSince *time.Time, at time.Time) bool {
 	return failingSince != nil && !at.Before(failingSince.Add(WebhookDisableAfter))
 }
+
+// WebhookQueue is the River queue of webhook deliveries: a slow or dead receiver (10 s an
+// attempt) keeps only this queue's workers waiting, never the letters' or the other jobs'.
+const WebhookQueue = "webhooks"

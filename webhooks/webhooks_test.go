@@ -459,3 +459,16 @@ func TestWorker_DisablesAnEndpointFailingFor5Days(t *testing.T) {
 		}
 	})
 }
+
+// Deliveries have a River queue of their own, which the server's client runs: a dead receiver
+// (10 s an attempt) keeps only its workers waiting, never letters or the other jobs.
+func TestDeliveriesHaveAQueueOfTheirOwn(t *testing.T) {
+	for _, manual := range []bool{false, true} {
+		if q := (dbstore.WebhookDeliveryArgs{Manual: manual}).InsertOpts().Queue; q != models.WebhookQueue {
+			t.Errorf("a delivery (manual %v) goes to queue %q, want %q", manual, q, models.WebhookQueue)
+		}
+	}
+	if mailer.RiverQueues()[models.WebhookQueue].MaxWorkers < 1 {
+		t.Errorf("the server's River queues %v have no workers for %q", mailer.RiverQueues(), models.WebhookQueue)
+	}
+}

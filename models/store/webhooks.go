@@ -124,7 +124,7 @@ func (a WebhookDeliveryArgs) InsertOpts() river.InsertOpts {
 	if a.Manual {
 		n = 1
 	}
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: n}
+	return river.InsertOpts{Queue: models.WebhookQueue, MaxAttempts: n}
 }
 
 // Webhooks is the service of webhook endpoints and their deliveries.
@@ -579,6 +579,14 @@ func (s *Webhooks) Outgoing(ctx context.Context, deliveryID int64) (_ *WebhookOu
 func (s *Webhooks) RecordAttempt(ctx context.Context, deliveryID int64, at models.WebhookAttempt, last bool, next *time.Time) (err error) {
 	defer wrapErr(&err, "record a webhook attempt")
 	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		// Two attempts of one delivery may end at once (a manual retry beside a scheduled one):
+		// lock its row before reading its attempts, so that neither record is lost (SQLite's
+		// transactions hold the write lock from BEGIN already).
+		if tx.Dialector.Name() == "postgres" {
+			if err := tx.Exec("SELECT id FROM webhook_deliveries WHERE id = ? FOR UPDATE", deliveryID).Error; err != nil {
+				return err
+			}
+		}
 		var d webhookDeliveryRow
 		if err := tx.Where("id = ?", deliveryID).Take(&d).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
