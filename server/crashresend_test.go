@@ -174,13 +174,7 @@ func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *test
 		}
 		// The dead process's jobs stay "running" until RescueStuckJobsAfter has passed since
 		// their attempt: age them past it, as the five minutes would.
-		age := `UPDATE river_job SET attempted_at = attempted_at - interval '10 minutes' WHERE state = 'running'`
-		if d == store.SQLite {
-			age = `UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', attempted_at, '-10 minutes') WHERE state = 'running'`
-		}
-		if _, err := db.SQLDB().Exec(age); err != nil {
-			t.Fatalf("age the running jobs: %v", err)
-		}
+		ageRunningJobs(t, db)
 
 		startServer(t, s)
 		waitAllCompleted(t, db)

@@ -82,8 +82,10 @@ func startArmedServer(t *testing.T, s setup, step string) *process {
 	}
 }
 
-// waitKilled waits for the process to die of the SIGKILL its failpoint sent.
-func waitKilled(t *testing.T, p *process, step string) {
+// waitKilled waits for the process to die of the SIGKILL its failpoint sent, then makes the jobs
+// it left running rescuable at once (ageRunningJobs): the kill may come just after its job queue
+// took a letter's job.
+func waitKilled(t *testing.T, p *process, step string, db *store.Store) {
 	t.Helper()
 	select {
 	case <-p.exited:
@@ -93,6 +95,21 @@ func waitKilled(t *testing.T, p *process, step string) {
 	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("the process ended with %v, want death by SIGKILL at %s", p.cmd.ProcessState, step)
+	}
+	ageRunningJobs(t, db)
+}
+
+// ageRunningJobs makes the jobs a killed process left "running" rescuable now, as River's
+// RescueStuckJobsAfter (5 minutes after their attempt) would later: the next server's rescuer
+// runs them again instead of the test waiting out the five minutes.
+func ageRunningJobs(t *testing.T, db *store.Store) {
+	t.Helper()
+	age := `UPDATE river_job SET attempted_at = attempted_at - interval '10 minutes' WHERE state = 'running'`
+	if db.Dialect == store.SQLite {
+		age = `UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', attempted_at, '-10 minutes') WHERE state = 'running'`
+	}
+	if _, err := db.SQLDB().Exec(age); err != nil {
+		t.Fatalf("age the running jobs: %v", err)
 	}
 }
 
@@ -348,7 +365,7 @@ func TestFailpoint_Order(t *testing.T) {
 
 		armed := startArmedServer(t, s, step)
 		status, body, err := call(t, armed.URL(), "POST", "/v1/orders", key, order)
-		waitKilled(t, armed, step)
+		waitKilled(t, armed, step, db)
 		if err == nil {
 			t.Errorf("the order was answered (%d %v) by a process killed at %s", status, body, step)
 		}
@@ -426,7 +443,7 @@ func TestFailpoint_Registration(t *testing.T) {
 
 		reg := map[string]any{"license_number": seeded.LicenseNumber}
 		status, body, err := call(t, armed.URL(), "POST", "/v1/registrations", token, reg)
-		waitKilled(t, armed, step)
+		waitKilled(t, armed, step, db)
 		if err == nil {
 			t.Errorf("the registration was answered (%d %v) by a process killed at %s", status, body, step)
 		}
@@ -473,7 +490,7 @@ func TestFailpoint_NoticePass(t *testing.T) {
 		storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-300), EndsOn: today.AddDays(200), ContactEmail: "later@acme.test"})
 
 		pass := launch(t, failpointBinary(t), s, []string{"ENTITLED_FAILPOINT=" + step}, "renewals", "notify")
-		waitKilled(t, pass, step)
+		waitKilled(t, pass, step, db)
 		notices := checkNotices(t, db, contacts, due)
 		if want := map[string]int64{"notice.before_commit": 0, "notice.after_commit": 3}[step]; notices != want {
 			t.Errorf("after the kill at %s: %d notice rows, want %d", step, notices, want)
