@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -160,6 +161,10 @@ func ValidateWebhookEvents(v *Validation, events []string) {
 // host, no user information. It returns the host to resolve. Whether the host's addresses are
 // allowed is RefusedWebhookAddr's to say.
 func ParseWebhookURL(raw string, allowPrivate bool) (*url.URL, error) {
+	if len(raw) > MaxWebhookURL {
+		return nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
+			Fields: []FieldError{{Field: "url", Code: FieldTooLong, Detail: fmt.Sprintf("must be at most %d characters", MaxWebhookURL)}}}
+	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" {
 		return nil, &Error{Code: CodeValidation, Message: "the request has invalid fields",
@@ -328,6 +333,10 @@ const WebhookDisableAfter = 5 * 24 * time.Hour
 func WebhookShouldDisable(failingSince *time.Time, at time.Time) bool {
 	return failingSince != nil && !at.Before(failingSince.Add(WebhookDisableAfter))
 }
+
+// MaxWebhookURL is the longest webhook URL accepted: longer than any receiver needs, short
+// enough for every list, log line and delivery record that carries it.
+const MaxWebhookURL = 2048
 
 // WebhookQueue is the River queue of webhook deliveries: a slow or dead receiver (10 s an
 // attempt) keeps only this queue's workers waiting, never the letters' or the other jobs'.

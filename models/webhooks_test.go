@@ -2,6 +2,7 @@ package models
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,6 +71,7 @@ func TestParseWebhookURL(t *testing.T) {
 		"https://":                     CodeValidation,
 		"not a url":                    CodeValidation,
 		"https://user:pw@example.com/": CodeValidation,
+		"https://hooks.example.com/" + strings.Repeat("a", MaxWebhookURL): CodeValidation,
 	} {
 		_, err := ParseWebhookURL(raw, false)
 		if got := errorCode(err); got != code {
