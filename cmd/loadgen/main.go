@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,6 +54,15 @@ type options struct {
 	seed        seedOptions
 	keep        bool
 	soak        bool
+
+	// Open loop: rate (req/s) fixed for every scenario, or loads, fractions of bare Gin's
+	// closed-loop capacity measured first; poisson spaces arrivals exponentially.
+	rate    float64
+	loads   []float64
+	poisson bool
+
+	// replicas is how many server processes share the PostgreSQL database (round-robin).
+	replicas int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -66,6 +76,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario, not measured")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per scenario")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: offer this many requests a second to every scenario, latency measured from each request's intended send time (0: closed loop)")
+	loads := fs.String("load", "", "open loop at these fractions of bare Gin's closed-loop capacity, measured first (e.g. 0.25,0.5,0.75)")
+	arrivals := fs.String("arrivals", "steady", "open loop: steady (evenly spaced) or poisson arrivals")
+	fs.IntVar(&o.replicas, "replicas", 1, "with --database-url: run this many server processes on the one database and spread requests over them round-robin")
 	list := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ","))
 	fs.IntVar(&o.seed.accounts, "accounts", 20, "accounts to seed (one order each)")
 	fs.IntVar(&o.seed.licensesPerAccount, "licenses-per-account", 5, "licenses (with contracts) per account")
@@ -87,6 +101,26 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	switch *arrivals {
+	case "steady":
+	case "poisson":
+		o.poisson = true
+	default:
+		return o, fmt.Errorf("--arrivals: %q is neither steady nor poisson", *arrivals)
+	}
+	for _, f := range strings.Split(*loads, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 || v > 2 {
+			return o, fmt.Errorf("--load: %q is not a fraction of capacity between 0 and 2", f)
+		}
+		o.loads = append(o.loads, v)
+	}
+	if o.rate < 0 || o.rate > 0 && len(o.loads) > 0 {
+		return o, errors.New("--rate must be positive, and not given with --load")
+	}
 	for _, s := range strings.Split(*list, ",") {
 		s = strings.TrimSpace(s)
 		switch {
@@ -106,6 +140,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--duration must be positive and --warmup not negative")
 	case o.seed.accounts < 1 || o.seed.licensesPerAccount < 1 || o.seed.licensesPerAccount > 100 || o.seed.users < 1:
 		return o, errors.New("--accounts, --users and --licenses-per-account (at most 100) must be at least 1")
+	case o.replicas < 1 || o.replicas > 16:
+		return o, errors.New("--replicas must be 1 to 16")
+	case o.replicas > 1 && o.databaseURL == "":
+		return o, errors.New("--replicas needs --database-url: replicas share one PostgreSQL database")
 	case o.databaseURL != "" && !strings.HasPrefix(o.databaseURL, "postgres://") && !strings.HasPrefix(o.databaseURL, "postgresql://"):
 		return o, errors.New("--database-url must be postgres://… (leave it out for SQLite)")
 	}
@@ -207,6 +245,14 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 		}
 	}()
 	logf("server %s on %s (%s), pid %d", bin, srv.base, dialect, srv.cmd.Process.Pid)
+	servers := fleet{srv}
+	if o.replicas > 1 {
+		if servers, err = startReplicas(ctx, srv, bin, settings, o.replicas, tmp); err != nil {
+			return nil, err
+		}
+		defer servers[1:].stop()
+		logf("%d replicas on one database, requests spread round-robin", len(servers))
+	}
 
 	seedAPI := &api{base: srv.base, client: &http.Client{Timeout: 60 * time.Second}}
 	var login struct {
@@ -244,16 +290,19 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 		o.seed.accounts, len(d.licenses), len(d.users), len(d.members), len(d.pool))
 
 	base := measure(ctx, o, bareGinScenario(ginBase), nil, logf)
-	results := []result{base}
 	scenarios := buildScenarios(d, seedAPI, logf)
+	if o.rate > 0 || len(o.loads) > 0 {
+		return nil, openLoopTables(ctx, o, servers, scenarios, ginBase, base, stdout, logf)
+	}
+	results := []result{base}
 	for _, name := range o.scenarios {
 		if ctx.Err() != nil {
 			break
 		}
-		if !srv.alive() {
-			return nil, fmt.Errorf("the server died before %s; its log:\n%s", name, tail(srv.logPath, 30))
+		if s := servers.dead(); s != nil {
+			return nil, fmt.Errorf("a server died before %s; its log:\n%s", name, tail(s.logPath, 30))
 		}
-		results = append(results, measure(ctx, o, scenarios[name], srv, logf))
+		results = append(results, measure(ctx, o, servers.roundRobin(scenarios[name]), servers, logf))
 	}
 
 	// Bare Gin again: the drift between its two rows shows how much else was using the machine.
@@ -293,9 +342,10 @@ func dbName(u string) string {
 	return ""
 }
 
-// measure runs one scenario: prepare, warm-up, top-up, measured window, with the server's RSS
-// sampled from before the warm-up to after the window (srv nil: no server to sample).
-func measure(ctx context.Context, o options, s *scenario, srv *server, logf func(string, ...any)) result {
+// measure runs one scenario: prepare, warm-up, top-up, measured window, with the (first) server's
+// RSS sampled from before the warm-up to after the window and the fleet's CPU time summed (nil:
+// no server to sample).
+func measure(ctx context.Context, o options, s *scenario, servers fleet, logf func(string, ...any)) result {
 	r := result{Name: s.name}
 	if s.prepare != nil {
 		skip, err := s.prepare(ctx)
@@ -309,8 +359,8 @@ func measure(ctx context.Context, o options, s *scenario, srv *server, logf func
 		}
 	}
 	var sampler *rssSampler
-	if srv != nil {
-		sampler = startRSSSampler(srv)
+	if len(servers) > 0 {
+		sampler = startRSSSampler(servers[0])
 	}
 	client := newClient(o.connections, o.timeout)
 	defer client.CloseIdleConnections()
@@ -328,15 +378,16 @@ func measure(ctx context.Context, o options, s *scenario, srv *server, logf func
 		}
 		r.Note = note
 	}
-	var cpu0 time.Duration
-	if srv != nil {
-		cpu0, _ = srv.cpu()
-	}
+	cpu0 := servers.cpu()
 	m := runPhase(ctx, client, o.connections, o.duration, s.next, "measured", errs)
-	if srv != nil {
-		if cpu1, err := srv.cpu(); err == nil && cpu0 > 0 {
-			r.ServerCPU = cpu1 - cpu0
+	cpu1 := servers.cpu()
+	for i := range cpu0 {
+		if cpu0[i] > 0 && cpu1[i] > 0 {
+			r.ServerCPU += cpu1[i] - cpu0[i]
 		}
+	}
+	if note := cpuNote(cpu0, cpu1); note != "" {
+		r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
 	}
 	r.summarize(m.lat, m.elapsed)
 	r.Errors = m.errors

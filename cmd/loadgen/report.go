@@ -104,10 +104,24 @@ func formatTable(rows []result, baseline float64) string {
 		}
 		cells = append(cells, []string{r.Name, fmt.Sprintf("%.0f", r.RPS()), fmtMs(r.P50), fmtMs(r.P99), errs, ratio, cpu, rss})
 	}
-	width := make([]int, len(header))
+	var b strings.Builder
+	b.WriteString(alignTable(cells))
+	for _, r := range rows {
+		if r.Note != "" {
+			fmt.Fprintf(&b, "note: %s: %s\n", r.Name, r.Note)
+		}
+	}
+	return b.String()
+}
+
+// alignTable renders rows of cells with the first column left-aligned and the others
+// right-aligned; a row shorter than the first (the header) is a skipped scenario's reason, which
+// spans the figures left-aligned and widens none of them.
+func alignTable(cells [][]string) string {
+	width := make([]int, len(cells[0]))
 	for _, row := range cells {
-		if len(row) < len(header) {
-			continue // a skipped row spans the figures; it does not widen them
+		if len(row) < len(width) {
+			continue
 		}
 		for i, c := range row {
 			width[i] = max(width[i], utf8.RuneCountInString(c))
@@ -121,19 +135,14 @@ func formatTable(rows []result, baseline float64) string {
 			switch {
 			case i == 0:
 				line.WriteString(c + pad)
-			case len(row) < len(header):
-				line.WriteString("  " + c) // the reason a row was skipped, left-aligned
+			case len(row) < len(width):
+				line.WriteString("  " + c)
 			default:
 				line.WriteString("  " + pad + c)
 			}
 		}
 		b.WriteString(strings.TrimRight(line.String(), " "))
 		b.WriteByte('\n')
-	}
-	for _, r := range rows {
-		if r.Note != "" {
-			fmt.Fprintf(&b, "note: %s: %s\n", r.Name, r.Note)
-		}
 	}
 	return b.String()
 }

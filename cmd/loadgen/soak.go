@@ -685,31 +685,6 @@ func (r *soakReport) format() string {
 
 func signed(n int64) string { return fmt.Sprintf("%+d", n) }
 
-// alignTable left-aligns the first column and right-aligns the others.
-func alignTable(cells [][]string) string {
-	width := map[int]int{}
-	for _, row := range cells {
-		for i, c := range row {
-			width[i] = max(width[i], len(c))
-		}
-	}
-	var b strings.Builder
-	for _, row := range cells {
-		var line strings.Builder
-		for i, c := range row {
-			pad := strings.Repeat(" ", width[i]-len(c))
-			if i == 0 {
-				line.WriteString(c + pad)
-			} else {
-				line.WriteString("  " + pad + c)
-			}
-		}
-		b.WriteString(strings.TrimRight(line.String(), " "))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
 // soakErr is the error a failed soak returns.
 type soakErr struct{ failures []string }
 
