@@ -34,9 +34,7 @@ import (
 func TestSignup_PreHijacking_TheLinkFollowedSetsItsSignupsPassword_AndEndsEverySession(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, _, _, admin := a.registeredLicense(t, ops)
 
 		victim := a.email("newguy")
 		const attackerPassword, ownerPassword = "mallory came here first", "the owners own passphrase"

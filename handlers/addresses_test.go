@@ -14,6 +14,27 @@ import (
 // (issue 16, item 4): an address literal.
 const undeliverable = "x@[10.0.0.1]"
 
+// storeUndeliverableContact writes the undeliverable address straight into the database as the
+// account's contact, as a contact stored before addresses were checked would be.
+func (a *testApp) storeUndeliverableContact(t testing.TB, acct string) {
+	t.Helper()
+	if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addSeat orders one more seat of the license for its account under the order reference (and,
+// unless contact is nil, with that primary contact), which must be placed (201).
+func (a *testApp) addSeat(t testing.TB, ops, acct, ln, ref string, contact map[string]any) {
+	t.Helper()
+	body := map[string]any{"order_ref": ref, "account": map[string]any{"account_id": acct},
+		"items": []any{map[string]any{"license_number": ln, "add_quantity": 1}}}
+	if contact != nil {
+		body["primary_contact"] = contact
+	}
+	want(t, a.do(t, "POST", "/v1/orders", ops, body), http.StatusCreated)
+}
+
 // Every route that takes an email refuses what the mailer cannot send with 400 validation_failed
 // naming the field, instead of accepting it and failing with a 500 when the letter is rendered:
 // signup, registration help, a PUT member invitation, an order's primary contact and a PATCH of
@@ -21,9 +42,7 @@ const undeliverable = "x@[10.0.0.1]"
 func TestAddressesTheMailerCannotSendAreRefusedWhereTheyComeIn(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, acct, contact := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, acct, contact, admin := a.registeredLicense(t, ops)
 		renewals := a.newStaff(t, models.RoleRenewals).token
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
 
@@ -50,9 +69,7 @@ func TestAddressesTheMailerCannotSendAreRefusedWhereTheyComeIn(t *testing.T) {
 		}
 
 		// Nothing was changed: the account keeps its contact, and later letters reach it.
-		r := a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-still-reaches", "account": map[string]any{"account_id": acct},
-			"items": []any{map[string]any{"license_number": ln, "add_quantity": 1}}})
-		want(t, r, http.StatusCreated)
+		a.addSeat(t, ops, acct, ln, "ORD-still-reaches", nil)
 		a.sink.WaitFor(t, contact, 0, "ORD-still-reaches")
 	})
 }
@@ -64,21 +81,14 @@ func TestOrderForAnAccountWithALegacyUndeliverableContactIsPlaced(t *testing.T) 
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		ln, acct, _ := a.freshLicense(t, ops, nil)
-		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
-			t.Fatal(err)
-		}
-		r := a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-legacy", "account": map[string]any{"account_id": acct},
-			"items": []any{map[string]any{"license_number": ln, "add_quantity": 1}}})
-		want(t, r, http.StatusCreated)
+		a.storeUndeliverableContact(t, acct)
+		a.addSeat(t, ops, acct, ln, "ORD-legacy", nil)
 		if n := len(a.letters(t, "order_confirmation", undeliverable)); n != 0 {
 			t.Errorf("%d letters queued to %s", n, undeliverable)
 		}
 		// An order that names a new, valid contact writes to it.
 		fresh := a.email("fresh")
-		r = a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-new-contact", "account": map[string]any{"account_id": acct},
-			"primary_contact": map[string]any{"name": "Fresh Contact", "email": fresh},
-			"items":           []any{map[string]any{"license_number": ln, "add_quantity": 1}}})
-		want(t, r, http.StatusCreated)
+		a.addSeat(t, ops, acct, ln, "ORD-new-contact", map[string]any{"name": "Fresh Contact", "email": fresh})
 		a.sink.WaitFor(t, fresh, 0, "ORD-new-contact")
 	})
 }
@@ -90,9 +100,7 @@ func TestContractActionForALegacyUndeliverableContactStands(t *testing.T) {
 		ops := a.newStaff(t, models.RoleOps).token
 		_, acct, _ := a.freshLicense(t, ops, map[string]any{"quantity": 1, "kind": "perpetual",
 			"support": map[string]any{"program": "standard", "starts_on": "2025-07-01", "ends_on": "2026-06-30"}})
-		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
-			t.Fatal(err)
-		}
+		a.storeUndeliverableContact(t, acct)
 		var contractID int64
 		storetest.Gorm(t, a.store).Raw("SELECT c.id FROM contracts c JOIN licenses l ON l.id = c.license_id JOIN accounts ac ON ac.id = l.account_id WHERE ac.account_id = ?", acct).Scan(&contractID)
 		rs := a.newStaff(t, models.RoleRenewals).token
@@ -113,9 +121,7 @@ func TestRegistrationForALegacyUndeliverableContactStands(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		ln, acct, _ := a.freshLicense(t, ops, nil)
-		if err := storetest.Gorm(t, a.store).Exec("UPDATE accounts SET contact_email = ? WHERE account_id = ?", undeliverable, acct).Error; err != nil {
-			t.Fatal(err)
-		}
+		a.storeUndeliverableContact(t, acct)
 		admin := a.newUser(t)
 		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
 		if n := len(a.letters(t, "claim_notice", undeliverable)); n != 0 {

@@ -53,16 +53,9 @@ func (h *api) putStaff(c *gin.Context) {
 }
 
 func (h *api) listStaff(c *gin.Context) {
-	p, ok := page(c)
-	if !ok {
-		return
-	}
-	users, next, err := h.identity.ListStaff(c.Request.Context(), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(users, toStaffJSON), next))
+	listPage(c, func(p models.Page) ([]models.User, string, error) {
+		return h.identity.ListStaff(c.Request.Context(), p)
+	}, toStaffJSON)
 }
 
 type apiKeyJSON struct {
@@ -100,24 +93,13 @@ func (h *api) createAPIKey(c *gin.Context) {
 }
 
 func (h *api) listAPIKeys(c *gin.Context) {
-	p, ok := page(c)
-	if !ok {
-		return
-	}
-	keys, next, err := h.identity.ListAPIKeys(c.Request.Context(), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(keys, toAPIKeyJSON), next))
+	listPage(c, func(p models.Page) ([]models.APIKey, string, error) {
+		return h.identity.ListAPIKeys(c.Request.Context(), p)
+	}, toAPIKeyJSON)
 }
 
 func (h *api) revokeAPIKey(c *gin.Context) {
-	if err := h.identity.RevokeAPIKey(c.Request.Context(), c.Param("id"), actor(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.identity.RevokeAPIKey(c.Request.Context(), c.Param("id"), actor(c)))
 }
 
 type auditActorJSON struct {
@@ -156,8 +138,13 @@ func (h *api) listAudit(c *gin.Context) {
 		return
 	}
 	f, err := models.ParseAuditFilter(c.Query("action"), c.Query("subject"), c.Query("actor"), c.Query("since"), c.Query("until"))
-	if err != nil {
+	format, ferr := auditFormat(c)
+	if err := validationOf(err, ferr); err != nil {
 		fail(c, err)
+		return
+	}
+	if format != "" {
+		h.exportAudit(c, format, f)
 		return
 	}
 	entries, next, err := h.store.ListAudit(c.Request.Context(), f, p)

@@ -8,6 +8,7 @@ package handlers
 import (
 	"database/sql"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -67,6 +68,7 @@ func withTrustedProxies(cidrs ...string) appOption {
 // at testStart until the test moves it.
 func newTestApp(t testing.TB, d dbstore.Dialect, opts ...appOption) *testApp {
 	t.Helper()
+	opts = append([]appOption{func(o *handlerstest.Options) { o.Serve = ServeHEAD }}, opts...)
 	a := handlerstest.NewApp(t, d, func(d handlerstest.Deps) (http.Handler, error) { return New(Deps(d)) }, opts...)
 	return &testApp{App: a, dialect: a.Dialect, store: a.Store, clock: a.Clock, identity: a.Identity, sink: a.Sink,
 		jobs: a.Jobs, handler: a.Handler, srv: a.Srv, seq: &a.Seq, keys: a.Keys, tokens: a.Tokens}
@@ -105,6 +107,34 @@ func roleSet(v any) string                { return handlerstest.RoleSet(v) }
 func want(t testing.TB, r *resp, status int, code ...string) {
 	t.Helper()
 	handlerstest.Want(t, r.shared(), status, code...)
+}
+
+// wantFields fails the test unless the answer is 400 validation_failed with exactly these
+// errors (field to code).
+func wantFields(t testing.TB, r *resp, fields map[string]string) {
+	t.Helper()
+	want(t, r, http.StatusBadRequest, models.CodeValidation)
+	if got := r.fields(); !maps.Equal(got, fields) {
+		t.Errorf("errors = %v, want %v", got, fields)
+	}
+}
+
+// validationCase is a request body and the errors (field to code) a route must refuse it with.
+type validationCase struct {
+	name   string
+	body   map[string]any
+	fields map[string]string
+}
+
+// wantValidation posts each case's body to the path with the token, in a subtest of its name, and
+// wants 400 validation_failed with exactly the case's errors.
+func (a *testApp) wantValidation(t *testing.T, path, token string, cases []validationCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			wantFields(t, a.do(t, "POST", path, token, tt.body), tt.fields)
+		})
+	}
 }
 
 // retryAfter is the Retry-After of a 429 in whole seconds; it fails unless it is a positive integer.
@@ -196,6 +226,25 @@ func (a *testApp) order(items ...map[string]any) (map[string]any, string) { retu
 func (a *testApp) freshLicense(t testing.TB, ops string, item map[string]any) (ln, acct, contact string) {
 	t.Helper()
 	return a.FreshLicense(t, ops, item)
+}
+
+func (a *testApp) registeredLicense(t testing.TB, ops string) (ln, acct, contact string, admin *testUser) {
+	t.Helper()
+	ln, acct, contact, u := a.RegisteredLicense(t, ops)
+	return ln, acct, contact, asUser(u)
+}
+
+// placeAndRegister places the order body as ops (201), and a fresh verified user registers its
+// first license, so becoming its admin. It answers that license's entry of the order's answer,
+// and the admin.
+func (a *testApp) placeAndRegister(t testing.TB, ops string, body map[string]any) (map[string]any, *testUser) {
+	t.Helper()
+	r := a.do(t, "POST", "/v1/orders", ops, body)
+	want(t, r, http.StatusCreated)
+	lic := licensesOf(r)[0]
+	admin := a.newUser(t)
+	want(t, a.register(t, admin.token, map[string]any{"license_number": lic["license_number"]}), http.StatusCreated)
+	return lic, admin
 }
 
 func (a *testApp) contractFor(t testing.TB, ops, account, program, startsOn, endsOn string) string {

@@ -167,6 +167,7 @@ var authzTable = map[string]access{
 	"GET /v1/entitlements/check":                 users.or(key(models.ScopeEntitlementsIntrospect)),
 	"POST /v1/entitlements/token":                users.but(pUnverified, c403),
 	"POST /v1/entitlements/introspect":           key(models.ScopeEntitlementsIntrospect),
+	"GET /v1/status-lists/:id":                   anyone, // every offline verifier fetches them
 	"POST /v1/licenses/:ln/keys":                 only(), // nobody takes a key on a license they are not a member of
 	"GET /v1/licenses/:ln/keys":                  staffOnly(models.RoleSupport),
 	"DELETE /v1/licenses/:ln/keys/:id":           staffOnly(models.RoleSupport),
@@ -176,6 +177,13 @@ var authzTable = map[string]access{
 	"POST /v1/contracts/:id/grace":               staffOnly(models.RoleRenewals),
 	"GET /v1/contracts":                          staffOnly(models.RoleRenewals),
 	"GET /v1/renewals":                           staffOnly(models.RoleRenewals).or(key(models.ScopeRenewalsRead)),
+	"GET /v1/contracts/:id":                      staffOnly(models.RoleRenewals),
+	"PATCH /v1/contracts/:id/renewal":            staffOnly(models.RoleRenewals),
+	"POST /v1/contracts/:id/notes":               staffOnly(models.RoleRenewals),
+	"POST /v1/contracts/bulk":                    staffOnly(models.RoleRenewals),
+	"GET /v1/renewals/forecast":                  staffOnly(models.RoleRenewals).or(key(models.ScopeRenewalsRead)),
+	"GET /v1/accounts/:account_id":               staffOnly(models.RoleOps, models.RoleRenewals),
+	"POST /v1/accounts/:account_id/coterm":       staffOnly(models.RoleRenewals),
 	"GET /v1/licenses":                           users,
 	"DELETE /v1/requests/:id":                    users,
 	"POST /v1/registrations":                     users.but(pUnverified, c403),
@@ -197,7 +205,8 @@ var publicRoutes = func() map[string]bool {
 		"GET /metrics":      true,
 		"GET /openapi.json": true,
 
-		"GET /.well-known/jwks.json": true, // the public keys: every verifier fetches them
+		"GET /.well-known/jwks.json":              true, // the public keys: every verifier fetches them
+		"GET /.well-known/entitled-configuration": true, // where a verifier finds the rest
 	}
 	maps.Copy(m, handlerstest.PublicPages)
 	return m

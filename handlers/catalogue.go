@@ -40,33 +40,21 @@ func (h *api) createProduct(c *gin.Context) {
 		return
 	}
 	p, err := h.catalogue.CreateProduct(c.Request.Context(), req.SKU, req.Name, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusCreated, toProductJSON(p))
+	respond(c, http.StatusCreated, p, err, toProductJSON)
 }
 
 func (h *api) listProducts(c *gin.Context) {
-	pg, ok := page(c)
-	if !ok {
-		return
-	}
-	products, next, err := h.catalogue.Products(c.Request.Context(), pg)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(products, toProductJSON), next))
+	listPage(c, func(pg models.Page) ([]models.Product, string, error) {
+		return h.catalogue.Products(c.Request.Context(), pg)
+	}, toProductJSON)
 }
 
 func (h *api) getProduct(c *gin.Context) {
 	p, err := h.catalogue.Product(c.Request.Context(), c.Param("sku"))
-	if err != nil {
-		fail(c, err)
-		return
+	if err == nil {
+		c.Header("ETag", p.ETag())
 	}
-	writeJSON(c, http.StatusOK, toProductJSON(p))
+	respond(c, http.StatusOK, p, err, toProductJSON)
 }
 
 type versionRequest struct {
@@ -81,11 +69,7 @@ func (h *api) addVersion(c *gin.Context) {
 		return
 	}
 	v, err := h.catalogue.AddVersion(c.Request.Context(), c.Param("sku"), models.VersionInput(req), actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusCreated, toVersionJSON(v))
+	respond(c, http.StatusCreated, v, err, toVersionJSON)
 }
 
 type phaseRequest struct {
@@ -97,10 +81,6 @@ func (h *api) setPhase(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	v, err := h.catalogue.SetPhase(c.Request.Context(), c.Param("sku"), c.Param("version"), req.Phase, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toVersionJSON(v))
+	v, err := h.catalogue.SetPhase(c.Request.Context(), c.Param("sku"), c.Param("version"), req.Phase, c.GetHeader("If-Match"), actor(c))
+	respond(c, http.StatusOK, v, err, toVersionJSON)
 }

@@ -46,6 +46,7 @@ type contractJSON struct {
 	TerminatedOn  *models.Date   `json:"terminated_on,omitempty"`
 	NoticesSent   []noticeJSON   `json:"notices_sent"`
 	Terms         []termJSON     `json:"terms"`
+	Renewal       *renewalJSON   `json:"renewal"` // pipeline.go
 }
 
 func datePtr(d models.Date) *models.Date {
@@ -79,6 +80,7 @@ func toContractJSON(v *models.ContractView, today models.Date, window int) contr
 		}
 		out.Terms = append(out.Terms, tj)
 	}
+	out.Renewal = toRenewalJSON(v, today, window)
 	return out
 }
 

@@ -67,6 +67,7 @@ var notTenantScoped = map[string]string{
 	"GET /v1/products/:sku":                     "the catalogue is the same for everyone",
 	"POST /v1/products/:sku/versions":           "the catalogue (staff ops)",
 	"PATCH /v1/products/:sku/versions/:version": "the catalogue (staff ops)",
+	"GET /v1/status-lists/:id":                  "status lists are public: bits by index, naming no tenant",
 	// Webhook endpoints are the vendor's own configuration, not a tenant's: staff superadmin only,
 	// which the authorization matrix checks for every role.
 	"GET /v1/webhooks/:id":                                "webhook endpoints (staff superadmin)",
@@ -76,6 +77,14 @@ var notTenantScoped = map[string]string{
 	"POST /v1/webhooks/:id/ping":                          "webhook endpoints (staff superadmin)",
 	"GET /v1/webhooks/:id/deliveries":                     "webhook endpoints (staff superadmin)",
 	"POST /v1/webhooks/:id/deliveries/:delivery_id/retry": "webhook endpoints (staff superadmin)",
+	// Their portal pages, the same.
+	"GET /staff/webhooks/:id":                             "webhook endpoints (staff superadmin)",
+	"POST /staff/webhooks/:id/:action":                    "webhook endpoints (staff superadmin)",
+	"POST /staff/webhooks/:id/deliveries/:delivery/retry": "webhook endpoints (staff superadmin)",
+	// The catalogue's and the API keys' pages: the vendor's, staff ops and superadmin only.
+	"POST /staff/products/:sku/versions":                "the catalogue (staff ops)",
+	"POST /staff/products/:sku/versions/:version/phase": "the catalogue (staff ops)",
+	"POST /staff/api-keys/:id/revoke":                   "API keys (staff superadmin)",
 }
 
 func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
@@ -90,6 +99,8 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 		keyB := a.licenseKey(t, adminB, lnB, "machine-b-0001", "1.0")
 		want(t, keyA, http.StatusCreated)
 		want(t, keyB, http.StatusCreated)
+		invitedB := a.email("invited-b")
+		want(t, a.do(t, "PUT", "/v1/licenses/"+lnB+"/members/"+invitedB, adminB.token, map[string]any{"roles": []string{"support"}}), http.StatusAccepted)
 		requester := a.newUser(t)
 		rq := a.register(t, requester.token, map[string]any{"license_number": lnB})
 		want(t, rq, http.StatusAccepted)
@@ -219,7 +230,13 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			{"POST /v1/contracts/:id/grace", "/v1/contracts/" + contractB + "/grace", "/v1/contracts/" + ghostID + "/grace", "POST", map[string]any{"until": "2026-08-01", "reason": "x"}},
 			{"GET /v1/contracts", "/v1/contracts?status=active", "", "GET", nil},
 			{"GET /v1/renewals", "/v1/renewals?within_days=365", "", "GET", nil},
+			{"GET /v1/contracts/:id", "/v1/contracts/" + contractB, "/v1/contracts/" + ghostID, "GET", nil},
+			{"PATCH /v1/contracts/:id/renewal", "/v1/contracts/" + contractB + "/renewal", "/v1/contracts/" + ghostID + "/renewal", "PATCH", map[string]any{"stage": "lost"}},
+			{"POST /v1/contracts/:id/notes", "/v1/contracts/" + contractB + "/notes", "/v1/contracts/" + ghostID + "/notes", "POST", map[string]any{"text": "mine now"}},
+			{"POST /v1/contracts/bulk", "/v1/contracts/bulk", "", "POST", map[string]any{"ids": []string{contractB}, "set": map[string]any{"stage": "lost"}}},
 			{"PATCH /v1/accounts/:account_id", "/v1/accounts/" + acctB, "/v1/accounts/" + ghostAcct, "PATCH", map[string]any{"name": "Taken Over Ltd"}},
+			{"GET /v1/accounts/:account_id", "/v1/accounts/" + acctB, "/v1/accounts/" + ghostAcct, "GET", nil},
+			{"POST /v1/accounts/:account_id/coterm", "/v1/accounts/" + acctB + "/coterm", "/v1/accounts/" + ghostAcct + "/coterm", "POST", map[string]any{"ends_on": "2030-01-01"}},
 			{"POST /v1/registration-help/:id/resolve", "/v1/registration-help/" + helpB + "/resolve", "/v1/registration-help/" + ghostID + "/resolve", "POST", map[string]any{"note": "x"}},
 			{"GET /v1/registration-help", "/v1/registration-help", "", "GET", nil},
 			{"GET /v1/users", "/v1/users?email=" + url.QueryEscape(adminB.email), "/v1/users?email=" + url.QueryEscape(ghostEmail), "GET", nil},
@@ -243,6 +260,11 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			{models.ScopeOrdersWrite, "DELETE /v1/licenses/:ln/keys/:id", "DELETE", lic(lnB, "/keys/"+keyB.str("id")), nil},
 			{models.ScopeRenewalsRead, "POST /v1/orders", "POST", "/v1/orders", renewB()},
 			{models.ScopeRenewalsRead, "GET /v1/contracts", "GET", "/v1/contracts", nil},
+			{models.ScopeRenewalsRead, "GET /v1/accounts/:account_id", "GET", "/v1/accounts/" + acctB, nil},
+			{models.ScopeRenewalsRead, "POST /v1/accounts/:account_id/coterm", "POST", "/v1/accounts/" + acctB + "/coterm", map[string]any{"ends_on": "2030-01-01"}},
+			{models.ScopeRenewalsRead, "GET /v1/contracts/:id", "GET", "/v1/contracts/" + contractB, nil},
+			{models.ScopeRenewalsRead, "PATCH /v1/contracts/:id/renewal", "PATCH", "/v1/contracts/" + contractB + "/renewal", map[string]any{"stage": "lost"}},
+			{models.ScopeRenewalsRead, "POST /v1/contracts/bulk", "POST", "/v1/contracts/bulk", map[string]any{"ids": []string{contractB}, "set": map[string]any{"stage": "lost"}}},
 			{models.ScopeRenewalsRead, "POST /v1/contracts/:id/grace", "POST", "/v1/contracts/" + contractB + "/grace", map[string]any{"until": "2026-08-01", "reason": "x"}},
 			{models.ScopeRenewalsRead, "POST /v1/contracts/:id/renewals", "POST", "/v1/contracts/" + contractB + "/renewals", map[string]any{"ends_on": "2027-06-30"}},
 			{models.ScopeRenewalsRead, "GET /v1/licenses/:ln/audit", "GET", lic(lnB, "/audit"), nil},
@@ -316,6 +338,7 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			{"GET /licenses/:ln/members", "GET", "/members", nil},
 			{"POST /licenses/:ln/members", "POST", "/members", yes("email", adminA.email, "roles", "admin")},
 			{"POST /licenses/:ln/members/remove", "POST", "/members/remove", yes("email", memberB.email)},
+			{"POST /licenses/:ln/invitations/cancel", "POST", "/invitations/cancel", yes("email", invitedB)},
 			{"GET /licenses/:ln/requests", "GET", "/requests", nil},
 			{"POST /licenses/:ln/requests/:id/approve", "POST", "/requests/" + reqB + "/approve", yes("roles", "admin")},
 			{"POST /licenses/:ln/requests/:id/reject", "POST", "/requests/" + reqB + "/reject", yes()},
@@ -336,6 +359,8 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 				form: yes(), status: http.StatusNotFound, ghost: pl(lnA, "/keys/"+ghostID+"/release")},
 			pcell{route: "POST /licenses/:ln/members/remove", who: "admin of A", b: bA, method: "POST", path: pl(lnA, "/members/remove"),
 				form: yes("email", memberB.email), status: http.StatusNotFound},
+			pcell{route: "POST /licenses/:ln/invitations/cancel", who: "admin of A", b: bA, method: "POST", path: pl(lnA, "/invitations/cancel"),
+				form: yes("email", invitedB), status: http.StatusNotFound},
 			pcell{route: "POST /requests/:id/withdraw", who: "admin of A", b: bA, method: "POST", path: "/requests/" + reqB + "/withdraw",
 				form: yes(), status: http.StatusNotFound, ghost: "/requests/" + ghostID + "/withdraw"},
 			pcell{route: "GET /contracts/:id", who: "admin of A", b: bA, method: "GET", path: "/contracts/" + contractB, status: http.StatusForbidden, ghost: "/contracts/" + ghostID},

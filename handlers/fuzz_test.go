@@ -106,6 +106,11 @@ func newFuzzApp(f *testing.F) *fuzzApp {
 		body("POST /v1/contracts/:id/upgrade", "/v1/contracts/"+contractID+"/upgrade", super.token, `{"program":"24x7","premier":true}`),
 		body("POST /v1/contracts/:id/grace", "/v1/contracts/"+contractID+"/grace", super.token, `{"until":"2026-07-15","reason":"PO pending"}`),
 		body("POST /v1/contracts/:id/terminate", "/v1/contracts/"+contractID+"/terminate", super.token, `{"reason":"fuzz"}`),
+		body("PATCH /v1/contracts/:id/renewal", "/v1/contracts/"+contractID+"/renewal", super.token, `{"stage":"quoted","next_step_on":"2026-04-01","value":{"amount":"100.00","currency":"EUR"}}`,
+			`{"owner":null,"value":null}`, `{"value":{"amount":"1e9","currency":"eur"}}`, `{"stage":"won"}`),
+		body("POST /v1/contracts/:id/notes", "/v1/contracts/"+contractID+"/notes", super.token, `{"text":"called the customer"}`),
+		body("POST /v1/contracts/bulk", "/v1/contracts/bulk", super.token, `{"ids":["`+contractID+`"],"set":{"stage":"contacted"}}`, `{"ids":[],"set":{}}`, `{"ids":[1,"x"],"set":{"owner":"me"}}`),
+		body("POST /v1/accounts/:account_id/coterm", "/v1/accounts/"+acct+"/coterm", super.token, `{"ends_on":"2027-06-30"}`),
 		body("POST /v1/registration-help/:id/resolve", "/v1/registration-help/"+helpID+"/resolve", super.token, `{"note":"done"}`),
 		// Webhooks: a receiver that is never there (port 1), for pings only.
 		body("POST /v1/webhooks", "/v1/webhooks", super.token, `{"url":"https://127.0.0.1:1/fuzz","events":["ping"],"description":"fuzz"}`,

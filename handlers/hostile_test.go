@@ -219,6 +219,20 @@ func TestHostileBodies(t *testing.T) {
 			"POST /v1/registration-help": func() hostileRoute {
 				return hostileRoute{"/v1/registration-help", "", []member{{"name", "Pat"}, {"email", other.email}, {"company", "Acme"}, {"license_number", ln}, {"account_id", acct}, {"message", "help"}}, false}
 			},
+			// The renewal desk's pipeline.
+			"PATCH /v1/contracts/:id/renewal": func() hostileRoute {
+				return hostileRoute{"/v1/contracts/" + contractID + "/renewal", super.token, []member{{"stage", "quoted"}, {"next_step_on", "2026-04-01"},
+					{"value", map[string]any{"amount": "100.00", "currency": "EUR"}}}, false}
+			},
+			"POST /v1/contracts/:id/notes": func() hostileRoute {
+				return hostileRoute{"/v1/contracts/" + contractID + "/notes", super.token, []member{{"text", "called the customer"}}, false}
+			},
+			"POST /v1/contracts/bulk": func() hostileRoute {
+				return hostileRoute{"/v1/contracts/bulk", super.token, []member{{"ids", []string{contractID}}, {"set", map[string]any{"stage": "contacted"}}}, false}
+			},
+			"POST /v1/accounts/:account_id/coterm": func() hostileRoute {
+				return hostileRoute{"/v1/accounts/" + acct + "/coterm", super.token, []member{{"ends_on", "2027-06-30"}}, false}
+			},
 			"POST /v1/contracts/:id/renewals": func() hostileRoute {
 				return hostileRoute{"/v1/contracts/" + contractID + "/renewals", super.token, []member{{"ends_on", "2027-06-30"}, {"program", "standard"}, {"premier", true}}, false}
 			},

@@ -66,9 +66,7 @@ func TestHotCache_LogoutIs401AtOnce(t *testing.T) {
 func TestHotCache_RevokedAPIKeyIs401AtOnce(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		root := a.newStaff(t, models.RoleSuperadmin)
-		r := a.do(t, "POST", "/v1/api-keys", root.token, map[string]any{"name": "checker", "scopes": []string{"entitlements:introspect"}})
-		want(t, r, http.StatusCreated)
-		key, id := r.str("key"), r.str("id")
+		_, key, id := a.postAPIKey(t, root.token, "checker", "entitlements:introspect")
 		check := "/v1/entitlements/check?license_number=" + store.NewLicenseNumber() + "&entitlement=assets.read&user=nobody@example.com"
 		for range 2 { // the first use records the key's last use, a write that empties the cache
 			want(t, a.do(t, "GET", check, key, nil), http.StatusOK)
@@ -106,11 +104,8 @@ func TestHotCache_VersionsFollowAddVersionAndSetPhase(t *testing.T) {
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-06-01", "full"})
 		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual",
 			"support": map[string]any{"program": "standard", "starts_on": "2025-07-01", "ends_on": "2026-06-30"}})
-		r := a.do(t, "POST", "/v1/orders", ops, body)
-		want(t, r, http.StatusCreated)
-		ln := licensesOf(r)[0]["license_number"].(string)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		lic, admin := a.placeAndRegister(t, ops, body)
+		ln := lic["license_number"].(string)
 		check := func(version string) *resp {
 			return a.do(t, "GET", "/v1/entitlements/check?license_number="+ln+"&entitlement=assets.read&version="+version, admin.token, nil)
 		}

@@ -46,6 +46,16 @@ type acknowledgement struct {
 	Status string `json:"status"`
 }
 
+// accepted answers 202 with the acknowledgement "accepted"; or the problem of err, when the call
+// failed (never for an address with no account).
+func accepted(c *gin.Context, err error) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusAccepted, acknowledgement{Status: "accepted"})
+}
+
 func (h *api) signup(c *gin.Context) {
 	var req signupRequest
 	if !bindJSON(c, &req) {
@@ -68,11 +78,7 @@ func (h *api) verify(c *gin.Context) {
 		return
 	}
 	u, err := h.identity.Verify(c.Request.Context(), req.Token, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toUserJSON(u))
+	respond(c, http.StatusOK, u, err, toUserJSON)
 }
 
 type loginRequest struct {
@@ -100,11 +106,7 @@ func (h *api) login(c *gin.Context) {
 }
 
 func (h *api) logout(c *gin.Context) {
-	if err := h.identity.Logout(c.Request.Context(), principal(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.identity.Logout(c.Request.Context(), principal(c)))
 }
 
 type forgotRequest struct {
@@ -116,11 +118,7 @@ func (h *api) forgotPassword(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if err := h.identity.ForgotPassword(c.Request.Context(), req.Email); err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusAccepted, acknowledgement{Status: "accepted"})
+	accepted(c, h.identity.ForgotPassword(c.Request.Context(), req.Email))
 }
 
 type resetRequest struct {
@@ -134,11 +132,7 @@ func (h *api) resetPassword(c *gin.Context) {
 		return
 	}
 	u, err := h.identity.ResetPassword(c.Request.Context(), req.Token, req.Password, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toUserJSON(u))
+	respond(c, http.StatusOK, u, err, toUserJSON)
 }
 
 type changePasswordRequest struct {
@@ -152,11 +146,7 @@ func (h *api) changePassword(c *gin.Context) {
 		return
 	}
 	u, err := h.identity.ChangePassword(c.Request.Context(), principal(c), req.CurrentPassword, req.NewPassword, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toUserJSON(u))
+	respond(c, http.StatusOK, u, err, toUserJSON)
 }
 
 func (h *api) me(c *gin.Context) {
@@ -193,6 +183,13 @@ type listJSON[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+func (l listJSON[T]) next() string {
+	if l.NextCursor == nil {
+		return ""
+	}
+	return *l.NextCursor
+}
+
 func list[T any](items []T, next string) listJSON[T] {
 	l := listJSON[T]{Items: items}
 	if l.Items == nil {
@@ -202,6 +199,26 @@ func list[T any](items []T, next string) listJSON[T] {
 		l.NextCursor = &next
 	}
 	return l
+}
+
+// wholeList converts a list that comes whole (one page, no next) item by item, by to.
+func wholeList[T, J any](to func(*T) J) func([]T) listJSON[J] {
+	return func(items []T) listJSON[J] { return list(mapSlice(items, to), "") }
+}
+
+// listPage answers the page of a list that the query asks for (page): the items find answers on
+// it, each converted by to, and the link to the next page.
+func listPage[T, J any](c *gin.Context, find func(models.Page) ([]T, string, error), to func(*T) J) {
+	pg, ok := page(c)
+	if !ok {
+		return
+	}
+	items, next, err := find(pg)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, list(mapSlice(items, to), next))
 }
 
 func mapSlice[A, B any](in []A, f func(*A) B) []B {

@@ -81,9 +81,5 @@ func (h *api) listLicenseKeys(c *gin.Context) {
 
 // releaseLicenseKey releases a key (and with a machine's last key, its seat); ?reason= says why.
 func (h *api) releaseLicenseKey(c *gin.Context) {
-	if err := h.licenseKeys.Release(c.Request.Context(), principal(c), c.Param("ln"), c.Param("id"), c.Query("reason"), actor(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.licenseKeys.Release(c.Request.Context(), principal(c), c.Param("ln"), c.Param("id"), c.Query("reason"), actor(c)))
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,12 +32,8 @@ func (a *testApp) orderLicense(t testing.TB, item map[string]any) (ln, sku strin
 	sku = a.newProduct(t, ops, [3]string{"1.0", "2025-06-01", "full"}, [3]string{"2.0", "2026-09-01", "full"}, [3]string{"3.0", "2027-01-01", "full"})
 	item["sku"] = sku
 	body, _ := a.order(item)
-	r := a.do(t, "POST", "/v1/orders", ops, body)
-	want(t, r, http.StatusCreated)
-	ln = licensesOf(r)[0]["license_number"].(string)
-	admin = a.newUser(t)
-	want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
-	return ln, sku, admin
+	lic, admin := a.placeAndRegister(t, ops, body)
+	return lic["license_number"].(string), sku, admin
 }
 
 // offline verifies a license key the way a product does: against the JWKS, saved.
@@ -59,12 +56,7 @@ func TestLicenseKeys_SeatsReissueUpgradeAndRelease(t *testing.T) {
 		want(t, r, http.StatusCreated)
 		id, key := r.str("id"), r.str("key")
 		head, claims := segment(t, key, 0), segment(t, key, 1)
-		var names []string
-		for k := range claims {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		if got := strings.Join(names, ","); got != "fp,host,iat,iss,jti,lic,sku,support_ends_on,ver_major" {
+		if got := strings.Join(slices.Sorted(maps.Keys(claims)), ","); got != "fp,host,iat,iss,jti,lic,sku,status,support_ends_on,ver_major" {
 			t.Errorf("claims %s, want exactly the contract's (no exp for a perpetual license)", got)
 		}
 		sku := a.do(t, "GET", "/v1/licenses/"+ln, admin.token, nil).body["product"].(map[string]any)["sku"]
@@ -164,16 +156,12 @@ func TestLicenseKeys_RaceForTheLastSeat(t *testing.T) {
 
 // postRaw POSTs JSON without testing.T (for goroutines) and answers "201" or "409 code".
 func postRaw(a *testApp, session, path, body string) (string, error) {
-	req, _ := http.NewRequest("POST", a.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+session)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := a.srv.Client().Do(req)
+	status, raw, err := postJSONRaw(a, session, path, body)
 	if err != nil {
 		return "", err
 	}
-	defer res.Body.Close()
-	r := &resp{status: res.StatusCode}
-	_ = json.NewDecoder(res.Body).Decode(&r.body)
+	r := &resp{status: status}
+	_ = json.Unmarshal(raw, &r.body)
 	if r.status >= 400 {
 		return fmt.Sprintf("%d %s", r.status, r.code()), nil
 	}

@@ -112,8 +112,7 @@ func recovery() gin.HandlerFunc {
 				return
 			}
 			writeProblem(c, http.StatusInternalServerError, Problem{
-				Type: problemType(models.CodeInternal), Title: http.StatusText(http.StatusInternalServerError),
-				Status: http.StatusInternalServerError, Code: models.CodeInternal,
+				Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError, Code: models.CodeInternal,
 				Detail:    "Something went wrong on our side. It has been logged; please try again later.",
 				RequestID: requestID(c),
 			})
@@ -262,8 +261,30 @@ func jsonEncode(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// respond answers v, converted by to, with the status; or the problem of err, when the call that
+// made v failed.
+func respond[T, J any](c *gin.Context, status int, v T, err error, to func(T) J) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	writeJSON(c, status, to(v))
+}
+
+// noContent answers 204; or the problem of err, when the call failed.
+func noContent(c *gin.Context, err error) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
 // writeJSON answers with status and v as JSON.
 func writeJSON(c *gin.Context, status int, v any) {
+	if l, ok := v.(paged); ok {
+		linkNext(c, l.next())
+	}
 	c.Render(status, jsonRender{v})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"entitled/handlers/handlerstest"
 	"entitled/models/store"
 	"entitled/models/storetest"
 )
@@ -74,12 +75,5 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	}
 }
 
-// isPageRoute tells the portal's HTML pages from the API: the API is /v1 and the root paths of
-// the contract; everything else is a page and not in the OpenAPI document.
-func isPageRoute(path string) bool {
-	switch path {
-	case "/healthz", "/readyz", "/metrics", "/openapi.json", "/.well-known/jwks.json":
-		return false
-	}
-	return !strings.HasPrefix(path, "/v1/")
-}
+// isPageRoute tells the portal's pages from the API (handlerstest.IsPageRoute).
+func isPageRoute(path string) bool { return handlerstest.IsPageRoute(path) }

@@ -45,10 +45,11 @@ type contactJSON struct {
 }
 
 type supportRequest struct {
-	Program  string `json:"program"`
-	Premier  *bool  `json:"premier"`
-	StartsOn string `json:"starts_on"`
-	EndsOn   string `json:"ends_on"`
+	Program  string             `json:"program"`
+	Premier  *bool              `json:"premier"`
+	StartsOn string             `json:"starts_on"`
+	EndsOn   string             `json:"ends_on"`
+	Value    *models.MoneyInput `json:"value"`
 }
 
 type orderItemRequest struct {
@@ -83,7 +84,7 @@ func (r *orderRequest) input() models.OrderInput {
 		item := models.OrderItem{SKU: it.SKU, Quantity: it.Quantity, Kind: it.Kind, ServiceTag: it.ServiceTag,
 			LicenseNumber: it.LicenseNumber, AddQuantity: it.AddQuantity}
 		if s := it.Support; s != nil {
-			item.Support = &models.SupportInput{Program: s.Program, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn}
+			item.Support = &models.SupportInput{Program: s.Program, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn, Value: s.Value}
 		}
 		in.Items = append(in.Items, item)
 	}
@@ -139,16 +140,15 @@ func (h *api) updateAccount(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	patch := models.AccountPatch{Name: req.Name}
+	patch := models.AccountPatch{Name: req.Name, IfMatch: c.GetHeader("If-Match")}
 	if pc := req.PrimaryContact; pc != nil {
 		patch.ContactName, patch.ContactEmail = pc.Name, pc.Email
 	}
 	a, err := h.accounts.Update(c.Request.Context(), c.Param("account_id"), patch, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
+	if err == nil {
+		c.Header("ETag", a.ETag())
 	}
-	writeJSON(c, http.StatusOK, toAccountJSON(a))
+	respond(c, http.StatusOK, a, err, toAccountJSON)
 }
 
 func (h *api) recoverAccount(c *gin.Context) {
@@ -156,9 +156,5 @@ func (h *api) recoverAccount(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if err := h.accounts.Recover(c.Request.Context(), req.Email); err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusAccepted, acknowledgement{Status: "accepted"})
+	accepted(c, h.accounts.Recover(c.Request.Context(), req.Email))
 }

@@ -33,39 +33,46 @@ func BenchmarkPlaceOrder(b *testing.B) {
 	for _, d := range storetest.Dialects(b) {
 		b.Run(string(d), func(b *testing.B) {
 			bo := newOrderBench(b, d)
-			b.Run("serial", func(b *testing.B) {
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := bo.place(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				reportOrderRate(b)
-			})
-			p := (benchParallelGoroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)
-			b.Run(fmt.Sprintf("parallel%d", p*runtime.GOMAXPROCS(0)), func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(p)
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := bo.place(); err != nil {
-							b.Error(err) // Fatal must not be called from RunParallel's goroutines
-							return
-						}
-					}
-				})
-				reportOrderRate(b)
-			})
+			benchSerialAndParallel(b, "orders/s", bo.place)
 		})
 	}
 }
 
-func reportOrderRate(b *testing.B) {
-	if s := b.Elapsed().Seconds(); s > 0 {
-		b.ReportMetric(float64(b.N)/s, "orders/s")
+// benchSerialAndParallel runs op as two sub-benchmarks: "serial", and "parallelN" on N goroutines
+// (benchParallelGoroutines at the least, the same number on each CPU). Each reports its rate in
+// unit.
+func benchSerialAndParallel(b *testing.B, unit string, op func() error) {
+	b.Helper()
+	rate := func(b *testing.B) {
+		if s := b.Elapsed().Seconds(); s > 0 {
+			b.ReportMetric(float64(b.N)/s, unit)
+		}
 	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rate(b)
+	})
+	p := (benchParallelGoroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)
+	b.Run(fmt.Sprintf("parallel%d", p*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(p)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := op(); err != nil {
+					b.Error(err) // Fatal must not be called from RunParallel's goroutines
+					return
+				}
+			}
+		})
+		rate(b)
+	})
 }
 
 // orderBench is one server with a product to order and a key to order it with.

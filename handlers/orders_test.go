@@ -11,6 +11,25 @@ import (
 	"entitled/models/storetest"
 )
 
+// orderDesk is what an order test starts from: an ops staff session, an API key with
+// orders:write (the shop's), and a product with version 1.0 to order.
+func (a *testApp) orderDesk(t testing.TB) (ops, key, sku string) {
+	t.Helper()
+	ops = a.newStaff(t, models.RoleOps).token
+	return ops, a.newAPIKey(t, models.ScopeOrdersWrite), a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
+}
+
+// placeOneLicense has ops order one perpetual license of the product for a new account, which
+// must be placed (201). It answers the order's body (to send again), the answer
+// and the contact's email.
+func (a *testApp) placeOneLicense(t testing.TB, ops, sku string) (body map[string]any, r *resp, contact string) {
+	t.Helper()
+	body, contact = a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual"})
+	r = a.do(t, "POST", "/v1/orders", ops, body)
+	want(t, r, http.StatusCreated)
+	return body, r, contact
+}
+
 func TestProducts_CatalogueAndLifecycle(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
@@ -57,9 +76,7 @@ func TestProducts_CatalogueAndLifecycle(t *testing.T) {
 
 func TestOrders_NewAccountLicensesAndWelcomeLetter(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		ops := a.newStaff(t, models.RoleOps).token
-		key := a.newAPIKey(t, models.ScopeOrdersWrite)
-		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
+		ops, key, sku := a.orderDesk(t)
 		body, contact := a.order(
 			map[string]any{"sku": sku, "quantity": 5, "kind": "perpetual", "support": map[string]any{"program": "24x7", "premier": true, "starts_on": "2026-03-01", "ends_on": "2027-02-28"}},
 			map[string]any{"sku": strings.ToLower(sku), "quantity": 1, "kind": "perpetual", "service_tag": "ab12cd3"},
@@ -160,9 +177,7 @@ func TestOrders_OrderRefAndAccounts(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
-		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual"})
-		r := a.do(t, "POST", "/v1/orders", ops, body)
-		want(t, r, http.StatusCreated)
+		body, r, _ := a.placeOneLicense(t, ops, sku)
 		acct := r.str("account_id")
 		want(t, a.do(t, "POST", "/v1/orders", ops, body), http.StatusConflict, models.CodeOrderRefTaken)
 
@@ -255,9 +270,7 @@ func TestOrders_RenewalsAndSeats(t *testing.T) {
 
 func TestOrders_IdempotencyKey(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		ops := a.newStaff(t, models.RoleOps).token
-		key := a.newAPIKey(t, models.ScopeOrdersWrite)
-		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
+		ops, key, sku := a.orderDesk(t)
 		body, contact := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual"})
 
 		first := a.do(t, "POST", "/v1/orders", key, body, "Idempotency-Key", "k-1")
@@ -284,9 +297,7 @@ func TestOrders_IdempotencyKey(t *testing.T) {
 // told that the first is still running.
 func TestOrders_ConcurrentRepeatsMakeOneOrder(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
-		ops := a.newStaff(t, models.RoleOps).token
-		key := a.newAPIKey(t, models.ScopeOrdersWrite)
-		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
+		_, key, sku := a.orderDesk(t)
 		body, _ := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual"})
 		var wg sync.WaitGroup
 		statuses := make([]int, 16)
@@ -319,10 +330,7 @@ func TestOrders_ConcurrentRepeatsMakeOneOrder(t *testing.T) {
 func TestAccounts_RecoverAndUpdate(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
-		body, contact := a.order(map[string]any{"sku": sku, "quantity": 1, "kind": "perpetual"})
-		r := a.do(t, "POST", "/v1/orders", ops, body)
-		want(t, r, http.StatusCreated)
+		_, r, contact := a.placeOneLicense(t, ops, a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"}))
 		acct, ln := r.str("account_id"), licensesOf(r)[0]["license_number"].(string)
 		a.sink.WaitFor(t, contact, 0, ln)
 

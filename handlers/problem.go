@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,6 +54,7 @@ var statusByCode = map[string]int{
 	models.CodeNotAcceptable:          http.StatusNotAcceptable,
 	models.CodeConflict:               http.StatusConflict,
 	models.CodeIdempotencyBusy:        http.StatusConflict,
+	models.CodePreconditionFailed:     http.StatusPreconditionFailed,
 	models.CodeBodyTooLarge:           http.StatusRequestEntityTooLarge,
 	models.CodeUnsupportedMedia:       http.StatusUnsupportedMediaType,
 	models.CodeIdempotencyReused:      http.StatusUnprocessableEntity,
@@ -76,8 +78,10 @@ type Problem struct {
 
 const problemContentType = "application/problem+json"
 
-// problemType is the URI that identifies a kind of problem; it is stable with the code.
-func problemType(code string) string { return "urn:entitled:problem:" + code }
+// problemType is the URI that identifies a kind of problem, stable with the code: the page
+// that explains it, <ENTITLED_BASE_URL>/problems/<code> (a path, resolved against the request's
+// URL, when the base URL is not known).
+func problemType(base, code string) string { return strings.TrimRight(base, "/") + "/problems/" + code }
 
 // problemFor turns any error into the status and problem the client sees. Only a coded error's
 // safe message is shown; anything else becomes a bare 500 or 503.
@@ -91,7 +95,7 @@ func problemFor(err error) (int, Problem) {
 	if errors.As(err, &e) && e.InBody && status == http.StatusNotFound {
 		status = http.StatusUnprocessableEntity
 	}
-	p := Problem{Type: problemType(code), Title: http.StatusText(status), Status: status, Code: code}
+	p := Problem{Type: problemType("", code), Title: http.StatusText(status), Status: status, Code: code}
 	switch {
 	case code == models.CodeInternal:
 		p.Detail = "Something went wrong on our side. It has been logged; please try again later."
@@ -134,6 +138,7 @@ func fail(c *gin.Context, err error) {
 }
 
 func writeProblem(c *gin.Context, status int, p Problem) {
+	p.Type = problemType(baseURL(c), p.Code)
 	c.Header("Cache-Control", "no-store")
 	c.Render(status, problemRender{p})
 	c.Abort()

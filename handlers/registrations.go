@@ -83,11 +83,7 @@ func toMemberJSON(m *models.MemberView) memberJSON {
 
 func (h *api) listMembers(c *gin.Context) {
 	members, err := h.registrations.Members(c.Request.Context(), principal(c), c.Param("ln"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(members, toMemberJSON), ""))
+	respond(c, http.StatusOK, members, err, wholeList(toMemberJSON))
 }
 
 type rolesRequest struct {
@@ -100,7 +96,8 @@ func (h *api) putMember(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	res, err := h.registrations.PutMember(c.Request.Context(), principal(c), c.Param("ln"), c.Param("email"), req.Roles, req.HelpRequestID, actor(c))
+	res, err := h.registrations.PutMemberIfMatch(c.Request.Context(), principal(c), c.Param("ln"), c.Param("email"), req.Roles, req.HelpRequestID,
+		c.GetHeader("If-Match"), actor(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -109,15 +106,14 @@ func (h *api) putMember(c *gin.Context) {
 		writeJSON(c, http.StatusAccepted, acknowledgement{Status: "invited"})
 		return
 	}
+	if ln, err := models.ParseLicenseNumber(c.Param("ln")); err == nil {
+		c.Header("ETag", res.Member.ETag(ln))
+	}
 	writeJSON(c, http.StatusOK, toMemberJSON(res.Member))
 }
 
 func (h *api) removeMember(c *gin.Context) {
-	if err := h.registrations.RemoveMember(c.Request.Context(), principal(c), c.Param("ln"), c.Param("email"), actor(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.registrations.RemoveMember(c.Request.Context(), principal(c), c.Param("ln"), c.Param("email"), actor(c)))
 }
 
 type joinRequestJSON struct {
@@ -143,11 +139,7 @@ func toJoinRequestJSON(r *models.RequestView) joinRequestJSON {
 
 func (h *api) listRequests(c *gin.Context) {
 	reqs, err := h.registrations.Requests(c.Request.Context(), principal(c), c.Param("ln"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(reqs, toJoinRequestJSON), ""))
+	respond(c, http.StatusOK, reqs, err, wholeList(toJoinRequestJSON))
 }
 
 func (h *api) approveRequest(c *gin.Context) {
@@ -156,41 +148,22 @@ func (h *api) approveRequest(c *gin.Context) {
 		return
 	}
 	r, err := h.registrations.Decide(c.Request.Context(), principal(c), c.Param("ln"), c.Param("id"), true, req.Roles, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toJoinRequestJSON(r))
+	respond(c, http.StatusOK, r, err, toJoinRequestJSON)
 }
 
 func (h *api) rejectRequest(c *gin.Context) {
 	r, err := h.registrations.Decide(c.Request.Context(), principal(c), c.Param("ln"), c.Param("id"), false, nil, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toJoinRequestJSON(r))
+	respond(c, http.StatusOK, r, err, toJoinRequestJSON)
 }
 
 func (h *api) withdrawRequest(c *gin.Context) {
-	if err := h.registrations.Withdraw(c.Request.Context(), principal(c), c.Param("id"), actor(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.registrations.Withdraw(c.Request.Context(), principal(c), c.Param("id"), actor(c)))
 }
 
 func (h *api) licenseAudit(c *gin.Context) {
-	pg, ok := page(c)
-	if !ok {
-		return
-	}
-	entries, next, err := h.registrations.LicenseAudit(c.Request.Context(), principal(c), c.Param("ln"), pg)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(entries, toAuditJSON), next))
+	listPage(c, func(pg models.Page) ([]models.AuditEntry, string, error) {
+		return h.registrations.LicenseAudit(c.Request.Context(), principal(c), c.Param("ln"), pg)
+	}, toAuditJSON)
 }
 
 type helpRequest struct {
@@ -236,16 +209,9 @@ func (h *api) askHelp(c *gin.Context) {
 }
 
 func (h *api) helpQueue(c *gin.Context) {
-	pg, ok := page(c)
-	if !ok {
-		return
-	}
-	reqs, next, err := h.help.Queue(c.Request.Context(), c.Query("status"), pg)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(reqs, toHelpJSON), next))
+	listPage(c, func(pg models.Page) ([]models.HelpRequest, string, error) {
+		return h.help.Queue(c.Request.Context(), c.Query("status"), pg)
+	}, toHelpJSON)
 }
 
 type resolveRequest struct {
@@ -258,9 +224,5 @@ func (h *api) resolveHelp(c *gin.Context) {
 		return
 	}
 	r, err := h.help.Resolve(c.Request.Context(), principal(c), c.Param("id"), req.Note, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, toHelpJSON(r))
+	respond(c, http.StatusOK, r, err, toHelpJSON)
 }

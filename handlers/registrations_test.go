@@ -117,9 +117,8 @@ func TestRegistration_RaceHasExactlyOneWinner(t *testing.T) {
 func TestMembers_GrantInviteRemoveAndTheLastAdmin(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin, colleague := a.newUser(t), a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, _, _, admin := a.registeredLicense(t, ops)
+		colleague := a.newUser(t)
 		path := "/v1/licenses/" + ln + "/members/"
 
 		want(t, a.do(t, "PUT", path+admin.email, admin.token, map[string]any{"roles": []string{"support"}}), http.StatusConflict, models.CodeLastAdmin)
@@ -220,9 +219,7 @@ func TestMembers_TwoAdminsDemotingEachOtherKeepOne(t *testing.T) {
 func TestJoinRequests_ApproveRejectWithdraw(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, acct, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, acct, _, admin := a.registeredLicense(t, ops)
 		// A second license of the same account, registered by the same admin.
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
 		r := a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": "ORD-more", "account": map[string]any{"account_id": acct},

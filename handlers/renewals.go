@@ -23,6 +23,7 @@ var csvHeader = []string{
 	"id", "license_number", "account_id", "account_name", "contact_name", "contact_email", "product_sku", "product_name",
 	"program", "premier", "trial", "starts_on", "ends_on", "status", "days_left", "grace_until", "terminated_on",
 	"notices_sent", "terms",
+	"renewal_owner", "renewal_stage", "renewal_next_step_on", "renewal_value_amount", "renewal_value_currency",
 }
 
 // csvFlushRows is how many rows are written between flushes to the client: often enough that a
@@ -51,8 +52,20 @@ func validationOf(errs ...error) error {
 	return v.Err()
 }
 
-// contractPage answers a page of contracts, each in the shape of every contract answer.
-func (h *api) contractPage(c *gin.Context, page *models.ContractList) {
+// contractPage answers the page of contracts that find reads for the query's ?limit= and
+// ?cursor=, each in the shape of every contract answer. The query's other problems (errs) and the
+// page's are answered together, in one validation problem.
+func (h *api) contractPage(c *gin.Context, find func(store.ContractPage) (*models.ContractList, error), errs ...error) {
+	p, perr := store.ParseContractPage(c.Query("limit"), c.Query("cursor"))
+	if err := validationOf(append(errs, perr)...); err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := find(p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	items := make([]contractJSON, 0, len(page.Items))
 	for i := range page.Items {
 		items = append(items, toContractJSON(&page.Items[i], page.Today, h.contracts.RenewalWindowDays))
@@ -60,26 +73,50 @@ func (h *api) contractPage(c *gin.Context, page *models.ContractList) {
 	writeJSON(c, http.StatusOK, list(items, page.Next))
 }
 
-// listContracts is GET /v1/contracts?status=&program=&expiring_within_days=&account_id=&q=.
+// listContracts is GET /v1/contracts?status=&program=&expiring_within_days=&account_id=&q=&owner=&stage=.
 func (h *api) listContracts(c *gin.Context) {
 	f, ferr := models.ParseContractFilter(c.Query("status"), c.Query("program"), c.Query("expiring_within_days"), c.Query("account_id"), c.Query("q"))
-	p, perr := store.ParseContractPage(c.Query("limit"), c.Query("cursor"))
-	if err := validationOf(ferr, perr); err != nil {
-		fail(c, err)
+	perr := models.ParsePipelineFilter(&f, c.Query("owner"), c.Query("stage"), callerEmail(c))
+	// ?format=csv: the same spreadsheet as /renewals', for the views a within list cannot show
+	// (lapsed, terminated, grace, future).
+	format := strings.ToLower(c.Query("format"))
+	var merr error
+	if format != "" && format != "json" && format != "csv" {
+		var v models.Validation
+		v.Add("format", models.FieldInvalid, "must be json or csv")
+		merr = v.Err()
+	}
+	if format == "csv" || (format == "" && c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv") {
+		if err := validationOf(ferr, perr); err != nil {
+			fail(c, err)
+			return
+		}
+		h.exportContracts(c, f)
 		return
 	}
-	page, err := h.contracts.List(c.Request.Context(), f, p)
-	if err != nil {
-		fail(c, err)
-		return
+	h.contractPage(c, func(p store.ContractPage) (*models.ContractList, error) {
+		return h.contracts.List(c.Request.Context(), f, p)
+	}, ferr, perr, merr)
+}
+
+// callerEmail is the signed-in user's email ("" for an API key): what owner=me names.
+func callerEmail(c *gin.Context) string {
+	if p := principal(c); p.IsUser() {
+		return p.Email
 	}
-	h.contractPage(c, page)
+	return ""
 }
 
 // listRenewals is GET /v1/renewals?within_days=N: JSON a page at a time, or with Accept: text/csv
 // or ?format=csv every row as a spreadsheet.
+//
+// It takes the list filters of GET /v1/contracts too (program, account_id, q, owner, stage), and
+// the CSV follows every one of them: the spreadsheet is the list on screen.
 func (h *api) listRenewals(c *gin.Context) {
 	within, werr := models.ParseWithinDays(c.Query("within_days"), h.contracts.RenewalWindowDays)
+	f, lerr := models.ParseContractFilter("", c.Query("program"), "", c.Query("account_id"), c.Query("q"))
+	perr := models.ParsePipelineFilter(&f, c.Query("owner"), c.Query("stage"), callerEmail(c))
+	f.Within, f.HasWithin = within, true
 	var ferr error
 	format := strings.ToLower(c.Query("format"))
 	switch format {
@@ -93,33 +130,35 @@ func (h *api) listRenewals(c *gin.Context) {
 		format = "csv"
 	}
 	if format == "csv" {
-		if err := validationOf(werr, ferr); err != nil {
+		if err := validationOf(werr, lerr, perr, ferr); err != nil {
 			fail(c, err)
 			return
 		}
-		h.exportRenewals(c, within)
+		h.exportContracts(c, f)
 		return
 	}
-	p, perr := store.ParseContractPage(c.Query("limit"), c.Query("cursor"))
-	if err := validationOf(werr, ferr, perr); err != nil {
-		fail(c, err)
-		return
-	}
-	page, err := h.contracts.Renewals(c.Request.Context(), within, p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	h.contractPage(c, page)
+	h.contractPage(c, func(p store.ContractPage) (*models.ContractList, error) {
+		return h.contracts.List(c.Request.Context(), f, p)
+	}, werr, lerr, perr, ferr)
 }
 
-// exportRenewals streams the CSV: the header, then one record per contract as the database
-// cursor yields it, flushed every csvFlushRows. Nothing is written before the first row has been
-// read, so a database that cannot be reached is still a 503 problem; an error after that cuts
-// the connection, so that the client sees a broken download rather than a short file.
+// exportRenewals streams the CSV of what expires within days, unfiltered otherwise (the portal's
+// link; see exportContracts).
 func (h *api) exportRenewals(c *gin.Context, within int) {
+	h.exportContracts(c, models.ContractFilter{Within: within, HasWithin: true})
+}
+
+// exportContracts streams the CSV of the contracts a list filter selects: the header, then one
+// record per contract as the database cursor yields it, flushed every csvFlushRows. Nothing is
+// written before the first row has been read, so a database that cannot be reached is still a
+// 503 problem; an error after that cuts the connection, so that the client sees a broken
+// download rather than a short file.
+func (h *api) exportContracts(c *gin.Context, f models.ContractFilter) {
 	ctx := c.Request.Context()
-	filename := fmt.Sprintf("renewals-%s-within-%d-days.csv", h.contracts.Today(), within)
+	filename := fmt.Sprintf("renewals-%s-within-%d-days.csv", h.contracts.Today(), f.Within)
+	if !f.HasWithin {
+		filename = fmt.Sprintf("contracts-%s.csv", h.contracts.Today())
+	}
 	w := csv.NewWriter(c.Writer)
 	w.UseCRLF = true // RFC 4180
 	started := false
@@ -133,7 +172,7 @@ func (h *api) exportRenewals(c *gin.Context, within int) {
 	}
 	rows := 0
 	record := make([]string, len(csvHeader))
-	_, err := h.contracts.ExportRenewals(ctx, within, func(r *models.ExportRow) error {
+	_, err := h.contracts.ExportContracts(ctx, f, func(r *models.ExportRow) error {
 		if !started {
 			if err := start(); err != nil {
 				return err
@@ -184,6 +223,14 @@ func csvRecord(record []string, r *models.ExportRow) {
 		k.StartsOn.String(), k.EndsOn.String(), r.Status, days, k.GraceUntil.String(), k.TerminatedOn.String(),
 		r.Notices, r.Terms,
 	})
+	owner, next, amount, currency := "", "", "", ""
+	if rec := v.Renewal; rec != nil {
+		owner, next = rec.OwnerEmail, rec.NextStepOn.String()
+		if m := rec.Value(); m != nil {
+			amount, currency = m.Amount(), m.Currency
+		}
+	}
+	copy(record[len(csvHeader)-5:], []string{cell(owner), r.RenewalStage, next, amount, currency})
 }
 
 // cell guards free text (names and addresses from orders) against spreadsheet formula

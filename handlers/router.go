@@ -70,8 +70,13 @@ func New(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	metrics := newHTTPMetrics(d.Registry)
-	r.Use(withRequestID(d.Log), recovery(), accessLog(), metrics.middleware(), securityHeaders(), limitBody())
+	r.Use(withRequestID(d.Log), withBaseURL(d.BaseURL), recovery(), accessLog(), metrics.middleware(), securityHeaders(), limitBody())
+	var portal *pages.Portal // declared below with the pages' routes
 	r.NoRoute(func(c *gin.Context) {
+		if pages.WantsPage(c) {
+			portal.NotFound(c)
+			return
+		}
 		fail(c, models.Errorf(models.CodeNotFound, "there is nothing at %s", c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -88,6 +93,7 @@ func New(d Deps) (http.Handler, error) {
 	r.GET("/metrics", probes.metrics())
 	r.GET("/openapi.json", probes.openAPI)
 	r.GET("/.well-known/jwks.json", (&keyHandlers{keys: d.Keys}).jwks)
+	r.GET("/.well-known/entitled-configuration", configurationHandler(d.Tokens, d.BaseURL))
 
 	h := &api{store: d.Store, identity: d.Identity, catalogue: d.Catalogue, orders: d.Orders, accounts: d.Accounts, licenses: d.Licenses,
 		registrations: d.Registrations, help: d.Help, contracts: d.Contracts, tokens: d.Tokens, licenseKeys: d.LicenseKeys, webhooks: d.Webhooks}
@@ -151,6 +157,7 @@ func New(d Deps) (http.Handler, error) {
 	v1.GET("/entitlements/check", h.allow(anyUser, scope(models.ScopeEntitlementsIntrospect)), h.checkEntitlement)
 	v1.POST("/entitlements/token", h.allow(anyUser), h.issueToken)
 	v1.POST("/entitlements/introspect", h.allow(scope(models.ScopeEntitlementsIntrospect)), h.introspect)
+	v1.GET("/status-lists/:id", public, (&statusListHandlers{lists: d.Tokens.StatusLists()}).get)
 	v1.POST("/licenses/:ln/keys", h.allow(anyUser), h.idempotent, h.issueLicenseKey)
 	v1.GET("/licenses/:ln/keys", h.allow(anyUser), h.listLicenseKeys)
 	v1.DELETE("/licenses/:ln/keys/:id", h.allow(anyUser), h.releaseLicenseKey)
@@ -161,20 +168,29 @@ func New(d Deps) (http.Handler, error) {
 	v1.POST("/contracts/:id/upgrade", h.allow(renewals), h.idempotent, h.upgradeContract)
 	v1.POST("/contracts/:id/terminate", h.allow(renewals), h.idempotent, h.terminateContract)
 	v1.POST("/contracts/:id/grace", h.allow(renewals), h.idempotent, h.graceContract)
+	v1.GET("/contracts/:id", h.allow(renewals), h.getContract)
+	v1.PATCH("/contracts/:id/renewal", h.allow(renewals), h.patchRenewal)
+	v1.POST("/contracts/:id/notes", h.allow(renewals), h.idempotent, h.addNote)
+	v1.POST("/contracts/bulk", h.allow(renewals), h.idempotent, h.bulkRenewal)
+	v1.GET("/renewals/forecast", h.allow(renewals, scope(models.ScopeRenewalsRead)), h.renewalForecast)
+	v1.GET("/accounts/:account_id", h.allow(ops, renewals), h.getAccount)
+	v1.POST("/accounts/:account_id/coterm", h.allow(renewals), h.idempotent, h.cotermAccount)
 	v1.GET("/registration-help", h.allow(staff(models.RoleSupport)), h.helpQueue)
 	v1.POST("/registration-help/:id/resolve", h.allow(staff(models.RoleSupport)), h.idempotent, h.resolveHelp)
 
 	// Pages: the portal, on the same services and the same sessions as the API; its routes, each
 	// with its guard, are declared in pages.Register (handlers/pages/routes.go). It shares the
 	// anonymous budget with the API and answers a failure with the same problem mapping.
-	portal, err := pages.New(pages.Deps{
+	portal, err = pages.New(pages.Deps{
 		Identity: d.Identity, Catalogue: d.Catalogue, Accounts: d.Accounts, Licenses: d.Licenses, Registrations: d.Registrations,
-		Help: d.Help, Contracts: d.Contracts, LicenseKeys: d.LicenseKeys,
+		Help: d.Help, Contracts: d.Contracts, LicenseKeys: d.LicenseKeys, Webhooks: d.Webhooks,
 		SetPrincipal: func(c *gin.Context, p *models.Principal) { c.Set(ctxPrincipal, p) },
 		Principal:    principal, Actor: actor, RequestID: requestID, Logger: logger, Fail: fail,
-		Problem:     func(err error) (int, string) { status, p := problemFor(err); return status, p.Detail },
-		Throttle:    limiter.take,
-		RenewalsCSV: func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
+		Problem:       func(err error) (int, string) { status, p := problemFor(err); return status, p.Detail },
+		Throttle:      limiter.take,
+		RenewalsCSV:   func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
+		ProblemStatus: func(code string) (int, bool) { s, ok := statusByCode[code]; return s, ok },
+		ListAudit:     d.Store.ListAudit,
 	})
 	if err != nil {
 		return nil, err

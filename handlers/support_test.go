@@ -32,16 +32,12 @@ func ents(t testing.TB, r *resp) map[string]string {
 
 // supportedLicense orders a license with support (versions 1.0 before, 2.0 after ends_on),
 // registers it with a fresh admin and returns the number, the admin and the contract id.
-func (a *testApp) supportedLicense(t *testing.T, ops string, support map[string]any) (string, *testUser, string) {
+func (a *testApp) supportedLicense(t testing.TB, ops string, support map[string]any) (string, *testUser, string) {
 	t.Helper()
 	sku := a.newProduct(t, ops, [3]string{"1.0", "2025-06-01", "full"}, [3]string{"2.0", "2026-09-01", "full"}, [3]string{"0.9", "2024-01-01", "discontinued"})
 	body, _ := a.order(map[string]any{"sku": sku, "quantity": 3, "kind": "perpetual", "support": support})
-	r := a.do(t, "POST", "/v1/orders", ops, body)
-	want(t, r, http.StatusCreated)
-	ln := licensesOf(r)[0]["license_number"].(string)
-	admin := a.newUser(t)
-	want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
-	return ln, admin, licensesOf(r)[0]["contract_id"].(string)
+	lic, admin := a.placeAndRegister(t, ops, body)
+	return lic["license_number"].(string), admin, lic["contract_id"].(string)
 }
 
 // travel moves the clock (forward by d, or to the instant at) and logs the users in again: a

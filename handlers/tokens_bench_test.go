@@ -8,9 +8,7 @@ package handlers
 //	go test -run x -bench TokenIssue -benchtime 3s ./handlers/
 
 import (
-	"fmt"
 	"net/http"
-	"runtime"
 	"testing"
 
 	"entitled/models/storetest"
@@ -29,33 +27,9 @@ func BenchmarkTokenIssue(b *testing.B) {
 			if _, err := issueRaw(a, admin.token, body); err != nil {
 				b.Fatal(err)
 			}
-			rate := func(b *testing.B) {
-				if s := b.Elapsed().Seconds(); s > 0 {
-					b.ReportMetric(float64(b.N)/s, "tokens/s")
-				}
-			}
-			b.Run("serial", func(b *testing.B) {
-				b.ReportAllocs()
-				for i := 0; i < b.N; i++ {
-					if _, err := issueRaw(a, admin.token, body); err != nil {
-						b.Fatal(err)
-					}
-				}
-				rate(b)
-			})
-			p := (benchParallelGoroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)
-			b.Run(fmt.Sprintf("parallel%d", p*runtime.GOMAXPROCS(0)), func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(p)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := issueRaw(a, admin.token, body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				rate(b)
+			benchSerialAndParallel(b, "tokens/s", func() error {
+				_, err := issueRaw(a, admin.token, body)
+				return err
 			})
 		})
 	}

@@ -8,19 +8,20 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"entitled/handlers/handlerstest"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"entitled/handlers/handlerstest"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -40,16 +41,8 @@ func withSystemClock() appOption { return func(c *handlerstest.Options) { c.Syst
 // (2026-09-01, scheduled) and 0.9 (discontinued), and registers a fresh admin.
 func (a *testApp) tokenLicense(t testing.TB) (ln string, admin *testUser, contractID string) {
 	t.Helper()
-	ops := a.newStaff(t, models.RoleOps).token
-	sku := a.newProduct(t, ops, [3]string{"1.0", "2025-06-01", "full"}, [3]string{"2.0", "2026-09-01", "full"}, [3]string{"0.9", "2024-01-01", "discontinued"})
-	body, _ := a.order(map[string]any{"sku": sku, "quantity": 3, "kind": "perpetual",
-		"support": map[string]any{"program": "standard", "premier": true, "starts_on": "2025-07-01", "ends_on": "2026-06-30"}})
-	r := a.do(t, "POST", "/v1/orders", ops, body)
-	want(t, r, http.StatusCreated)
-	ln = licensesOf(r)[0]["license_number"].(string)
-	admin = a.newUser(t)
-	want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
-	return ln, admin, licensesOf(r)[0]["contract_id"].(string)
+	return a.supportedLicense(t, a.newStaff(t, models.RoleOps).token,
+		map[string]any{"program": "standard", "premier": true, "starts_on": "2025-07-01", "ends_on": "2026-06-30"})
 }
 
 // token asks for an entitlement token and checks the 201.
@@ -197,12 +190,7 @@ func TestToken_RoundTripWithEveryClaim(t *testing.T) {
 			t.Errorf("header %v: want alg EdDSA, typ ent+jwt and the kid of a published key", head)
 		}
 		raw := segment(t, tok, 1)
-		var names []string
-		for k := range raw {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		if got := strings.Join(names, ","); got != "acct,aud,ent,exp,iat,iss,jti,lic,nbf,roles,sub,support,ver" {
+		if got := strings.Join(slices.Sorted(maps.Keys(raw)), ","); got != "acct,aud,ent,exp,iat,iss,jti,lic,nbf,roles,status,sub,support,ver" {
 			t.Errorf("claims %s, want exactly the contract's", got)
 		}
 		if raw["aud"] != "downloads" {
@@ -635,19 +623,29 @@ func TestRotationUnderLoad_NoVerificationFails(t *testing.T) {
 	}, withSystemClock(), withKeys(models.KeyringOptions{MaxAge: time.Second, Refresh: 100 * time.Millisecond}))
 }
 
-// issueRaw asks for a token without testing.T (for goroutines).
-func issueRaw(a *testApp, session, body string) (string, error) {
-	req, _ := http.NewRequest("POST", a.srv.URL+"/v1/entitlements/token", strings.NewReader(body))
+// postJSONRaw POSTs the JSON body to the path with the session, without testing.T (for
+// goroutines), and answers the status and the body.
+func postJSONRaw(a *testApp, session, path, body string) (int, []byte, error) {
+	req, _ := http.NewRequest("POST", a.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+session)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := a.srv.Client().Do(req)
 	if err != nil {
-		return "", err
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("token: %d %s", res.StatusCode, raw)
+	return res.StatusCode, raw, nil
+}
+
+// issueRaw asks for a token without testing.T (for goroutines).
+func issueRaw(a *testApp, session, body string) (string, error) {
+	status, raw, err := postJSONRaw(a, session, "/v1/entitlements/token", body)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", fmt.Errorf("token: %d %s", status, raw)
 	}
 	var out struct{ Token string }
 	err = json.Unmarshal(raw, &out)

@@ -49,6 +49,17 @@ func (a *testApp) cannotAct(t testing.TB, u *testUser, ln, victim string) {
 	}
 }
 
+// hotPathsRefuse checks that the hot paths (support, the online check) judge the user's session
+// by the same rule as cannotAct: no member of the license.
+func (a *testApp) hotPathsRefuse(t testing.TB, u *testUser, ln string) {
+	t.Helper()
+	want(t, a.do(t, "GET", "/v1/licenses/"+ln+"/support", u.token, nil), http.StatusForbidden, models.CodeNotAMember)
+	check := a.do(t, "GET", "/v1/entitlements/check?license_number="+ln+"&entitlement=assets.read", u.token, nil)
+	if want(t, check, http.StatusOK); check.body["allowed"] != false || check.body["reason"] != models.CodeNotAMember {
+		t.Errorf("the online check for the unverified account: %s, want allowed false, not_a_member", check)
+	}
+}
+
 // memberEmails are the emails GET members lists.
 func (a *testApp) memberEmails(t testing.TB, token, ln string) string {
 	t.Helper()
@@ -69,9 +80,7 @@ func (a *testApp) memberEmails(t testing.TB, token, ln string) string {
 func TestMembers_GrantToAnUnverifiedAccountWaitsForVerification(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, _, _, admin := a.registeredLicense(t, ops)
 		dave := a.unverifiedSignup(t, fmt.Sprintf("dave%d@a.example", a.seq.Add(1)), "Dave")
 
 		r := a.do(t, "PUT", "/v1/licenses/"+ln+"/members/"+dave.email, admin.token, map[string]any{"roles": []string{"admin", "support", "license"}})
@@ -80,12 +89,7 @@ func TestMembers_GrantToAnUnverifiedAccountWaitsForVerification(t *testing.T) {
 			t.Fatalf("a grant to an unverified account answered %s, want 202 {status:invited}", r)
 		}
 		a.cannotAct(t, dave, ln, admin.email)
-		// The hot paths (support, the online check) judge by the same rule.
-		want(t, a.do(t, "GET", "/v1/licenses/"+ln+"/support", dave.token, nil), http.StatusForbidden, models.CodeNotAMember)
-		check := a.do(t, "GET", "/v1/entitlements/check?license_number="+ln+"&entitlement=assets.read", dave.token, nil)
-		if want(t, check, http.StatusOK); check.body["allowed"] != false || check.body["reason"] != models.CodeNotAMember {
-			t.Errorf("the online check for the unverified account: %s, want allowed false, not_a_member", check)
-		}
+		a.hotPathsRefuse(t, dave, ln)
 		if got := a.memberEmails(t, admin.token, ln); got != admin.email+"=admin,support,license" {
 			t.Fatalf("members after the invitation: %s", got)
 		}
@@ -130,9 +134,7 @@ func TestRegistrationHelp_StaffMakeAdminOfAnUnverifiedAccountInvites(t *testing.
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
 		support := a.newStaff(t, models.RoleSupport)
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, _, _, admin := a.registeredLicense(t, ops)
 		erin := a.unverifiedSignup(t, fmt.Sprintf("erin%d@a.example", a.seq.Add(1)), "Erin")
 		frank := a.unverifiedSignup(t, fmt.Sprintf("frank%d@a.example", a.seq.Add(1)), "Frank")
 		help := a.do(t, "POST", "/v1/registration-help", "", map[string]any{"name": "Erin", "email": erin.email, "license_number": ln, "message": "make me admin please"})
@@ -183,9 +185,7 @@ func TestRegistrationHelp_StaffMakeAdminOfAnUnverifiedAccountInvites(t *testing.
 func TestMembers_AnUnverifiedAccountsOldMembershipIsDormant(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
+		ln, _, _, admin := a.registeredLicense(t, ops)
 		dave := a.unverifiedSignup(t, fmt.Sprintf("dave%d@a.example", a.seq.Add(1)), "Dave")
 
 		// What a grant made before the fix left behind.
@@ -198,12 +198,7 @@ func TestMembers_AnUnverifiedAccountsOldMembershipIsDormant(t *testing.T) {
 		}
 
 		a.cannotAct(t, dave, ln, admin.email)
-		// The hot paths (support, the online check) judge by the same rule.
-		want(t, a.do(t, "GET", "/v1/licenses/"+ln+"/support", dave.token, nil), http.StatusForbidden, models.CodeNotAMember)
-		check := a.do(t, "GET", "/v1/entitlements/check?license_number="+ln+"&entitlement=assets.read", dave.token, nil)
-		if want(t, check, http.StatusOK); check.body["allowed"] != false || check.body["reason"] != models.CodeNotAMember {
-			t.Errorf("the online check for the unverified account: %s, want allowed false, not_a_member", check)
-		}
+		a.hotPathsRefuse(t, dave, ln)
 		if got := a.memberEmails(t, admin.token, ln); got != admin.email+"=admin,support,license" {
 			t.Fatalf("members: %s", got)
 		}

@@ -89,6 +89,7 @@ func (h *api) getWebhook(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Header("ETag", e.ETag())
 	writeJSON(c, http.StatusOK, toWebhookJSON(e))
 }
 
@@ -98,11 +99,12 @@ func (h *api) updateWebhook(c *gin.Context) {
 		return
 	}
 	e, err := h.webhooks.Update(c.Request.Context(), c.Param("id"),
-		models.WebhookPatch{URL: req.URL, Events: req.Events, Description: req.Description, Enabled: req.Enabled}, actor(c))
+		models.WebhookPatch{URL: req.URL, Events: req.Events, Description: req.Description, Enabled: req.Enabled, IfMatch: c.GetHeader("If-Match")}, actor(c))
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	c.Header("ETag", e.ETag())
 	writeJSON(c, http.StatusOK, toWebhookJSON(e))
 }
 

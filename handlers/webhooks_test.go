@@ -89,6 +89,15 @@ func (a *testApp) newHook(t *testing.T, token string, body map[string]any) (id, 
 	return r.str("id"), r.str("secret")
 }
 
+// newSubscriber is a new receiver and the secret of a webhook, made with token, that sends it
+// events.
+func (a *testApp) newSubscriber(t *testing.T, token string, events ...string) (*hookReceiver, string) {
+	t.Helper()
+	rcv := newHookReceiver(t)
+	_, secret := a.newHook(t, token, map[string]any{"url": rcv.srv.URL, "events": events})
+	return rcv, secret
+}
+
 func TestWebhooks_RegisterListPingAndVerify(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
@@ -299,8 +308,7 @@ func TestWebhooks_RegistrationEvents(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"license.registered", "join_request.created", "member.updated"}})
+		rcv, secret := a.newSubscriber(t, su, "license.registered", "join_request.created", "member.updated")
 		ln, acct, _ := a.freshLicense(t, ops, nil)
 		admin, joiner, byAccount := a.newUser(t), a.newUser(t), a.newUser(t)
 		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
@@ -366,8 +374,7 @@ func TestWebhooks_RegistrationEvents(t *testing.T) {
 func TestWebhooks_LicenseKeyEvents(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"license_key.issued", "license_key.released"}})
+		rcv, secret := a.newSubscriber(t, su, "license_key.issued", "license_key.released")
 		ln, _, admin := a.orderLicense(t, map[string]any{"quantity": 2, "kind": "perpetual"})
 		fp := strings.Repeat("ab", 32)
 		k := a.licenseKey(t, admin, ln, fp, "1.0")
@@ -395,8 +402,7 @@ func TestWebhooks_ContractEvents(t *testing.T) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
 		rs := a.newStaff(t, models.RoleRenewals).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"*"}})
+		rcv, secret := a.newSubscriber(t, su, "*")
 		id := a.contractFor(t, ops, "Contract Events Ltd", "standard", "2025-03-01", "2026-02-28") // lapsed two days ago
 		answers := map[string]*resp{}
 		answers[models.EventContractGraceGranted] = a.do(t, "POST", "/v1/contracts/"+id+"/grace", rs, map[string]any{"until": "2026-03-20", "reason": "PO pending"})
@@ -428,8 +434,7 @@ func TestWebhooks_RenewalByOrderIsContractRenewed(t *testing.T) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
 		rs := a.newStaff(t, models.RoleRenewals).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"contract.renewed"}})
+		rcv, secret := a.newSubscriber(t, su, "contract.renewed")
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
 		id, ln, acct := a.contractOrder(t, ops, sku, "Order Renewal Ltd", "Pat", map[string]any{"program": "standard", "starts_on": "2025-03-01", "ends_on": "2026-02-28"})
 		want(t, a.do(t, "POST", "/v1/orders", ops, map[string]any{"order_ref": fmt.Sprintf("ORD-%d", a.seq.Add(1)), "account": map[string]any{"account_id": acct},
@@ -457,8 +462,7 @@ func TestWebhooks_NoticeSweepEvents(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"contract.expiring", "contract.lapsed"}})
+		rcv, secret := a.newSubscriber(t, su, "contract.expiring", "contract.lapsed")
 		expiring := a.contractFor(t, ops, "Expiring Ltd", "standard", "2025-04-01", "2026-03-25")
 		lapsed := a.contractFor(t, ops, "Lapsed Ltd", "standard", "2025-02-01", "2026-01-31")
 		renderer, err := mailer.NewRenderer(testBaseURL)
@@ -494,8 +498,7 @@ func TestWebhooks_OrderCreated(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"order.created"}})
+		rcv, secret := a.newSubscriber(t, su, "order.created")
 		sku := a.newProduct(t, ops, [3]string{"1.0", "2025-01-01", "full"})
 		body, _ := a.order(map[string]any{"sku": sku, "quantity": 3, "kind": "perpetual", "service_tag": "WH00001",
 			"support": map[string]any{"program": "standard", "starts_on": "2026-01-01", "ends_on": "2026-12-31"}},
@@ -519,11 +522,8 @@ func TestWebhooks_InvitationTakingEffect(t *testing.T) {
 	eachDialect(t, func(t *testing.T, a *testApp) {
 		su := a.newStaff(t, models.RoleSuperadmin).token
 		ops := a.newStaff(t, models.RoleOps).token
-		ln, _, _ := a.freshLicense(t, ops, nil)
-		admin := a.newUser(t)
-		want(t, a.register(t, admin.token, map[string]any{"license_number": ln}), http.StatusCreated)
-		rcv := newHookReceiver(t)
-		_, secret := a.newHook(t, su, map[string]any{"url": rcv.srv.URL, "events": []string{"member.updated"}})
+		ln, _, _, admin := a.registeredLicense(t, ops)
+		rcv, secret := a.newSubscriber(t, su, "member.updated")
 		invitee := a.email("invitee")
 		want(t, a.do(t, "PUT", "/v1/licenses/"+ln+"/members/"+invitee, admin.token, map[string]any{"roles": []string{"support"}}), http.StatusAccepted)
 		storetest.Settle(t, a.jobs)

@@ -11,9 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/textproto"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func copies(t *testing.T, sink *mailtest.Sink, want map[string]mailer.Letter) ma
 func checkExactlyOnce(t *testing.T, sink *mailtest.Sink, want map[string]mailer.Letter) {
 	t.Helper()
 	got := copies(t, sink, want)
-	for _, to := range sortedKeys(want) {
+	for _, to := range slices.Sorted(maps.Keys(want)) {
 		if got[to] != 1 {
 			t.Errorf("%s got %d copies of %s, want exactly 1", to, got[to], want[to].MessageID)
 		}
@@ -146,15 +147,6 @@ func first(errs []error) error {
 		return nil
 	}
 	return errs[0]
-}
-
-func sortedKeys(m map[string]mailer.Letter) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // A mail server that answers every session with a 4xx for a while (421 instead of its greeting,
@@ -202,12 +194,7 @@ func TestMailServerOutageOf4xxRepliesEndsWithEveryLetterDeliveredOnce(t *testing
 		if f.Refused < 2*faultLetters || len(errs) != f.Refused {
 			t.Errorf("the sink refused %d sessions and the worker saw %d failures, want the same number, at least %d", f.Refused, len(errs), 2*faultLetters)
 		}
-		if v := counter(t, env.reg, "entitled_mail_sent_total"); v != faultLetters {
-			t.Errorf("entitled_mail_sent_total = %v, want %d", v, faultLetters)
-		}
-		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "temporary"); v != float64(len(errs)) {
-			t.Errorf("temporary failures = %v, want %d", v, len(errs))
-		}
+		env.wantMailCounts(t, faultLetters, map[string]float64{"temporary": float64(len(errs))})
 		t.Logf("%s: %d letters queued, %d sessions refused (%v by code), %d delivered", d, faultLetters, f.Refused, codes, len(sink.Messages()))
 	})
 }
@@ -320,7 +307,7 @@ func TestConnectionLostAfterTheFinalDotRepeatsTheLetterUnderTheSameMessageID(t *
 		// copies has already checked that every copy carries its letter's Message-ID.
 		got := copies(t, sink, want)
 		ids := map[string]string{}
-		for _, to := range sortedKeys(want) {
+		for _, to := range slices.Sorted(maps.Keys(want)) {
 			if got[to] < 1 || got[to] > 1+cuts {
 				t.Errorf("%s got %d copies, want between 1 and %d", to, got[to], 1+cuts)
 			}

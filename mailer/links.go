@@ -53,6 +53,9 @@ func (l Links) LicenseRequests(ln string) string {
 // RegistrationHelp is the form that asks support for help with a registration.
 func (l Links) RegistrationHelp() string { return l.page("/registration-help") }
 
+// Webhook is the superadmins' page of the webhook endpoint with the id.
+func (l Links) Webhook(id string) string { return l.page("/staff/webhooks/" + url.PathEscape(id)) }
+
 // Renewals is the renewal desk's list of contracts coming up for renewal.
 func (l Links) Renewals() string { return l.page("/renewals") }
 

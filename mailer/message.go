@@ -183,6 +183,44 @@ type ContractChanged struct {
 // Template implements Message.
 func (ContractChanged) Template() string { return "contract_changed" }
 
+// CotermConfirmation tells an account's primary contact that its support contracts were
+// co-terminated: each contract in Contracts got one term up to EndsOn, so that they all end
+// together (contracts that already ended later were left alone).
+type CotermConfirmation struct {
+	Name      string
+	AccountID string
+	EndsOn    string
+	Contracts []CotermLine
+}
+
+// CotermLine is one contract a co-term extended: from StartsOn to the common end.
+type CotermLine struct {
+	LicenseNumber string
+	ProductName   string
+	Program       string
+	Premier       bool
+	StartsOn      string
+}
+
+// Template implements Message.
+func (CotermConfirmation) Template() string { return "coterm_confirmation" }
+
+// WebhookDisabled tells a superadmin that a webhook endpoint was disabled because every delivery
+// to it failed for 5 days: Endpoint is its URL (staff chose it), FailingSince when its deliveries
+// started failing (RFC 3339), PageURL the portal page that shows its deliveries and enables it
+// again.
+type WebhookDisabled struct {
+	Name         string
+	WebhookID    string
+	Endpoint     string
+	Description  string
+	FailingSince string
+	PageURL      string
+}
+
+// Template implements Message.
+func (WebhookDisabled) Template() string { return "webhook_disabled" }
+
 // knownMessages are the messages of this package. NewRenderer requires templates for each and
 // renders each once with zero values, so that a template naming a field the message lacks fails
 // at start-up rather than when the first such letter is queued.
@@ -200,9 +238,11 @@ var knownMessages = []Message{
 	Invitation{},
 	HelpConfirmation{},
 	ContractChanged{},
+	CotermConfirmation{},
 	RenewalNotice{},
 	LapseNotice{},
 	RenewalDigest{},
+	WebhookDisabled{},
 }
 
 // Letter is a rendered letter, ready to send. It is stored as JSON in the job that delivers it,

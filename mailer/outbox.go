@@ -36,15 +36,16 @@ func (SendLetterArgs) InsertOpts() river.InsertOpts {
 
 // RiverQueues is the queue configuration the server's River client starts with: the default
 // queue for other jobs, QueueMail for letters, and models.WebhookQueue for webhook deliveries
-// (each mostly waits on a receiver, up to 10 s, so a dead one must not hold up the rest). A letter's worker mostly waits on the SMTP
-// server, and River fetches at most a worker's worth of jobs every 100 ms, so the mail queue's
-// workers bound a replica's letters per second (16: about 150/s; 4 fell behind the soak's order
-// and registration rate).
+// (each mostly waits on a receiver, up to 10 s, so a dead one must not hold up the rest). River
+// fetches at most a queue's worth of workers every 100 ms, so the workers bound a replica's
+// rate: 16 mail workers send about 150 letters/s (4 fell behind the soak's order and
+// registration rate); 16 webhook workers drained about 110 deliveries/s (1,000 changes to 4
+// endpoints took 36 s), so the webhook queue has 64, whose goroutines mostly wait on receivers.
 func RiverQueues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault:  {MaxWorkers: 4},
 		QueueMail:           {MaxWorkers: 16},
-		models.WebhookQueue: {MaxWorkers: 16},
+		models.WebhookQueue: {MaxWorkers: 64},
 	}
 }
 

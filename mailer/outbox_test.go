@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -43,27 +42,34 @@ func mustStartMail(t *testing.T, d dbstore.Dialect, tr mailer.Transport) *mailEn
 	metrics := mailer.NewMetrics(reg)
 	workers := river.NewWorkers()
 	mailer.AddWorkers(workers, &mailer.Worker{Transport: tr, From: testFrom, Metrics: metrics})
-	client, err := river.NewClient(store.RiverDriver(), &river.Config{
-		Queues:            mailer.RiverQueues(),
-		Workers:           workers,
-		FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown:     10 * time.Millisecond,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("river.NewClient: %v", err)
-	}
-	if err := client.Start(context.Background()); err != nil {
-		t.Fatalf("river start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := client.Stop(ctx); err != nil {
-			t.Errorf("river stop: %v", err)
-		}
-	})
+	client := storetest.StartJobs(t, store, &river.Config{Queues: mailer.RiverQueues(), Workers: workers})
 	return &mailEnv{store: store, client: client, outbox: mailer.NewOutbox(client, mustRenderer(t)), reg: reg, metrics: metrics}
+}
+
+// wantMailCounts checks the mail metrics: entitled_mail_sent_total, and
+// entitled_mail_failures_total of each kind in failures (other kinds are not checked).
+func (e *mailEnv) wantMailCounts(t *testing.T, sent float64, failures map[string]float64) {
+	t.Helper()
+	if v := counter(t, e.reg, "entitled_mail_sent_total"); v != sent {
+		t.Errorf("entitled_mail_sent_total = %v, want %v", v, sent)
+	}
+	for kind, want := range failures {
+		if v := counter(t, e.reg, "entitled_mail_failures_total", "kind", kind); v != want {
+			t.Errorf("%s failures = %v, want %v", kind, v, want)
+		}
+	}
+}
+
+// mustStartMailToSink is mustStartMail with the SMTP transport to a new sink, which it answers
+// too (faults set on it before the test queues letters apply to them all).
+func mustStartMailToSink(t *testing.T, d dbstore.Dialect) (*mailEnv, *mailtest.Sink) {
+	t.Helper()
+	sink := mailtest.Start(t)
+	tr, err := mailer.NewTransport(sink.URL(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustStartMail(t, d, tr), sink
 }
 
 // inTx runs fn in a transaction on the store's database, as a service's transaction is (River
@@ -111,23 +117,11 @@ type jobRow struct {
 // mailJobs are the rows of the mail queue, oldest first.
 func mailJobs(t *testing.T, store *dbstore.Store) []jobRow {
 	t.Helper()
-	rows, err := store.SQLDB().Query("SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id")
-	if err != nil {
-		t.Fatalf("read river_job: %v", err)
-	}
-	defer rows.Close()
-	var jobs []jobRow
-	for rows.Next() {
-		var j jobRow
-		if err := rows.Scan(&j.State, &j.Attempt); err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return jobs
+	return storetest.Rows(t, store, "SELECT state, attempt FROM river_job WHERE queue = 'mail' ORDER BY id",
+		func(r *sql.Rows) (j jobRow, err error) {
+			err = r.Scan(&j.State, &j.Attempt)
+			return j, err
+		})
 }
 
 // waitUntil polls cond until it holds, failing the test with what() if waitLimit passes first.
@@ -191,12 +185,7 @@ func TestRolledBackLetterIsNeverSent(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
-		sink := mailtest.Start(t)
-		tr, err := mailer.NewTransport(sink.URL(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := mustStartMail(t, d, tr)
+		env, sink := mustStartMailToSink(t, d)
 		ghost := queue(t, env.store, env.outbox, mailer.PasswordReset{Name: "Ghost", Link: testBaseURL + "/reset-password?token=ghost"}, []string{"ghost@example.com"}, true)
 		// A letter committed after it goes out: the worker has polled the queue since the
 		// rollback, so the rolled-back letter had every chance to be sent, and was not.
@@ -223,13 +212,8 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
-		sink := mailtest.Start(t)
+		env, sink := mustStartMailToSink(t, d)
 		sink.SetTempFailFirst(2) // each recipient: 451, 451, then accepted
-		tr, err := mailer.NewTransport(sink.URL(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := mustStartMail(t, d, tr)
 		const n = 5
 		want := map[string]mailer.Letter{}
 		for i := range n {
@@ -271,15 +255,7 @@ func TestTemporaryFailuresAreRetriedUntilDelivered(t *testing.T) {
 				t.Errorf("user%d was tried %d times, want 3", i, a)
 			}
 		}
-		if v := counter(t, env.reg, "entitled_mail_sent_total"); v != n {
-			t.Errorf("entitled_mail_sent_total = %v, want %d", v, n)
-		}
-		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "temporary"); v != 2*n {
-			t.Errorf("temporary failures = %v, want %d", v, 2*n)
-		}
-		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "permanent"); v != 0 {
-			t.Errorf("permanent failures = %v, want 0", v)
-		}
+		env.wantMailCounts(t, n, map[string]float64{"temporary": 2 * n, "permanent": 0})
 	})
 }
 
@@ -288,13 +264,8 @@ func TestPermanentFailureCancelsTheJob(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		t.Parallel()
-		sink := mailtest.Start(t)
+		env, sink := mustStartMailToSink(t, d)
 		sink.SetRefuseAll(true)
-		tr, err := mailer.NewTransport(sink.URL(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := mustStartMail(t, d, tr)
 		queue(t, env.store, env.outbox, mailer.PasswordChanged{Name: "Gone"}, []string{"gone@example.com"}, false)
 		waitUntil(t, func() string { return fmt.Sprintf("jobs %v", mailJobs(t, env.store)) }, func() bool {
 			return allInState(mailJobs(t, env.store), 1, "cancelled")
@@ -305,15 +276,7 @@ func TestPermanentFailureCancelsTheJob(t *testing.T) {
 		if n := len(sink.Messages()); n != 0 {
 			t.Errorf("sink got %d messages, want none", n)
 		}
-		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "permanent"); v != 1 {
-			t.Errorf("permanent failures = %v, want 1", v)
-		}
-		if v := counter(t, env.reg, "entitled_mail_failures_total", "kind", "temporary"); v != 0 {
-			t.Errorf("temporary failures = %v, want 0", v)
-		}
-		if v := counter(t, env.reg, "entitled_mail_sent_total"); v != 0 {
-			t.Errorf("sent = %v, want 0", v)
-		}
+		env.wantMailCounts(t, 0, map[string]float64{"permanent": 1, "temporary": 0})
 	})
 }
 
@@ -340,12 +303,9 @@ func TestQueuedLetterLandsInMailDirectory(t *testing.T) {
 
 func TestQueueNeedsRecipientAndTransaction(t *testing.T) {
 	store := storetest.Open(t, dbstore.SQLite, nil)
-	client, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := storetest.NewJobs(t, store, &river.Config{})
 	outbox := mailer.NewOutbox(client, mustRenderer(t))
-	err = inTx(store, func(sqlTx *sql.Tx) error {
+	err := inTx(store, func(sqlTx *sql.Tx) error {
 		_, err := outbox.Queue(context.Background(), sqlTx, mailer.TestLetter{}, nil, nil)
 		return err
 	})
@@ -396,15 +356,12 @@ func TestQueueDepthCountsMailJobsByState(t *testing.T) {
 		t.Parallel()
 		store := storetest.Open(t, d, nil)
 		// An insert-only client: nothing works the jobs, so they stay where they are put.
-		client, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		client := storetest.NewJobs(t, store, &river.Config{})
 		outbox := mailer.NewOutbox(client, mustRenderer(t))
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"a@example.com"}, false)
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"b@example.com"}, false)
 		queue(t, store, outbox, mailer.TestLetter{}, []string{"c@example.com"}, true) // rolled back
-		err = inTx(store, func(sqlTx *sql.Tx) error {
+		err := inTx(store, func(sqlTx *sql.Tx) error {
 			l, err := mustRenderer(t).Render(mailer.TestLetter{}, []string{"later@example.com"}, nil)
 			if err != nil {
 				return err

@@ -51,16 +51,7 @@ func TestEveryLetterRenders(t *testing.T) {
 			if strings.TrimSpace(l.Text) == "" || strings.TrimSpace(l.HTML) == "" {
 				t.Fatalf("empty part: text %d bytes, html %d bytes", len(l.Text), len(l.HTML))
 			}
-			for _, want := range tt.wantText {
-				if !strings.Contains(l.Text, want) {
-					t.Errorf("text part lacks %q:\n%s", want, l.Text)
-				}
-			}
-			for _, part := range []string{l.Text, l.HTML} {
-				if strings.Contains(part, "<no value>") || strings.Contains(part, "ZgotmplZ") {
-					t.Errorf("a template printed a missing or unsafe value:\n%s", part)
-				}
-			}
+			wantText(t, l, tt.wantText)
 			if !strings.Contains(l.HTML, "<title>"+html.EscapeString(l.Subject)+"</title>") {
 				t.Errorf("HTML part's title is not the subject %q", l.Subject)
 			}
@@ -191,3 +182,19 @@ func TestRenderUnknownKind(t *testing.T) {
 type unknownLetter struct{}
 
 func (unknownLetter) Template() string { return "no_such_letter" }
+
+// wantText checks that the letter's text part has every one of wants, and that no template
+// printed a missing or unsafe value in either part.
+func wantText(t *testing.T, l mailer.Letter, wants []string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(l.Text, want) {
+			t.Errorf("text part lacks %q:\n%s", want, l.Text)
+		}
+	}
+	for _, part := range []string{l.Text, l.HTML} {
+		if strings.Contains(part, "<no value>") || strings.Contains(part, "ZgotmplZ") {
+			t.Errorf("a template printed a missing or unsafe value:\n%s", part)
+		}
+	}
+}

@@ -50,16 +50,7 @@ func TestRenewalLettersRender(t *testing.T) {
 			if l.Subject != tt.subject {
 				t.Errorf("subject %q, want %q", l.Subject, tt.subject)
 			}
-			for _, s := range tt.text {
-				if !strings.Contains(l.Text, s) {
-					t.Errorf("text lacks %q:\n%s", s, l.Text)
-				}
-			}
-			for _, part := range []string{l.Text, l.HTML} {
-				if strings.Contains(part, "<no value>") || strings.Contains(part, "ZgotmplZ") {
-					t.Errorf("a missing or unsafe value:\n%s", part)
-				}
-			}
+			wantText(t, l, tt.text)
 			if want := `href="` + tt.text[len(tt.text)-1] + `"`; strings.HasPrefix(tt.text[len(tt.text)-1], "http") && !strings.Contains(l.HTML, want) {
 				t.Errorf("HTML lacks %s", want)
 			}

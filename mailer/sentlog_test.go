@@ -1,12 +1,9 @@
 package mailer_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
-	"net/mail"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -40,64 +37,23 @@ func newSentEnv(t *testing.T, d dbstore.Dialect, tr mailer.Transport, withLog bo
 	}
 	workers := river.NewWorkers()
 	mailer.AddWorkers(workers, w)
-	client, err := river.NewClient(store.RiverDriver(), &river.Config{
-		Queues:            mailer.RiverQueues(),
-		Workers:           workers,
-		FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown:     10 * time.Millisecond,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("river.NewClient: %v", err)
-	}
+	client := storetest.NewJobs(t, store, &river.Config{Queues: mailer.RiverQueues(), Workers: workers})
 	return &sentEnv{store: store, client: client, outbox: mailer.NewOutbox(client, mustRenderer(t)), sent: sent}
 }
 
 func (e *sentEnv) start(t *testing.T) {
 	t.Helper()
-	if err := e.client.Start(context.Background()); err != nil {
-		t.Fatalf("river start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := e.client.Stop(ctx); err != nil {
-			t.Errorf("river stop: %v", err)
-		}
-	})
-}
-
-// byMessageID counts the sink's messages by their Message-ID header.
-func byMessageID(t *testing.T, sink *mailtest.Sink) map[string]int {
-	t.Helper()
-	got := map[string]int{}
-	for _, m := range sink.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatalf("the sink holds something that is not a message: %v", err)
-		}
-		got[msg.Header.Get("Message-Id")]++
-	}
-	return got
+	storetest.RunJobs(t, e.client)
 }
 
 // mailJobIDs are the ids of the mail queue's jobs.
 func mailJobIDs(t *testing.T, store *dbstore.Store) []int64 {
 	t.Helper()
-	rows, err := store.SQLDB().Query("SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
+	return storetest.Rows(t, store, "SELECT id FROM river_job WHERE queue = 'mail' ORDER BY id",
+		func(r *sql.Rows) (id int64, err error) {
+			err = r.Scan(&id)
+			return id, err
+		})
 }
 
 // allDoneAfter reports whether there are n mail jobs, every one completed after at least
@@ -156,7 +112,7 @@ func TestSentLetterIsNotSentAgainWhenItsJobRunsAgain(t *testing.T) {
 				}
 				waitUntil(t, func() string { return "second run" }, func() bool { return allDoneAfter(mailJobs(t, env.store), n, 2) })
 
-				got := byMessageID(t, sink)
+				got := sink.ByMessageID(t)
 				for id := range letters {
 					if got[id] != tt.copies {
 						t.Errorf("letter %s delivered %d times, want %d", id, got[id], tt.copies)
@@ -186,7 +142,7 @@ func TestRescuedJobOfALetterRecordedAsSentSendsNothing(t *testing.T) {
 		}
 		env.start(t)
 		waitUntil(t, func() string { return "jobs" }, func() bool { return allInState(mailJobs(t, env.store), 4, "completed") })
-		got := byMessageID(t, sink)
+		got := sink.ByMessageID(t)
 		for to, l := range letters {
 			want := 1
 			if l.MessageID == sentBefore {

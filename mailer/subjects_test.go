@@ -39,6 +39,8 @@ var notUserChosen = map[string]string{
 	"Day":           "2027-06-01",
 	"RequestID":     "42", // ids the server made
 	"ContractID":    "43",
+	"WebhookID":     "44",
+	"FailingSince":  "2027-06-01T10:00:00Z",
 	"Link":          "https://licenses.example.com/verify?token=abc", // links the server made
 	"Change":        "",                                              // enumerated: set per variant (changeValues)
 }

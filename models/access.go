@@ -55,3 +55,17 @@ func MayActAs(p *Principal, roles []string, role string) bool {
 func MayManageKeys(p *Principal, roles []string) bool {
 	return MayActAs(p, roles, MemberLicense) || MayActAs(p, roles, MemberAdmin)
 }
+
+// OnlyAdmin reports whether the member with the address is the license's only admin among
+// members, so that removing them (or taking their admin role) would leave it without one: the
+// store refuses that with last_admin, and the portal says so before asking to confirm.
+func OnlyAdmin(members []MemberView, email string) bool {
+	admins, isAdmin := 0, false
+	for _, m := range members {
+		if slices.Contains(m.Roles, MemberAdmin) {
+			admins++
+			isAdmin = isAdmin || NormaliseEmail(m.Email) == NormaliseEmail(email)
+		}
+	}
+	return isAdmin && admins == 1
+}

@@ -79,3 +79,24 @@ func TestMayManageKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyAdmin(t *testing.T) {
+	ann := MemberView{Email: "ann@example.com", Roles: []string{MemberAdmin, MemberSupport}}
+	bob := MemberView{Email: "bob@example.com", Roles: []string{MemberSupport}}
+	cat := MemberView{Email: "cat@example.com", Roles: []string{MemberAdmin}}
+	for _, tc := range []struct {
+		members []MemberView
+		email   string
+		want    bool
+	}{
+		{[]MemberView{ann, bob}, "ann@example.com", true},
+		{[]MemberView{ann, bob}, "ANN@example.com", true},
+		{[]MemberView{ann, bob}, "bob@example.com", false},
+		{[]MemberView{ann, bob, cat}, "ann@example.com", false},
+		{[]MemberView{ann}, "nobody@example.com", false},
+	} {
+		if got := OnlyAdmin(tc.members, tc.email); got != tc.want {
+			t.Errorf("OnlyAdmin(%d members, %s) = %v, want %v", len(tc.members), tc.email, got, tc.want)
+		}
+	}
+}

@@ -30,4 +30,5 @@ type AccountPatch struct {
 	Name         *string
 	ContactName  *string
 	ContactEmail *string
+	IfMatch      string // the caller's If-Match header ("" when none)
 }

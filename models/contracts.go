@@ -12,6 +12,20 @@ const (
 // MaxGraceDays is how far past ends_on renewal staff may keep support on.
 const MaxGraceDays = 60
 
+// GraceRefusal says why grace until day cannot be granted on a contract that ends on endsOn (and
+// is neither terminated nor open-ended): FieldInvalid when day is not after endsOn,
+// CodeGraceTooLong when it is more than MaxGraceDays after it, "" when it can. The API and the
+// portal's first step ask the same question.
+func GraceRefusal(endsOn, day Date) string {
+	switch {
+	case !day.After(endsOn):
+		return FieldInvalid
+	case day.After(endsOn.AddDays(MaxGraceDays)):
+		return CodeGraceTooLong
+	}
+	return ""
+}
+
 // ContractView is a contract with everything renewal staff see of it.
 type ContractView struct {
 	Contract Contract
@@ -20,6 +34,8 @@ type ContractView struct {
 	Product  Product
 	Terms    []ContractTerm
 	Notices  []NoticeSent
+	Renewal  *RenewalRecord // the current term's renewal record (renewal_pipeline.go)
+	Notes    []ContractNote // loaded by the contract's own page only
 }
 
 // NoticeSent is a letter of the renewal desk that went out for a contract: a renewal notice

@@ -25,6 +25,8 @@ const (
 	CodeNotAcceptable     = "not_acceptable"
 	CodeIdempotencyReused = "idempotency_key_reused"
 	CodeIdempotencyBusy   = "idempotency_in_progress"
+	// CodePreconditionFailed: an If-Match header no longer matches the resource's ETag.
+	CodePreconditionFailed = "precondition_failed"
 )
 
 // Field-level validation codes, the "code" of an entry of errors[].

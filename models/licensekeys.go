@@ -23,6 +23,9 @@ type LicenseKey struct {
 	ReleasedAt    *time.Time
 	ReleasedBy    *int64
 	ReleaseReason string
+	// StatusListID and StatusIdx are the key's index in a token status list (statuslist.go).
+	StatusListID *int64
+	StatusIdx    *int64
 }
 
 // LicenseKeyInput is a request for a key.

@@ -92,7 +92,7 @@ func formatLicenseNumber(vals []byte) string {
 // hyphens and the "LN" prefix, I and L read as 1, O as 0 (Crockford's decoding). It returns the
 // canonical form, or invalid_license_number when the shape or the check character is wrong.
 func ParseLicenseNumber(s string) (string, error) {
-	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: it looks like LN-7KQ2-M9XD-44TB-R1ZC; check for a mistyped character", Clip(s, 40))
+	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: a License Number has the form LN-XXXX-XXXX-XXXX-XXXX, four groups of four letters and digits (copy it from the order confirmation); check for a mistyped character", Clip(s, 40))
 	// ASCII upper-casing only: strings.ToUpper would read a look-alike from another script (the
 	// dotless ı, the long ſ) as a Latin letter and accept it. Found by FuzzLicenseNumber.
 	t := strings.Map(func(r rune) rune {

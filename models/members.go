@@ -42,6 +42,10 @@ type Member struct {
 	GrantVersion int64
 	Since        time.Time
 	UpdatedAt    time.Time
+	// StatusListID and StatusIdx are the current grant version's index in a token status list
+	// (statuslist.go): nil while the member holds no role.
+	StatusListID *int64
+	StatusIdx    *int64
 }
 
 // Roles lists the member's roles in canonical order.
@@ -88,4 +92,15 @@ type MemberView struct {
 type Membership struct {
 	LicenseNumber string
 	Roles         []string
+}
+
+// InvitationView is a pending invitation to a license: to whom, with which roles, sent by whom
+// (InvitedBy is the inviter's name, or "" when staff or the CLI sent it).
+type InvitationView struct {
+	LicenseNumber string
+	ProductName   string
+	Email         string
+	Roles         []string
+	InvitedBy     string
+	CreatedAt     time.Time
 }

@@ -43,6 +43,8 @@ type SupportInput struct {
 	Premier  *bool
 	StartsOn string
 	EndsOn   string
+	// Value is what the term is worth: the renewal record's default value (renewal_pipeline.go).
+	Value *MoneyInput
 }
 
 // LicenseDetail is a license with its product, account and contract (nil without support).

@@ -31,6 +31,10 @@ type ContractFilter struct {
 	// Q matches a License Number exactly, or a part of the License Number, the account's name, the
 	// contact's name or email, case-insensitively.
 	Q string
+	// Owner is the email of the renewal record's owner, or OwnerNone (renewal_pipeline.go).
+	Owner string
+	// Stage is the renewal record's stage as it reads today (models.EffectiveStage).
+	Stage string
 }
 
 // ParseContractFilter reads the query parameters of GET /contracts. Errors: validation_failed,
@@ -122,4 +126,7 @@ type ExportRow struct {
 	DaysLeft int
 	Notices  string
 	Terms    string
+	// RenewalStage is the renewal record's stage as it reads on the day (View.Renewal holds the
+	// rest of the record).
+	RenewalStage string
 }

@@ -15,5 +15,6 @@ type TokensOptions struct {
 	TTL               time.Duration // ENTITLED_TOKEN_TTL
 	Audiences         []string      // ENTITLED_TOKEN_AUDIENCES
 	RenewalWindowDays int
+	StatusListTTL     time.Duration // ENTITLED_STATUS_LIST_TTL; 0: StatusListTTL
 	Log               *slog.Logger
 }

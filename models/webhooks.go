@@ -93,12 +93,24 @@ type WebhookInput struct {
 	AccountID   *string
 }
 
-// WebhookPatch changes an endpoint; nil leaves a field as it is.
+// WebhookPatch changes an endpoint; nil leaves a field as it is. IfMatch is the caller's
+// If-Match header ("" when none).
 type WebhookPatch struct {
 	URL         *string
 	Events      *[]string
 	Description *string
 	Enabled     *bool
+	IfMatch     string
+}
+
+// ETag is the endpoint's entity tag: it changes with every field GET /webhooks/{id} shows.
+func (e *WebhookEndpoint) ETag() string {
+	account := ""
+	if e.AccountID != nil {
+		account = *e.AccountID
+	}
+	return EntityTag("webhook", strconv.FormatInt(e.ID, 10), e.URL, strings.Join(e.Events, ","), e.Description, account,
+		strconv.FormatBool(e.Enabled), TagTime(&e.CreatedAt), TagTime(e.LastDeliveryAt), TagTime(e.FailingSince))
 }
 
 // WebhookEvent is one change other services hear of. ID is the webhook-id of every delivery of
@@ -289,6 +301,7 @@ func WebhookContractData(v *ContractView, today Date, window int) map[string]any
 		terms = append(terms, term)
 	}
 	out["notices_sent"], out["terms"] = notices, terms
+	out["renewal"] = RenewalData(v, today, window)
 	return out
 }
 

@@ -81,7 +81,7 @@ func cmdAPIKey(ctx context.Context, args, env []string, stdout, stderr io.Writer
 // withIdentity opens the store (migrating it) and hands fn the identity service. Letters that
 // commands cause are queued for a running server to deliver.
 func withIdentity(ctx context.Context, name string, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Store, *dbstore.Identity) error) error {
-	return withCommand(ctx, name, cfgArgs, env, stderr, func(c commandEnv) error {
+	return withCommand(ctx, name, name+": unexpected arguments", cfgArgs, env, stderr, func(c commandEnv) error {
 		return fn(c.store, dbstore.NewIdentity(c.store, c.jobs.outbox, c.cfg.BaseURL))
 	})
 }
@@ -95,17 +95,14 @@ type commandEnv struct {
 	jobs  *jobs
 }
 
-// withCommand reads the configuration from cfgArgs and env, opens and migrates the store, and
-// runs fn; the store is closed afterwards.
-func withCommand(ctx context.Context, name string, cfgArgs, env []string, stderr io.Writer, fn func(commandEnv) error) error {
-	cfg, rest, err := loadConfig(name, cfgArgs, env)
+// withCommand reads the configuration from cfgArgs and env (arguments left over are a usage
+// error that says noArgs), opens and migrates the store, and runs fn; the store is closed
+// afterwards.
+func withCommand(ctx context.Context, name, noArgs string, cfgArgs, env []string, stderr io.Writer, fn func(commandEnv) error) error {
+	cfg, log, err := loadCommandConfig(name, cfgArgs, env, stderr, noArgs)
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected arguments %q", name, rest)}
-	}
-	log := newLogger(cfg, stderr)
 	store, err := openStore(ctx, cfg, log, true)
 	if err != nil {
 		return err

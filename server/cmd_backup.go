@@ -28,12 +28,9 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	if *to == "" {
 		return usageError{"backup: name the file with --to\n" + backupUsage}
 	}
-	cfg, rest, err := loadConfig("backup", cfgArgs, env)
+	cfg, log, err := loadCommandConfig("backup", cfgArgs, env, stderr, "backup: unexpected arguments")
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("backup: unexpected arguments %q", rest)}
 	}
 	if !cfg.isSQLite() {
 		return fmt.Errorf("backup copies the embedded SQLite database; this one is PostgreSQL: back it up with pg_dump, e.g.\n"+
@@ -51,7 +48,6 @@ func cmdBackup(ctx context.Context, args, env []string, stdout, stderr io.Writer
 			return fmt.Errorf("backup: the database %s: %w (check --data-dir or ENTITLED_DATABASE_URL)", path, err)
 		}
 	}
-	log := newLogger(cfg, stderr)
 	store, err := openStore(ctx, cfg, log, false)
 	if err != nil {
 		return err

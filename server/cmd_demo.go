@@ -52,23 +52,15 @@ func cmdDemo(ctx context.Context, args, env []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return usageError{"usage: entitled demo [--staff-email E] [--password-stdin]: " + err.Error()}
 	}
-	cfg, rest, err := loadConfig("demo", cfgArgs, env)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("demo takes no arguments, got %q", rest)}
-	}
-	log := newLogger(cfg, stderr)
-	store, err := openStore(ctx, cfg, log, true)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	bg, err := newJobs(cfg, store, log, nil, false) // letters are queued for the server to send
-	if err != nil {
-		return err
-	}
+	return withCommand(ctx, "demo", "demo takes no arguments, got", cfgArgs, env, stderr, func(c commandEnv) error {
+		return seedDemo(ctx, c, *email, *fromStdin, stdin, stdout, stderr)
+	})
+}
+
+// seedDemo is cmdDemo on its store: it seeds the demo data (unless the database has it) with the
+// staff user of the email, and prints the journeys. Its letters are queued for the server to send.
+func seedDemo(ctx context.Context, c commandEnv, email string, fromStdin bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, store, bg := c.cfg, c.store, c.jobs
 	contracts := dbstore.NewContracts(store, bg.outbox, cfg.RenewalWindowDays)
 	if ln, err := demoLicense(ctx, contracts); err != nil {
 		return err
@@ -78,12 +70,13 @@ is unchanged (the first run printed it; to choose another:
   %s --email %s --roles renewals,support
 and type it on standard input).
 
-`, cfg.databaseLabel(), demoCommand(cfg, "staff add"), *email)
-		printDemoJourneys(stdout, cfg, ln, *email, "(the one the first run printed)")
+`, cfg.databaseLabel(), demoCommand(cfg, "staff add"), email)
+		printDemoJourneys(stdout, cfg, ln, email, "(the one the first run printed)")
 		return nil
 	}
 	password := ""
-	if *fromStdin {
+	if fromStdin {
+		var err error
 		if password, err = readPassword(stdin, stderr); err != nil {
 			return err
 		}
@@ -122,7 +115,7 @@ and type it on standard input).
 	}
 
 	// The staff user first: a password the rules refuse stops the run before any order.
-	if _, _, err := identity.PutStaff(ctx, models.StaffInput{Email: *email, Name: "Riley Renewals", Password: password,
+	if _, _, err := identity.PutStaff(ctx, models.StaffInput{Email: email, Name: "Riley Renewals", Password: password,
 		Roles: []string{models.RoleRenewals, models.RoleSupport}}, actor); err != nil {
 		return describe(err)
 	}
@@ -162,14 +155,14 @@ and type it on standard input).
 	}
 
 	pw := password
-	if *fromStdin {
+	if fromStdin {
 		pw = "(the one you gave)"
 	}
 	fmt.Fprintf(stdout, `Demo data is ready in %s: product "Edge Gateway" (versions in every lifecycle
 phase), an order by Northwind Traders with License Number %s, and contracts that end soon.
 
 `, cfg.databaseLabel(), ln)
-	printDemoJourneys(stdout, cfg, ln, *email, pw)
+	printDemoJourneys(stdout, cfg, ln, email, pw)
 	return nil
 }
 

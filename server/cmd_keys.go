@@ -34,7 +34,7 @@ func newTokens(ctx context.Context, cfg Config, store *dbstore.Store, log *slog.
 		return nil, nil, err
 	}
 	tokens, err := dbstore.NewTokens(store, keys, models.TokensOptions{Issuer: cfg.BaseURL, TTL: cfg.TokenTTL, Audiences: cfg.TokenAudiences,
-		RenewalWindowDays: cfg.RenewalWindowDays, Log: log})
+		RenewalWindowDays: cfg.RenewalWindowDays, StatusListTTL: time.Duration(cfg.StatusListTTL) * time.Second, Log: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,14 +43,10 @@ func newTokens(ctx context.Context, cfg Config, store *dbstore.Store, log *slog.
 
 // withKeys opens the store (migrating it) and the key ring for a keys command.
 func withKeys(ctx context.Context, cfgArgs, env []string, stderr io.Writer, fn func(*dbstore.Keyring) error) error {
-	cfg, rest, err := loadConfig("keys", cfgArgs, env)
+	cfg, log, err := loadCommandConfig("keys", cfgArgs, env, stderr, "unexpected arguments")
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %q", rest)}
-	}
-	log := newLogger(cfg, stderr)
 	if err := cfg.ensureSecret(log); err != nil {
 		return err
 	}
@@ -164,17 +160,13 @@ func cmdSecret(ctx context.Context, args, env []string, stdin io.Reader, stdout,
 	if len(args) == 0 || args[0] != "rotate" {
 		return usageError{"usage: entitled secret rotate   (the old ENTITLED_SECRET on standard input; the new one in ENTITLED_SECRET)"}
 	}
-	cfg, rest, err := loadConfig("secret rotate", args[1:], env)
+	cfg, log, err := loadCommandConfig("secret rotate", args[1:], env, stderr, "unexpected arguments")
 	if err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %q", rest)}
 	}
 	if cfg.Secret == "" {
 		return usageError{"secret rotate: set ENTITLED_SECRET to the new secret (the old one goes on standard input)"}
 	}
-	log := newLogger(cfg, stderr)
 	if err := cfg.ensureSecret(log); err != nil {
 		return err
 	}

@@ -13,14 +13,10 @@ func cmdMigrate(ctx context.Context, args, env []string, stdout, stderr io.Write
 		return usageError{"usage: entitled migrate up | status"}
 	}
 	sub, args := args[0], args[1:]
-	cfg, rest, err := loadConfig("migrate "+sub, args, env)
+	cfg, log, err := loadCommandConfig("migrate "+sub, args, env, stderr, "migrate "+sub+" takes no arguments, got")
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("migrate %s takes no arguments, got %q", sub, rest)}
-	}
-	log := newLogger(cfg, stderr)
 	switch sub {
 	case "up":
 		store, err := openStore(ctx, cfg, log, true)

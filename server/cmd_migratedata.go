@@ -36,14 +36,10 @@ func cmdMigrateData(ctx context.Context, args, env []string, stdout, stderr io.W
 	if !strings.HasPrefix(*to, "postgres://") && !strings.HasPrefix(*to, "postgresql://") {
 		return usageError{"migrate-data: --to must be a postgres:// URL\n" + migrateDataUsage}
 	}
-	cfg, rest, err := loadConfig("migrate-data", cfgArgs, env)
+	cfg, log, err := loadCommandConfig("migrate-data", cfgArgs, env, stderr, "migrate-data: unexpected arguments")
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("migrate-data: unexpected arguments %q", rest)}
-	}
-	log := newLogger(cfg, stderr)
 	// Open would make an empty database where none is: a mistyped path must not copy nothing.
 	if p := sqlitePathOf(*from); p != "" {
 		if _, err := os.Stat(p); err != nil {

@@ -93,7 +93,7 @@ func cmdRenewals(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	if len(args) == 0 || args[0] != "notify" {
 		return usageError{"usage: entitled renewals notify"}
 	}
-	return withCommand(ctx, "renewals notify", args[1:], env, stderr, func(c commandEnv) error {
+	return withCommand(ctx, "renewals notify", "renewals notify: unexpected arguments", args[1:], env, stderr, func(c commandEnv) error {
 		sweep, err := newSweep(c.cfg, c.store, c.jobs.outbox)
 		if err != nil {
 			return err

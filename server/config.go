@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -37,6 +38,7 @@ type Config struct {
 	LogFormat         string
 	LogLevel          string
 	JWKSMaxAge        time.Duration
+	StatusListTTL     int // ENTITLED_STATUS_LIST_TTL: seconds a verifier may cache a status list
 	ShutdownTimeout   time.Duration
 	JobPollInterval   time.Duration
 	// DBMaxConns (ENTITLED_DB_MAX_CONNS) caps this process's database pool; 0 is the store's
@@ -105,9 +107,24 @@ func defaultConfig() Config {
 		LogFormat:         "text",
 		LogLevel:          "info",
 		JWKSMaxAge:        5 * time.Minute,
+		StatusListTTL:     300,
 		ShutdownTimeout:   20 * time.Second,
 		JobPollInterval:   time.Second,
 	}
+}
+
+// loadCommandConfig is loadConfig for a command that takes no arguments besides its flags: any
+// left over is a usage error that says noArgs and quotes them. It answers the configuration and
+// the logger the command writes to stderr with.
+func loadCommandConfig(name string, args, env []string, stderr io.Writer, noArgs string) (Config, *slog.Logger, error) {
+	cfg, rest, err := loadConfig(name, args, env)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if len(rest) > 0 {
+		return cfg, nil, usageError{fmt.Sprintf("%s %q", noArgs, rest)}
+	}
+	return cfg, newLogger(cfg, stderr), nil
 }
 
 // loadConfig reads env (KEY=VALUE entries) over the defaults, then the flags in args over that.
@@ -167,6 +184,10 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	num("ENTITLED_RENEWAL_WINDOW_DAYS", &c.RenewalWindowDays, 0)
 	num("ENTITLED_RATE_ANON_PER_MIN", &c.RateAnonPerMin, 1)
 	num("ENTITLED_DB_MAX_CONNS", &c.DBMaxConns, 0)
+	num("ENTITLED_STATUS_LIST_TTL", &c.StatusListTTL, 1)
+	if c.StatusListTTL > 43200 { // a served list is re-signed at half its 24 h life: no cache may outlive that
+		errs = append(errs, fmt.Errorf("ENTITLED_STATUS_LIST_TTL=%q: want seconds from 1 to 43200 (12 hours)", vars["ENTITLED_STATUS_LIST_TTL"]))
+	}
 	list("ENTITLED_TRUSTED_PROXIES", &c.TrustedProxies)
 	switch v := vars["ENTITLED_WEBHOOK_ALLOW_PRIVATE"]; v {
 	case "", "false", "0":

@@ -34,6 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat:         "text",
 		LogLevel:          "info",
 		JWKSMaxAge:        5 * time.Minute,
+		StatusListTTL:     300,
 		ShutdownTimeout:   20 * time.Second,
 		JobPollInterval:   time.Second,
 	}
@@ -62,6 +63,7 @@ func TestLoadConfig(t *testing.T) {
 				"ENTITLED_TRUSTED_PROXIES=10.0.0.0/8, 192.168.0.0/16", "ENTITLED_TOKEN_AUDIENCES=kb,chat",
 				"ENTITLED_RENEWAL_NOTICE_DAYS=30,7,1", "ENTITLED_LOG_FORMAT=json", "ENTITLED_LOG_LEVEL=debug",
 				"ENTITLED_JWKS_MAX_AGE=1m", "ENTITLED_SHUTDOWN_TIMEOUT=3s", "ENTITLED_JOB_POLL_INTERVAL=250ms",
+				"ENTITLED_STATUS_LIST_TTL=60",
 			},
 			want: func(c *Config) {
 				c.Addr, c.BaseURL, c.DataDir = "127.0.0.1:9000", "https://licenses.example.com", "/var/lib/entitled"
@@ -74,6 +76,7 @@ func TestLoadConfig(t *testing.T) {
 				c.RenewalNoticeDays = []int{30, 7, 1}
 				c.LogFormat, c.LogLevel = "json", "debug"
 				c.JWKSMaxAge, c.ShutdownTimeout, c.JobPollInterval = time.Minute, 3*time.Second, 250*time.Millisecond
+				c.StatusListTTL = 60
 			},
 		},
 		{
@@ -155,6 +158,8 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		{"number that is not one", []string{"ENTITLED_RENEWAL_WINDOW_DAYS=ninety"}, nil, []string{"ENTITLED_RENEWAL_WINDOW_DAYS"}},
 		{"negative window", []string{"ENTITLED_RENEWAL_WINDOW_DAYS=-1"}, nil, []string{"ENTITLED_RENEWAL_WINDOW_DAYS"}},
 		{"zero rate", []string{"ENTITLED_RATE_ANON_PER_MIN=0"}, nil, []string{"ENTITLED_RATE_ANON_PER_MIN"}},
+		{"zero status-list ttl", []string{"ENTITLED_STATUS_LIST_TTL=0"}, nil, []string{"ENTITLED_STATUS_LIST_TTL"}},
+		{"status-list ttl past half a list's life", []string{"ENTITLED_STATUS_LIST_TTL=43201"}, nil, []string{"ENTITLED_STATUS_LIST_TTL", "43200"}},
 		{"notice days that are not numbers", []string{"ENTITLED_RENEWAL_NOTICE_DAYS=90,soon"}, nil, []string{"ENTITLED_RENEWAL_NOTICE_DAYS"}},
 		{"unknown log format", []string{"ENTITLED_LOG_FORMAT=xml"}, nil, []string{"ENTITLED_LOG_FORMAT", "xml"}},
 		{"unknown log level", []string{"ENTITLED_LOG_LEVEL=verbose"}, nil, []string{"ENTITLED_LOG_LEVEL", "verbose", "debug, info, warn or error"}},

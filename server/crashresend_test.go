@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"database/sql"
 	"fmt"
-	"net/mail"
 	"syscall"
 	"testing"
 	"time"
 
-	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models/store"
 	"entitled/models/storetest"
@@ -21,30 +18,9 @@ const crashLetters = 30
 // jobStates is each letter's River job state, by Message-ID.
 func jobStates(t *testing.T, db *store.Store) map[string]string {
 	t.Helper()
-	args := "args"
-	if db.Dialect == store.SQLite {
-		args = "json(args)" // River keeps SQLite's job args as binary JSONB
-	}
-	rows, err := db.SQLDB().Query(`SELECT state, ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
-	if err != nil {
-		t.Fatalf("read letter jobs: %v", err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var state string
-		var raw []byte
-		if err := rows.Scan(&state, &raw); err != nil {
-			t.Fatal(err)
-		}
-		var a mailer.SendLetterArgs
-		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatalf("a letter job's args %.80q…: %v", raw, err)
-		}
-		out[a.Letter.MessageID] = state
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+	for _, j := range letterJobs(t, db) {
+		out[j.letter.MessageID] = j.state
 	}
 	return out
 }
@@ -52,35 +28,12 @@ func jobStates(t *testing.T, db *store.Store) map[string]string {
 // sentLetters are the Message-IDs in the sent log.
 func sentLetters(t *testing.T, db *store.Store) map[string]bool {
 	t.Helper()
-	rows, err := db.SQLDB().Query(`SELECT message_id FROM sent_letters`)
-	if err != nil {
-		t.Fatalf("read the sent log: %v", err)
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range storetest.Rows(t, db, `SELECT message_id FROM sent_letters`, func(r *sql.Rows) (id string, err error) {
+		err = r.Scan(&id)
+		return id, err
+	}) {
 		out[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// deliveredByID counts the sink's messages by Message-ID.
-func deliveredByID(t *testing.T, sink *mailtest.Sink) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	for _, m := range sink.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatalf("the sink holds something that is not a message: %v", err)
-		}
-		out[msg.Header.Get("Message-ID")]++
 	}
 	return out
 }
@@ -145,7 +98,7 @@ func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *test
 			t.Fatalf("the server ended with %v, not by the SIGKILL", first.cmd.ProcessState)
 		}
 
-		atKill := deliveredByID(t, sink)
+		atKill := sink.ByMessageID(t)
 		recorded := sentLetters(t, db)
 		states := jobStates(t, db)
 		running, runningSent := 0, 0
@@ -180,7 +133,7 @@ func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *test
 		waitAllCompleted(t, db)
 		waitQueueIdle(t, db) // room for a duplicate to show
 
-		got := deliveredByID(t, sink)
+		got := sink.ByMessageID(t)
 		lost, resent := 0, 0
 		for id := range ids {
 			switch n := got[id]; {

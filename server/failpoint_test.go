@@ -7,11 +7,11 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -68,18 +68,9 @@ func launch(t *testing.T, bin string, s setup, extraEnv []string, args ...string
 func startArmedServer(t *testing.T, s setup, step string) *process {
 	t.Helper()
 	bin := failpointBinary(t)
-	for attempt := 1; ; attempt++ {
-		s.Addr = freeAddr(t)
-		p := launch(t, bin, s, []string{"ENTITLED_FAILPOINT=" + step}, "serve")
-		err := p.waitHealthy(startTimeout)
-		if err == nil {
-			return p
-		}
-		if p.hasExited() && strings.Contains(p.out.String(), "address already in use") && attempt < 3 {
-			continue
-		}
-		t.Fatalf("armed server did not become healthy: %v", err)
-	}
+	return startHealthy(t, s, "armed server", func(s setup) *process {
+		return launch(t, bin, s, []string{"ENTITLED_FAILPOINT=" + step}, "serve")
+	})
 }
 
 // waitKilled waits for the process to die of the SIGKILL its failpoint sent, then makes the jobs
@@ -160,33 +151,40 @@ func count(t *testing.T, db *store.Store, query string, args ...any) int64 {
 	return n
 }
 
-// queuedLetters are the letters the outbox holds (committed send_letter jobs), by Message-ID.
-func queuedLetters(t *testing.T, db *store.Store) map[string]mailer.Letter {
+// queuedJob is a send_letter job of the outbox: its River state and its letter.
+type queuedJob struct {
+	state  string
+	letter mailer.Letter
+}
+
+// letterJobs are the outbox's (committed) send_letter jobs.
+func letterJobs(t *testing.T, db *store.Store) []queuedJob {
 	t.Helper()
 	// River keeps SQLite's job args as binary JSONB; json() gives them back as text.
 	args := "args"
 	if db.Dialect == store.SQLite {
 		args = "json(args)"
 	}
-	rows, err := db.SQLDB().Query(`SELECT ` + args + ` FROM river_job WHERE kind = 'send_letter'`)
-	if err != nil {
-		t.Fatalf("read letter jobs: %v", err)
-	}
-	defer rows.Close()
-	out := map[string]mailer.Letter{}
-	for rows.Next() {
+	return storetest.Rows(t, db, `SELECT state, `+args+` FROM river_job WHERE kind = 'send_letter'`, func(r *sql.Rows) (j queuedJob, err error) {
 		var raw []byte
+		if err := r.Scan(&j.state, &raw); err != nil {
+			return j, err
+		}
 		var a mailer.SendLetterArgs
-		if err := rows.Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
 		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatalf("a letter job's args %.80q…: %v", raw, err)
+			return j, fmt.Errorf("a letter job's args %.80q…: %w", raw, err)
 		}
-		out[a.Letter.MessageID] = a.Letter
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		j.letter = a.Letter
+		return j, nil
+	})
+}
+
+// queuedLetters are the letters the outbox holds (committed send_letter jobs), by Message-ID.
+func queuedLetters(t *testing.T, db *store.Store) map[string]mailer.Letter {
+	t.Helper()
+	out := map[string]mailer.Letter{}
+	for _, j := range letterJobs(t, db) {
+		out[j.letter.MessageID] = j.letter
 	}
 	return out
 }
@@ -237,14 +235,7 @@ func deliveredExactlyOnce(t *testing.T, db *store.Store, sink *mailtest.Sink) (l
 	waitAllCompleted(t, db)
 	waitQueueIdle(t, db)
 	queued := queuedLetters(t, db)
-	got := map[string]int{}
-	for _, m := range sink.Messages() {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatalf("the sink holds something that is not a message: %v", err)
-		}
-		got[msg.Header.Get("Message-ID")]++
-	}
+	got := sink.ByMessageID(t)
 	for id, l := range queued {
 		switch n := got[id]; {
 		case n == 0:

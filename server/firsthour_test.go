@@ -15,10 +15,12 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"entitled/mailer/mailtest"
 )
 
 func TestBaseURLFollowsTheListenAddress(t *testing.T) {
@@ -289,32 +291,9 @@ func TestPostgreSQLThatNeverAnswersFailsStartUp(t *testing.T) {
 		t.Skip("waits for the 10 s connect_timeout")
 	}
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // never read, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	s := setup{DataDir: t.TempDir(), Secret: testSecret, DatabaseURL: "postgres://postgres@" + ln.Addr().String() + "/entitled?sslmode=disable"}
+	host, port := mailtest.Hanging(t) // connections are never read, never answered
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	s := setup{DataDir: t.TempDir(), Secret: testSecret, DatabaseURL: "postgres://postgres@" + addr + "/entitled?sslmode=disable"}
 	start := time.Now()
 	p := startProcess(t, s, "migrate", "status")
 	code := p.waitExit(40 * time.Second)
@@ -324,7 +303,7 @@ func TestPostgreSQLThatNeverAnswersFailsStartUp(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("failing took %s, want about the 10 s connect_timeout", took)
 	}
-	if out := p.out.String(); !strings.Contains(out, ln.Addr().String()) {
+	if out := p.out.String(); !strings.Contains(out, addr) {
 		t.Errorf("the error does not name the host:\n%s", out)
 	}
 }

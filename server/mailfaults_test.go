@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/mail"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,10 +50,7 @@ func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 				t.Errorf("%s got %d letters, want exactly 1", to, len(got))
 				continue
 			}
-			msg, err := mail.ReadMessage(strings.NewReader(string(got[0].Data)))
-			if err != nil {
-				t.Fatalf("the delivered letter is not a message: %v", err)
-			}
+			msg := got[0].Parse(t)
 			checkLetter(t, msg, to, id)
 		}
 		var retried int

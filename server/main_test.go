@@ -176,9 +176,15 @@ func spawn(t *testing.T, s setup, cmd *exec.Cmd) (*process, error) {
 
 func startServer(t *testing.T, s setup) *process {
 	t.Helper()
+	return startHealthy(t, s, "server", func(s setup) *process { return startProcess(t, s, "serve") })
+}
+
+// startHealthy starts a server (what) with start on a free port and waits for /healthz.
+func startHealthy(t *testing.T, s setup, what string, start func(setup) *process) *process {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		s.Addr = freeAddr(t)
-		p := startProcess(t, s, "serve")
+		p := start(s)
 		err := p.waitHealthy(startTimeout)
 		if err == nil {
 			return p
@@ -187,7 +193,7 @@ func startServer(t *testing.T, s setup) *process {
 		if p.hasExited() && strings.Contains(p.out.String(), "address already in use") && attempt < 3 {
 			continue
 		}
-		t.Fatalf("server did not become healthy: %v", err)
+		t.Fatalf("%s did not become healthy: %v", what, err)
 	}
 }
 

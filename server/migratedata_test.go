@@ -85,7 +85,7 @@ func TestMigrateDataFromSQLiteToPostgreSQL(t *testing.T) {
 	// A letter queued while no server runs stays in the SQLite outbox: it must move.
 	const pendingTo = "pending@example.test"
 	pendingID := queueTestLetter(t, s, pendingTo)
-	sentBefore := deliveredByID(t, sink)
+	sentBefore := sink.ByMessageID(t)
 	rowsOf := map[string]int64{}
 	for _, table := range []string{"users", "licenses", "members", "contracts", "sessions", "signing_keys", "river_job", "sent_letters"} {
 		rowsOf[table] = count(t, db, "SELECT count(*) FROM "+table)
@@ -154,7 +154,7 @@ func TestMigrateDataFromSQLiteToPostgreSQL(t *testing.T) {
 	// New rows get fresh ids (the sequences were moved past the copied ones).
 	mustCall(t, p2.URL(), "POST", "/v1/orders", apiKey, faultOrder("MOVED", 1), http.StatusCreated)
 	waitLettersSettled(t, pg)
-	after := deliveredByID(t, sink)
+	after := sink.ByMessageID(t)
 	if after[pendingID] != 1 {
 		t.Errorf("the letter pending at the move was delivered %d times, want 1", after[pendingID])
 	}

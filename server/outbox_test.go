@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -141,10 +140,7 @@ func waitDeliveredOnce(t *testing.T, sink *mailtest.Sink, db *store.Store, to, i
 	if len(got) != 1 {
 		t.Fatalf("the sink has %d letters to %s, want exactly 1", len(got), to)
 	}
-	msg, err := mail.ReadMessage(strings.NewReader(string(got[0].Data)))
-	if err != nil {
-		t.Fatalf("the delivered letter is not a message: %v", err)
-	}
+	msg := got[0].Parse(t)
 	checkLetter(t, msg, to, id)
 }
 

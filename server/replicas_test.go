@@ -496,15 +496,8 @@ func TestReplicasOnOnePostgreSQL(t *testing.T) {
 
 	t.Run("no letter reached the sink twice", func(t *testing.T) {
 		waitLettersSettled(t, db)
-		seen := map[string]int{}
 		msgs := sink.Messages()
-		for _, m := range msgs {
-			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-			if err != nil {
-				t.Fatalf("the sink holds something that is not a message: %v", err)
-			}
-			seen[msg.Header.Get("Message-ID")]++
-		}
+		seen := sink.ByMessageID(t) // the letters are settled: msgs are all there are
 		for id, n := range seen {
 			if n != 1 {
 				t.Errorf("Message-ID %s reached the sink %d times", id, n)

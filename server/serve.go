@@ -133,14 +133,10 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
 // SIGINT). It then stops taking connections, lets in-flight requests and running jobs finish
 // within the shutdown timeout, and returns nil.
 func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
-	cfg, rest, err := loadConfig("serve", args, env)
+	cfg, log, err := loadCommandConfig("serve", args, env, stderr, "serve takes no arguments, got")
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
-	}
-	log := newLogger(cfg, stderr)
 	if err := cfg.ensureSecret(log); err != nil {
 		return err
 	}
@@ -197,6 +193,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	hooks.Links = mailer.NewLinks(cfg.BaseURL)
 	webhooks.AddWorkers(bg.workers, &webhooks.Worker{Webhooks: hooks, Sender: &webhooks.Sender{Client: webhooks.NewClient(cfg.WebhookAllowPrivate, nil), AllowHTTP: cfg.WebhookAllowPrivate},
 		Metrics: webhooks.NewMetrics(reg, hooks)})
 	orders := dbstore.NewOrders(store, bg.outbox, cfg.BaseURL)
@@ -222,7 +219,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           router,
+		Handler:           handlers.ServeHEAD(router),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,

@@ -14,16 +14,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,34 +28,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"entitled/internal/jwstest"
 	"entitled/verify"
 )
-
-// b64 is base64url without padding, as JWS uses.
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func b64json(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b64(b)
-}
-
-// jws makes a compact JWS by hand, so that the header may hold anything (a kid that is not a
-// string, a NUL, an embedded key): sign gets the signing input and returns the signature.
-func jws(header map[string]any, claims any, sign func(input []byte) []byte) string {
-	in := b64json(header) + "." + b64json(claims)
-	return in + "." + b64(sign([]byte(in)))
-}
-
-func edSigner(k ed25519.PrivateKey) func([]byte) []byte {
-	return func(m []byte) []byte { return ed25519.Sign(k, m) }
-}
-
-func hmacSigner(key []byte) func([]byte) []byte {
-	return func(m []byte) []byte { h := hmac.New(sha256.New, key); h.Write(m); return h.Sum(nil) }
-}
 
 // withLib signs with golang-jwt, for the algorithms of other key types (RS256, PS256, ES256).
 func withLib(m jwt.SigningMethod, key any, header map[string]any, claims jwt.Claims) string {
@@ -77,7 +47,7 @@ func withLib(m jwt.SigningMethod, key any, header map[string]any, claims jwt.Cla
 
 // okpJWK is an Ed25519 public key as a JWK.
 func okpJWK(pub ed25519.PublicKey) map[string]any {
-	return map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64(pub), "kid": thumbprint(pub), "alg": "EdDSA", "use": "sig"}
+	return map[string]any{"kty": "OKP", "crv": "Ed25519", "x": jwstest.B64(pub), "kid": thumbprint(pub), "alg": "EdDSA", "use": "sig"}
 }
 
 // attackerSite is where an attacker's jku/x5u point: it serves the attacker's key set and
@@ -97,17 +67,6 @@ func newAttackerSite(t testing.TB, pub ed25519.PublicKey) *attackerSite {
 	}))
 	t.Cleanup(s.Close)
 	return s
-}
-
-// selfSigned is an X.509 certificate of the attacker's Ed25519 key, for the x5c header.
-func selfSigned(t testing.TB, priv ed25519.PrivateKey) []byte {
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "entitled.example.test"},
-		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
 }
 
 // attackRow is one attack: a token, and what kind of attack it is (for the report).
@@ -133,15 +92,7 @@ func forgeries(t testing.TB, typ string, claims jwt.Claims, genuine string, key 
 		t.Fatal(err)
 	}
 	hdr := func(kv ...any) map[string]any {
-		h := map[string]any{"alg": "EdDSA", "typ": typ}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(h, kv[i].(string))
-			} else {
-				h[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return h
+		return jwstest.Edited(map[string]any{"alg": "EdDSA", "typ": typ}, kv...)
 	}
 	parts := strings.Split(genuine, ".")
 	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
@@ -156,93 +107,83 @@ func forgeries(t testing.TB, typ string, claims jwt.Claims, genuine string, key 
 	p, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	_ = json.Unmarshal(p, &payload)
 	edited := func(k string, v any) string {
-		m := map[string]any{}
-		for a, b := range payload {
-			m[a] = b
-		}
-		m[k] = v
-		return parts[0] + "." + b64json(m) + "." + parts[2]
+		return parts[0] + "." + jwstest.B64JSON(jwstest.Edited(payload, k, v)) + "." + parts[2]
 	}
 	var genuineHeader map[string]any
 	h, _ := base64.RawURLEncoding.DecodeString(parts[0])
 	_ = json.Unmarshal(h, &genuineHeader)
 	reheaded := func(k string, v any) string {
-		m := map[string]any{}
-		for a, b := range genuineHeader {
-			m[a] = b
-		}
-		m[k] = v
-		return b64json(m) + "." + parts[1] + "." + parts[2]
+		return jwstest.B64JSON(jwstest.Edited(genuineHeader, k, v)) + "." + parts[1] + "." + parts[2]
 	}
-	x5c := []string{base64.StdEncoding.EncodeToString(selfSigned(t, attacker))}
-	edAttacker := edSigner(attacker)
+	x5c := []string{base64.StdEncoding.EncodeToString(jwstest.SelfSigned(t, attacker, t0))}
+	edAttacker := jwstest.EdSigner(attacker)
 
 	return []attackRow{
 		// RFC 8725 §3.1: the algorithm is the verifier's choice, never the token's.
-		{"alg", "alg none, no signature", b64json(hdr("alg", "none", "kid", kid)) + "." + parts[1] + "."},
-		{"alg", "alg None", b64json(hdr("alg", "None", "kid", kid)) + "." + parts[1] + "."},
-		{"alg", "alg NONE with the genuine signature kept", b64json(hdr("alg", "NONE", "kid", kid)) + "." + parts[1] + "." + parts[2]},
-		{"alg", "no alg at all", jws(hdr("alg", nil, "kid", kid), claims, edSigner(key))},
-		{"alg", "alg as an array", jws(hdr("alg", []string{"EdDSA"}, "kid", kid), claims, edSigner(key))},
-		{"alg", "alg Ed25519 (RFC 9864 name, not the contract's)", jws(hdr("alg", "Ed25519", "kid", kid), claims, edSigner(key))},
-		{"alg", "HS256 keyed with the raw public key", jws(hdr("alg", "HS256", "kid", kid), claims, hmacSigner(pub))},
-		{"alg", "HS256 keyed with the public key's base64url x", jws(hdr("alg", "HS256", "kid", kid), claims, hmacSigner([]byte(b64(pub))))},
+		{"alg", "alg none, no signature", jwstest.B64JSON(hdr("alg", "none", "kid", kid)) + "." + parts[1] + "."},
+		{"alg", "alg None", jwstest.B64JSON(hdr("alg", "None", "kid", kid)) + "." + parts[1] + "."},
+		{"alg", "alg NONE with the genuine signature kept", jwstest.B64JSON(hdr("alg", "NONE", "kid", kid)) + "." + parts[1] + "." + parts[2]},
+		{"alg", "no alg at all", jwstest.JWS(hdr("alg", nil, "kid", kid), claims, jwstest.EdSigner(key))},
+		{"alg", "alg as an array", jwstest.JWS(hdr("alg", []string{"EdDSA"}, "kid", kid), claims, jwstest.EdSigner(key))},
+		{"alg", "alg Ed25519 (RFC 9864 name, not the contract's)", jwstest.JWS(hdr("alg", "Ed25519", "kid", kid), claims, jwstest.EdSigner(key))},
+		{"alg", "HS256 keyed with the raw public key", jwstest.JWS(hdr("alg", "HS256", "kid", kid), claims, jwstest.HMACSigner(pub))},
+		{"alg", "HS256 keyed with the public key's base64url x", jwstest.JWS(hdr("alg", "HS256", "kid", kid), claims, jwstest.HMACSigner([]byte(jwstest.B64(pub))))},
 		{"alg", "HS256 keyed with the public JWK as published", func() string {
 			j, _ := json.Marshal(okpJWK(pub))
-			return jws(hdr("alg", "HS256", "kid", kid), claims, hmacSigner(j))
+			return jwstest.JWS(hdr("alg", "HS256", "kid", kid), claims, jwstest.HMACSigner(j))
 		}()},
-		{"alg", "HS256 with kid /dev/null and an empty key", jws(hdr("alg", "HS256", "kid", "/dev/null"), claims, hmacSigner(nil))},
+		{"alg", "HS256 with kid /dev/null and an empty key", jwstest.JWS(hdr("alg", "HS256", "kid", "/dev/null"), claims, jwstest.HMACSigner(nil))},
 		{"alg", "HS512 keyed with the public key", withLib(jwt.SigningMethodHS512, []byte(pub), hdr("alg", nil, "kid", kid), claims)},
 		{"alg", "RS256 by an attacker's RSA key, our kid", withLib(jwt.SigningMethodRS256, rsaKey, hdr("alg", nil, "kid", kid), claims)},
 		{"alg", "PS256 by an attacker's RSA key, our kid", withLib(jwt.SigningMethodPS256, rsaKey, hdr("alg", nil, "kid", kid), claims)},
 		{"alg", "ES256 by an attacker's P-256 key, our kid", withLib(jwt.SigningMethodES256, ecKey, hdr("alg", nil, "kid", kid), claims)},
 		{"alg", "ES256 with the attacker's key embedded as jwk", withLib(jwt.SigningMethodES256, ecKey, hdr("alg", nil, "kid", "ec-1",
-			"jwk", map[string]any{"kty": "EC", "crv": "P-256", "x": b64(ecKey.X.FillBytes(make([]byte, 32))), "y": b64(ecKey.Y.FillBytes(make([]byte, 32)))}), claims)},
-		{"alg", "EdDSA by another Ed25519 key, our kid", jws(hdr("kid", kid), claims, edAttacker)},
+			"jwk", map[string]any{"kty": "EC", "crv": "P-256", "x": jwstest.B64(ecKey.X.FillBytes(make([]byte, 32))), "y": jwstest.B64(ecKey.Y.FillBytes(make([]byte, 32)))}), claims)},
+		{"alg", "EdDSA by another Ed25519 key, our kid", jwstest.JWS(hdr("kid", kid), claims, edAttacker)},
 
 		// RFC 8725 §3.10: kid is a lookup key in the pinned key set, never a path, a query or a
 		// prefix; a kid that is not a string names no key.
-		{"kid", "kid ../../etc/passwd", jws(hdr("kid", "../../etc/passwd"), claims, edAttacker)},
-		{"kid", "kid ../../../../dev/null", jws(hdr("kid", "../../../../dev/null"), claims, edAttacker)},
-		{"kid", "kid ' OR 1=1 --", jws(hdr("kid", "' OR 1=1 --"), claims, edAttacker)},
-		{"kid", "kid with a UNION SELECT", jws(hdr("kid", "x' UNION SELECT public_key FROM signing_keys WHERE '1'='1"), claims, edAttacker)},
-		{"kid", "kid *", jws(hdr("kid", "*"), claims, edAttacker)},
-		{"kid", "kid of 4 KiB", jws(hdr("kid", strings.Repeat("A", 4<<10)), claims, edAttacker)},
-		{"kid", "kid = our kid + NUL, signed by our key", jws(hdr("kid", kid+"\x00"), claims, edSigner(key))},
-		{"kid", "kid = NUL + our kid, signed by our key", jws(hdr("kid", "\x00"+kid), claims, edSigner(key))},
-		{"kid", "kid = our kid with a trailing space, signed by our key", jws(hdr("kid", kid+" "), claims, edSigner(key))},
-		{"kid", "kid = our kid in upper case, signed by our key", jws(hdr("kid", strings.ToUpper(kid)), claims, edSigner(key))},
-		{"kid", "kid as a number", jws(hdr("kid", 1), claims, edSigner(key))},
-		{"kid", "kid as an array holding our kid", jws(hdr("kid", []string{kid}), claims, edSigner(key))},
-		{"kid", "kid as an object", jws(hdr("kid", map[string]string{"kid": kid}), claims, edSigner(key))},
-		{"kid", "empty kid", jws(hdr("kid", ""), claims, edSigner(key))},
+		{"kid", "kid ../../etc/passwd", jwstest.JWS(hdr("kid", "../../etc/passwd"), claims, edAttacker)},
+		{"kid", "kid ../../../../dev/null", jwstest.JWS(hdr("kid", "../../../../dev/null"), claims, edAttacker)},
+		{"kid", "kid ' OR 1=1 --", jwstest.JWS(hdr("kid", "' OR 1=1 --"), claims, edAttacker)},
+		{"kid", "kid with a UNION SELECT", jwstest.JWS(hdr("kid", "x' UNION SELECT public_key FROM signing_keys WHERE '1'='1"), claims, edAttacker)},
+		{"kid", "kid *", jwstest.JWS(hdr("kid", "*"), claims, edAttacker)},
+		{"kid", "kid of 4 KiB", jwstest.JWS(hdr("kid", strings.Repeat("A", 4<<10)), claims, edAttacker)},
+		{"kid", "kid = our kid + NUL, signed by our key", jwstest.JWS(hdr("kid", kid+"\x00"), claims, jwstest.EdSigner(key))},
+		{"kid", "kid = NUL + our kid, signed by our key", jwstest.JWS(hdr("kid", "\x00"+kid), claims, jwstest.EdSigner(key))},
+		{"kid", "kid = our kid with a trailing space, signed by our key", jwstest.JWS(hdr("kid", kid+" "), claims, jwstest.EdSigner(key))},
+		{"kid", "kid = our kid in upper case, signed by our key", jwstest.JWS(hdr("kid", strings.ToUpper(kid)), claims, jwstest.EdSigner(key))},
+		{"kid", "kid as a number", jwstest.JWS(hdr("kid", 1), claims, jwstest.EdSigner(key))},
+		{"kid", "kid as an array holding our kid", jwstest.JWS(hdr("kid", []string{kid}), claims, jwstest.EdSigner(key))},
+		{"kid", "kid as an object", jwstest.JWS(hdr("kid", map[string]string{"kid": kid}), claims, jwstest.EdSigner(key))},
+		{"kid", "empty kid", jwstest.JWS(hdr("kid", ""), claims, jwstest.EdSigner(key))},
 
 		// RFC 8725 §3.10: keys come only from the pinned JWKS; jku, x5u, jwk and x5c are not
 		// followed, so an attacker's key named or embedded there verifies nothing.
-		{"key header", "jwk: the attacker's key embedded, its kid", jws(hdr("kid", attackerKid, "jwk", okpJWK(attackerPub)), claims, edAttacker)},
-		{"key header", "jwk: the attacker's key embedded, our kid", jws(hdr("kid", kid, "jwk", okpJWK(attackerPub)), claims, edAttacker)},
-		{"key header", "jwk embedded, no kid", jws(hdr("jwk", okpJWK(attackerPub)), claims, edAttacker)},
-		{"key header", "jku: the attacker's JWKS, its kid", jws(hdr("kid", attackerKid, "jku", site.URL+"/.well-known/jwks.json"), claims, edAttacker)},
-		{"key header", "jku: the attacker's JWKS, our kid", jws(hdr("kid", kid, "jku", site.URL+"/.well-known/jwks.json"), claims, edAttacker)},
-		{"key header", "x5u: the attacker's certificate", jws(hdr("kid", attackerKid, "x5u", site.URL+"/cert.pem"), claims, edAttacker)},
-		{"key header", "x5c: the attacker's self-signed certificate", jws(hdr("kid", attackerKid, "x5c", x5c), claims, edAttacker)},
-		{"key header", "x5c and our kid", jws(hdr("kid", kid, "x5c", x5c), claims, edAttacker)},
+		{"key header", "jwk: the attacker's key embedded, its kid", jwstest.JWS(hdr("kid", attackerKid, "jwk", okpJWK(attackerPub)), claims, edAttacker)},
+		{"key header", "jwk: the attacker's key embedded, our kid", jwstest.JWS(hdr("kid", kid, "jwk", okpJWK(attackerPub)), claims, edAttacker)},
+		{"key header", "jwk embedded, no kid", jwstest.JWS(hdr("jwk", okpJWK(attackerPub)), claims, edAttacker)},
+		{"key header", "jku: the attacker's JWKS, its kid", jwstest.JWS(hdr("kid", attackerKid, "jku", site.URL+"/.well-known/jwks.json"), claims, edAttacker)},
+		{"key header", "jku: the attacker's JWKS, our kid", jwstest.JWS(hdr("kid", kid, "jku", site.URL+"/.well-known/jwks.json"), claims, edAttacker)},
+		{"key header", "x5u: the attacker's certificate", jwstest.JWS(hdr("kid", attackerKid, "x5u", site.URL+"/cert.pem"), claims, edAttacker)},
+		{"key header", "x5c: the attacker's self-signed certificate", jwstest.JWS(hdr("kid", attackerKid, "x5c", x5c), claims, edAttacker)},
+		{"key header", "x5c and our kid", jwstest.JWS(hdr("kid", kid, "x5c", x5c), claims, edAttacker)},
 		{"key header", "jku added to a genuine token", reheaded("jku", site.URL+"/.well-known/jwks.json")},
 
 		// RFC 8725 §3.11/§3.12: explicit typing; one kind of token is never taken for another.
-		{"typ", "typ JWT", jws(hdr("typ", "JWT", "kid", kid), claims, edSigner(key))},
-		{"typ", "no typ", jws(hdr("typ", nil, "kid", kid), claims, edSigner(key))},
-		{"typ", "typ at+jwt (an OAuth access token)", jws(hdr("typ", "at+jwt", "kid", kid), claims, edSigner(key))},
-		{"typ", "typ with a trailing space", jws(hdr("typ", typ+" ", "kid", kid), claims, edSigner(key))},
-		{"typ", "typ with a parameter", jws(hdr("typ", typ+";v=1", "kid", kid), claims, edSigner(key))},
-		{"typ", "typ application/application/…", jws(hdr("typ", "application/application/"+typ, "kid", kid), claims, edSigner(key))},
-		{"typ", "typ as an array", jws(hdr("typ", []string{typ}, "kid", kid), claims, edSigner(key))},
+		{"typ", "typ JWT", jwstest.JWS(hdr("typ", "JWT", "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "no typ", jwstest.JWS(hdr("typ", nil, "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "typ at+jwt (an OAuth access token)", jwstest.JWS(hdr("typ", "at+jwt", "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "typ with a trailing space", jwstest.JWS(hdr("typ", typ+" ", "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "typ with a parameter", jwstest.JWS(hdr("typ", typ+";v=1", "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "typ application/application/…", jwstest.JWS(hdr("typ", "application/application/"+typ, "kid", kid), claims, jwstest.EdSigner(key))},
+		{"typ", "typ as an array", jwstest.JWS(hdr("typ", []string{typ}, "kid", kid), claims, jwstest.EdSigner(key))},
 		{"typ", "typ changed on a genuine token", reheaded("typ", "JWT")},
 
 		// RFC 7515 §4.1.11: a critical extension this verifier does not know refuses the token.
-		{"crit", "crit [b64] signed by our key", jws(hdr("kid", kid, "crit", []string{"b64"}, "b64", false), claims, edSigner(key))},
-		{"crit", "crit [exp]", jws(hdr("kid", kid, "crit", []string{"exp"}), claims, edSigner(key))},
-		{"crit", "crit empty list", jws(hdr("kid", kid, "crit", []string{}), claims, edSigner(key))},
+		{"crit", "crit [b64] signed by our key", jwstest.JWS(hdr("kid", kid, "crit", []string{"b64"}, "b64", false), claims, jwstest.EdSigner(key))},
+		{"crit", "crit [exp]", jwstest.JWS(hdr("kid", kid, "crit", []string{"exp"}), claims, jwstest.EdSigner(key))},
+		{"crit", "crit empty list", jwstest.JWS(hdr("kid", kid, "crit", []string{}), claims, jwstest.EdSigner(key))},
 		{"crit", "crit added to a genuine token", reheaded("crit", []string{"x-entitled"})},
 
 		// Tampering: any change to the signed bytes, or a signature that is not the one made.
@@ -250,12 +191,12 @@ func forgeries(t testing.TB, typ string, claims jwt.Claims, genuine string, key 
 		{"tamper", "payload edited: iss", edited("iss", "https://evil.example")},
 		{"tamper", "payload edited: exp far ahead", edited("exp", 4102444800)},
 		{"tamper", "payload edited: ent and roles widened", edited("roles", []string{"admin", "support", "license"})},
-		{"tamper", "header swapped for one without kid", b64json(hdr()) + "." + parts[1] + "." + parts[2]},
-		{"tamper", "a signature bit flipped", parts[0] + "." + parts[1] + "." + b64(flipped)},
-		{"tamper", "signature truncated", parts[0] + "." + parts[1] + "." + b64(sig[:32])},
+		{"tamper", "header swapped for one without kid", jwstest.B64JSON(hdr()) + "." + parts[1] + "." + parts[2]},
+		{"tamper", "a signature bit flipped", parts[0] + "." + parts[1] + "." + jwstest.B64(flipped)},
+		{"tamper", "signature truncated", parts[0] + "." + parts[1] + "." + jwstest.B64(sig[:32])},
 		{"tamper", "signature empty", parts[0] + "." + parts[1] + "."},
-		{"tamper", "signature of zeros", parts[0] + "." + parts[1] + "." + b64(make([]byte, 64))},
-		{"tamper", "signature doubled", parts[0] + "." + parts[1] + "." + b64(append(append([]byte(nil), sig...), sig...))},
+		{"tamper", "signature of zeros", parts[0] + "." + parts[1] + "." + jwstest.B64(make([]byte, 64))},
+		{"tamper", "signature doubled", parts[0] + "." + parts[1] + "." + jwstest.B64(append(append([]byte(nil), sig...), sig...))},
 		{"tamper", "signature re-encoded non-canonically (spare bits set)", nonCanonical},
 		{"tamper", "signature with base64 padding", genuine + "=="},
 
@@ -274,19 +215,19 @@ func forgeries(t testing.TB, typ string, claims jwt.Claims, genuine string, key 
 		{"framing", "a Bearer prefix inside the token", "Bearer " + genuine},
 		{"framing", "empty", ""},
 		{"framing", "dots only", ".."},
-		{"framing", "header of invalid JSON", b64([]byte(`{"alg":"EdDSA",`)) + "." + parts[1] + "." + parts[2]},
+		{"framing", "header of invalid JSON", jwstest.B64([]byte(`{"alg":"EdDSA",`)) + "." + parts[1] + "." + parts[2]},
 		{"framing", "payload of invalid UTF-8, signed by our key", func() string {
-			in := parts[0] + "." + b64([]byte("{\"iss\":\"\xff\xfe\"}"))
-			return in + "." + b64(ed25519.Sign(key, []byte(in)))
+			in := parts[0] + "." + jwstest.B64([]byte("{\"iss\":\"\xff\xfe\"}"))
+			return in + "." + jwstest.B64(ed25519.Sign(key, []byte(in)))
 		}()},
 
 		// Size: what no token of entitled's can be is refused before it is decoded.
-		{"size", "1 MiB claim, signed by an attacker", jws(hdr("kid", attackerKid), map[string]any{"pad": strings.Repeat("A", 1<<20)}, edAttacker)},
+		{"size", "1 MiB claim, signed by an attacker", jwstest.JWS(hdr("kid", attackerKid), map[string]any{"pad": strings.Repeat("A", 1<<20)}, edAttacker)},
 		{"size", "1 MiB claim, signed by our key", func() string {
-			in := parts[0] + "." + b64json(map[string]any{"pad": strings.Repeat("A", 1<<20)})
-			return in + "." + b64(ed25519.Sign(key, []byte(in)))
+			in := parts[0] + "." + jwstest.B64JSON(map[string]any{"pad": strings.Repeat("A", 1<<20)})
+			return in + "." + jwstest.B64(ed25519.Sign(key, []byte(in)))
 		}()},
-		{"size", "64 KiB header", jws(hdr("kid", kid, "x-pad", strings.Repeat("A", 64<<10)), claims, edSigner(key))},
+		{"size", "64 KiB header", jwstest.JWS(hdr("kid", kid, "x-pad", strings.Repeat("A", 64<<10)), claims, jwstest.EdSigner(key))},
 		{"size", "a million dots", strings.Repeat(".", 1<<20)},
 	}
 }
@@ -307,7 +248,7 @@ func entitlementAttacks(is *testIssuer, good *verify.Claims) []attackRow {
 				m[k] = v
 			}
 		}
-		return jws(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": thumbprint(key.Public().(ed25519.PublicKey))}, m, edSigner(key))
+		return jwstest.JWS(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": thumbprint(key.Public().(ed25519.PublicKey))}, m, jwstest.EdSigner(key))
 	}
 	return []attackRow{
 		// RFC 8725 §3.9: a token for another service opens nothing here.
@@ -399,12 +340,7 @@ func TestVerify_AttackTable(t *testing.T) {
 // TestVerifyLicenseKey_AttackTable: the same forgeries, and confusions of their own, against
 // the offline license-key check a product runs.
 func TestVerifyLicenseKey_AttackTable(t *testing.T) {
-	is := newTestIssuer(300)
-	defer is.Close()
-	keys, err := verify.ParseJWKS(is.jwks())
-	if err != nil {
-		t.Fatal(err)
-	}
+	is, keys := newOfflineIssuer(t)
 	good := &verify.LicenseClaims{Issuer: is.URL, ID: "5", IssuedAt: jwt.NewNumericDate(t0), License: "LN-7KQ2-M9XD-44TB-R1ZC", SKU: "S",
 		VerMajor: 2, Fingerprint: "fp-000001", Host: "h"}
 	opts := verify.LicenseKeyOptions{Issuer: is.URL, Fingerprint: "fp-000001", SKU: "S", VerMajor: 2, Now: func() time.Time { return t0 }}
@@ -437,21 +373,17 @@ func TestVerify_AcceptedOnPurpose(t *testing.T) {
 	attackerPub, attacker, _ := ed25519.GenerateKey(rand.Reader)
 	site := newAttackerSite(t, attackerPub)
 	h := func(kv ...any) map[string]any {
-		m := map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": kid}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
+		return jwstest.Edited(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": kid}, kv...)
 	}
 	for _, tc := range []struct{ name, why, token string }{
 		{"typ ENT+JWT", "RFC 7515 §4.1.9: media types compare case-insensitively", signWith(key, "ENT+JWT", good)},
 		{"typ application/ent+jwt", "RFC 7515 §4.1.9: the application/ prefix may be left out or not", signWith(key, "application/ent+jwt", good)},
 		{"jku to the attacker's site, signed by our key", "RFC 8725 §3.10: jku is ignored, never fetched; the key is ours, found by kid in the pinned JWKS",
-			jws(h("jku", site.URL+"/jwks.json"), good, edSigner(key))},
-		{"x5u to the attacker's site, signed by our key", "as jku", jws(h("x5u", site.URL+"/cert.pem"), good, edSigner(key))},
+			jwstest.JWS(h("jku", site.URL+"/jwks.json"), good, jwstest.EdSigner(key))},
+		{"x5u to the attacker's site, signed by our key", "as jku", jwstest.JWS(h("x5u", site.URL+"/cert.pem"), good, jwstest.EdSigner(key))},
 		{"jwk of the attacker embedded, signed by our key", "an embedded key is never used: verification is with the published key the kid names",
-			jws(h("jwk", okpJWK(attackerPub)), good, edSigner(key))},
-		{"x5c of the attacker, signed by our key", "as jwk", jws(h("x5c", []string{base64.StdEncoding.EncodeToString(selfSigned(t, attacker))}), good, edSigner(key))},
+			jwstest.JWS(h("jwk", okpJWK(attackerPub)), good, jwstest.EdSigner(key))},
+		{"x5c of the attacker, signed by our key", "as jwk", jwstest.JWS(h("x5c", []string{base64.StdEncoding.EncodeToString(jwstest.SelfSigned(t, attacker, t0))}), good, jwstest.EdSigner(key))},
 	} {
 		if _, err := v.Verify(context.Background(), tc.token); err != nil {
 			t.Errorf("%s (%s): refused: %v", tc.name, tc.why, err)

@@ -2,7 +2,9 @@
 // chat) check the entitlement tokens that entitled issues, offline: it fetches entitled's public
 // keys from /.well-known/jwks.json, keeps them as long as the answer's Cache-Control max-age
 // allows (refreshing early, at most so often, when a token names a key it does not know), and
-// verifies tokens with golang-jwt/v5 restricted to EdDSA.
+// verifies tokens with golang-jwt/v5 restricted to EdDSA. A token that carries a status is
+// checked against entitled's token status list, downloaded once per its ttl (StatusLists), so
+// that a revoked grant is refused within minutes while verification stays offline.
 //
 //	v, err := verify.New("https://entitled.example.com/.well-known/jwks.json", verify.Options{
 //		Issuer:   "https://entitled.example.com",
@@ -73,6 +75,21 @@ type Claims struct {
 	// GrantVersion is the member's grant version: introspection compares it with the current one
 	// to tell a revoked or changed grant.
 	GrantVersion int64 `json:"ver"`
+	// Status points at this grant's bit in a token status list (draft-ietf-oauth-status-list);
+	// nil on tokens issued before status lists existed.
+	Status *StatusClaim `json:"status,omitempty"`
+}
+
+// StatusClaim is the status claim of the IETF OAuth Token Status List draft:
+// {"status_list": {"idx": 12345, "uri": "https://entitled.example.com/v1/status-lists/1"}}.
+type StatusClaim struct {
+	StatusList StatusListRef `json:"status_list"`
+}
+
+// StatusListRef names one index of one status list.
+type StatusListRef struct {
+	Index int64  `json:"idx"`
+	URI   string `json:"uri"`
 }
 
 // Has reports whether the token grants the entitlement.

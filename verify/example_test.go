@@ -1,6 +1,8 @@
 package verify_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -94,4 +96,56 @@ func ExampleVerifyLicenseKey() {
 	// Output:
 	// LN-7KQ2-M9XD-44TB-R1ZC build-01.example.com 2027-06-30 <nil>
 	// verify: the license key is for another machine
+}
+
+// A token that carries a status is checked against entitled's status list, downloaded once per
+// the list's ttl. When the ttl has run out and entitled cannot be reached, the default policy
+// refuses such tokens (503 unavailable) until a list is had again; AcceptUntilListExpires keeps
+// using the last list until its exp, refusing the revocations it holds but not seeing newer ones.
+func ExampleStatusListFailure() {
+	entitled := newTestIssuer(300) // stands in for entitled: its JWKS, a status list, tokens
+	defer entitled.Close()
+	uri := entitled.URL + "/v1/status-lists/1"
+	entitled.PublishList("1", entitled.SignList(uri, t0, 300, 7), 300) // index 7 revoked; ttl 5 minutes
+	clk := &clock{t: t0}
+
+	strict, _ := verify.New(entitled.URL+"/.well-known/jwks.json", verify.Options{Issuer: entitled.URL, Audience: []string{"downloads"},
+		Now: clk.Now}) // StatusListFailure: verify.RefuseWithoutFreshList, the default
+	lenient, _ := verify.New(entitled.URL+"/.well-known/jwks.json", verify.Options{Issuer: entitled.URL, Audience: []string{"downloads"},
+		Now: clk.Now, StatusListFailure: verify.AcceptUntilListExpires})
+
+	token := func(idx int64) string {
+		c := entitled.Claims(clk.Now())
+		c.Status = &verify.StatusClaim{StatusList: verify.StatusListRef{Index: idx, URI: uri}}
+		return entitled.Sign(c)
+	}
+	show := func(when string) {
+		for _, v := range []struct {
+			name string
+			*verify.Verifier
+		}{{"refuse", strict}, {"accept until exp", lenient}} {
+			for _, idx := range []int64{8, 7} {
+				_, err := v.Verify(context.Background(), token(idx))
+				var ve *verify.Error
+				if errors.As(err, &ve) {
+					fmt.Printf("%s, %s, index %d: %d %s\n", when, v.name, idx, ve.Status, ve.Code)
+				} else {
+					fmt.Printf("%s, %s, index %d: accepted\n", when, v.name, idx)
+				}
+			}
+		}
+	}
+	show("list fetched")
+	entitled.listsOut.Store(true) // entitled cannot be reached
+	clk.Advance(10 * time.Minute) // the ttl has run out
+	show("no fresh list")
+	// Output:
+	// list fetched, refuse, index 8: accepted
+	// list fetched, refuse, index 7: 401 revoked
+	// list fetched, accept until exp, index 8: accepted
+	// list fetched, accept until exp, index 7: 401 revoked
+	// no fresh list, refuse, index 8: 503 unavailable
+	// no fresh list, refuse, index 7: 503 unavailable
+	// no fresh list, accept until exp, index 8: accepted
+	// no fresh list, accept until exp, index 7: 401 revoked
 }

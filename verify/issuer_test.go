@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,7 +21,8 @@ import (
 )
 
 // testIssuer stands in for entitled: it serves a JWKS of its keys with Cache-Control max-age
-// and an ETag, counts the fetches, and signs tokens.
+// and an ETag, counts the fetches, and signs tokens. It serves the status lists published with
+// PublishList under /v1/status-lists/ (statuslist_test.go).
 type testIssuer struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -27,13 +30,36 @@ type testIssuer struct {
 	maxAge   int
 	fetches  atomic.Int64
 	notModif atomic.Int64
+	lists    map[string]servedList // by path
+	listsOut atomic.Bool           // the lists answer 503, as when entitled cannot be reached
+	listHits atomic.Int64
+	listSlow atomic.Int64 // the lists answer after this many nanoseconds
 }
 
 func newTestIssuer(maxAge int) *testIssuer {
 	is := &testIssuer{maxAge: maxAge}
 	is.AddKey()
-	is.Server = httptest.NewServer(http.HandlerFunc(is.serveJWKS))
+	is.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/status-lists/") {
+			is.serveList(w, r)
+			return
+		}
+		is.serveJWKS(w, r)
+	}))
 	return is
+}
+
+// newOfflineIssuer is a test issuer, closed when the test ends, and its JWKS as a product that
+// verifies offline holds it.
+func newOfflineIssuer(t testing.TB) (*testIssuer, verify.StaticKeys) {
+	t.Helper()
+	is := newTestIssuer(300)
+	t.Cleanup(is.Close)
+	keys, err := verify.ParseJWKS(is.jwks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is, keys
 }
 
 func thumbprint(pub ed25519.PublicKey) string {

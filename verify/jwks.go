@@ -215,9 +215,55 @@ func (j *JWKS) fetch(ctx context.Context, cur *keySet, now time.Time) (*keySet, 
 	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("fetch %s: not a JWK Set: %w", j.url, err)
 	}
-	keys := make(map[string]ed25519.PublicKey, len(doc.Keys))
-	for _, k := range doc.Keys {
-		// Only Ed25519 signing keys: a key of another type or use can never verify a token.
+	keys := signingKeys(doc.Keys)
+	return &keySet{keys: keys, etag: res.Header.Get("ETag"), fetchedAt: now, expires: now.Add(ttl)}, nil
+}
+
+// maxAge is how long an answer may be kept: Cache-Control max-age less Age, or the default.
+func (j *JWKS) maxAge(h http.Header) time.Duration {
+	if ttl, ok := cacheLifetime(h); ok {
+		return ttl
+	}
+	return j.opts.DefaultMaxAge
+}
+
+// cacheLifetime is how long an answer may be kept by its Cache-Control max-age less its Age,
+// at least a second; false when the answer gives no max-age. no-store and no-cache keep it for
+// a second, so that a burst of verifications makes one fetch.
+func cacheLifetime(h http.Header) (time.Duration, bool) {
+	cc := strings.ToLower(h.Get("Cache-Control"))
+	if cc == "" {
+		return 0, false
+	}
+	ttl := time.Duration(-1)
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(d)
+		switch {
+		case d == "no-store", d == "no-cache":
+			return time.Second, true
+		case strings.HasPrefix(d, "max-age="):
+			if n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(d, "max-age="), `"`)); err == nil && n >= 0 {
+				ttl = time.Duration(n) * time.Second
+			}
+		}
+	}
+	if ttl < 0 {
+		return 0, false
+	}
+	if age, err := strconv.Atoi(h.Get("Age")); err == nil && age > 0 {
+		ttl -= time.Duration(age) * time.Second
+	}
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	return ttl, true
+}
+
+// signingKeys are the Ed25519 signing keys of a JWK Set by kid: a key of another type or use can
+// never verify a token, so it is left out.
+func signingKeys(doc []jwk) map[string]ed25519.PublicKey {
+	keys := make(map[string]ed25519.PublicKey, len(doc))
+	for _, k := range doc {
 		if k.Kty != "OKP" || k.Crv != "Ed25519" || k.Kid == "" || (k.Alg != "" && k.Alg != Algorithm) || (k.Use != "" && k.Use != "sig") {
 			continue
 		}
@@ -227,36 +273,5 @@ func (j *JWKS) fetch(ctx context.Context, cur *keySet, now time.Time) (*keySet, 
 		}
 		keys[k.Kid] = ed25519.PublicKey(x)
 	}
-	return &keySet{keys: keys, etag: res.Header.Get("ETag"), fetchedAt: now, expires: now.Add(ttl)}, nil
-}
-
-// maxAge is how long an answer may be kept: Cache-Control max-age less Age, or the default.
-// no-store and no-cache keep it for a second, so that a burst of verifications makes one fetch.
-func (j *JWKS) maxAge(h http.Header) time.Duration {
-	cc := strings.ToLower(h.Get("Cache-Control"))
-	if cc == "" {
-		return j.opts.DefaultMaxAge
-	}
-	ttl := time.Duration(-1)
-	for _, d := range strings.Split(cc, ",") {
-		d = strings.TrimSpace(d)
-		switch {
-		case d == "no-store", d == "no-cache":
-			return time.Second
-		case strings.HasPrefix(d, "max-age="):
-			if n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(d, "max-age="), `"`)); err == nil && n >= 0 {
-				ttl = time.Duration(n) * time.Second
-			}
-		}
-	}
-	if ttl < 0 {
-		return j.opts.DefaultMaxAge
-	}
-	if age, err := strconv.Atoi(h.Get("Age")); err == nil && age > 0 {
-		ttl -= time.Duration(age) * time.Second
-	}
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	return ttl
+	return keys
 }

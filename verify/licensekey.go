@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,9 @@ type LicenseClaims struct {
 	// SupportEndsOn is the license's support end (YYYY-MM-DD) when the key was issued; absent for
 	// a license without support.
 	SupportEndsOn string `json:"support_ends_on,omitempty"`
+	// Status points at this key's bit in a token status list; nil on keys issued before status
+	// lists existed.
+	Status *StatusClaim `json:"status,omitempty"`
 }
 
 func (c *LicenseClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
@@ -57,17 +59,7 @@ func ParseJWKS(data []byte) (StaticKeys, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("verify: not a JWK Set: %w", err)
 	}
-	keys := StaticKeys{}
-	for _, k := range doc.Keys {
-		if k.Kty != "OKP" || k.Crv != "Ed25519" || k.Kid == "" || (k.Alg != "" && k.Alg != Algorithm) || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		x, err := base64.RawURLEncoding.DecodeString(k.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			continue
-		}
-		keys[k.Kid] = ed25519.PublicKey(x)
-	}
+	keys := StaticKeys(signingKeys(doc.Keys))
 	if len(keys) == 0 {
 		return nil, errors.New("verify: the JWK Set has no Ed25519 signing key")
 	}
@@ -82,6 +74,16 @@ type LicenseKeyOptions struct {
 	VerMajor    int    // this product's major version; 0 skips the check
 	Leeway      time.Duration
 	Now         func() time.Time
+	// StatusList is a status list the caller downloaded and checked (ParseStatusList): a key that
+	// carries a status is checked against it, fully offline. The key's list must be this one
+	// and the list must not be past its exp.
+	StatusList *StatusList
+	// StatusLists checks a key's status online instead, fetching its list as Verify does (a
+	// Verifier's StatusLists, or NewStatusLists), under StatusListFailure.
+	StatusLists       *StatusLists
+	StatusListFailure StatusListFailure
+	// A key that carries a status is not checked when neither is given: a product that never
+	// downloads a list does not learn that its key was released.
 }
 
 // Errors of VerifyLicenseKey beyond the token's own, for errors.Is.
@@ -92,7 +94,9 @@ var (
 
 // VerifyLicenseKey checks a license key offline against keys (ParseJWKS of a saved JWKS): the
 // EdDSA signature by a key of the set, typ lic+jwt, iss, exp when the key has one (trial and
-// subscription licenses), iat, and that it is for this machine, product and major version.
+// subscription licenses), iat, and that it is for this machine, product and major version; then
+// its status-list bit, when it carries one and opts give a list (ErrRevoked once the key was
+// released or its contract terminated).
 func VerifyLicenseKey(keys KeySource, key string, opts LicenseKeyOptions) (*LicenseClaims, error) {
 	if opts.Issuer == "" {
 		return nil, errors.New("verify: LicenseKeyOptions.Issuer is required")
@@ -106,19 +110,7 @@ func VerifyLicenseKey(keys KeySource, key string, opts LicenseKeyOptions) (*Lice
 		return nil, fmt.Errorf("verify: %s: %w", describe(err), err)
 	}
 	claims := new(LicenseClaims)
-	_, err := jwt.NewParser(popts...).ParseWithClaims(key, claims, func(t *jwt.Token) (any, error) {
-		if !typeIs(t.Header["typ"], TypLicense) {
-			return nil, ErrWrongType
-		}
-		if _, ok := t.Header["crit"]; ok {
-			return nil, ErrCritical
-		}
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, ErrNoKeyID
-		}
-		return keys.PublicKey(context.Background(), kid)
-	})
+	_, err := jwt.NewParser(popts...).ParseWithClaims(key, claims, keyFunc(context.Background(), keys, TypLicense))
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("verify: %s: %w", describe(err), err)
@@ -127,5 +119,33 @@ func VerifyLicenseKey(keys KeySource, key string, opts LicenseKeyOptions) (*Lice
 	case opts.SKU != "" && claims.SKU != opts.SKU, opts.VerMajor != 0 && claims.VerMajor != opts.VerMajor:
 		return nil, ErrOtherProduct
 	}
+	if err := licenseKeyStatus(claims, opts); err != nil {
+		return nil, err
+	}
 	return claims, nil
+}
+
+// licenseKeyStatus checks the key's status against the list the options give, if any.
+func licenseKeyStatus(claims *LicenseClaims, opts LicenseKeyOptions) error {
+	if claims.Status == nil {
+		return nil
+	}
+	ref := claims.Status.StatusList
+	switch {
+	case opts.StatusList != nil:
+		now := time.Now()
+		if opts.Now != nil {
+			now = opts.Now()
+		}
+		switch {
+		case ref.URI != opts.StatusList.URI:
+			return fmt.Errorf("%w: the key's status is in another list", ErrNoStatusList)
+		case !now.Before(opts.StatusList.Expires):
+			return fmt.Errorf("%w: the list given is past its exp", ErrNoStatusList)
+		}
+		return opts.StatusList.check(ref.Index)
+	case opts.StatusLists != nil:
+		return opts.StatusLists.Check(context.Background(), ref, opts.StatusListFailure)
+	}
+	return nil
 }

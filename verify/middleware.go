@@ -43,8 +43,9 @@ func (v *Verifier) Authorize(r *http.Request, entitlement string) (*Claims, *Err
 
 // Require is net/http middleware that lets a request through only with a valid entitlement token
 // that grants the entitlement; the handler finds the claims with ClaimsFrom. Otherwise it answers
-// problem+json: 401 unauthenticated or invalid_token (with a WWW-Authenticate challenge), or 403
-// with the denial reason (role_missing, support_lapsed, …).
+// problem+json: 401 unauthenticated, invalid_token or revoked (with a WWW-Authenticate
+// challenge), 403 with the denial reason (role_missing, support_lapsed, …), or 503 unavailable
+// when the token's status list cannot be had (Options.StatusListFailure).
 func (v *Verifier) Require(entitlement string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,12 +69,12 @@ type Problem struct {
 }
 
 // WriteProblem answers with the error as application/problem+json; a 401 carries a Bearer
-// challenge (RFC 6750).
+// challenge (RFC 6750), with error="invalid_token" for a bad or revoked token.
 func WriteProblem(w http.ResponseWriter, e *Error) {
 	h := w.Header()
 	if e.Status == http.StatusUnauthorized {
 		challenge := `Bearer realm="entitled"`
-		if e.Code == CodeInvalidToken {
+		if e.Code == CodeInvalidToken || e.Code == ReasonRevoked {
 			challenge += `, error="invalid_token", error_description=` + strconv.Quote(e.Detail)
 		}
 		h.Set("WWW-Authenticate", challenge)

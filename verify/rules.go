@@ -16,6 +16,13 @@ const (
 	ReasonPremierNotPurchased = "premier_not_purchased"
 )
 
+// ReasonRevoked is the code of a token whose status-list bit is set: the grant behind it changed
+// or ended (or, for a license key, the key was released or its contract terminated). Unlike the
+// reasons above it is about the token, not about an entitlement: Verify gives it, with 401 (RFC
+// 6750 counts a revoked token as invalid_token, which the Bearer challenge says), and Reason never
+// does.
+const ReasonRevoked = "revoked"
+
 // Support statuses of the support claim.
 const (
 	StatusNone       = "none"

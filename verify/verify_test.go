@@ -33,10 +33,18 @@ var t0 = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 
 func setup(t testing.TB, maxAge int, jo verify.JWKSOptions) (*testIssuer, *verify.Verifier, *clock) {
 	t.Helper()
+	return setupWith(t, maxAge, verify.Options{JWKS: jo})
+}
+
+// setupWith is setup with more options; Issuer, Audience and Now are the test issuer's, the
+// audience downloads and the test clock.
+func setupWith(t testing.TB, maxAge int, o verify.Options) (*testIssuer, *verify.Verifier, *clock) {
+	t.Helper()
 	is := newTestIssuer(maxAge)
 	t.Cleanup(is.Close)
 	c := &clock{t: t0}
-	v, err := verify.New(is.JWKSURL(), verify.Options{Issuer: is.URL, Audience: []string{"downloads"}, Now: c.Now, JWKS: jo})
+	o.Issuer, o.Audience, o.Now = is.URL, []string{"downloads"}, c.Now
+	v, err := verify.New(is.JWKSURL(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,12 +416,7 @@ func BenchmarkEd25519Verify(b *testing.B) {
 // A license key verifies offline against a JWKS; an entitlement token, a key of another issuer
 // or product, an expired trial key or one signed by a key not in the set do not.
 func TestVerifyLicenseKey(t *testing.T) {
-	is := newTestIssuer(300)
-	defer is.Close()
-	keys, err := verify.ParseJWKS(is.jwks())
-	if err != nil {
-		t.Fatal(err)
-	}
+	is, keys := newOfflineIssuer(t)
 	now := t0
 	claims := func(f func(c *verify.LicenseClaims)) *verify.LicenseClaims {
 		c := &verify.LicenseClaims{Issuer: is.URL, ID: "5", IssuedAt: jwt.NewNumericDate(now), License: "LN-1", SKU: "S", VerMajor: 2, Fingerprint: "fp-000001", Host: "h"}

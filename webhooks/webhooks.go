@@ -210,12 +210,20 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.WebhookDeliveryA
 		return err
 	}
 	if out.Skip {
+		if out.Unsendable != "" {
+			return w.Webhooks.Abandon(ctx, out.DeliveryID, out.Unsendable)
+		}
 		return nil
 	}
 	att := w.Sender.Send(ctx, out)
 	last := job.Attempt >= job.MaxAttempts
+	if job.Args.Manual {
+		// A manual retry is one attempt beside the schedule: it fails the delivery only if the
+		// delivery had failed already (a pending one has scheduled attempts left).
+		last = job.Args.WasFailed
+	}
 	var next *time.Time
-	if !att.OK() && !last {
+	if !att.OK() && !last && !job.Args.Manual {
 		if d, ok := models.WebhookRetryDelay(job.Attempt); ok {
 			t := att.At.Add(d)
 			next = &t

@@ -2,6 +2,8 @@ package webhooks_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -266,15 +268,8 @@ func TestWorker_NextRetryFollowsTheSchedule(t *testing.T) {
 func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
-		store := storetest.Open(t, d, nil)
-		jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := dbstore.NewWebhooks(store, mailer.NewOutbox(jobs, nil), "test secret for webhooks", true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		env := newService(t, d)
+		jobs, svc := env.jobs, env.Webhooks
 		r := newReceiver(t, http.StatusServiceUnavailable)
 		ep, sec, err := svc.Create(ctx, models.WebhookInput{URL: r.srv.URL, Events: []string{"*"}}, models.SystemActor("test"))
 		if err != nil {
@@ -337,20 +332,30 @@ func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 			t.Fatalf("enabled again: %+v %v", got, err)
 		}
 
-		// A manual retry: one attempt, now; the receiver is back.
+		// A manual retry of the failed delivery: one attempt, now. While the receiver still
+		// fails, the delivery is failed again; then the receiver is back.
+		manual := func() error {
+			t.Helper()
+			if err := svc.Retry(ctx, itoa(ep.ID), itoa(del.ID)); err != nil {
+				t.Fatal(err)
+			}
+			return w.Work(ctx, retryJob(t, jobs, del.ID))
+		}
+		if err := manual(); err == nil {
+			t.Fatal("a manual retry answered 503 succeeded")
+		}
+		ds, _, _ = svc.Deliveries(ctx, itoa(ep.ID), models.Page{Limit: 10})
+		if ds[0].Status != models.WebhookDeliveryFailed || ds[0].NextAttemptAt != nil {
+			t.Fatalf("a failed delivery's manual retry failing: %s, next %v; want failed", ds[0].Status, ds[0].NextAttemptAt)
+		}
 		r.mu.Lock()
 		r.status = http.StatusOK
 		r.mu.Unlock()
-		if err := svc.Retry(ctx, itoa(ep.ID), itoa(del.ID)); err != nil {
-			t.Fatal(err)
-		}
-		job := &river.Job[dbstore.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 1},
-			Args: dbstore.WebhookDeliveryArgs{DeliveryID: del.ID, Manual: true}}
-		if err := w.Work(ctx, job); err != nil {
+		if err := manual(); err != nil {
 			t.Fatal(err)
 		}
 		ds, _, _ = svc.Deliveries(ctx, itoa(ep.ID), models.Page{Limit: 10})
-		if ds[0].Status != models.WebhookDeliverySucceeded || len(ds[0].Attempts) != models.WebhookMaxAttempts+1 {
+		if ds[0].Status != models.WebhookDeliverySucceeded || len(ds[0].Attempts) != models.WebhookMaxAttempts+2 {
 			t.Fatalf("after the retry: %s with %d attempts", ds[0].Status, len(ds[0].Attempts))
 		}
 		if got, _ := svc.Get(ctx, itoa(ep.ID)); got.FailingSince != nil {
@@ -359,7 +364,7 @@ func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 		if err := svc.Retry(ctx, itoa(ep.ID), itoa(del.ID)); dbstore.ErrorCode(err) != models.CodeConflict {
 			t.Errorf("retry of a succeeded delivery: %v", err)
 		}
-		// A deleted endpoint's deliveries are not sent.
+		// A deleted endpoint's deliveries are not sent: the pending one ends failed, saying why.
 		if err := svc.Ping(ctx, itoa(ep.ID)); err != nil {
 			t.Fatal(err)
 		}
@@ -367,23 +372,22 @@ func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 		if err := svc.Delete(ctx, itoa(ep.ID), models.SystemActor("test")); err != nil {
 			t.Fatal(err)
 		}
-		n := len(reqs) + 1
-		job = &river.Job[dbstore.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 8}, Args: dbstore.WebhookDeliveryArgs{DeliveryID: ds[0].ID}}
+		n := len(reqs) + 2 // the manual retries'
+		job := &river.Job[dbstore.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 8}, Args: dbstore.WebhookDeliveryArgs{DeliveryID: ds[0].ID}}
 		if err := w.Work(ctx, job); err != nil {
 			t.Fatal(err)
 		}
 		if reqs, _ := r.requests(); len(reqs) != n {
 			t.Fatalf("a deleted endpoint was sent to: %d requests, want %d", len(reqs), n)
 		}
-
-		// The metrics: 7 retrying and 1 failed attempt, then 1 success; the deleted endpoint's
-		// ping is still pending (unsent).
-		attempts := func(outcome string) float64 { return webhookAttempts(t, reg, "ping", outcome) }
-		if attempts(webhooks.OutcomeRetrying) != 7 || attempts(webhooks.OutcomeFailed) != 1 || attempts(webhooks.OutcomeSucceeded) != 1 {
-			t.Errorf("attempts: retrying %v, failed %v, succeeded %v", attempts(webhooks.OutcomeRetrying), attempts(webhooks.OutcomeFailed), attempts(webhooks.OutcomeSucceeded))
+		if n, err := svc.PendingDeliveries(ctx); err != nil || n != 0 {
+			t.Errorf("pending deliveries %d, %v after the endpoint was deleted; want 0", n, err)
 		}
-		if n, err := svc.PendingDeliveries(ctx); err != nil || n != 1 {
-			t.Errorf("pending deliveries %d, %v; want 1", n, err)
+
+		// The metrics: 7 retrying and 2 failed attempts, then 1 success.
+		attempts := func(outcome string) float64 { return webhookAttempts(t, reg, "ping", outcome) }
+		if attempts(webhooks.OutcomeRetrying) != 7 || attempts(webhooks.OutcomeFailed) != 2 || attempts(webhooks.OutcomeSucceeded) != 1 {
+			t.Errorf("attempts: retrying %v, failed %v, succeeded %v", attempts(webhooks.OutcomeRetrying), attempts(webhooks.OutcomeFailed), attempts(webhooks.OutcomeSucceeded))
 		}
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -392,14 +396,156 @@ func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 		for _, mf := range mfs {
 			switch mf.GetName() {
 			case "entitled_webhook_attempt_seconds":
-				if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 9 {
-					t.Errorf("%d attempts timed, want 9", n)
+				if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 10 {
+					t.Errorf("%d attempts timed, want 10", n)
 				}
 			case "entitled_webhook_pending_deliveries":
-				if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 1 {
-					t.Errorf("pending deliveries gauge %v, want 1", v)
+				if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 0 {
+					t.Errorf("pending deliveries gauge %v, want 0", v)
 				}
 			}
+		}
+	})
+}
+
+const baseURL = "https://licenses.example.com"
+
+// service is a webhook service on a fresh database, whose jobs (deliveries and letters) are
+// inserted on jobs but worked only by the test.
+type service struct {
+	store  *dbstore.Store
+	jobs   *river.Client[*sql.Tx]
+	outbox *mailer.Outbox
+	*dbstore.Webhooks
+}
+
+func newService(t *testing.T, d dbstore.Dialect) service {
+	t.Helper()
+	store := storetest.Open(t, d, nil)
+	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renderer, err := mailer.NewRenderer(baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox := mailer.NewOutbox(jobs, renderer)
+	svc, err := dbstore.NewWebhooks(store, outbox, "test secret for webhooks", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Links = mailer.NewLinks(baseURL)
+	return service{store, jobs, outbox, svc}
+}
+
+// retryJob is the job a manual retry of the delivery inserted (the newest of it), as River would
+// hand it to the worker.
+func retryJob(t *testing.T, jobs *river.Client[*sql.Tx], deliveryID int64) *river.Job[dbstore.WebhookDeliveryArgs] {
+	t.Helper()
+	res, err := jobs.JobList(context.Background(), river.NewJobListParams().Kinds(dbstore.WebhookDeliveryArgs{}.Kind()).First(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(res.Jobs) - 1; i >= 0; i-- {
+		var args dbstore.WebhookDeliveryArgs
+		if err := json.Unmarshal(res.Jobs[i].EncodedArgs, &args); err != nil {
+			t.Fatal(err)
+		}
+		if args.DeliveryID == deliveryID && args.Manual {
+			row := *res.Jobs[i]
+			row.Attempt = 1
+			return &river.Job[dbstore.WebhookDeliveryArgs]{JobRow: &row, Args: args}
+		}
+	}
+	t.Fatalf("no manual retry job of delivery %d", deliveryID)
+	return nil
+}
+
+// A manual retry of a pending delivery is one attempt beside its schedule: failing, it leaves
+// the delivery pending with its next attempt as it was; a disabled endpoint's pending delivery
+// ends failed, unsent, saying why, and may be retried once the endpoint is enabled again.
+func TestWorker_ManualRetryOfAPendingDeliveryKeepsItsSchedule(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
+		ctx := context.Background()
+		env := newService(t, d)
+		store, jobs, svc := env.store, env.jobs, env.Webhooks
+		r := newReceiver(t, http.StatusBadGateway)
+		ep, _, err := svc.Create(ctx, models.WebhookInput{URL: r.srv.URL, Events: []string{"*"}}, models.SystemActor("test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := itoa(ep.ID)
+		// A change (not a ping, which a disabled endpoint still gets): a contract terminated.
+		today := models.DateOf(time.Now())
+		c := storetest.SeedContract(t, store, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(300)})
+		if _, err := dbstore.NewContracts(store, env.outbox, 90).Terminate(ctx, itoa(c.ContractID), "test", models.SystemActor("test")); err != nil {
+			t.Fatal(err)
+		}
+		ds, _, _ := svc.Deliveries(ctx, id, models.Page{Limit: 10})
+		if len(ds) != 1 || ds[0].Type != "contract.terminated" {
+			t.Fatalf("deliveries %+v, want one contract.terminated", ds)
+		}
+		del := ds[0]
+		w := &webhooks.Worker{Webhooks: svc, Sender: &webhooks.Sender{Client: tlsClient(r, true)}}
+		scheduled := &river.Job[dbstore.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: models.WebhookMaxAttempts},
+			Args: dbstore.WebhookDeliveryArgs{DeliveryID: del.ID}}
+		if err := w.Work(ctx, scheduled); err == nil {
+			t.Fatal("a 502 succeeded")
+		}
+		ds, _, _ = svc.Deliveries(ctx, id, models.Page{Limit: 10})
+		next := ds[0].NextAttemptAt
+		if ds[0].Status != models.WebhookDeliveryPending || next == nil {
+			t.Fatalf("after the first attempt: %s, next %v", ds[0].Status, next)
+		}
+		if err := svc.Retry(ctx, id, itoa(del.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Work(ctx, retryJob(t, jobs, del.ID)); err == nil {
+			t.Fatal("a 502 succeeded")
+		}
+		ds, _, _ = svc.Deliveries(ctx, id, models.Page{Limit: 10})
+		if got := ds[0]; got.Status != models.WebhookDeliveryPending || got.NextAttemptAt == nil || !got.NextAttemptAt.Equal(*next) || len(got.Attempts) != 2 {
+			t.Fatalf("after a failed manual retry: %s, next %v (want %v), %d attempts; want pending on its schedule", got.Status, got.NextAttemptAt, next, len(got.Attempts))
+		}
+
+		// Disabled: the scheduled attempt sends nothing and fails the delivery, saying why.
+		off, on := false, true
+		if _, err := svc.Update(ctx, id, models.WebhookPatch{Enabled: &off}, models.SystemActor("test")); err != nil {
+			t.Fatal(err)
+		}
+		scheduled.Attempt = 2
+		if err := w.Work(ctx, scheduled); err != nil {
+			t.Fatal(err)
+		}
+		ds, _, _ = svc.Deliveries(ctx, id, models.Page{Limit: 10})
+		got := ds[0]
+		if got.Status != models.WebhookDeliveryFailed || got.NextAttemptAt != nil || len(got.Attempts) != 3 || !strings.Contains(got.Attempts[2].Error, "disabled") {
+			t.Fatalf("a disabled endpoint's delivery: %s, next %v, attempts %+v; want failed, unsent, saying why", got.Status, got.NextAttemptAt, got.Attempts)
+		}
+		if reqs, _ := r.requests(); len(reqs) != 2 {
+			t.Fatalf("%d requests, want 2 (none while disabled)", len(reqs))
+		}
+		if n, err := svc.PendingDeliveries(ctx); err != nil || n != 0 {
+			t.Errorf("pending deliveries %d, %v; want 0", n, err)
+		}
+
+		// Enabled again, the failed delivery may be retried, and succeeds.
+		if _, err := svc.Update(ctx, id, models.WebhookPatch{Enabled: &on}, models.SystemActor("test")); err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		r.status = http.StatusNoContent
+		r.mu.Unlock()
+		if err := svc.Retry(ctx, id, itoa(del.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Work(ctx, retryJob(t, jobs, del.ID)); err != nil {
+			t.Fatal(err)
+		}
+		ds, _, _ = svc.Deliveries(ctx, id, models.Page{Limit: 10})
+		if ds[0].Status != models.WebhookDeliverySucceeded {
+			t.Fatalf("retried after enabling: %s", ds[0].Status)
 		}
 	})
 }
@@ -409,14 +555,19 @@ func TestWorker_RetriesKeepTheWebhookIDAndEndFailed(t *testing.T) {
 func TestWorker_DisablesAnEndpointFailingFor5Days(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
-		store := storetest.Open(t, d, nil)
-		jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
+		env := newService(t, d)
+		store, jobs, svc := env.store, env.jobs, env.Webhooks
+		identity := dbstore.NewIdentity(store, env.outbox, baseURL)
+		for _, st := range []models.StaffInput{
+			{Email: "root@example.com", Name: "Root", Roles: []string{models.RoleSuperadmin}, Password: "a long staff password 1"},
+			{Email: "ops@example.com", Name: "Ops", Roles: []string{models.RoleOps}, Password: "a long staff password 2"},
+		} {
+			if _, _, err := identity.PutStaff(ctx, st, models.SystemActor("test")); err != nil {
+				t.Fatal(err)
+			}
 		}
-		svc, err := dbstore.NewWebhooks(store, mailer.NewOutbox(jobs, nil), "test secret for webhooks", true)
-		if err != nil {
-			t.Fatal(err)
+		disabledLetters := func() []mailer.Letter {
+			return storetest.Letters(t, jobs, func(l mailer.Letter) bool { return l.Kind == mailer.WebhookDisabled{}.Template() })
 		}
 		r := newReceiver(t, http.StatusInternalServerError)
 		ep, _, err := svc.Create(ctx, models.WebhookInput{URL: r.srv.URL, Events: []string{"*"}}, models.SystemActor("test"))
@@ -447,11 +598,27 @@ func TestWorker_DisablesAnEndpointFailingFor5Days(t *testing.T) {
 		if got, _ := svc.Get(ctx, id); !got.Enabled || got.FailingSince == nil || !got.FailingSince.Equal(t0) {
 			t.Fatalf("before 5 days: enabled %v, failing since %v", got.Enabled, got.FailingSince)
 		}
+		if ls := disabledLetters(); len(ls) != 0 {
+			t.Fatalf("letters before the endpoint was disabled: %+v", ls)
+		}
 		now = t0.Add(models.WebhookDisableAfter)
 		attempt(ds[1].ID, 2)
 		got, _ := svc.Get(ctx, id)
 		if got.Enabled || got.FailingSince == nil {
 			t.Fatalf("after 5 days: enabled %v, failing since %v", got.Enabled, got.FailingSince)
+		}
+		// Superadmins, and nobody else, get a letter that links to the endpoint's page.
+		ls := disabledLetters()
+		if len(ls) != 1 || len(ls[0].To) != 1 || ls[0].To[0] != "root@example.com" {
+			t.Fatalf("letters %+v, want one to the superadmin", ls)
+		}
+		if page := baseURL + "/staff/webhooks/" + id; !strings.Contains(ls[0].Text, page) || !strings.Contains(ls[0].Text, r.srv.URL) || !strings.Contains(ls[0].Text, t0.Format(time.RFC3339)) {
+			t.Errorf("the letter does not name the endpoint, its page %s and since when: %s", page, ls[0].Text)
+		}
+		// A further failure of the disabled endpoint sends no second letter.
+		attempt(ds[0].ID, 2)
+		if ls := disabledLetters(); len(ls) != 1 {
+			t.Errorf("%d letters after another failure, want 1", len(ls))
 		}
 		on := true
 		if got, err := svc.Update(ctx, id, models.WebhookPatch{Enabled: &on}, models.SystemActor("test")); err != nil || !got.Enabled || got.FailingSince != nil {

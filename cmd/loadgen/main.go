@@ -347,16 +347,8 @@ func dbName(u string) string {
 // no server to sample).
 func measure(ctx context.Context, o options, s *scenario, servers fleet, logf func(string, ...any)) result {
 	r := result{Name: s.name}
-	if s.prepare != nil {
-		skip, err := s.prepare(ctx)
-		if err != nil {
-			r.Skipped = "not run: " + err.Error()
-			return r
-		}
-		if skip != "" {
-			r.Skipped = skip
-			return r
-		}
+	if r.Skipped = s.ready(ctx); r.Skipped != "" {
+		return r
 	}
 	var sampler *rssSampler
 	if len(servers) > 0 {
@@ -370,13 +362,8 @@ func measure(ctx context.Context, o options, s *scenario, servers fleet, logf fu
 	if o.warmup > 0 {
 		warm = runPhase(ctx, client, o.connections, o.warmup, s.next, "warm-up", errs)
 	}
-	if s.afterWarmup != nil {
-		note, err := s.afterWarmup(ctx, warm, o.duration)
-		if err != nil {
-			r.Skipped = "not run: " + err.Error()
-			return r
-		}
-		r.Note = note
+	if r.Note, r.Skipped = s.warmedUp(ctx, warm, o.duration); r.Skipped != "" {
+		return r
 	}
 	cpu0 := servers.cpu()
 	m := runPhase(ctx, client, o.connections, o.duration, s.next, "measured", errs)
@@ -386,13 +373,11 @@ func measure(ctx context.Context, o options, s *scenario, servers fleet, logf fu
 			r.ServerCPU += cpu1[i] - cpu0[i]
 		}
 	}
-	if note := cpuNote(cpu0, cpu1); note != "" {
-		r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
-	}
+	r.Note = joinNotes(r.Note, cpuNote(cpu0, cpu1))
 	r.summarize(m.lat, m.elapsed)
 	r.Errors = m.errors
 	if m.ranOut {
-		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; ran out of requests to send after %s (figures over that span)", m.elapsed.Round(time.Millisecond)), "; ")
+		r.Note = joinNotes(r.Note, fmt.Sprintf("ran out of requests to send after %s (figures over that span)", m.elapsed.Round(time.Millisecond)))
 	}
 	r.FirstErrorLines = errs.list()
 	if sampler != nil {

@@ -125,7 +125,7 @@ func (r *latencyRow) summarize(m openResult) {
 		r.Max = m.lat[len(m.lat)-1]
 	}
 	if m.ranOut {
-		r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; ran out of requests to send after %s", m.elapsed.Round(time.Millisecond)), "; ")
+		r.Note = joinNotes(r.Note, fmt.Sprintf("ran out of requests to send after %s", m.elapsed.Round(time.Millisecond)))
 	}
 }
 
@@ -133,16 +133,8 @@ func (r *latencyRow) summarize(m openResult) {
 // rate, the top-up, then the measured window.
 func measureOpen(ctx context.Context, o options, s *scenario, servers fleet, rate float64, logf func(string, ...any)) latencyRow {
 	r := latencyRow{Name: s.name, Offered: rate}
-	if s.prepare != nil {
-		skip, err := s.prepare(ctx)
-		if err != nil {
-			r.Skipped = "not run: " + err.Error()
-			return r
-		}
-		if skip != "" {
-			r.Skipped = skip
-			return r
-		}
+	if r.Skipped = s.ready(ctx); r.Skipped != "" {
+		return r
 	}
 	client := newClient(o.connections, o.timeout)
 	defer client.CloseIdleConnections()
@@ -150,20 +142,14 @@ func measureOpen(ctx context.Context, o options, s *scenario, servers fleet, rat
 	logf("%s: %.0f req/s open-loop, warm-up %s, then %s measured", s.name, rate, o.warmup, o.duration)
 	if o.warmup > 0 {
 		w := runOpenPhase(ctx, client, o.connections, rate, o.poisson, o.warmup, s.next, "warm-up", errs)
-		if s.afterWarmup != nil {
-			note, err := s.afterWarmup(ctx, phaseResult{lat: w.lat, elapsed: w.elapsed, ranOut: w.ranOut}, o.duration)
-			if err != nil {
-				r.Skipped = "not run: " + err.Error()
-				return r
-			}
-			r.Note = note
+		warm := phaseResult{lat: w.lat, elapsed: w.elapsed, ranOut: w.ranOut}
+		if r.Note, r.Skipped = s.warmedUp(ctx, warm, o.duration); r.Skipped != "" {
+			return r
 		}
 	}
 	cpu0 := servers.cpu()
 	m := runOpenPhase(ctx, client, o.connections, rate, o.poisson, o.duration, s.next, "measured", errs)
-	if note := cpuNote(cpu0, servers.cpu()); note != "" {
-		r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
-	}
+	r.Note = joinNotes(r.Note, cpuNote(cpu0, servers.cpu()))
 	r.summarize(m)
 	r.FirstErrorLines = errs.list()
 	return r
@@ -190,14 +176,7 @@ func formatLatencyTable(rows []latencyRow) string {
 		cells = append(cells, []string{r.Name, fmt.Sprintf("%.0f", r.Offered), fmt.Sprintf("%.0f", done),
 			fmtMs(r.P50), fmtMs(r.P99), fmtMs(r.P999), fmtMs(r.Max), fmt.Sprintf("%d", r.Errors), late})
 	}
-	var b strings.Builder
-	b.WriteString(alignTable(cells))
-	for _, r := range rows {
-		if r.Note != "" {
-			fmt.Fprintf(&b, "note: %s: %s\n", r.Name, r.Note)
-		}
-	}
-	return b.String()
+	return alignTable(cells) + tableNotes(rows, func(r latencyRow) (string, string) { return r.Name, r.Note })
 }
 
 // openLoopTables measures every scenario open-loop, bare Gin first, at --rate or at each --load

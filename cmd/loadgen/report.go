@@ -104,14 +104,7 @@ func formatTable(rows []result, baseline float64) string {
 		}
 		cells = append(cells, []string{r.Name, fmt.Sprintf("%.0f", r.RPS()), fmtMs(r.P50), fmtMs(r.P99), errs, ratio, cpu, rss})
 	}
-	var b strings.Builder
-	b.WriteString(alignTable(cells))
-	for _, r := range rows {
-		if r.Note != "" {
-			fmt.Fprintf(&b, "note: %s: %s\n", r.Name, r.Note)
-		}
-	}
-	return b.String()
+	return alignTable(cells) + tableNotes(rows, func(r result) (string, string) { return r.Name, r.Note })
 }
 
 // alignTable renders rows of cells with the first column left-aligned and the others
@@ -145,4 +138,23 @@ func alignTable(cells [][]string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// tableNotes are the lines under a table, "note: <scenario>: <note>", of the rows with a note.
+func tableNotes[R any](rows []R, note func(R) (name, note string)) string {
+	var b strings.Builder
+	for _, r := range rows {
+		if name, n := note(r); n != "" {
+			fmt.Fprintf(&b, "note: %s: %s\n", name, n)
+		}
+	}
+	return b.String()
+}
+
+// joinNotes is a row's note with another appended, "; " between them when both say something.
+func joinNotes(note, more string) string {
+	if note == "" || more == "" {
+		return note + more
+	}
+	return note + "; " + more
 }

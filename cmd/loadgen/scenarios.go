@@ -28,6 +28,32 @@ type scenario struct {
 	afterWarmup func(ctx context.Context, warm phaseResult, measure time.Duration) (note string, err error)
 }
 
+// ready prepares the scenario and says why its row is skipped: the reason prepare gave, or that
+// prepare failed; "" when it is ready to run.
+func (s *scenario) ready(ctx context.Context) (skipped string) {
+	if s.prepare == nil {
+		return ""
+	}
+	skip, err := s.prepare(ctx)
+	if err != nil {
+		return "not run: " + err.Error()
+	}
+	return skip
+}
+
+// warmedUp runs afterWarmup, if the scenario has one, and answers its note, or why the scenario
+// is not run after all when it failed.
+func (s *scenario) warmedUp(ctx context.Context, warm phaseResult, measure time.Duration) (note, skipped string) {
+	if s.afterWarmup == nil {
+		return "", ""
+	}
+	note, err := s.afterWarmup(ctx, warm, measure)
+	if err != nil {
+		return "", "not run: " + err.Error()
+	}
+	return note, ""
+}
+
 func newRequest(method, url, token, contentType string, body []byte) *http.Request {
 	var req *http.Request
 	if body != nil {

@@ -85,6 +85,9 @@ type Options struct {
 	SystemClock    bool                  // the store runs on the real clock (tests of timing)
 	StoreLog       slog.Handler          // the store's logger (its SQL at debug level); none when nil
 	RenewalWindow  int                   // ENTITLED_RENEWAL_WINDOW_DAYS; 90 by default
+	// Serve wraps the router as the server does before it listens (handlers.ServeHEAD); App.Handler
+	// stays the router itself.
+	Serve func(http.Handler) http.Handler
 }
 
 // Option changes the Options of a NewApp.
@@ -181,7 +184,11 @@ func NewApp(t testing.TB, d dbstore.Dialect, router Router, opts ...Option) *App
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
-	srv := httptest.NewServer(h)
+	served := h
+	if cfg.Serve != nil {
+		served = cfg.Serve(h)
+	}
+	srv := httptest.NewServer(served)
 	t.Cleanup(srv.Close)
 	return &App{Dialect: d, Store: store, Clock: clock, Identity: identity, Sink: sink, Jobs: jobs, Handler: h, Srv: srv, Keys: keys, Tokens: tokens, Webhooks: hooks}
 }
@@ -488,6 +495,17 @@ func (a *App) FreshLicense(t testing.TB, ops string, item map[string]any) (ln, a
 	r := a.Do(t, "POST", "/v1/orders", ops, body)
 	Want(t, r, http.StatusCreated)
 	return r.Licenses()[0]["license_number"].(string), r.Str("account_id"), contact
+}
+
+// RegisteredLicense is FreshLicense (a license of a new product, ordered by ops) registered
+// first by a new verified user, who is so its admin. It answers the license's number, the account
+// id, the contact's email and the admin.
+func (a *App) RegisteredLicense(t testing.TB, ops string) (ln, acct, contact string, admin *User) {
+	t.Helper()
+	ln, acct, contact = a.FreshLicense(t, ops, nil)
+	admin = a.NewUser(t)
+	Want(t, a.Register(t, admin.Token, map[string]any{"license_number": ln}), http.StatusCreated)
+	return ln, acct, contact, admin
 }
 
 // ContractFor orders a license of a new product with a support contract for an account named as

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -20,6 +21,18 @@ var PublicPages = map[string]bool{
 	"GET /reset-password":  true,
 	"POST /reset-password": true,
 	"GET /invitations":     true,
+	"GET /problems":        true,
+	"GET /problems/:code":  true,
+}
+
+// IsPageRoute tells the portal's HTML pages from the API: the API is /v1, the operations' root
+// paths and the well-known documents.
+func IsPageRoute(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/openapi.json":
+		return false
+	}
+	return !strings.HasPrefix(path, "/v1/") && !strings.HasPrefix(path, "/.well-known/")
 }
 
 var pathParamRE = regexp.MustCompile(`[:*]([^/]+)`)

@@ -7,7 +7,6 @@ package pages_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 
 	"entitled/handlers"
@@ -48,6 +47,7 @@ func router(d handlerstest.Deps) (http.Handler, error) { return handlers.New(han
 // newTestApp starts the whole server on a fresh database of the dialect.
 func newTestApp(t testing.TB, d dbstore.Dialect, opts ...handlerstest.Option) *testApp {
 	t.Helper()
+	opts = append([]handlerstest.Option{func(o *handlerstest.Options) { o.Serve = handlers.ServeHEAD }}, opts...)
 	return &testApp{handlerstest.NewApp(t, d, router, opts...)}
 }
 
@@ -82,15 +82,8 @@ var staffPrincipal = map[string]string{
 // publicRoutes are the pages anyone may open, whatever the session.
 var publicRoutes = handlerstest.PublicPages
 
-// isPageRoute tells the portal's HTML pages from the API: the API is /v1 and the root paths of
-// operations.
-func isPageRoute(path string) bool {
-	switch path {
-	case "/healthz", "/readyz", "/metrics", "/openapi.json", "/.well-known/jwks.json":
-		return false
-	}
-	return !strings.HasPrefix(path, "/v1/")
-}
+// isPageRoute tells the portal's pages from the API (handlerstest.IsPageRoute).
+func isPageRoute(path string) bool { return handlerstest.IsPageRoute(path) }
 
 // pathParams are the dummy values path parameters get; anything not named here is "999999".
 var pathParams = map[string]string{

@@ -185,10 +185,25 @@ func (b *tab) shot(what string) {
 	}
 }
 
-// phoneShot saves a screenshot of the page as a phone shows it.
+// labelsOverValues counts the table cells that, as a phone lays them out, print their label
+// (the ::before of data-label) over their value: their left padding is narrower than the label.
+const labelsOverValues = `[...document.querySelectorAll('table.list td[data-label]')].filter(td => {
+	const label = getComputedStyle(td, '::before');
+	return label.position === 'absolute' && parseFloat(getComputedStyle(td).paddingLeft) < parseFloat(label.width);
+}).map(td => td.closest('table').className + ' / ' + td.dataset.label)`
+
+// phoneShot saves a screenshot of the page as a phone (390 px) shows it, and fails when a table
+// prints a label over a value there.
 func (b *tab) phoneShot(what string) {
 	b.t.Helper()
 	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	overlaps, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](labelsOverValues))
+	if err != nil {
+		b.t.Fatalf("check the phone layout: %v", err)
+	}
+	if len(overlaps) > 0 {
+		b.t.Errorf("%s on a phone: labels printed over values in %v", what, overlaps)
+	}
 	b.shot(what + "-phone")
 	b.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
 }
@@ -303,8 +318,18 @@ func customerJourney(t *testing.T, browser context.Context, shots string) {
 	if err != nil || strings.Count(key, ".") != 2 {
 		t.Fatalf("the key on the page: %q %v", key, err)
 	}
+	// The key can be downloaded as a file (no script needed) and copied (the script shows the
+	// button).
+	download, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`(() => { const a = document.querySelector('a[download]'); return [decodeURIComponent(a.href.slice(a.href.indexOf(',') + 1)), a.getAttribute('download')]; })()`))
+	if err != nil || len(download) != 2 || download[0] != key || !strings.HasSuffix(download[1], ".lic") {
+		t.Fatalf("the download link: %q %v", download, err)
+	}
+	hidden, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector('button[data-copy]').hidden`))
+	if err != nil || hidden {
+		t.Fatalf("the copy button is hidden (%v): the script did not run", err)
+	}
 	b.shot("license-key")
-	b.click(`main a.button`)
+	b.click(`main a.button[href$="/keys"]`)
 	b.see("1 of 10 seats used", "build-01.northwind.example", "4f:2a:9c:11:07:be")
 	b.shot("keys-issued")
 
@@ -346,6 +371,7 @@ func renewalsJourney(t *testing.T, browser context.Context, shots string) {
 	b.click(`a[href^="/contracts/` + target + `?"] strong`)
 	b.see("Fabrikam Logistics", "Expiring soon", "2026-03-22", "in 20 days", "Renew", "Grant grace", "Terminate")
 	b.shot("contract")
+	b.phoneShot("contract")
 
 	b.set("renew-ends", "2027-03-22")
 	b.click(`form[action="/contracts/` + target + `/renew"] button[type=submit]`)

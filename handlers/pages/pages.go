@@ -10,6 +10,7 @@ package pages
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -64,9 +65,10 @@ func loadPages() (*pageSet, error) {
 	return ps, nil
 }
 
-// pageCSP lets a page load only this site's stylesheet and post forms only to this site; there is
-// no script at all.
-const pageCSP = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP lets a page load only this site's stylesheet and scripts (one: the copy buttons of
+// the license key page, which works without it) and post forms only to this site; no inline
+// script runs.
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // render writes a page. The whole page is rendered before anything is sent, so a template error
 // becomes a clean 500 rather than half a page.
@@ -100,6 +102,7 @@ type Deps struct {
 	Help          *store.Help
 	Contracts     *store.Contracts
 	LicenseKeys   *store.LicenseKeys
+	Webhooks      *store.Webhooks
 
 	// SetPrincipal keeps the session's principal on the context, where the API keeps a bearer
 	// token's; Principal reads it back (nil when nobody is signed in); Actor is the caller as the
@@ -118,6 +121,11 @@ type Deps struct {
 	Throttle func(key string, now time.Time) (ok bool, wait time.Duration)
 	// RenewalsCSV streams the renewals spreadsheet as GET /v1/renewals?format=csv does.
 	RenewalsCSV func(c *gin.Context, within int)
+	// ListAudit lists the whole audit log a page at a time (the store's, as GET /v1/audit).
+	ListAudit func(ctx context.Context, f models.AuditFilter, page models.Page) ([]models.AuditEntry, string, error)
+	// ProblemStatus is the HTTP status the API answers an error code with, and false for a code
+	// the error map does not have.
+	ProblemStatus func(code string) (int, bool)
 }
 
 // Portal is the portal's handlers: the same services as the API, HTML instead of JSON.

@@ -6,6 +6,7 @@ package pages
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -56,8 +57,14 @@ func (p *Portal) signup(c *gin.Context) {
 		p.pageError(c, "Create your account", err)
 		return
 	}
-	// The same answer whether or not the address had an account already (no enumeration).
-	p.render(c, http.StatusOK, "check_mail", map[string]any{"Title": "Check your inbox", "Email": email})
+	// The same answer whether or not the address had an account already (no enumeration); a
+	// redirect, so that reloading the page sends no second letter.
+	redirect(c, "/signup/check-mail", "We have sent a letter to "+models.NormaliseEmail(email)+".")
+}
+
+// checkMail is where a sign-up lands: what to do with the letter (the flash names the address).
+func (p *Portal) checkMail(c *gin.Context) {
+	p.render(c, http.StatusOK, "check_mail", map[string]any{"Title": "Check your inbox"})
 }
 
 // verifyForm is where the verification letter's link lands. It only shows a button: a mail
@@ -182,8 +189,22 @@ func (p *Portal) invalidLink(c *gin.Context, kind string) {
 	p.render(c, http.StatusBadRequest, "invalid_link", map[string]any{"Title": title, "Kind": kind})
 }
 
+// invitation is the page an invitation letter's link opens: whom it is from, for which license
+// and roles, and sign-up with the invited address filled in. An invitation that was accepted,
+// cancelled or replaced says so.
 func (p *Portal) invitation(c *gin.Context) {
-	p.render(c, http.StatusOK, "invitation", map[string]any{"Title": "You are invited"})
+	inv, err := p.Registrations.InvitationByToken(c.Request.Context(), c.Query("token"))
+	if store.ErrorCode(err) == models.CodeInvitationNotFound {
+		// Gone rather than not found: the link was real, and is used up.
+		p.render(c, http.StatusGone, "invitation", map[string]any{"Title": "This invitation is no longer open"})
+		return
+	}
+	if err != nil {
+		p.pageError(c, "Invitation", err)
+		return
+	}
+	p.render(c, http.StatusOK, "invitation", map[string]any{"Title": "You are invited", "Invitation": inv,
+		"SignupURL": "/signup?" + url.Values{"email": {inv.Email}}.Encode()})
 }
 
 // account shows who is signed in, and changes the password.

@@ -4,6 +4,7 @@ package pages
 // grace and terminate, each shown for confirmation before it is done.
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,6 +90,14 @@ func (p *Portal) contractAction(c *gin.Context) {
 		if err != nil {
 			p.pageError(c, "Contract", err)
 			return
+		}
+		// A grace the service would refuse is refused here, before anything is confirmed.
+		if action == "grace" {
+			if problem := graceProblem(v, form["until"]); problem != "" {
+				p.message(c, http.StatusUnprocessableEntity, "Grace cannot be granted", problem, true,
+					"/contracts/"+url.PathEscape(id)+"?back="+url.QueryEscape(contractBack(c)), "Back to the contract")
+				return
+			}
 		}
 		fields := map[string]string{"back": contractBack(c)}
 		for k, val := range form {
@@ -191,4 +200,26 @@ func actionSummary(v *models.ContractView, action string, form map[string]string
 		out = append(out, detailPair{"Ends on", c.EndsOn.String() + " → today"}, detailPair{"Reason", form["reason"]})
 	}
 	return out
+}
+
+// graceProblem is why grace until the date in until cannot be granted on the contract, in words,
+// or "" when it can (the service checks again when it is confirmed).
+func graceProblem(v *models.ContractView, until string) string {
+	var val models.Validation
+	day := models.CheckDate(&val, "until", until, true)
+	end := v.Contract.EndsOn
+	switch {
+	case val.Err() != nil:
+		return "Choose the last day of grace as a date (YYYY-MM-DD)."
+	case !v.Contract.TerminatedOn.IsZero() || end.IsZero():
+		return "" // the service says why: terminated, or no end yet
+	}
+	switch models.GraceRefusal(end, day) {
+	case models.FieldInvalid:
+		return "Grace keeps support on after the contract ends on " + end.String() + ": choose a day after it."
+	case models.CodeGraceTooLong:
+		return fmt.Sprintf("Grace can keep support on for at most %d days after the contract ends on %s: choose a day on or before %s.",
+			models.MaxGraceDays, end, end.AddDays(models.MaxGraceDays))
+	}
+	return ""
 }

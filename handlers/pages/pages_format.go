@@ -358,21 +358,22 @@ func auditActionWord(action string) string {
 }
 
 var auditWords = map[string]string{
-	"registration.claimed":       "Registered as first administrator",
-	"registration.requested":     "Asked to join",
-	"registration.approved":      "Join request approved",
-	"registration.rejected":      "Join request rejected",
-	"registration.withdrawn":     "Join request withdrawn",
-	"member.granted":             "Roles granted",
-	"member.invited":             "Colleague invited",
-	"member.invitation_accepted": "Invitation accepted",
-	"member.removed":             "Member removed",
-	"contract.renewed":           "Support renewed",
-	"contract.upgraded":          "Support upgraded",
-	"contract.terminated":        "Support terminated",
-	"contract.grace_granted":     "Grace period granted",
-	"license.created":            "Ordered",
-	"license.seats_added":        "Seats added",
+	"registration.claimed":        "Registered as first administrator",
+	"registration.requested":      "Asked to join",
+	"registration.approved":       "Join request approved",
+	"registration.rejected":       "Join request rejected",
+	"registration.withdrawn":      "Join request withdrawn",
+	"member.granted":              "Roles granted",
+	"member.invited":              "Colleague invited",
+	"member.invitation_accepted":  "Invitation accepted",
+	"member.invitation_cancelled": "Invitation cancelled",
+	"member.removed":              "Member removed",
+	"contract.renewed":            "Support renewed",
+	"contract.upgraded":           "Support upgraded",
+	"contract.terminated":         "Support terminated",
+	"contract.grace_granted":      "Grace period granted",
+	"license.created":             "Ordered",
+	"license.seats_added":         "Seats added",
 }
 
 // fieldMessages turns a validation error's fields into sentences keyed by field name, for the

@@ -5,6 +5,7 @@ package pages
 // /v1/licenses/{ln}/keys.
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -110,7 +111,8 @@ func (p *Portal) issueKey(c *gin.Context) {
 		p.pageError(c, "License keys", err)
 		return
 	}
-	p.render(c, status, "license_key", map[string]any{"Title": "Your license key", "Nav": "licenses", "K": k, "D": d})
+	p.render(c, status, "license_key", map[string]any{"Title": "Your license key", "Nav": "licenses", "K": k, "D": d, "Scripts": true,
+		"Download": keyDownload(k.Token), "FileName": d.License.LicenseNumber + "-" + k.Key.Hostname + ".lic"})
 }
 
 // releaseKey asks first, then releases a key (and with a machine's last key, its seat).
@@ -135,4 +137,10 @@ func (p *Portal) releaseKey(c *gin.Context) {
 		return
 	}
 	redirect(c, back, "The license key of "+c.PostForm("hostname")+" is released.")
+}
+
+// keyDownload is the key as a data: URL, so that the page offers it as a file with no further
+// request (the key is shown once, on the answer that issued it).
+func keyDownload(token string) template.URL {
+	return template.URL("data:application/octet-stream;charset=utf-8," + url.PathEscape(token)) //nolint:gosec // a signed token of base64url characters, escaped
 }

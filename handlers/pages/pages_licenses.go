@@ -199,8 +199,13 @@ func (p *Portal) membersPage(c *gin.Context, status int, extra map[string]any) {
 		p.pageError(c, "Members", err)
 		return
 	}
+	invs, err := p.Registrations.Invitations(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "Members", err)
+		return
+	}
 	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "members", "D": d, "Roles": roles,
-		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "AllRoles": models.MemberRoles(), "Me": pr}
+		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "Invitations": invs, "AllRoles": models.MemberRoles(), "Me": pr}
 	for k, v := range extra {
 		data[k] = v
 	}
@@ -244,13 +249,28 @@ func (p *Portal) removeMember(c *gin.Context) {
 	if c.PostForm("confirm") != "yes" {
 		// Ask only someone who may do it: an admin (or staff support), or the member themself.
 		var err error
+		var members []models.MemberView
 		if self {
 			_, _, err = p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), ln)
+			if err == nil {
+				members, _ = p.Registrations.Members(c.Request.Context(), p.principal(c), ln) // only an admin sees them
+			}
 		} else {
-			_, err = p.Registrations.Members(c.Request.Context(), p.principal(c), ln)
+			members, err = p.Registrations.Members(c.Request.Context(), p.principal(c), ln)
 		}
 		if err != nil {
 			p.pageError(c, "Remove a member", err)
+			return
+		}
+		// Removing the only admin is refused: say so now rather than after "Yes, remove".
+		if models.OnlyAdmin(members, email) {
+			who := email + " is"
+			if self {
+				who = "You are"
+			}
+			p.render(c, http.StatusConflict, "message", map[string]any{"Title": "Not possible yet", "Error": true,
+				"Message": who + " the only administrator of license " + ln + ", and a license always keeps one: make someone else an administrator first.",
+				"Next":    "/licenses/" + url.PathEscape(ln) + "/members", "NextLabel": "Back to the members"})
 			return
 		}
 		what := "Remove " + email + " from license " + ln + "? They lose every role on it at once."
@@ -375,4 +395,14 @@ func sortedValues(m map[string]string) []string {
 // requestsLink is where the join-request letter points: the members page, at its requests.
 func (p *Portal) requestsLink(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/licenses/"+url.PathEscape(c.Param("ln"))+"/members#requests")
+}
+
+// cancelInvitation withdraws a pending invitation: its link stops working.
+func (p *Portal) cancelInvitation(c *gin.Context) {
+	ln, email := c.Param("ln"), strings.TrimSpace(c.PostForm("email"))
+	if err := p.Registrations.CancelInvitation(c.Request.Context(), p.principal(c), ln, email, p.actor(c)); err != nil {
+		p.pageError(c, "Cancel an invitation", err)
+		return
+	}
+	redirect(c, "/licenses/"+url.PathEscape(ln)+"/members", "The invitation to "+email+" is cancelled: its link no longer works.")
 }

@@ -176,7 +176,10 @@ func TestPortal_SignupVerifyRegister(t *testing.T) {
 		p = b.Submit(t, "/signup", url.Values{"name": {"Robin Customer"}, "email": {email}, "password": {"short"}, "password_confirm": {"short"}})
 		wantPage(t, p, http.StatusBadRequest, "The password must be at least 12 characters.")
 		p = b.Submit(t, "/signup", url.Values{"name": {"Robin Customer"}, "email": {email}, "password": {testPassword}, "password_confirm": {testPassword}})
-		wantPage(t, p, http.StatusOK, "Check your inbox", email)
+		if p.Status != http.StatusSeeOther || p.Location != "/signup/check-mail" {
+			t.Fatalf("a sign-up answers %s, want a redirect (a reload must not send another letter)", p)
+		}
+		wantPage(t, b.Follow(t, p), http.StatusOK, "Check your inbox", "We have sent a letter to "+email)
 
 		link := a.Sink.WaitFor(t, email, 0, testBaseURL+"/verify?token=")
 		tok := mailtest.LinkToken(t, link)
@@ -289,8 +292,23 @@ func TestPortal_MembersAndRequests(t *testing.T) {
 		colleague := a.Email("colleague")
 		p = b.Submit(t, members, url.Values{"email": {colleague}, "roles": {"support", "license"}})
 		wantPage(t, b.Follow(t, p), http.StatusOK, "Invitation sent to "+colleague)
-		a.Sink.WaitFor(t, colleague, 0, testBaseURL+"/invitations?token=")
+		letter := a.Sink.WaitFor(t, colleague, 0, testBaseURL+"/invitations?token=")
 		wantPage(t, b.Submit(t, members, url.Values{"email": {"nobody@example.test"}}), http.StatusBadRequest, "Choose at least one role.")
+		// The invitation waits on the members page; its link names the license, who invited and the
+		// roles, and signs up with the invited address filled in.
+		wantPage(t, b.Get(t, members), http.StatusOK, "Invitations waiting", colleague, "Support User, License User", "Cancel the invitation")
+		inviteLink := "/invitations?token=" + url.QueryEscape(mailtest.LinkToken(t, letter))
+		wantPage(t, a.Browser().Get(t, inviteLink), http.StatusOK, "invited <strong>"+colleague+"</strong> to license <strong class=\"mono\">"+ln,
+			`href="/signup?email=`+url.QueryEscape(colleague)+`"`)
+		wantPage(t, a.Browser().Get(t, "/signup?email="+url.QueryEscape(colleague)), http.StatusOK, `value="`+colleague+`"`)
+		// Cancelled, the link says so, and the page no longer lists it.
+		p = b.Submit(t, "/licenses/"+ln+"/invitations/cancel", url.Values{"email": {colleague}})
+		wantPage(t, b.Follow(t, p), http.StatusOK, "The invitation to "+colleague+" is cancelled")
+		if strings.Contains(b.Get(t, members).Body, "Invitations waiting") {
+			t.Error("a cancelled invitation is still listed")
+		}
+		wantPage(t, a.Browser().Get(t, inviteLink), http.StatusGone, "This invitation was accepted, cancelled")
+		wantPage(t, b.Submit(t, "/licenses/"+ln+"/invitations/cancel", url.Values{"email": {colleague}}), http.StatusNotFound)
 
 		// Approve one request with roles, reject the other.
 		reqs := a.Do(t, "GET", "/v1/licenses/"+ln+"/requests", admin.Token, nil).Items()
@@ -322,8 +340,13 @@ func TestPortal_MembersAndRequests(t *testing.T) {
 		wantPage(t, p, http.StatusOK, "Remove "+joiner.Email+" from license", "Yes, remove", `name="confirm" value="yes"`)
 		p = b.Submit(t, members+"/remove", url.Values{"email": {joiner.Email}, "confirm": {"yes"}})
 		wantPage(t, b.Follow(t, p), http.StatusOK, joiner.Email+" is no longer a member.")
-		// The last administrator cannot remove themself.
+		// The last administrator cannot remove themself, and is told so before any "Yes, remove".
 		b.Get(t, members)
+		p = b.Submit(t, members+"/remove", url.Values{"email": {admin.Email}})
+		wantPage(t, p, http.StatusConflict, "You are the only administrator of license "+ln, "make someone else an administrator first")
+		if strings.Contains(p.Body, "Yes, remove") {
+			t.Error("removing the only admin asks to confirm what will be refused")
+		}
 		wantPage(t, b.Submit(t, members+"/remove", url.Values{"email": {admin.Email}, "confirm": {"yes"}}), http.StatusConflict, "admin")
 
 		// The audit trail tells it all, in words.
@@ -347,6 +370,10 @@ func TestPortal_LicensePageExplainsLapsedSupport(t *testing.T) {
 		"This version is discontinued", "Released after support ended on 2025-12-31: renew support to get it.", "See this license and what it covers")
 	if strings.Contains(p.Body, "Response targets") {
 		t.Error("a lapsed contract shows response targets")
+	}
+	// It says when support ended, not a negative number of days left.
+	if strings.Contains(p.Body, "Days left") || !strings.Contains(p.Body, "<dt>Ended</dt><dd>61 days ago</dd>") {
+		t.Error("a lapsed contract should say it ended 61 days ago, not show days left")
 	}
 	wantPage(t, b.Get(t, "/licenses/not-a-number"), http.StatusBadRequest, "License Number")
 	other := a.NewUser(t)
@@ -434,7 +461,15 @@ func TestPortal_ContractActions(t *testing.T) {
 		// A renewal that ends before the current end is refused on the contract page.
 		p = rb.Submit(t, path+"/renew", url.Values{"ends_on": {"2026-01-01"}, "confirm": {"yes"}})
 		wantPage(t, p, http.StatusBadRequest, "The end date must be on or after 2027-03-22")
-		// Grace beyond 60 days is refused; within, it is granted.
+		// Grace beyond 60 days is refused at the first step, in words; a confirmed one anyway by
+		// the service.
+		p = rb.Submit(t, path+"/grace", url.Values{"until": {"2027-12-31"}, "reason": {"PO pending"}})
+		wantPage(t, p, http.StatusUnprocessableEntity, "Grace can keep support on for at most 60 days after the contract ends on 2027-03-21: choose a day on or before 2027-05-20.")
+		if strings.Contains(p.Body, "Yes, grant grace") {
+			t.Error("a grace past the limit is offered for confirmation")
+		}
+		p = rb.Submit(t, path+"/grace", url.Values{"until": {"2027-03-01"}, "reason": {"PO pending"}})
+		wantPage(t, p, http.StatusUnprocessableEntity, "choose a day after it")
 		p = rb.Submit(t, path+"/grace", url.Values{"until": {"2027-12-31"}, "reason": {"PO pending"}, "confirm": {"yes"}})
 		wantPage(t, p, http.StatusUnprocessableEntity, "Grace may run at most 60 days")
 		// Upgrade to premier.
@@ -653,6 +688,7 @@ func (a pageAccess) but(caller string, c pageClass) pageAccess {
 var pageAuthz = map[string]pageAccess{
 	"GET /":                   pageAnyone,
 	"GET /signup":             pageAnyone,
+	"GET /signup/check-mail":  pageAnyone,
 	"POST /signup":            pageAnyone,
 	"GET /login":              pageAnyone,
 	"POST /login":             pageAnyone,
@@ -673,10 +709,23 @@ var pageAuthz = map[string]pageAccess{
 	"GET /licenses/:ln/requests":  pageSignedIn, // the letter's link: a redirect to the members page
 	// A license of which the caller is not a member: staff of any role may look; admin pages
 	// admit staff support (and superadmin), who act as admin on any license.
-	"GET /licenses/:ln":                       pageStaff(models.RoleOps, models.RoleRenewals, models.RoleSupport),
-	"GET /licenses/:ln/members":               pageStaff(models.RoleSupport),
-	"POST /licenses/:ln/members":              pageStaff(models.RoleSupport),
-	"POST /licenses/:ln/members/remove":       pageStaff(models.RoleSupport),
+	"GET /licenses/:ln":                     pageStaff(models.RoleOps, models.RoleRenewals, models.RoleSupport),
+	"GET /licenses/:ln/members":             pageStaff(models.RoleSupport),
+	"POST /licenses/:ln/members":            pageStaff(models.RoleSupport),
+	"POST /licenses/:ln/members/remove":     pageStaff(models.RoleSupport),
+	"POST /licenses/:ln/invitations/cancel": pageStaff(models.RoleSupport),
+	// The catalogue: staff ops.
+	"GET /staff/products":                               pageStaff(models.RoleOps),
+	"POST /staff/products":                              pageStaff(models.RoleOps),
+	"POST /staff/products/:sku/versions":                pageStaff(models.RoleOps),
+	"POST /staff/products/:sku/versions/:version/phase": pageStaff(models.RoleOps),
+	// What only the API and the CLI did: staff superadmin.
+	"GET /staff/users":                        pageStaff(models.RoleSuperadmin),
+	"POST /staff/users":                       pageStaff(models.RoleSuperadmin),
+	"GET /staff/api-keys":                     pageStaff(models.RoleSuperadmin),
+	"POST /staff/api-keys":                    pageStaff(models.RoleSuperadmin),
+	"POST /staff/api-keys/:id/revoke":         pageStaff(models.RoleSuperadmin),
+	"GET /staff/audit":                        pageStaff(models.RoleSuperadmin),
 	"POST /licenses/:ln/requests/:id/approve": pageStaff(models.RoleSupport),
 	"POST /licenses/:ln/requests/:id/reject":  pageStaff(models.RoleSupport),
 	"GET /licenses/:ln/audit":                 pageStaff(models.RoleSupport),
@@ -692,6 +741,12 @@ var pageAuthz = map[string]pageAccess{
 	"GET /renewals.csv":                   pageStaff(models.RoleRenewals),
 	"GET /contracts/:id":                  pageStaff(models.RoleRenewals),
 	"POST /contracts/:id/:action":         pageStaff(models.RoleRenewals),
+	// Webhook endpoints: staff superadmin only.
+	"GET /staff/webhooks":                                 pageStaff(),
+	"POST /staff/webhooks":                                pageStaff(),
+	"GET /staff/webhooks/:id":                             pageStaff(),
+	"POST /staff/webhooks/:id/:action":                    pageStaff(),
+	"POST /staff/webhooks/:id/deliveries/:delivery/retry": pageStaff(),
 }
 
 // TestPortal_AuthorizationMatrix opens every page route as every kind of caller, signed in with

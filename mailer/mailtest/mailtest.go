@@ -6,9 +6,11 @@
 package mailtest
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -122,30 +124,31 @@ func Start(tb testing.TB) *Sink {
 	return s
 }
 
+// locked runs f with the sink's lock held: what the sink's settings change, its sessions read.
+func (s *Sink) locked(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
 // URL is the sink's address as ENTITLED_SMTP_URL.
 func (s *Sink) URL() string {
 	return "smtp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) + "?starttls=none"
 }
 
 func (s *Sink) SetTempFailFirst(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tempFailFirst = n
+	s.locked(func() { s.tempFailFirst = n })
 }
 
 func (s *Sink) SetRefuseAll(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuseAll = on
+	s.locked(func() { s.refuseAll = on })
 }
 
 // SetTempFailFor starts an outage of d: every connection accepted until it ends is refused
 // with a 4xx, at the greeting (421), EHLO, MAIL FROM, RCPT TO or the end of DATA (451), taking
 // those stages in turn. Nothing is stored. Connections accepted later are served as usual.
 func (s *Sink) SetTempFailFor(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.outageUntil = time.Now().Add(d)
+	s.locked(func() { s.outageUntil = time.Now().Add(d) })
 }
 
 // SetHangFor makes the sink silent for d: a connection accepted until then is accepted by TCP
@@ -154,18 +157,14 @@ func (s *Sink) SetTempFailFor(d time.Duration) {
 // than greeting them late, keeps a client from being answered just as its deadline passes,
 // which would make the outcome of a test depend on timing.)
 func (s *Sink) SetHangFor(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hangUntil = time.Now().Add(d)
+	s.locked(func() { s.hangUntil = time.Now().Add(d) })
 }
 
 // SetDropMidDataFirst makes the sink close the connection in the middle of each recipient's
 // first n DATA transactions: after some of the message and before the final dot. Nothing is
 // stored and the client hears no reply.
 func (s *Sink) SetDropMidDataFirst(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropMidData = n
+	s.locked(func() { s.dropMidData = n })
 }
 
 // SetDropAfterDotFirst makes the sink take the whole message of each recipient's next n DATA
@@ -173,9 +172,7 @@ func (s *Sink) SetDropMidDataFirst(n int) {
 // before answering: the message is delivered but the client never hears "250 OK", the one case
 // SMTP cannot settle.
 func (s *Sink) SetDropAfterDotFirst(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropAfterDot = n
+	s.locked(func() { s.dropAfterDot = n })
 }
 
 // Faults counts the faults dealt out so far.
@@ -194,9 +191,7 @@ func (s *Sink) DataAttempts(addr string) int {
 
 // RequireAuth makes the sink offer AUTH PLAIN and refuse mail from sessions that did not log in.
 func (s *Sink) RequireAuth(user, pass string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.user, s.pass = user, pass
+	s.locked(func() { s.user, s.pass = user, pass })
 }
 
 // messages is a copy of what the sink has accepted so far.
@@ -404,7 +399,7 @@ func (se *sinkSession) Reset() { se.from, se.to = "", nil }
 func (se *sinkSession) Logout() error { return nil }
 
 // Hanging accepts connections and never writes a byte, like a firewall that black-holes
-// SMTP after the handshake. It returns its host and port.
+// SMTP (or any server: a database) after the handshake. It returns its host and port.
 func Hanging(tb testing.TB) (string, int) {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -442,6 +437,26 @@ func (m Message) Text() string {
 	d := strings.ReplaceAll(string(m.Data), "=\r\n", "")
 	d = strings.ReplaceAll(d, "=\n", "")
 	return strings.ReplaceAll(d, "=3D", "=")
+}
+
+// Parse reads the message's header and body; it fails the test unless the data is a message.
+func (m Message) Parse(tb testing.TB) *mail.Message {
+	tb.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		tb.Fatalf("the sink holds something that is not a message: %v", err)
+	}
+	return msg
+}
+
+// ByMessageID counts the messages accepted so far by their Message-ID.
+func (s *Sink) ByMessageID(tb testing.TB) map[string]int {
+	tb.Helper()
+	out := map[string]int{}
+	for _, m := range s.Messages() {
+		out[m.Parse(tb).Header.Get("Message-ID")]++
+	}
+	return out
 }
 
 // To lists the messages accepted so far for an address (case-insensitive).

@@ -128,20 +128,43 @@ func putMember(tx *gorm.DB, now time.Time, licenseID, userID int64, roles []stri
 		}
 	}
 	wasActive := m.Active()
+	oldStatus, hadStatus := m.Status()
 	m.SetRoles(roles)
 	m.UpdatedAt = now
+	// Every grant version has an index of its own in a status list: the old one's bit is set
+	// and the new one (if any role is left) gets a fresh index, all in this transaction.
+	terminated, err := contractTerminated(tx, licenseID)
+	if err != nil {
+		return nil, false, err
+	}
+	if hadStatus {
+		if err := revokeStatus(tx, now, oldStatus); err != nil {
+			return nil, false, err
+		}
+	}
+	var status *models.StatusRef
+	if len(roles) > 0 {
+		ref, err := allocateStatus(tx, now, terminated)
+		if err != nil {
+			return nil, false, err
+		}
+		status = &ref
+	}
 	if isNew {
 		m = models.Member{LicenseID: licenseID, UserID: userID, GrantVersion: 1, Since: now, UpdatedAt: now}
 		m.SetRoles(roles)
+		m.StatusListID, m.StatusIdx = setStatusRef(status)
 		return &m, true, tx.Create(&m).Error
 	}
 	if !wasActive {
 		m.Since = now // rejoining after removal
 	}
 	m.GrantVersion++
+	m.StatusListID, m.StatusIdx = setStatusRef(status)
 	err = tx.Model(&models.Member{}).Where("id = ?", m.ID).Updates(map[string]any{
 		"role_admin": m.RoleAdmin, "role_support": m.RoleSupport, "role_license": m.RoleLicense,
 		"grant_version": m.GrantVersion, "since": m.Since, "updated_at": now,
+		"status_list_id": m.StatusListID, "status_idx": m.StatusIdx,
 	}).Error
 	return &m, true, err
 }

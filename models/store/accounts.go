@@ -48,7 +48,8 @@ func NewAccounts(store *Store, outbox Outbox, baseURL string) *Accounts {
 }
 
 // Update changes an account's name or primary contact; later letters go to the new contact.
-// Errors: not_found, validation_failed.
+// in.IfMatch, when set, must match the account's current ETag. Errors: not_found,
+// validation_failed, precondition_failed.
 func (s *Accounts) Update(ctx context.Context, accountID string, in models.AccountPatch, a models.Actor) (_ *models.Account, err error) {
 	defer wrapErr(&err, "update an account")
 	id, ok := models.ParseAccountID(accountID)
@@ -84,6 +85,17 @@ func (s *Accounts) Update(ctx context.Context, accountID string, in models.Accou
 				return models.Errorf(models.CodeNotFound, "there is no account %s", id)
 			}
 			return err
+		}
+		if in.IfMatch != "" {
+			if err := lockRow(tx, "accounts", out.ID); err != nil {
+				return err
+			}
+			if err := tx.Take(&out, out.ID).Error; err != nil {
+				return err
+			}
+			if err := models.CheckIfMatch(in.IfMatch, out.ETag()); err != nil {
+				return err
+			}
 		}
 		if len(changes) == 0 {
 			return nil

@@ -39,7 +39,21 @@ func writeAudit(tx *gorm.DB, now time.Time, a models.Actor, r models.AuditRecord
 
 // ListAudit lists audit entries, newest first, a page at a time.
 func (s *Store) ListAudit(ctx context.Context, f models.AuditFilter, page models.Page) ([]models.AuditEntry, string, error) {
-	q := s.db.WithContext(ctx).Model(&models.AuditEntry{})
+	q := auditQuery(s.db.WithContext(ctx), f)
+	if page.After != 0 {
+		q = q.Where("id < ?", page.After)
+	}
+	var out []models.AuditEntry
+	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&out).Error; err != nil {
+		return nil, "", wrap(translate(err), "list the audit log")
+	}
+	out, next := trimPage(out, page.Limit, func(e models.AuditEntry) int64 { return e.ID })
+	return out, next, nil
+}
+
+// auditQuery selects the audit entries that f matches.
+func auditQuery(db *gorm.DB, f models.AuditFilter) *gorm.DB {
+	q := db.Model(&models.AuditEntry{})
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
 	}
@@ -61,13 +75,33 @@ func (s *Store) ListAudit(ctx context.Context, f models.AuditFilter, page models
 	if !f.Until.IsZero() {
 		q = q.Where("at < ?", f.Until.UTC())
 	}
-	if page.After != 0 {
-		q = q.Where("id < ?", page.After)
+	return q
+}
+
+// ExportAudit calls fn with every audit entry f matches, newest first, one row at a time from
+// one query (memory stays flat however long the log). An error of fn stops the export and is
+// returned as it is.
+func (s *Store) ExportAudit(ctx context.Context, f models.AuditFilter, fn func(*models.AuditEntry) error) (err error) {
+	var fnErr error
+	err = s.read(ctx, func(db *gorm.DB) error {
+		rows, err := auditQuery(db, f).Order("id DESC").Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e models.AuditEntry
+			if err := db.ScanRows(rows, &e); err != nil {
+				return err
+			}
+			if fnErr = fn(&e); fnErr != nil {
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	var out []models.AuditEntry
-	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", wrap(translate(err), "list the audit log")
-	}
-	out, next := trimPage(out, page.Limit, func(e models.AuditEntry) int64 { return e.ID })
-	return out, next, nil
+	return wrap(err, "export the audit log")
 }

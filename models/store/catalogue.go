@@ -57,14 +57,20 @@ func (s *Catalogue) CreateProduct(ctx context.Context, sku, name string, a model
 	return &p, err
 }
 
+// productBySKU loads the product with sku, without its versions. Errors: not_found.
+func productBySKU(db *gorm.DB, sku string) (models.Product, error) {
+	var p models.Product
+	err := db.Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return p, models.Errorf(models.CodeNotFound, "there is no product with SKU %q", models.Clip(sku, 64))
+	}
+	return p, err
+}
+
 // Product loads a product with its versions, oldest first. Errors: not_found.
 func (s *Catalogue) Product(ctx context.Context, sku string) (_ *models.Product, err error) {
 	defer wrapErr(&err, "read a product")
-	var p models.Product
-	err = s.store.db.WithContext(ctx).Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, models.Errorf(models.CodeNotFound, "there is no product with SKU %q", models.Clip(sku, 64))
-	}
+	p, err := productBySKU(s.store.db.WithContext(ctx), sku)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -133,11 +139,8 @@ func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.Versio
 	}
 	var pv models.ProductVersion
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
-		var p models.Product
-		if err := tx.Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return models.Errorf(models.CodeNotFound, "there is no product with SKU %q", models.Clip(sku, 64))
-			}
+		p, err := productBySKU(tx, sku)
+		if err != nil {
 			return err
 		}
 		now := s.store.Clock.Now()
@@ -154,9 +157,10 @@ func (s *Catalogue) AddVersion(ctx context.Context, sku string, in models.Versio
 	return &pv, err
 }
 
-// SetPhase moves a version to another lifecycle phase (audited).
-// Errors: validation_failed, not_found (product), version_not_found.
-func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase string, a models.Actor) (_ *models.ProductVersion, err error) {
+// SetPhase moves a version to another lifecycle phase (audited). ifMatch, when set, must match
+// the product's current ETag (the version is part of the product's representation).
+// Errors: validation_failed, not_found (product), version_not_found, precondition_failed.
+func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase, ifMatch string, a models.Actor) (_ *models.ProductVersion, err error) {
 	defer wrapErr(&err, "set a version's phase")
 	var v models.Validation
 	phase = checkPhase(&v, "phase", phase, true)
@@ -169,12 +173,20 @@ func (s *Catalogue) SetPhase(ctx context.Context, sku, version, phase string, a 
 	}
 	var pv models.ProductVersion
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
-		var p models.Product
-		if err := tx.Where("sku = ?", models.NormaliseSKU(sku)).Take(&p).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return models.Errorf(models.CodeNotFound, "there is no product with SKU %q", models.Clip(sku, 64))
-			}
+		p, err := productBySKU(tx, sku)
+		if err != nil {
 			return err
+		}
+		if ifMatch != "" {
+			if err := lockRow(tx, "products", p.ID); err != nil {
+				return err
+			}
+			if err := tx.Where("product_id = ?", p.ID).Order("sort_key").Find(&p.Versions).Error; err != nil {
+				return err
+			}
+			if err := models.CheckIfMatch(ifMatch, p.ETag()); err != nil {
+				return err
+			}
 		}
 		if err := tx.Where("product_id = ? AND sort_key = ?", p.ID, ver.SortKey()).Take(&pv).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {

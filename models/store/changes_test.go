@@ -25,9 +25,9 @@ import (
 // process (the target is ≤ 100 ms; the measured figure is in server/fleet_test.go's log).
 const changeBound = 2 * time.Second
 
-// replicaPair opens two stores on one fresh database, migrated, A on a clock that does not move
-// and following B's changes.
-func replicaPair(t *testing.T, d store.Dialect) (a, b *store.Store, clock *models.FixedClock) {
+// openReplicas opens two stores on one fresh database, migrated: A on a FixedClock (which moves
+// only when the test moves it), B on the real clock.
+func openReplicas(t *testing.T, d store.Dialect) (a, b *store.Store, clock *models.FixedClock) {
 	t.Helper()
 	ctx := context.Background()
 	url := storetest.URL(t, d)
@@ -44,12 +44,36 @@ func replicaPair(t *testing.T, d store.Dialect) (a, b *store.Store, clock *model
 	if err := a.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b = open(nil)
-	if err := a.ListenForChanges(ctx); err != nil {
+	return a, open(nil), clock
+}
+
+// replicaPair is openReplicas with A following B's changes.
+func replicaPair(t *testing.T, d store.Dialect) (a, b *store.Store, clock *models.FixedClock) {
+	t.Helper()
+	a, b, clock = openReplicas(t, d)
+	if err := a.ListenForChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the change listener to connect", a.ChangesConnected)
 	return a, b, clock
+}
+
+// supportStatus seeds a contract on a that runs from 30 days before the clock's today to 300 days
+// after, and answers it with a function that reads its support status as staff ops through a's
+// Licenses (the hot path, which answers from a's row cache when it can).
+func supportStatus(t *testing.T, a *store.Store, clock models.Clock) (storetest.Seeded, func() string) {
+	t.Helper()
+	today := models.DateOf(clock.Now())
+	seeded := storetest.SeedContract(t, a, storetest.Contract{StartsOn: today.AddDays(-30), EndsOn: today.AddDays(300)})
+	staff := &models.Principal{Kind: models.PrincipalUser, UserID: 1, Email: "ops@example.test", StaffRoles: []string{models.RoleOps}}
+	return seeded, func() string {
+		t.Helper()
+		v, err := store.NewLicenses(a, 90).Support(context.Background(), staff, seeded.LicenseNumber, "")
+		if err != nil {
+			t.Fatalf("support: %v", err)
+		}
+		return v.Summary.Status
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
@@ -69,16 +93,7 @@ func TestChanges_AnotherReplicasChangeIsSeenAtOnce(t *testing.T) {
 		ctx := context.Background()
 		a, b, clock := replicaPair(t, d)
 		today := models.DateOf(clock.Now())
-		seeded := storetest.SeedContract(t, a, storetest.Contract{StartsOn: today.AddDays(-30), EndsOn: today.AddDays(300)})
-		staff := &models.Principal{Kind: models.PrincipalUser, UserID: 1, Email: "ops@example.test", StaffRoles: []string{models.RoleOps}}
-		status := func() string {
-			t.Helper()
-			v, err := store.NewLicenses(a, 90).Support(ctx, staff, seeded.LicenseNumber, "")
-			if err != nil {
-				t.Fatalf("support: %v", err)
-			}
-			return v.Summary.Status
-		}
+		seeded, status := supportStatus(t, a, clock)
 		// warm answers until A answers from its cache. (On SQLite, A's own commits move
 		// data_version too, so the first hit after A wrote is checked, found stale and dropped.)
 		warm := func(want string) {

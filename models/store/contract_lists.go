@@ -155,6 +155,17 @@ func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today mod
 	if f.AccountID != "" {
 		q.add("a.account_id = ?", f.AccountID)
 	}
+	switch f.Owner {
+	case "":
+	case models.OwnerNone:
+		q.add("r.owner_id IS NULL")
+	default:
+		q.add("r.owner_id IN (SELECT id FROM users WHERE email = ?)", f.Owner)
+	}
+	if f.Stage != "" {
+		cond, args := models.EffectiveStagePredicate(f.Stage, today, s.RenewalWindowDays)
+		q.add(cond, args...)
+	}
 	if f.Q != "" {
 		if ln, err := models.ParseLicenseNumber(f.Q); err == nil {
 			q.add("l.license_number = ?", ln)
@@ -182,7 +193,11 @@ func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today mod
 			q.add("c.id > ?", p.after)
 		}
 	}
-	sqlText := "SELECT " + columns + contractFrom + q.whereSQL() + order
+	from := contractFrom
+	if f.Owner != "" || f.Stage != "" || strings.HasSuffix(columns, renewalExportColumns) {
+		from += renewalJoin
+	}
+	sqlText := "SELECT " + columns + from + q.whereSQL() + order
 	if p.Limit > 0 {
 		sqlText += " LIMIT " + strconv.Itoa(p.Limit+1)
 	}
@@ -268,7 +283,11 @@ func loadHistories(db *gorm.DB, views []models.ContractView) error {
 	for _, n := range notices {
 		at[n.ContractID].Notices = append(at[n.ContractID].Notices, n.NoticeSent)
 	}
-	return nil
+	page := make([]*models.ContractView, len(views))
+	for i := range views {
+		page[i] = &views[i]
+	}
+	return attachRenewals(db, page)
 }
 
 // exportAggregates are the correlated subqueries that flatten a contract's notices and terms, per
@@ -288,14 +307,30 @@ func (s *Contracts) exportAggregates() string {
 		FROM contract_terms t WHERE t.contract_id = c.id), '')`
 }
 
-// ExportRenewals streams what expires soon (the rows of Renewals, in its order, not paginated)
+// ExportRenewals streams what expires soon (the rows of Renewals, in its order, not paginated);
+// see ExportContracts.
+func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*models.ExportRow) error) (models.Date, error) {
+	return s.ExportContracts(ctx, models.ContractFilter{Within: within, HasWithin: true}, fn)
+}
+
+// renewalJoin joins each contract's open renewal record (alias r; none reads as untouched) and
+// its owner (alias ru). The unique index renewal_records_open serves it.
+const renewalJoin = `
+	LEFT JOIN renewal_records r ON r.contract_id = c.id AND r.closed_at IS NULL
+	LEFT JOIN users ru ON ru.id = r.owner_id`
+
+// renewalExportColumns are the renewal record's columns of an export row, after the aggregates.
+const renewalExportColumns = `,
+	COALESCE(ru.email, ''), COALESCE(r.stage, 'untouched'), r.stage_set_on, r.next_step_on, r.value_minor, r.currency`
+
+// ExportContracts streams the contracts of a list filter (in the list's order, not paginated)
 // to fn one contract at a time, straight from the database cursor: memory stays flat however
-// many there are. It returns the day the rows were selected on. An error of fn stops the
-// export and is returned as is.
-func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*models.ExportRow) error) (_ models.Date, err error) {
-	defer wrapErr(&err, "export renewals")
+// many there are. Each row has its renewal record. It returns the day the rows were selected on.
+// An error of fn stops the export and is returned as is. Errors: validation_failed.
+func (s *Contracts) ExportContracts(ctx context.Context, f models.ContractFilter, fn func(*models.ExportRow) error) (_ models.Date, err error) {
+	defer wrapErr(&err, "export contracts")
 	today := s.Today()
-	query, args, err := s.listQuery(models.ContractFilter{Within: within, HasWithin: true}, ContractPage{}, today, contractColumns+s.exportAggregates())
+	query, args, err := s.listQuery(f, ContractPage{}, today, contractColumns+s.exportAggregates()+renewalExportColumns)
 	if err != nil {
 		return today, err
 	}
@@ -309,10 +344,19 @@ func (s *Contracts) ExportRenewals(ctx context.Context, within int, fn func(*mod
 		var r models.ExportRow
 		for rows.Next() {
 			r = models.ExportRow{}
-			if err := scanContract(rows, &r.View, &r.Notices, &r.Terms); err != nil {
+			rec := &models.RenewalRecord{}
+			var minor sql.NullInt64
+			var currency sql.NullString
+			if err := scanContract(rows, &r.View, &r.Notices, &r.Terms,
+				&rec.OwnerEmail, &rec.Stage, &rec.StageSetOn, &rec.NextStepOn, &minor, &currency); err != nil {
 				return err
 			}
+			if minor.Valid && currency.Valid {
+				rec.ValueMinor, rec.Currency = &minor.Int64, &currency.String
+			}
+			r.View.Renewal = rec
 			r.Status, r.DaysLeft = r.View.Status(today, s.RenewalWindowDays)
+			r.RenewalStage = models.EffectiveStage(rec, &r.View.Contract, today, s.RenewalWindowDays)
 			if fnErr = fn(&r); fnErr != nil {
 				return nil
 			}

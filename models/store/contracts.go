@@ -63,6 +63,9 @@ func loadContractView(tx *gorm.DB, id int64) (*models.ContractView, error) {
 		return nil, err
 	}
 	v.Notices = notices
+	if err := attachRenewals(tx, []*models.ContractView{&v}); err != nil {
+		return nil, err
+	}
 	return &v, nil
 }
 
@@ -194,6 +197,9 @@ func (s *Contracts) Renew(ctx context.Context, id string, in models.RenewalInput
 		if err := appendTerm(tx, term); err != nil {
 			return models.AuditRecord{}, nil, err
 		}
+		if err := renewRenewalRecord(tx, c, start.AddDays(-1), nil, now); err != nil {
+			return models.AuditRecord{}, nil, err
+		}
 		return models.AuditRecord{Action: "contract.renewed", Details: map[string]any{"starts_on": start.String(), "ends_on": endsOn.String(), "program": c.Program, "premier": c.Premier}},
 			&mailer.ContractChanged{Change: "renewed"}, nil
 	})
@@ -287,6 +293,10 @@ func (s *Contracts) Terminate(ctx context.Context, id, reason string, a models.A
 		if err := tx.Model(&models.Contract{}).Where("id = ?", c.ID).Updates(map[string]any{"terminated_on": today, "updated_at": now}).Error; err != nil {
 			return models.AuditRecord{}, nil, err
 		}
+		// Every current grant's and every key's status-list bit: offline verifiers see it too.
+		if err := revokeLicenseStatus(tx, now, cv.License.ID); err != nil {
+			return models.AuditRecord{}, nil, err
+		}
 		term := newTerm(c, models.TermTermination, a, reason, nil, now)
 		term.StartsOn, term.EndsOn = today, today
 		if err := appendTerm(tx, term); err != nil {
@@ -314,10 +324,10 @@ func (s *Contracts) Grace(ctx context.Context, id, until, reason string, a model
 			return models.AuditRecord{}, nil, models.Errorf(models.CodeContractTerminated, "this contract was terminated on %s", c.TerminatedOn)
 		case c.EndsOn.IsZero():
 			return models.AuditRecord{}, nil, models.Errorf(models.CodeConflict, "this contract has no end date yet")
-		case !day.After(c.EndsOn):
+		case models.GraceRefusal(c.EndsOn, day) == models.FieldInvalid:
 			v.Add("until", models.FieldInvalid, "must be after ends_on ("+c.EndsOn.String()+")")
 			return models.AuditRecord{}, nil, v.Err()
-		case day.After(c.EndsOn.AddDays(models.MaxGraceDays)):
+		case models.GraceRefusal(c.EndsOn, day) == models.CodeGraceTooLong:
 			return models.AuditRecord{}, nil, models.Errorf(models.CodeGraceTooLong, "grace may run at most %d days past ends_on, until %s", models.MaxGraceDays, c.EndsOn.AddDays(models.MaxGraceDays))
 		}
 		c.GraceUntil, c.UpdatedAt = day, now

@@ -7,6 +7,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"slices"
@@ -26,23 +27,11 @@ type copiedContract struct {
 
 func readContracts(t *testing.T, s *dbstore.Store) []copiedContract {
 	t.Helper()
-	rows, err := s.SQLDB().Query(`SELECT id, premier, trial, starts_on, ends_on, grace_until, terminated_on FROM contracts ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []copiedContract
-	for rows.Next() {
-		var c copiedContract
-		if err := rows.Scan(&c.ID, &c.Premier, &c.Trial, &c.StartsOn, &c.EndsOn, &c.GraceUntil, &c.TerminatedOn); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return storetest.Rows(t, s, `SELECT id, premier, trial, starts_on, ends_on, grace_until, terminated_on FROM contracts ORDER BY id`,
+		func(r *sql.Rows) (c copiedContract, err error) {
+			err = r.Scan(&c.ID, &c.Premier, &c.Trial, &c.StartsOn, &c.EndsOn, &c.GraceUntil, &c.TerminatedOn)
+			return c, err
+		})
 }
 
 func TestCopyIntoPostgreSQL(t *testing.T) {

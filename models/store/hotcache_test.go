@@ -6,7 +6,6 @@ package store_test
 // (1 s) has passed on A's clock, and at once after A writes anything itself.
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -20,33 +19,9 @@ const grantTTLForTest = time.Second
 
 func TestHotRows_AnotherReplicasChangeIsSeenWithinTheBound(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		ctx := context.Background()
-		url := storetest.URL(t, d)
-		clock := models.NewFixedClock(time.Now())
-		open := func(clock models.Clock) *store.Store {
-			s, err := store.Open(ctx, store.OpenOptions{URL: url, Clock: clock})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-		a := open(clock)
-		if err := a.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		b := open(nil)
+		a, b, clock := openReplicas(t, d)
 		today := models.DateOf(clock.Now())
-		seeded := storetest.SeedContract(t, a, storetest.Contract{StartsOn: today.AddDays(-30), EndsOn: today.AddDays(300)})
-		staff := &models.Principal{Kind: models.PrincipalUser, UserID: 1, Email: "ops@example.test", StaffRoles: []string{models.RoleOps}}
-		status := func() string {
-			t.Helper()
-			v, err := store.NewLicenses(a, 90).Support(ctx, staff, seeded.LicenseNumber, "")
-			if err != nil {
-				t.Fatalf("support: %v", err)
-			}
-			return v.Summary.Status
-		}
+		seeded, status := supportStatus(t, a, clock)
 		// fromCache is status(), checked to have been answered from A's cache (a hit, no miss)
 		// or, with false, from the database (a miss).
 		fromCache := func(want bool) string {

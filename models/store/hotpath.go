@@ -294,7 +294,7 @@ type hotLicense struct {
 const hotLicenseSQL = `SELECT l.id, l.license_number, l.account_id, l.product_id, l.order_id, l.quantity, l.kind,
  l.service_tag, l.ordered_on, l.registered_on, a.account_id,
  c.id, c.program, c.premier, c.trial, c.starts_on, c.ends_on, c.grace_until, c.terminated_on,
- u.id, m.id, m.role_admin, m.role_support, m.role_license, m.grant_version
+ u.id, m.id, m.role_admin, m.role_support, m.role_license, m.grant_version, m.status_list_id, m.status_idx
 FROM licenses l
 JOIN accounts a ON a.id = l.account_id
 LEFT JOIN contracts c ON c.license_id = l.id
@@ -402,13 +402,14 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 		l                               = &h.Detail.License
 		serviceTag, program             sql.NullString
 		cID, uID, mID, grant            sql.NullInt64
+		statusList, statusIdx           sql.NullInt64
 		premier, trial, ra, rs, rl      sql.NullBool
 		startsOn, endsOn, grace, termOn models.Date
 	)
 	if err := row.Scan(&l.ID, &l.LicenseNumber, &l.AccountID, &l.ProductID, &l.OrderID, &l.Quantity, &l.Kind,
 		&serviceTag, &l.OrderedOn, &l.RegisteredOn, &h.Detail.Account.AccountID,
 		&cID, &program, &premier, &trial, &startsOn, &endsOn, &grace, &termOn,
-		&uID, &mID, &ra, &rs, &rl, &grant); err != nil {
+		&uID, &mID, &ra, &rs, &rl, &grant, &statusList, &statusIdx); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
@@ -428,6 +429,9 @@ func (s *Store) queryHotLicense(ctx context.Context, ln string, userID int64, em
 	}
 	if mID.Valid {
 		m := &models.Member{ID: mID.Int64, LicenseID: l.ID, UserID: h.UserID, RoleAdmin: ra.Bool, RoleSupport: rs.Bool, RoleLicense: rl.Bool, GrantVersion: grant.Int64}
+		if statusList.Valid && statusIdx.Valid {
+			m.StatusListID, m.StatusIdx = &statusList.Int64, &statusIdx.Int64
+		}
 		if m.Active() {
 			h.Member = m
 		}

@@ -198,6 +198,20 @@ func queueLetterTo(ctx context.Context, tx *gorm.DB, outbox Outbox, m mailer.Mes
 	return err
 }
 
+// letterUser is the user with email, or nil when there is none: the account may have been
+// deleted since the letter was asked for, and then there is no one to write to.
+func letterUser(tx *gorm.DB, email string) (*models.User, error) {
+	var u models.User
+	err := tx.Where("email = ?", email).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
 type signupLetterWorker struct {
 	river.WorkerDefaults[signupLetterArgs]
 	*letterWorkers
@@ -208,12 +222,8 @@ type signupLetterWorker struct {
 func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLetterArgs]) error {
 	a := job.Args
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		var u models.User
-		err := tx.Where("email = ?", a.Email).Take(&u).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil // deleted since
-		}
-		if err != nil {
+		u, err := letterUser(tx, a.Email)
+		if err != nil || u == nil {
 			return err
 		}
 		if u.Verified() {
@@ -247,12 +257,8 @@ type forgotLetterWorker struct {
 func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLetterArgs]) error {
 	a := job.Args
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		var u models.User
-		err := tx.Where("email = ?", a.Email).Take(&u).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil
-		}
-		if err != nil {
+		u, err := letterUser(tx, a.Email)
+		if err != nil || u == nil {
 			return err
 		}
 		ok, err := letterAllowed(tx, a.At, a.Email, mailer.PasswordReset{}.Template())

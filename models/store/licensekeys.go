@@ -118,6 +118,10 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 		if err != nil {
 			return err
 		}
+		terminated, err := contractTerminated(tx, acc.License.ID) // before the contract is read: see contractTerminated
+		if err != nil {
+			return err
+		}
 		d, err := loadLicenseDetail(tx, "licenses.id = ?", acc.License.ID)
 		if err != nil {
 			return err
@@ -158,6 +162,15 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 		}
 		key.Hostname, key.Version, key.VerMajor = in.Hostname, ver.Version, ver.Major
 		key.SupportEndsOn, key.ExpiresAt = licenseKeyTerms(d)
+		if _, ok := key.Status(); !ok {
+			// One index per key, kept by its re-issues (a key issued before status lists gets
+			// one at its first re-issue).
+			ref, err := allocateStatus(tx, now, terminated)
+			if err != nil {
+				return err
+			}
+			key.StatusListID, key.StatusIdx = setStatusRef(&ref)
+		}
 		if created {
 			if err := tx.Create(&key).Error; err != nil {
 				return err
@@ -169,6 +182,9 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 			SupportEndsOn: key.SupportEndsOn.String()}
 		if key.ExpiresAt != nil {
 			claims.ExpiresAt = jwt.NewNumericDate(*key.ExpiresAt)
+		}
+		if ref, ok := key.Status(); ok {
+			claims.Status = &verify.StatusClaim{StatusList: verify.StatusListRef{Index: ref.Idx, URI: statusListURI(s.issuer, ref.List)}}
 		}
 		token, kid, err := sg.sign(verify.TypLicense, claims)
 		if err != nil {
@@ -190,7 +206,7 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 		}
 		if err := tx.Model(&models.LicenseKey{}).Where("id = ?", key.ID).Updates(map[string]any{
 			"hostname": key.Hostname, "version": key.Version, "kids": key.Kids, "reissued_at": key.ReissuedAt,
-			"expires_at": key.ExpiresAt, "support_ends_on": key.SupportEndsOn,
+			"expires_at": key.ExpiresAt, "support_ends_on": key.SupportEndsOn, "status_list_id": key.StatusListID, "status_idx": key.StatusIdx,
 		}).Error; err != nil {
 			return err
 		}
@@ -338,6 +354,11 @@ func (s *LicenseKeys) Release(ctx context.Context, p *models.Principal, ln, id, 
 		}
 		if err := tx.Model(&models.LicenseKey{}).Where("id = ?", key.ID).Updates(upd).Error; err != nil {
 			return err
+		}
+		if ref, ok := key.Status(); ok {
+			if err := revokeStatus(tx, now, ref); err != nil {
+				return err
+			}
 		}
 		var left int64
 		if err := tx.Model(&models.LicenseKey{}).Where("license_id = ? AND fingerprint = ? AND released_at IS NULL", acc.License.ID, key.Fingerprint).Count(&left).Error; err != nil {

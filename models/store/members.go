@@ -22,17 +22,7 @@ func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln str
 		if err != nil {
 			return err
 		}
-		var rows []struct {
-			Email string
-			Name  string
-			models.Member
-		}
-		err = tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
-			Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, acc.License.ID).
-			Order("members.id").Scan(&rows).Error
-		for _, r := range rows {
-			out = append(out, models.MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
-		}
+		out, err = memberViews(tx, acc.License.ID, "")
 		return err
 	})
 	return out, err
@@ -44,6 +34,13 @@ func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln str
 // the address is verified. Staff support may do this on any license (helpRequestID then names the
 // ticket in the audit log). Errors: as access with the admin role, validation_failed, last_admin.
 func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID string, a models.Actor) (_ *models.PutMemberResult, err error) {
+	return s.PutMemberIfMatch(ctx, p, ln, email, roles, helpRequestID, "", a)
+}
+
+// PutMemberIfMatch is PutMember under an If-Match precondition: when ifMatch is set, the member
+// must exist and its ETag (models.MemberView.ETag) match. Errors: as PutMember,
+// precondition_failed.
+func (s *Registrations) PutMemberIfMatch(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID, ifMatch string, a models.Actor) (_ *models.PutMemberResult, err error) {
 	defer wrapErr(&err, "set a member's roles")
 	var res models.PutMemberResult
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
@@ -66,6 +63,18 @@ func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, 
 		}
 		if err := lockLicense(tx, acc.License.ID); err != nil {
 			return err
+		}
+		if ifMatch != "" {
+			cur, err := memberByEmail(tx, acc.License.ID, email)
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				return models.Errorf(models.CodePreconditionFailed, "%s is not a member of license %s: If-Match matches nothing", email, acc.License.LicenseNumber)
+			}
+			if err := models.CheckIfMatch(ifMatch, cur.ETag(acc.License.LicenseNumber)); err != nil {
+				return err
+			}
 		}
 		now := s.store.Clock.Now()
 		details := map[string]any{"email": email, "roles": roles}
@@ -275,4 +284,36 @@ func (s *Registrations) RemoveMember(ctx context.Context, p *models.Principal, l
 		return writeAudit(tx, now, a, models.AuditRecord{Action: "member.removed", SubjectType: "license", SubjectID: acc.License.LicenseNumber,
 			LicenseID: acc.License.ID, Details: map[string]any{"email": email, "roles": m.Roles()}})
 	})
+}
+
+// memberViews lists the license's active members (with a verified address), in the order they
+// joined; email, when set, keeps only that address's.
+func memberViews(tx *gorm.DB, licenseID int64, email string) ([]models.MemberView, error) {
+	q := tx.Table("members").Select("users.email, users.name, members.*").Joins("JOIN users ON users.id = members.user_id").
+		Where("members.license_id = ? AND (members.role_admin OR members.role_support OR members.role_license) AND "+verifiedUser, licenseID)
+	if email != "" {
+		q = q.Where("users.email = ?", email)
+	}
+	var rows []struct {
+		Email string
+		Name  string
+		models.Member
+	}
+	if err := q.Order("members.id").Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]models.MemberView, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, models.MemberView{Email: r.Email, Name: r.Name, UserID: r.Member.UserID, Roles: r.Member.Roles(), Since: r.Member.Since, GrantVersion: r.Member.GrantVersion})
+	}
+	return out, nil
+}
+
+// memberByEmail is the active member of the license with the address, or nil.
+func memberByEmail(tx *gorm.DB, licenseID int64, email string) (*models.MemberView, error) {
+	ms, err := memberViews(tx, licenseID, email)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	return &ms[0], nil
 }

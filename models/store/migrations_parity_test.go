@@ -36,33 +36,17 @@ func TestMigrationFoldersProduceTheSameSchema(t *testing.T) {
 	}
 	lite, pg := schemas[store.SQLite], schemas[store.Postgres]
 
-	for _, name := range parityUnion(parityKeys(lite.tables), parityKeys(pg.tables)) {
-		lc, inLite := lite.tables[name]
-		pc, inPG := pg.tables[name]
-		switch {
-		case !inLite:
-			t.Errorf("table %s exists only on postgres", name)
-		case !inPG:
-			t.Errorf("table %s exists only on sqlite", name)
-		default:
-			if !slices.Equal(lc, pc) {
-				t.Errorf("table %s columns differ:\n  sqlite:   %v\n  postgres: %v\n  only sqlite: %v\n  only postgres: %v",
-					name, lc, pc, parityMinus(lc, pc), parityMinus(pc, lc))
-			}
+	parityEach(t, "table", lite.tables, pg.tables, func(name string, lc, pc []string) {
+		if !slices.Equal(lc, pc) {
+			t.Errorf("table %s columns differ:\n  sqlite:   %v\n  postgres: %v\n  only sqlite: %v\n  only postgres: %v",
+				name, lc, pc, parityMinus(lc, pc), parityMinus(pc, lc))
 		}
-	}
-	for _, name := range parityUnion(parityKeys(lite.indexes), parityKeys(pg.indexes)) {
-		li, inLite := lite.indexes[name]
-		pi, inPG := pg.indexes[name]
-		switch {
-		case !inLite:
-			t.Errorf("index %s exists only on postgres", pi)
-		case !inPG:
-			t.Errorf("index %s exists only on sqlite", li)
-		case li != pi:
+	})
+	parityEach(t, "index", lite.indexes, pg.indexes, func(name, li, pi string) {
+		if li != pi {
 			t.Errorf("index %s differs:\n  sqlite:   %s\n  postgres: %s", name, li, pi)
 		}
-	}
+	})
 }
 
 // paritySchema is one database's catalogue, normalised: table → sorted column names, and index key →
@@ -261,6 +245,24 @@ func parityStrings(ctx context.Context, db *sql.DB, dst *[]string, query string,
 		*dst = append(*dst, s)
 	}
 	return rows.Err()
+}
+
+// parityEach walks the names of either dialect's schema (of kind, "table" or "index"): it reports
+// one that only one dialect has, with what it is there, and hands one both have to same.
+func parityEach[V any](t *testing.T, kind string, lite, pg map[string]V, same func(name string, l, p V)) {
+	t.Helper()
+	for _, name := range parityUnion(parityKeys(lite), parityKeys(pg)) {
+		l, inLite := lite[name]
+		p, inPG := pg[name]
+		switch {
+		case !inLite:
+			t.Errorf("%s %s exists only on postgres: %v", kind, name, p)
+		case !inPG:
+			t.Errorf("%s %s exists only on sqlite: %v", kind, name, l)
+		default:
+			same(name, l, p)
+		}
+	}
 }
 
 func parityKeys[V any](m map[string]V) []string {

@@ -54,6 +54,18 @@ type supportPlan struct {
 	premier  *bool
 	startsOn models.Date
 	endsOn   models.Date
+	value    *models.Money // the term's value, the renewal record's default
+}
+
+// checkValue reads a support's value, nil when none is given.
+func checkValue(v *models.Validation, field string, s *models.SupportInput) *models.Money {
+	if s == nil || s.Value == nil {
+		return nil
+	}
+	if m, ok := models.CheckMoney(v, field+".value", *s.Value); ok {
+		return &m
+	}
+	return nil
 }
 
 // checkOrder validates everything that needs no database, collecting every field error.
@@ -160,7 +172,7 @@ func checkNewSupport(v *models.Validation, field string, s *models.SupportInput,
 				v.Add(field+".premier", models.FieldTrialIsStandard, "a trial's support has no premier add-on")
 			}
 		}
-		return &supportPlan{program: models.ProgramStandard}
+		return &supportPlan{program: models.ProgramStandard, value: checkValue(v, field, s)}
 	}
 	if s == nil {
 		if kind == models.KindSubscription {
@@ -168,7 +180,7 @@ func checkNewSupport(v *models.Validation, field string, s *models.SupportInput,
 		}
 		return nil
 	}
-	plan := &supportPlan{premier: s.Premier}
+	plan := &supportPlan{premier: s.Premier, value: checkValue(v, field, s)}
 	if strings.TrimSpace(s.Program) == "" {
 		if s.Premier != nil && *s.Premier {
 			v.Add(field+".premier", models.CodePremierRequiresProgram, "premier is an add-on to a standard or 24x7 program: name the program")
@@ -191,7 +203,7 @@ func checkNewSupport(v *models.Validation, field string, s *models.SupportInput,
 
 // checkRenewal checks the support of a renewal; its start is the day after the current end.
 func checkRenewal(v *models.Validation, field string, s *models.SupportInput) *supportPlan {
-	plan := &supportPlan{premier: s.Premier}
+	plan := &supportPlan{premier: s.Premier, value: checkValue(v, field, s)}
 	if strings.TrimSpace(s.Program) != "" {
 		plan.program = models.CheckProgram(v, field+".program", s.Program)
 	}
@@ -393,6 +405,9 @@ func (s *Orders) applyItem(tx *gorm.DB, v *models.Validation, i int, p *itemPlan
 			if err := appendTerm(tx, newTerm(&c, termKind, a, "order "+order.OrderRef, &order.ID, now)); err != nil {
 				return nil, mailer.LicenseLine{}, err
 			}
+			if err := startRenewalRecord(tx, &c, p.support.value, now); err != nil {
+				return nil, mailer.LicenseLine{}, err
+			}
 			d.Contract = &c
 		}
 		if err := writeAudit(tx, now, a, models.AuditRecord{Action: "license.created", SubjectType: "license", SubjectID: ln, LicenseID: lic.ID,
@@ -485,9 +500,14 @@ func (s *Orders) renew(tx *gorm.DB, v *models.Validation, field string, d *model
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
+		if err := startRenewalRecord(tx, c, sp.value, now); err != nil {
+			return err
+		}
 	} else if err := tx.Model(&models.Contract{}).Where("id = ?", c.ID).Updates(map[string]any{
 		"program": c.Program, "premier": c.Premier, "ends_on": c.EndsOn, "grace_until": nil, "updated_at": now,
 	}).Error; err != nil {
+		return err
+	} else if err := renewRenewalRecord(tx, c, start.AddDays(-1), sp.value, now); err != nil {
 		return err
 	}
 	term := newTerm(c, models.TermRenewal, a, "order "+order.OrderRef, &order.ID, now)

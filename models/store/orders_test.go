@@ -84,6 +84,15 @@ func (s *shop) rows(tb testing.TB, table, where string, args ...any) int64 {
 	return n
 }
 
+// wantRows fails the test unless the table has want rows that match where (all when where is
+// ""); what says what they stand for.
+func (s *shop) wantRows(tb testing.TB, want int64, what, table, where string, args ...any) {
+	tb.Helper()
+	if got := s.rows(tb, table, where, args...); got != want {
+		tb.Errorf("%s: %d rows of %s, want %d", what, got, table, want)
+	}
+}
+
 // place places an order and fails the test if it fails.
 func (s *shop) place(tb testing.TB, in models.OrderInput) *models.OrderResult {
 	tb.Helper()
@@ -143,9 +152,7 @@ func TestOrderCreatesAccountLicensesContractsAndOneWelcomeLetter(t *testing.T) {
 		if _, ok := models.ParseAccountID(res.Account.AccountID); !ok {
 			t.Errorf("Account ID %q is not a 7-digit Account ID", res.Account.AccountID)
 		}
-		if got := s.rows(t, "accounts", "account_id = ? AND contact_email = ?", res.Account.AccountID, "pat@acme.example"); got != 1 {
-			t.Errorf("accounts with the new Account ID and the normalised contact = %d, want 1", got)
-		}
+		s.wantRows(t, 1, "accounts with the new Account ID and the normalised contact", "accounts", "account_id = ? AND contact_email = ?", res.Account.AccountID, "pat@acme.example")
 		if len(res.Licenses) != 2 {
 			t.Fatalf("licenses in the result = %d, want 2", len(res.Licenses))
 		}
@@ -189,12 +196,8 @@ func TestOrderCreatesAccountLicensesContractsAndOneWelcomeLetter(t *testing.T) {
 				t.Errorf("contract %d terms = %+v, want one initial term %s..%s", i, terms, want[i].startsOn, want[i].endsOn)
 			}
 		}
-		if got := s.rows(t, "orders", "order_ref = ?", "PO-1001"); got != 1 {
-			t.Errorf("orders stored = %d, want 1", got)
-		}
-		if got := s.rows(t, "audit_log", "action = ?", "license.created"); got != 2 {
-			t.Errorf("license.created audit rows = %d, want 2", got)
-		}
+		s.wantRows(t, 1, "orders stored", "orders", "order_ref = ?", "PO-1001")
+		s.wantRows(t, 2, "license.created audit rows", "audit_log", "action = ?", "license.created")
 		letters := s.letters(t, "")
 		if len(letters) != 1 || letters[0].Kind != "order_confirmation" {
 			t.Fatalf("letters = %d (%v), want one order_confirmation", len(letters), letters)
@@ -224,9 +227,7 @@ func TestOrderThatFailsWritesNothingAndQueuesNoLetter(t *testing.T) {
 				t.Errorf("%s rows after a failed order = %d, want 0", table, got)
 			}
 		}
-		if got := s.rows(t, "audit_log", "action LIKE ?", "license.%"); got != 0 {
-			t.Errorf("license audit rows after a failed order = %d, want 0", got)
-		}
+		s.wantRows(t, 0, "license audit rows after a failed order", "audit_log", "action LIKE ?", "license.%")
 		if got := s.letters(t, ""); len(got) != 0 {
 			t.Errorf("letters after a failed order = %d, want 0", len(got))
 		}
@@ -309,9 +310,7 @@ func TestOrderAddQuantityRaisesSeats(t *testing.T) {
 		if got := s.rows(t, "licenses", "license_number = ? AND quantity = ?", ln, 8); got != 1 {
 			t.Errorf("license %s does not have 8 seats stored", ln)
 		}
-		if got := s.rows(t, "audit_log", "action = ? AND subject_id = ?", "license.seats_added", ln); got != 1 {
-			t.Errorf("license.seats_added audit rows = %d, want 1", got)
-		}
+		s.wantRows(t, 1, "license.seats_added audit rows", "audit_log", "action = ? AND subject_id = ?", "license.seats_added", ln)
 
 		// Another account cannot add seats to it.
 		other := s.place(t, newServerOrder("PO-5003", 1))

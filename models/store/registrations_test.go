@@ -45,6 +45,16 @@ func (s *shop) register(p *models.Principal, ln string) (*models.RegistrationRes
 	return s.registrations.Register(context.Background(), p, models.RegistrationInput{LicenseNumber: ln}, actorOf(p))
 }
 
+// registerRefused registers p and stops the test unless the registration is refused with the code;
+// what says who registered.
+func (s *shop) registerRefused(tb testing.TB, p *models.Principal, ln, code, what string) {
+	tb.Helper()
+	_, err := s.register(p, ln)
+	if got := dbstore.ErrorCode(err); got != code {
+		tb.Fatalf("%s: %v (code %q), want %s", what, err, got, code)
+	}
+}
+
 // member reads p's membership of a license; nil when there is none.
 func (s *shop) member(tb testing.TB, licenseID int64, p *models.Principal) *models.Member {
 	tb.Helper()
@@ -78,12 +88,8 @@ func TestRegistrationFirstRegistrantBecomesAdmin(t *testing.T) {
 		if m == nil || !m.RoleAdmin || !m.RoleSupport || !m.RoleLicense {
 			t.Errorf("membership = %+v, want admin, support and license", m)
 		}
-		if got := s.rows(t, "licenses", "id = ? AND claimed_by = ?", lic.ID, alice.UserID); got != 1 {
-			t.Errorf("license not claimed by the first registrant")
-		}
-		if got := s.rows(t, "audit_log", "action = ? AND subject_id = ?", "registration.claimed", lic.LicenseNumber); got != 1 {
-			t.Errorf("registration.claimed audit rows = %d, want 1", got)
-		}
+		s.wantRows(t, 1, "the first registrant's claim of the license", "licenses", "id = ? AND claimed_by = ?", lic.ID, alice.UserID)
+		s.wantRows(t, 1, "registration.claimed audit rows", "audit_log", "action = ? AND subject_id = ?", "registration.claimed", lic.LicenseNumber)
 		notices := s.letters(t, "claim_notice")
 		if len(notices) != 1 || !slices.Equal(notices[0].To, []string{"pat@acme.example"}) {
 			t.Errorf("claim notices = %+v, want one to the order's contact pat@acme.example", notices)
@@ -122,9 +128,7 @@ func TestRegistrationSecondRegistrantFilesJoinRequest(t *testing.T) {
 		if got := s.rows(t, "join_requests", "id = ? AND user_id = ? AND license_id = ? AND status = ?", res.RequestID, bob.UserID, lic.ID, models.RequestPending); got != 1 {
 			t.Errorf("pending join request %d of the second registrant not stored", res.RequestID)
 		}
-		if got := s.rows(t, "licenses", "id = ? AND claimed_by = ?", lic.ID, alice.UserID); got != 1 {
-			t.Errorf("the license's claim moved away from the first registrant")
-		}
+		s.wantRows(t, 1, "the first registrant's claim of the license, after a second registrant", "licenses", "id = ? AND claimed_by = ?", lic.ID, alice.UserID)
 		asks := s.letters(t, "join_requested")
 		if len(asks) != 1 || !slices.Equal(asks[0].To, []string{"alice@acme.example"}) {
 			t.Errorf("join_requested letters = %+v, want one to the admin alice@acme.example", asks)
@@ -134,9 +138,7 @@ func TestRegistrationSecondRegistrantFilesJoinRequest(t *testing.T) {
 		if err != nil || again.Outcome != models.RegistrationWaits || again.RequestID != res.RequestID {
 			t.Errorf("second registrant again = %+v, %v; want the same pending request %d", again, err, res.RequestID)
 		}
-		if got := s.rows(t, "join_requests", "user_id = ?", bob.UserID); got != 1 {
-			t.Errorf("join requests of the second registrant = %d, want 1", got)
-		}
+		s.wantRows(t, 1, "join requests of the second registrant", "join_requests", "user_id = ?", bob.UserID)
 	})
 }
 
@@ -153,22 +155,11 @@ func TestRegistrationUnknownLicenseNumberIsNotFoundAndCountsAsFailure(t *testing
 			unknown = dbstore.NewLicenseNumber()
 		}
 
-		_, err := s.register(carol, unknown)
-		if code := dbstore.ErrorCode(err); code != models.CodeLicenseNotFound {
-			t.Fatalf("unknown License Number: %v (code %q), want %s", err, code, models.CodeLicenseNotFound)
-		}
-		if got := s.rows(t, "auth_failures", "scope = ? AND key = ?", models.LookupPerUser.Scope, strconv.FormatInt(carol.UserID, 10)); got != 1 {
-			t.Errorf("failures counted for the user = %d, want 1", got)
-		}
-		if got := s.rows(t, "auth_failures", "scope = ? AND key = ?", models.LookupPerAddress.Scope, registrantIP); got != 1 {
-			t.Errorf("failures counted for the address = %d, want 1", got)
-		}
-		if got := s.rows(t, "members", ""); got != 0 {
-			t.Errorf("members after a failed lookup = %d, want 0", got)
-		}
-		if got := s.rows(t, "join_requests", ""); got != 0 {
-			t.Errorf("join requests after a failed lookup = %d, want 0", got)
-		}
+		s.registerRefused(t, carol, unknown, models.CodeLicenseNotFound, "unknown License Number")
+		s.wantRows(t, 1, "failures counted for the user", "auth_failures", "scope = ? AND key = ?", models.LookupPerUser.Scope, strconv.FormatInt(carol.UserID, 10))
+		s.wantRows(t, 1, "failures counted for the address", "auth_failures", "scope = ? AND key = ?", models.LookupPerAddress.Scope, registrantIP)
+		s.wantRows(t, 0, "members after a failed lookup", "members", "")
+		s.wantRows(t, 0, "join requests after a failed lookup", "join_requests", "")
 
 		typo := []byte(lic.LicenseNumber)
 		last := len(typo) - 1
@@ -180,9 +171,7 @@ func TestRegistrationUnknownLicenseNumberIsNotFoundAndCountsAsFailure(t *testing
 		if _, err := s.register(carol, string(typo)); dbstore.ErrorCode(err) == models.CodeLicenseNotFound || err == nil {
 			t.Errorf("a mistyped License Number %s: %v, want it refused before any lookup", typo, err)
 		}
-		if got := s.rows(t, "auth_failures", ""); got != 2 {
-			t.Errorf("failures after a typo = %d, want still 2 (one per scope)", got)
-		}
+		s.wantRows(t, 2, "failures after a typo (still one per scope)", "auth_failures", "")
 	})
 }
 
@@ -194,16 +183,9 @@ func TestRegistrationUnverifiedPrincipalIsRefused(t *testing.T) {
 		lic := s.place(t, newServerOrder("PO-R4", 1)).Licenses[0].License
 		dan := s.person(t, "dan@acme.example", "Dan Unverified", false)
 
-		_, err := s.register(dan, lic.LicenseNumber)
-		if code := dbstore.ErrorCode(err); code != models.CodeEmailUnverified {
-			t.Fatalf("unverified registrant: %v (code %q), want %s", err, code, models.CodeEmailUnverified)
-		}
-		if got := s.rows(t, "licenses", "id = ? AND claimed_by IS NULL", lic.ID); got != 1 {
-			t.Errorf("the license was claimed by an unverified user")
-		}
-		if got := s.rows(t, "members", ""); got != 0 {
-			t.Errorf("members = %d, want 0", got)
-		}
+		s.registerRefused(t, dan, lic.LicenseNumber, models.CodeEmailUnverified, "unverified registrant")
+		s.wantRows(t, 1, "the license unclaimed after an unverified registrant", "licenses", "id = ? AND claimed_by IS NULL", lic.ID)
+		s.wantRows(t, 0, "members after an unverified registrant", "members", "")
 		if got := s.letters(t, "claim_notice"); len(got) != 0 {
 			t.Errorf("claim notices = %d, want 0", len(got))
 		}

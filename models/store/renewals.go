@@ -369,13 +369,8 @@ func (s *Renewals) digest(ctx context.Context, today models.Date) ([]models.Queu
 		if nExpiring == 0 && nLapsed == 0 {
 			return nil
 		}
-		var staff []struct {
-			Name  string
-			Email string
-		}
-		if err := tx.Table("users").Select("name, email").
-			Where("(',' || staff_roles || ',') LIKE ? OR (',' || staff_roles || ',') LIKE ?", "%,"+models.RoleRenewals+",%", "%,"+models.RoleSuperadmin+",%").
-			Order("email").Scan(&staff).Error; err != nil {
+		staff, err := staffWith(tx, models.RoleRenewals, models.RoleSuperadmin)
+		if err != nil {
 			return err
 		}
 		for _, st := range staff {

@@ -114,3 +114,22 @@ func (s *Identity) ListStaff(ctx context.Context, page models.Page) (_ []models.
 	q := s.store.db.WithContext(ctx).Model(&models.User{}).Where("staff_roles <> ''")
 	return pageOf[models.User](q, page, func(u models.User) int64 { return u.ID })
 }
+
+// staffContact is a staff user a letter goes to.
+type staffContact struct {
+	Name  string
+	Email string
+}
+
+// staffWith lists the staff users who hold any of roles, by address.
+func staffWith(tx *gorm.DB, roles ...string) ([]staffContact, error) {
+	conds := make([]string, len(roles))
+	args := make([]any, len(roles))
+	for i, r := range roles {
+		conds[i] = "(',' || staff_roles || ',') LIKE ?"
+		args[i] = "%," + r + ",%"
+	}
+	var out []staffContact
+	err := tx.Table("users").Select("name, email").Where(strings.Join(conds, " OR "), args...).Order("email").Scan(&out).Error
+	return out, err
+}

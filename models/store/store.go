@@ -52,6 +52,7 @@ type Store struct {
 	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
 	url     string        // what the change feed connects to (PostgreSQL's listener, SQLite's data_version connection); see changes.go
 	changes changeFeed    // changes other processes make; see changes.go
+	status  statusState   // token status lists: new lists' size, the index source, flips; see statuslists.go
 }
 
 // OpenOptions configure Open. Only URL is required.
@@ -60,6 +61,21 @@ type OpenOptions struct {
 	Clock    models.Clock
 	Logger   *slog.Logger
 	MaxConns int // 0: a default that suits the dialect
+}
+
+// openPool opens the connection pool of driver to dsn: at most max connections (def when max is
+// 0), all of which may stay idle, since opening one is what is slow.
+func openPool(d Dialect, driver, dsn string, max, def int) (*sql.DB, error) {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d, err)
+	}
+	if max == 0 {
+		max = def
+	}
+	db.SetMaxOpenConns(max)
+	db.SetMaxIdleConns(max)
+	return db, nil
 }
 
 // Open connects to the database that opts.URL names. For SQLite the file and its directory are
@@ -83,33 +99,21 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 			return nil, err
 		}
 		sqlitePath, _, _ = strings.Cut(dsn, "?")
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
-		}
 		// WAL lets readers run beside the one writer; writers queue on the busy timeout.
-		max := opts.MaxConns
-		if max == 0 {
-			max = 16
+		db, err := openPool(s.Dialect, "sqlite", dsn, opts.MaxConns, 16)
+		if err != nil {
+			return nil, err
 		}
-		db.SetMaxOpenConns(max)
-		db.SetMaxIdleConns(max)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		s.sqlDB = db
 		dialector = sqlite.New(sqlite.Config{Conn: db})
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
 		s.Dialect = Postgres
 		s.url = opts.URL
-		db, err := sql.Open("pgx", postgresDSN(opts.URL))
+		db, err := openPool(s.Dialect, "pgx", postgresDSN(opts.URL), opts.MaxConns, 20)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, err
 		}
-		max := opts.MaxConns
-		if max == 0 {
-			max = 20
-		}
-		db.SetMaxOpenConns(max)
-		db.SetMaxIdleConns(max)
 		db.SetConnMaxLifetime(30 * time.Minute)
 		s.sqlDB = db
 		dialector = postgres.New(postgres.Config{Conn: db})
@@ -302,6 +306,14 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	// Its writes mark the flag, and one change notice goes out when it commits (changes.go).
 	wrote := new(atomic.Bool)
 	ctx = context.WithValue(ctx, txChangesKey{}, wrote)
+	// A status-list bit it sets counts once it has committed (statuslists.go).
+	st := &statusTx{state: &s.status}
+	ctx = context.WithValue(ctx, statusTxKey{}, st)
+	defer func() {
+		if st.flipped.Load() {
+			s.status.flips.Add(1)
+		}
+	}()
 	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := fn(tx); err != nil {
 			return err

@@ -30,6 +30,7 @@ type Tokens struct {
 	ttl       time.Duration
 	audiences []string
 	verifier  *verify.Verifier
+	status    *StatusLists
 	log       *slog.Logger
 }
 
@@ -50,7 +51,16 @@ func NewTokens(store *Store, keys *Keyring, opts models.TokensOptions) (*Tokens,
 		return nil, err
 	}
 	return &Tokens{store: store, keys: keys, licenses: NewLicenses(store, opts.RenewalWindowDays), issuer: opts.Issuer, ttl: opts.TTL,
-		audiences: opts.Audiences, verifier: v, log: opts.Log}, nil
+		audiences: opts.Audiences, verifier: v, status: NewStatusLists(store, keys, opts.Issuer, opts.StatusListTTL), log: opts.Log}, nil
+}
+
+// StatusLists is the status-list service of the tokens' grants (and of the license keys, which
+// share the issuer and the lists): GET /v1/status-lists/{id} serves it.
+func (s *Tokens) StatusLists() *StatusLists {
+	if s == nil {
+		return nil
+	}
+	return s.status
 }
 
 // IssuedToken is a signed entitlement token with its claims.
@@ -102,7 +112,13 @@ func (s *Tokens) Issue(ctx context.Context, p *models.Principal, ln, audience st
 		if err != nil {
 			return err
 		}
-		claims = s.claims(d, acc.Member, ver, p.UserID, audience, now)
+		m := acc.Member
+		if _, ok := m.Status(); !ok { // a grant made before status lists: it gets its index now
+			if m, err = s.store.assignGrantStatus(ctx, m); err != nil {
+				return err
+			}
+		}
+		claims = s.claims(d, m, ver, p.UserID, audience, now)
 		return nil
 	})
 	if err != nil {
@@ -125,8 +141,18 @@ func (s *Tokens) claims(d *models.LicenseDetail, m *models.Member, ver *models.P
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl)),
 		ID: newJTI(), Account: d.Account.AccountID, License: d.License.LicenseNumber, Roles: m.Roles(),
 		Entitlements: models.AllowedEntitlements(ents), Support: supportClaim(d, today, s.licenses.RenewalWindowDays),
-		GrantVersion: m.GrantVersion,
+		GrantVersion: m.GrantVersion, Status: s.statusClaim(m),
 	}
+}
+
+// statusClaim points at the grant version's index: every token of the grant shares it. nil for
+// a grant made before status lists existed.
+func (s *Tokens) statusClaim(m *models.Member) *verify.StatusClaim {
+	ref, ok := m.Status()
+	if !ok {
+		return nil
+	}
+	return &verify.StatusClaim{StatusList: verify.StatusListRef{Index: ref.Idx, URI: statusListURI(s.issuer, ref.List)}}
 }
 
 // supportClaim is the token's support claim. ends_on is the last day support paid for (a
@@ -190,9 +216,10 @@ type Introspection struct {
 }
 
 // Introspect answers whether a token is active: its signature (EdDSA, by a published
-// entitlement key), typ, iss, aud, exp, nbf and iat check out, AND the member still holds the
-// grant the token was issued on (same grant version), AND the license's contract is not
-// terminated. A bad token is never an error, only inactive; errors are the database's.
+// entitlement key), typ, iss, aud, exp, nbf and iat check out, and models.TokenRevoked says no:
+// the member still holds the grant the token was issued on (same grant version), its
+// status-list bit is not set, and the license's contract is not terminated. A bad token is
+// never an error, only inactive; errors are the database's.
 func (s *Tokens) Introspect(ctx context.Context, token string) (_ *Introspection, err error) {
 	defer wrapErr(&err, "introspect a token")
 	inactive := &Introspection{}
@@ -208,26 +235,31 @@ func (s *Tokens) Introspect(ctx context.Context, token string) (_ *Introspection
 	if err != nil {
 		return inactive, nil
 	}
-	active := false
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		// The grant version and the contract: at once after a change made by this replica, at
-		// most grantTTL old after one made by another (hotpath.go).
-		h, err := s.store.loadHotLicense(ctx, claims.License, userID, "")
-		if err != nil || h == nil {
-			return err
-		}
-		d, m := &h.Detail, h.Member
-		if m == nil || m.GrantVersion != claims.GrantVersion {
-			return nil
-		}
-		status, _ := models.ContractStatus(d.Contract.Facts(), models.DateOf(s.store.Clock.Now()), s.licenses.RenewalWindowDays)
-		active = status != models.StatusTerminated
-		return nil
-	})
+	// The grant version and the contract: at once after a change made by this replica, at most
+	// grantTTL old after one made by another (hotpath.go). The bit: as the list this replica
+	// serves says (statuslists.go).
+	h, err := s.store.loadHotLicense(ctx, claims.License, userID, "")
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
-	if !active {
+	if h == nil {
+		return inactive, nil
+	}
+	var g models.GrantState
+	if m := h.Member; m != nil {
+		g.Member, g.Version = true, m.GrantVersion
+	}
+	status, _ := models.ContractStatus(h.Detail.Contract.Facts(), models.DateOf(s.store.Clock.Now()), s.licenses.RenewalWindowDays)
+	g.Terminated = status == models.StatusTerminated
+	bit := false
+	if c := claims.Status; c != nil {
+		if ref, ok := statusRefOf(s.issuer, c.StatusList.URI, c.StatusList.Index); ok {
+			if bit, err = s.status.Revoked(ctx, ref); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if models.TokenRevoked(claims.GrantVersion, bit, g) {
 		return inactive, nil
 	}
 	return &Introspection{Active: true, Claims: claims}, nil

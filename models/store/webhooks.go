@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 	"gorm.io/gorm"
 
+	"entitled/mailer"
 	"entitled/models"
 )
 
@@ -111,10 +112,12 @@ func (r *webhookDeliveryRow) model() models.WebhookDelivery {
 }
 
 // WebhookDeliveryArgs is the River job of one delivery. A manual retry is a job of its own, with
-// one attempt.
+// one attempt: WasFailed says the delivery had failed already, so that this attempt failing fails
+// it again; a manual retry of a pending delivery leaves its schedule as it was.
 type WebhookDeliveryArgs struct {
 	DeliveryID int64 `json:"delivery_id"`
 	Manual     bool  `json:"manual,omitempty"`
+	WasFailed  bool  `json:"was_failed,omitempty"`
 }
 
 func (WebhookDeliveryArgs) Kind() string { return "webhook_delivery" }
@@ -133,6 +136,8 @@ type Webhooks struct {
 	outbox       Outbox
 	sealer       *keySealer
 	allowPrivate bool
+	// Links are the portal pages the letters to superadmins point to (an endpoint disabled).
+	Links mailer.Links
 	// Resolve looks a host's addresses up (net.DefaultResolver's by default); tests replace it.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -294,8 +299,9 @@ func (s *Webhooks) Get(ctx context.Context, id string) (_ *models.WebhookEndpoin
 	return &m, nil
 }
 
-// Update changes an endpoint; enabling it again clears failing_since. Errors: not_found,
-// validation_failed, webhook_url_refused.
+// Update changes an endpoint; enabling it again clears failing_since. p.IfMatch, when set, must
+// match the endpoint's current ETag. Errors: not_found, validation_failed, webhook_url_refused,
+// precondition_failed.
 func (s *Webhooks) Update(ctx context.Context, id string, p models.WebhookPatch, a models.Actor) (_ *models.WebhookEndpoint, err error) {
 	defer wrapErr(&err, "change a webhook")
 	var v models.Validation
@@ -319,6 +325,18 @@ func (s *Webhooks) Update(ctx context.Context, id string, p models.WebhookPatch,
 		r, err := endpoint(tx, id)
 		if err != nil {
 			return err
+		}
+		if p.IfMatch != "" {
+			if err := lockRow(tx, "webhook_endpoints", r.ID); err != nil {
+				return err
+			}
+			if err := tx.Where("id = ?", r.ID).Take(r).Error; err != nil {
+				return err
+			}
+			cur := r.model()
+			if err := models.CheckIfMatch(p.IfMatch, cur.ETag()); err != nil {
+				return err
+			}
 		}
 		now := s.store.Clock.Now()
 		changes := map[string]any{"updated_at": now}
@@ -460,12 +478,17 @@ func (s *Webhooks) Retry(ctx context.Context, id, deliveryID string) (err error)
 		if d.Status == models.WebhookDeliverySucceeded {
 			return models.Errorf(models.CodeConflict, "delivery %q succeeded already", deliveryID)
 		}
-		now := s.store.Clock.Now()
-		if err := tx.Model(&webhookDeliveryRow{}).Where("id = ?", d.ID).
-			Updates(map[string]any{"status": models.WebhookDeliveryPending, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
-			return err
+		// A failed delivery is pending again until this attempt ends; a pending one keeps its
+		// schedule, which this attempt ends early only by succeeding.
+		wasFailed := d.Status == models.WebhookDeliveryFailed
+		if wasFailed {
+			now := s.store.Clock.Now()
+			if err := tx.Model(&webhookDeliveryRow{}).Where("id = ?", d.ID).
+				Updates(map[string]any{"status": models.WebhookDeliveryPending, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
+				return err
+			}
 		}
-		return insertWebhookJob(ctx, tx, s.outbox, WebhookDeliveryArgs{DeliveryID: d.ID, Manual: true})
+		return insertWebhookJob(ctx, tx, s.outbox, WebhookDeliveryArgs{DeliveryID: d.ID, Manual: true, WasFailed: wasFailed})
 	})
 }
 
@@ -524,8 +547,8 @@ func emit(ctx context.Context, tx *gorm.DB, outbox Outbox, now time.Time, typ, a
 
 // WebhookOutgoing is what one attempt of a delivery sends: Secrets are the raw secrets to sign
 // with (the current one first, then the previous one while it is valid). Skip says there is
-// nothing to send: the delivery is settled, or its endpoint was deleted, or disabled (the
-// delivery then stays pending, unsent).
+// nothing to send: the delivery is settled, or its endpoint was deleted or disabled; then
+// Unsendable says why a pending delivery will never be sent (call Abandon with it).
 type WebhookOutgoing struct {
 	DeliveryID int64
 	EndpointID int64
@@ -535,6 +558,7 @@ type WebhookOutgoing struct {
 	Body       []byte
 	Secrets    [][]byte
 	Skip       bool
+	Unsendable string
 }
 
 // Outgoing reads what the next attempt of a delivery sends.
@@ -554,8 +578,15 @@ func (s *Webhooks) Outgoing(ctx context.Context, deliveryID int64) (_ *WebhookOu
 	}
 	out := &WebhookOutgoing{DeliveryID: d.ID, EndpointID: r.ID, URL: r.URL, EventID: d.EventID, Type: d.EventType, Body: []byte(d.Payload)}
 	// A disabled endpoint gets nothing but the pings staff send it (to try it before enabling it).
-	if d.Status != models.WebhookDeliveryPending || r.DeletedAt != nil || !r.Enabled && d.EventType != models.EventPing {
+	switch {
+	case d.Status != models.WebhookDeliveryPending:
 		out.Skip = true
+		return out, nil
+	case r.DeletedAt != nil:
+		out.Skip, out.Unsendable = true, "not sent: the endpoint was deleted"
+		return out, nil
+	case !r.Enabled && d.EventType != models.EventPing:
+		out.Skip, out.Unsendable = true, "not sent: the endpoint is disabled"
 		return out, nil
 	}
 	cur, err := s.sealer.openBytes(webhookSecretAD, r.Secret)
@@ -606,6 +637,8 @@ func (s *Webhooks) RecordAttempt(ctx context.Context, deliveryID int64, at model
 			status, nextAt = models.WebhookDeliverySucceeded, nil
 		case last:
 			status, nextAt = models.WebhookDeliveryFailed, nil
+		case next == nil:
+			nextAt = d.NextAttemptAt // a manual retry of a pending delivery: its schedule goes on
 		}
 		now := s.store.Clock.Now()
 		if err := tx.Model(&webhookDeliveryRow{}).Where("id = ?", d.ID).
@@ -634,8 +667,57 @@ func (s *Webhooks) RecordAttempt(ctx context.Context, deliveryID int64, at model
 		if err := tx.Model(&webhookEndpointRow{}).Where("id = ?", r.ID).Updates(map[string]any{"enabled": false, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		return writeAudit(tx, now, models.SystemActor("webhooks"), models.AuditRecord{Action: "webhook.disabled", SubjectType: "webhook", SubjectID: itoa64(r.ID),
-			Details: map[string]any{"failing_since": r.FailingSince.UTC().Format(time.RFC3339), "reason": "every delivery failed for 5 days"}})
+		if err := writeAudit(tx, now, models.SystemActor("webhooks"), models.AuditRecord{Action: "webhook.disabled", SubjectType: "webhook", SubjectID: itoa64(r.ID),
+			Details: map[string]any{"failing_since": r.FailingSince.UTC().Format(time.RFC3339), "reason": "every delivery failed for 5 days"}}); err != nil {
+			return err
+		}
+		return s.tellSuperadmins(ctx, tx, &r)
+	})
+}
+
+// tellSuperadmins queues, in tx, a letter to each superadmin that the endpoint r was disabled.
+func (s *Webhooks) tellSuperadmins(ctx context.Context, tx *gorm.DB, r *webhookEndpointRow) error {
+	staff, err := staffWith(tx, models.RoleSuperadmin)
+	if err != nil {
+		return err
+	}
+	var out []mailer.Outgoing
+	for _, st := range staff {
+		to, ok := mailable(st.Email)
+		if !ok {
+			continue
+		}
+		id := itoa64(r.ID)
+		out = append(out, mailer.Outgoing{To: []string{to}, Message: mailer.WebhookDisabled{Name: st.Name, WebhookID: id, Endpoint: r.URL,
+			Description: r.Description, FailingSince: r.FailingSince.UTC().Format(time.RFC3339), PageURL: s.Links.Webhook(id)}})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err = queueLetters(ctx, tx, s.outbox, out)
+	return err
+}
+
+// Abandon ends a pending delivery that can never be sent (its endpoint was deleted or disabled)
+// as failed, with why as its last attempt's error, so that it neither waits for ever nor counts
+// in the queue. Staff may retry it once the endpoint is enabled again.
+func (s *Webhooks) Abandon(ctx context.Context, deliveryID int64, why string) (err error) {
+	defer wrapErr(&err, "abandon a webhook delivery")
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
+		var d webhookDeliveryRow
+		if err := tx.Where("id = ? AND status = ?", deliveryID, models.WebhookDeliveryPending).Take(&d).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil
+			}
+			return err
+		}
+		now := s.store.Clock.Now().UTC().Truncate(time.Microsecond)
+		js, err := json.Marshal(append(d.model().Attempts, models.WebhookAttempt{At: now, Error: why}))
+		if err != nil {
+			return err
+		}
+		return tx.Model(&webhookDeliveryRow{}).Where("id = ? AND status = ?", d.ID, models.WebhookDeliveryPending).
+			Updates(map[string]any{"attempts": string(js), "status": models.WebhookDeliveryFailed, "next_attempt_at": nil, "updated_at": now}).Error
 	})
 }
 

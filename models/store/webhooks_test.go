@@ -6,10 +6,31 @@ import (
 	"net/netip"
 	"testing"
 
+	"entitled/mailer"
 	"entitled/models"
 	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
+
+// webhooksOn is a webhook service on the store with the secret (ENTITLED_SECRET) and
+// ENTITLED_WEBHOOK_ALLOW_PRIVATE as given.
+func webhooksOn(t testing.TB, store *dbstore.Store, outbox *mailer.Outbox, secret string, allowPrivate bool) *dbstore.Webhooks {
+	t.Helper()
+	svc, err := dbstore.NewWebhooks(store, outbox, secret, allowPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// newWebhooks opens a fresh store of the dialect and a webhook service on it (webhooksOn) whose
+// letters stay queued in the outbox.
+func newWebhooks(t testing.TB, d dbstore.Dialect, secret string, allowPrivate bool) (*dbstore.Store, *mailer.Outbox, *dbstore.Webhooks) {
+	t.Helper()
+	store := storetest.Open(t, d, nil)
+	outbox, _ := newOutbox(t, store, nil)
+	return store, outbox, webhooksOn(t, store, outbox, secret, allowPrivate)
+}
 
 // The URL rules at registration, with ENTITLED_WEBHOOK_ALLOW_PRIVATE off: https only, and a host
 // that resolves to a loopback, private, link-local, multicast or unspecified address (or does not
@@ -17,12 +38,7 @@ import (
 func TestWebhooks_URLRulesAtRegistration(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
-		store := storetest.Open(t, d, nil)
-		outbox, _ := newOutbox(t, store, nil)
-		svc, err := dbstore.NewWebhooks(store, outbox, "test secret for webhooks", false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		store, outbox, svc := newWebhooks(t, d, "test secret for webhooks", false)
 		dns := map[string][]netip.Addr{
 			"public.example.test":   {netip.MustParseAddr("93.184.216.34")},
 			"rebind.example.test":   {netip.MustParseAddr("127.0.0.1")},
@@ -64,10 +80,7 @@ func TestWebhooks_URLRulesAtRegistration(t *testing.T) {
 		_, _, err = svc.Create(ctx, models.WebhookInput{URL: "https://public.example.test/in", Events: []string{"*"}, AccountID: &acct}, sys)
 		wantCode(t, err, models.CodeAccountNotFound, "an unknown account")
 
-		open, err := dbstore.NewWebhooks(store, outbox, "test secret for webhooks", true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		open := webhooksOn(t, store, outbox, "test secret for webhooks", true)
 		for _, u := range []string{"http://127.0.0.1:8080/in", "https://localhost/in", "http://10.0.0.1/in"} {
 			if _, _, err := open.Create(ctx, models.WebhookInput{URL: u, Events: []string{"*"}}, sys); err != nil {
 				t.Errorf("ENTITLED_WEBHOOK_ALLOW_PRIVATE: %s: %v", u, err)
@@ -81,9 +94,7 @@ func TestWebhooks_URLRulesAtRegistration(t *testing.T) {
 func TestWebhooks_SecretSealedAtRest(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
 		ctx := context.Background()
-		store := storetest.Open(t, d, nil)
-		outbox, _ := newOutbox(t, store, nil)
-		svc, _ := dbstore.NewWebhooks(store, outbox, "the right secret", true)
+		store, outbox, svc := newWebhooks(t, d, "the right secret", true)
 		ep, secret, err := svc.Create(ctx, models.WebhookInput{URL: "https://127.0.0.1/in", Events: []string{"*"}}, models.SystemActor("test"))
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +111,7 @@ func TestWebhooks_SecretSealedAtRest(t *testing.T) {
 		if out, err := svc.Outgoing(ctx, ds[0].ID); err != nil || len(out.Secrets) != 1 {
 			t.Fatalf("outgoing: %v %v", out, err)
 		}
-		wrong, _ := dbstore.NewWebhooks(store, outbox, "another secret", true)
+		wrong := webhooksOn(t, store, outbox, "another secret", true)
 		if _, err := wrong.Outgoing(ctx, ds[0].ID); err == nil {
 			t.Fatalf("another ENTITLED_SECRET opens the webhook secret")
 		}

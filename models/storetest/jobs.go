@@ -62,9 +62,10 @@ func Settle(tb testing.TB, jobs *river.Client[*sql.Tx], queues ...string) {
 	}
 }
 
-// StartJobs starts a River client of the config on the store, polling often (50 ms) and logging
-// nothing unless the config says otherwise, and stops it when the test ends.
-func StartJobs(tb testing.TB, s *store.Store, cfg *river.Config) *river.Client[*sql.Tx] {
+// NewJobs is a River client of the config on the store, polling often (50 ms) and logging nothing
+// unless the config says otherwise. It is not started: RunJobs starts it (with no Queues it only
+// inserts).
+func NewJobs(tb testing.TB, s *store.Store, cfg *river.Config) *river.Client[*sql.Tx] {
 	tb.Helper()
 	if cfg.FetchPollInterval == 0 {
 		cfg.FetchPollInterval, cfg.FetchCooldown = 50*time.Millisecond, 10*time.Millisecond
@@ -76,6 +77,12 @@ func StartJobs(tb testing.TB, s *store.Store, cfg *river.Config) *river.Client[*
 	if err != nil {
 		tb.Fatalf("river: %v", err)
 	}
+	return jobs
+}
+
+// RunJobs starts the client and stops it when the test ends.
+func RunJobs(tb testing.TB, jobs *river.Client[*sql.Tx]) {
+	tb.Helper()
 	if err := jobs.Start(context.Background()); err != nil {
 		tb.Fatalf("river start: %v", err)
 	}
@@ -86,5 +93,12 @@ func StartJobs(tb testing.TB, s *store.Store, cfg *river.Config) *river.Client[*
 			tb.Errorf("river stop: %v", err)
 		}
 	})
+}
+
+// StartJobs is NewJobs, started by RunJobs.
+func StartJobs(tb testing.TB, s *store.Store, cfg *river.Config) *river.Client[*sql.Tx] {
+	tb.Helper()
+	jobs := NewJobs(tb, s, cfg)
+	RunJobs(tb, jobs)
 	return jobs
 }

@@ -178,3 +178,26 @@ func Gorm(tb testing.TB, s *store.Store) *gorm.DB {
 	}
 	return actual.(*gorm.DB)
 }
+
+// Rows runs the query on the store's database and answers its rows, each read by scan; an error
+// fails the test.
+func Rows[T any](tb testing.TB, s *store.Store, query string, scan func(*sql.Rows) (T, error), args ...any) []T {
+	tb.Helper()
+	rows, err := s.SQLDB().Query(query, args...)
+	if err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}

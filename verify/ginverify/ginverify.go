@@ -12,8 +12,9 @@ import (
 const claimsKey = "entitled.verify.claims"
 
 // Require lets a request through only with a valid entitlement token that grants the
-// entitlement; otherwise it answers problem+json 401 or 403 (see verify.Verifier.Require) and
-// aborts. The handler finds the claims with Claims.
+// entitlement; otherwise it answers problem+json as verify.Verifier.Require does — 401 (with the
+// code revoked for a token whose status-list bit is set), 403 with the denial reason, or 503
+// when no fresh status list can be had — and aborts. The handler finds the claims with Claims.
 func Require(v *verify.Verifier, entitlement string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		claims, err := v.Authorize(c.Request, entitlement)

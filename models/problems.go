@@ -1,0 +1,171 @@
+package models
+
+import "sort"
+
+// ProblemDoc explains an error code to a person: the page at <ENTITLED_BASE_URL>/problems/<code>
+// that a problem's "type" links to. Title names the problem, Meaning says what happened, Action
+// what to do about it.
+type ProblemDoc struct {
+	Title   string
+	Meaning string
+	Action  string
+}
+
+// problemDocs has one entry per code of the error map (handlers/problem.go); a test there fails
+// when a code has none.
+var problemDocs = map[string]ProblemDoc{
+	CodeInternal: {"Internal error",
+		"Something failed on the server's side. It was logged with the request id the answer carries.",
+		"Try again later. If it keeps happening, tell the vendor's support the request id."},
+	CodeUnavailable: {"Service unavailable",
+		"The server cannot reach its database or another service it needs right now.",
+		"Try again shortly; the Retry-After header, when present, says when."},
+	CodeSchemaBehind: {"Database schema behind",
+		"The database has not been migrated to the version this server needs.",
+		"An operator runs the migrations (the server's migrate command) or rolls the server back."},
+	CodeNotFound: {"Not found",
+		"There is nothing at this path, or nothing with this id that you may see.",
+		"Check the URL and the id; ids are never reused."},
+	CodeConflict: {"Conflict",
+		"The request conflicts with the current state of the resource (for example, it was already done).",
+		"Read the resource again and decide whether the request is still needed."},
+	CodeValidation: {"Validation failed",
+		"One or more fields of the request are missing or invalid. The answer's errors list names each field, with a code and a sentence.",
+		"Correct the fields listed in errors and send the request again."},
+	CodeMalformedJSON: {"Malformed JSON",
+		"The body is not valid JSON, has a field of the wrong type, an unknown field, or more than one JSON value.",
+		"Send one JSON object with the fields the API documents (see /openapi.json)."},
+	CodeBodyTooLarge: {"Body too large",
+		"The request body is larger than the server accepts.",
+		"Send a smaller body; lists are paginated and bulk operations take a bounded number of items."},
+	CodeUnauthenticated: {"Not signed in",
+		"The request carries no valid credentials: no bearer token, or an expired or revoked one.",
+		"Sign in again (POST /v1/auth/login) or use a valid API key, and send it as Authorization: Bearer …."},
+	CodeForbidden: {"Forbidden",
+		"You are signed in, but your roles do not allow this request.",
+		"Ask an administrator of the license, or a staff administrator, for the role you need."},
+	CodeMethodNotAllowed: {"Method not allowed",
+		"This path exists but does not answer this HTTP method. The Allow header lists the ones it does.",
+		"Use one of the methods in the Allow header."},
+	CodeTooManyAttempts: {"Too many attempts",
+		"You sent more requests of this kind than the limit allows (sign-ins, letters, anonymous requests).",
+		"Wait the number of seconds in the Retry-After header before trying again; the RateLimit headers show the remaining budget."},
+	CodeUnsupportedMedia: {"Unsupported media type",
+		"The request body's Content-Type is not one this path accepts.",
+		"Send Content-Type: application/json (or the type the API documents for this path)."},
+	CodeNotAcceptable: {"Not acceptable",
+		"The Accept header asks for a format this path cannot answer in.",
+		"Accept application/json (or text/csv where the API offers it)."},
+	CodeIdempotencyReused: {"Idempotency-Key reused",
+		"This Idempotency-Key was already used for a different request.",
+		"Use a new key for each distinct request; resend the same key only with the same request."},
+	CodeIdempotencyBusy: {"Request in progress",
+		"A request with this Idempotency-Key is still being processed.",
+		"Wait a moment and resend it: you will get the first request's answer."},
+	CodePreconditionFailed: {"Precondition failed",
+		"The resource changed since you read it: the If-Match header no longer matches its ETag.",
+		"Read the resource again (its new ETag), re-apply your change, and send it with the new ETag."},
+	CodeInvalidCredentials: {"Invalid credentials",
+		"The email address and password do not match an account.",
+		"Check both, or reset the password from the sign-in page."},
+	CodeInvalidToken: {"Invalid or expired link",
+		"The single-use token (from a verification, invitation or password-reset letter) is unknown, used already or expired.",
+		"Ask for a new letter: sign up or reset the password again, or ask for a new invitation."},
+	CodeEmailUnverified: {"Email address not verified",
+		"This needs a verified email address, and yours is not verified yet.",
+		"Open the link in the verification letter, or ask for a new one."},
+	CodeRoleMissing: {"Role missing",
+		"You are a member of this license, but without the role this needs (admin, support or license).",
+		"Ask an administrator of the license to grant you the role."},
+	CodeLastAdmin: {"Last administrator",
+		"The change would leave the license without an administrator.",
+		"Make someone else an administrator first, then remove or change this one."},
+	CodeLicenseNotFound: {"License not found",
+		"No license has this License Number, service tag or Account ID (or it is not one you may see).",
+		"Check the number on the order confirmation; ask the registration help desk if it still fails."},
+	CodeNoAdminForAccount: {"No administrator for this account",
+		"The account has no license with an administrator who could approve a request to join.",
+		"Register a license of the account by its License Number, or ask the registration help desk."},
+	CodeRequestNotPending: {"Request not pending",
+		"The join request was already approved, rejected or withdrawn.",
+		"Read the request again; nothing more needs doing."},
+	CodeMemberNotFound: {"Member not found",
+		"The license has no member with this email address.",
+		"Check the address; invite the person if they are not a member yet."},
+	CodeInvitationNotFound: {"Invitation not found",
+		"There is no pending invitation with this token: it was used, cancelled or has expired.",
+		"Ask an administrator of the license for a new invitation."},
+	CodeGraceTooLong: {"Grace too long",
+		"The grace period asked for ends later than the longest grace allowed after the contract's end.",
+		"Choose an earlier end date for the grace period, or record a renewal instead."},
+	CodeContractTerminated: {"Contract terminated",
+		"The support contract was terminated; it can no longer be renewed, upgraded or given grace.",
+		"Sell a new contract with an order."},
+	CodeTrialNotRenewable: {"Trial not renewable",
+		"A trial is not renewed: it is bought.",
+		"Place an order for the product; the trial's license can be upgraded by it."},
+	ReasonVersionDiscontinued: {"Version discontinued",
+		"The product version is discontinued: it is no longer supported or downloadable.",
+		"Move to a supported version of the product."},
+	ReasonNoSupportContract: {"No support contract",
+		"The license has no support contract.",
+		"Buy support for the license from the vendor."},
+	ReasonSupportNotStarted: {"Support not started",
+		"The license's support contract starts later.",
+		"Wait for its start date, shown on the license's page."},
+	ReasonSupportTerminated: {"Support terminated",
+		"The license's support contract was terminated.",
+		"Contact the vendor's renewal team for a new contract."},
+	ReasonTrialExpired: {"Trial expired",
+		"The trial has ended.",
+		"Buy the product to keep using it with support."},
+	ReasonSupportLapsed: {"Support lapsed",
+		"The license's support contract ended and was not renewed (any grace period is over too).",
+		"Renew support: the renewal team or the license's page says how."},
+	ReasonPremierNotPurchased: {"Premier support not purchased",
+		"This needs Premier support, which the contract does not include.",
+		"Add Premier support to the contract with the vendor's renewal team."},
+	CodeNotAMember: {"Not a member",
+		"You are not a member of this license.",
+		"Register the license, or ask one of its administrators to invite you or to approve your request to join."},
+	CodeInvalidLicenseNumber: {"Invalid License Number",
+		"The value is not a well-formed License Number. The format is LN- and four groups of four letters and digits; the example in the message shows the format, not a number to use.",
+		"Copy the number from the order confirmation letter; letters and digits that look alike (O and 0, I and 1) are the usual cause."},
+	CodeVersionNotFound: {"Version not found",
+		"The product has no such version.",
+		"List the product's versions (GET /v1/products/{sku}) and use one of them."},
+	CodeAccountNotFound: {"Account not found",
+		"No customer account has this Account ID.",
+		"Check the 7-digit Account ID on the order confirmation."},
+	CodeOrderRefTaken: {"Order reference taken",
+		"Another order already has this order reference.",
+		"Use the order's own reference once; to see the existing order, look it up by its reference."},
+	CodePremierRequiresProgram: {"Premier needs a support program",
+		"Premier support is sold only with a support program (standard or 24x7).",
+		"Include a support program in the order, or leave Premier out."},
+	CodeAudienceNotAllowed: {"Audience not allowed",
+		"Entitlement tokens are not issued for this audience (service).",
+		"Ask for a token for one of the configured audiences (see /.well-known/entitled-configuration)."},
+	CodeWebhookURLRefused: {"Webhook URL refused",
+		"The webhook URL is not https://, or its host resolves to a loopback, private, link-local, multicast or unspecified address.",
+		"Use a public https:// URL. On-premises receivers need ENTITLED_WEBHOOK_ALLOW_PRIVATE=true on the server."},
+	CodeSeatsExhausted: {"Seats exhausted",
+		"Every seat of the license has an issued license key.",
+		"Release a key that is no longer used, or buy more seats."},
+}
+
+// ProblemDocFor is the explanation of code, and false when there is none.
+func ProblemDocFor(code string) (ProblemDoc, bool) {
+	d, ok := problemDocs[code]
+	return d, ok
+}
+
+// ProblemCodes are the codes that have an explanation, sorted.
+func ProblemCodes() []string {
+	out := make([]string, 0, len(problemDocs))
+	for c := range problemDocs {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
