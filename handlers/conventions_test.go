@@ -346,9 +346,14 @@ func TestConventions_ETagAndIfMatch_ProductAndAccount(t *testing.T) {
 
 		_, acct, _ := a.FreshLicense(t, ops, nil)
 		apath := "/v1/accounts/" + acct
-		r := a.do(t, "PATCH", apath, ops, map[string]any{"name": "Renamed Ltd"})
+		// The tag GET /accounts/{id} answers is the one its PATCH checks.
+		atag := a.do(t, "GET", apath, ops, nil).header.Get("ETag")
+		r := a.do(t, "PATCH", apath, ops, map[string]any{"name": "Renamed Ltd"}, "If-Match", atag)
 		want(t, r, http.StatusOK)
-		atag := r.header.Get("ETag")
+		if r.header.Get("ETag") != a.do(t, "GET", apath, ops, nil).header.Get("ETag") || r.header.Get("ETag") == atag {
+			t.Errorf("PATCH answered ETag %q; GET now says %q (was %q)", r.header.Get("ETag"), a.do(t, "GET", apath, ops, nil).header.Get("ETag"), atag)
+		}
+		atag = r.header.Get("ETag")
 		want(t, a.do(t, "PATCH", apath, ops, map[string]any{"name": "Again Ltd"}, "If-Match", atag), http.StatusOK)
 		want(t, a.do(t, "PATCH", apath, ops, map[string]any{"name": "Lost Update Ltd"}, "If-Match", atag), http.StatusPreconditionFailed, models.CodePreconditionFailed)
 	})

@@ -247,19 +247,18 @@ func (h *api) getAccount(c *gin.Context) {
 	today := h.contracts.Today()
 	out := accountViewJSON{AccountID: v.Account.AccountID, Name: v.Account.Name,
 		PrimaryContact: contactJSON{Name: v.Account.ContactName, Email: v.Account.ContactEmail}, Licenses: []accountLicenseJSON{}}
-	parts := []string{v.Account.AccountID, today.String(), models.TagTime(&v.Account.UpdatedAt)}
 	for _, l := range v.Licenses {
 		lj := accountLicenseJSON{LicenseNumber: l.License.LicenseNumber, Product: productRefJSON{SKU: l.Product.SKU, Name: l.Product.Name},
 			Quantity: l.License.Quantity, Kind: l.License.Kind, ServiceTag: l.License.ServiceTag}
-		parts = append(parts, l.License.LicenseNumber, models.TagTime(&l.License.UpdatedAt))
 		if l.Contract != nil {
 			cj := toContractJSON(l.Contract, today, h.contracts.RenewalWindowDays)
 			lj.Contract = &cj
-			parts = append(parts, models.ContractETag(l.Contract, today))
 		}
 		out.Licenses = append(out.Licenses, lj)
 	}
-	c.Header("ETag", models.EntityTag("account", parts...))
+	// The account's own tag, which PATCH /accounts/{id} checks If-Match against: what a PATCH
+	// changes (its licenses and contracts have their own, on /contracts/{id}).
+	c.Header("ETag", v.Account.ETag())
 	writeJSON(c, http.StatusOK, out)
 }
 

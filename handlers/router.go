@@ -34,6 +34,8 @@ type Deps struct {
 	LicenseKeys    *store.LicenseKeys   // machine-bound license keys
 	Webhooks       *store.Webhooks      // webhook endpoints and their deliveries
 	BaseURL        string               // ENTITLED_BASE_URL: the OpenAPI document's server; "" keeps the document's own
+	DownloadsURL   string               // ENTITLED_DOWNLOADS_URL: the download site a license page links to ("" none)
+	CasesURL       string               // ENTITLED_CASES_URL: the case portal a license page links to ("" none)
 }
 
 // api holds the services the /v1 handlers call.
@@ -191,6 +193,7 @@ func New(d Deps) (http.Handler, error) {
 		RenewalsCSV:   func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
 		ProblemStatus: func(code string) (int, bool) { s, ok := statusByCode[code]; return s, ok },
 		ListAudit:     d.Store.ListAudit,
+		DownloadsURL:  d.DownloadsURL, CasesURL: d.CasesURL,
 	})
 	if err != nil {
 		return nil, err

@@ -48,6 +48,11 @@ type Config struct {
 	// WebhookAllowPrivate (ENTITLED_WEBHOOK_ALLOW_PRIVATE=true) lifts the webhook URL rules:
 	// http:// and loopback, private, link-local addresses allowed (tests, on-premises receivers).
 	WebhookAllowPrivate bool
+	// DownloadsURL and CasesURL (ENTITLED_DOWNLOADS_URL, ENTITLED_CASES_URL) are the download
+	// site and the case portal a license page links to where it shows them allowed; "" links
+	// nowhere.
+	DownloadsURL string
+	CasesURL     string
 }
 
 // Secret is a string that is never printed in full: logs and error messages show it masked.
@@ -195,6 +200,14 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		c.WebhookAllowPrivate = true
 	default:
 		errs = append(errs, fmt.Errorf("ENTITLED_WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v))
+	}
+	for key, dst := range map[string]*string{"ENTITLED_DOWNLOADS_URL": &c.DownloadsURL, "ENTITLED_CASES_URL": &c.CasesURL} {
+		v := vars[key]
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL", key, v))
+			continue
+		}
+		*dst = v
 	}
 	list("ENTITLED_TOKEN_AUDIENCES", &c.TokenAudiences)
 	if v := vars["ENTITLED_RENEWAL_NOTICE_DAYS"]; v != "" {

@@ -159,6 +159,8 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		{"negative window", []string{"ENTITLED_RENEWAL_WINDOW_DAYS=-1"}, nil, []string{"ENTITLED_RENEWAL_WINDOW_DAYS"}},
 		{"zero rate", []string{"ENTITLED_RATE_ANON_PER_MIN=0"}, nil, []string{"ENTITLED_RATE_ANON_PER_MIN"}},
 		{"zero status-list ttl", []string{"ENTITLED_STATUS_LIST_TTL=0"}, nil, []string{"ENTITLED_STATUS_LIST_TTL"}},
+		{"downloads URL that is not one", []string{"ENTITLED_DOWNLOADS_URL=downloads.example.com"}, nil, []string{"ENTITLED_DOWNLOADS_URL"}},
+		{"cases URL with another scheme", []string{"ENTITLED_CASES_URL=javascript:alert(1)"}, nil, []string{"ENTITLED_CASES_URL"}},
 		{"status-list ttl past half a list's life", []string{"ENTITLED_STATUS_LIST_TTL=43201"}, nil, []string{"ENTITLED_STATUS_LIST_TTL", "43200"}},
 		{"notice days that are not numbers", []string{"ENTITLED_RENEWAL_NOTICE_DAYS=90,soon"}, nil, []string{"ENTITLED_RENEWAL_NOTICE_DAYS"}},
 		{"unknown log format", []string{"ENTITLED_LOG_FORMAT=xml"}, nil, []string{"ENTITLED_LOG_FORMAT", "xml"}},

@@ -200,6 +200,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	orders.RenewalWindowDays = cfg.RenewalWindowDays // for order.created's support status
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg, Webhooks: hooks, BaseURL: cfg.BaseURL,
+		DownloadsURL: cfg.DownloadsURL, CasesURL: cfg.CasesURL,
 		Catalogue:      dbstore.NewCatalogue(store),
 		Orders:         orders,
 		Accounts:       dbstore.NewAccounts(store, bg.outbox, cfg.BaseURL),

@@ -23,3 +23,13 @@ func TestLoadConfigWebhookAllowPrivate(t *testing.T) {
 		t.Errorf("a bad value: %v", err)
 	}
 }
+
+func TestLoadConfigPortalLinks(t *testing.T) {
+	c, _, err := loadConfig("serve", nil, []string{"ENTITLED_DOWNLOADS_URL=https://downloads.example.com/", "ENTITLED_CASES_URL=https://cases.example.com/new"})
+	if err != nil || c.DownloadsURL != "https://downloads.example.com/" || c.CasesURL != "https://cases.example.com/new" {
+		t.Errorf("links: %q %q %v", c.DownloadsURL, c.CasesURL, err)
+	}
+	if c, _, err := loadConfig("serve", nil, nil); err != nil || c.DownloadsURL != "" || c.CasesURL != "" {
+		t.Errorf("default: %q %q %v, want none", c.DownloadsURL, c.CasesURL, err)
+	}
+}

@@ -72,6 +72,8 @@ type Deps struct {
 	LicenseKeys    *dbstore.LicenseKeys
 	Webhooks       *dbstore.Webhooks
 	BaseURL        string
+	DownloadsURL   string
+	CasesURL       string
 }
 
 // Router builds the router under test from its services: handlers.New(handlers.Deps(d)).
@@ -154,6 +156,7 @@ func NewApp(t testing.TB, d dbstore.Dialect, router Router, opts ...Option) *App
 	if err != nil {
 		t.Fatalf("webhooks: %v", err)
 	}
+	hooks.Links = mailer.NewLinks(BaseURL)
 	identity := dbstore.NewIdentity(store, outbox, BaseURL)
 	keyOpts := cfg.Keys
 	keyOpts.Secret = Secret

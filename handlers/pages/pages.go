@@ -123,6 +123,10 @@ type Deps struct {
 	RenewalsCSV func(c *gin.Context, within int)
 	// ListAudit lists the whole audit log a page at a time (the store's, as GET /v1/audit).
 	ListAudit func(ctx context.Context, f models.AuditFilter, page models.Page) ([]models.AuditEntry, string, error)
+	// DownloadsURL and CasesURL are the download site and the case portal (ENTITLED_DOWNLOADS_URL,
+	// ENTITLED_CASES_URL) that a license page links to where it says they are allowed; "" links
+	// nowhere.
+	DownloadsURL, CasesURL string
 	// ProblemStatus is the HTTP status the API answers an error code with, and false for a code
 	// the error map does not have.
 	ProblemStatus func(code string) (int, bool)

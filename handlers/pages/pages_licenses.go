@@ -172,6 +172,7 @@ func (p *Portal) license(c *gin.Context) {
 		"D": d, "Roles": roles, "Support": sup, "S": sup.Summary, "Trial": trial,
 		"Targets": targets, "Versions": versions, "IsAdmin": models.MayActAs(pr, roles, models.MemberAdmin),
 		"IsMember": len(roles) > 0, "CanKeys": models.MayManageKeys(pr, roles),
+		"EntLinks": map[string]string{models.EntitlementDownloadsRead: p.DownloadsURL, models.EntitlementSupportCases: p.CasesURL},
 	})
 }
 

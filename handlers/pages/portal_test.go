@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"entitled/handlers"
 	"entitled/handlers/handlerstest"
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
@@ -857,4 +858,29 @@ func TestPortal_LicenseKeys(t *testing.T) {
 		wantPage(t, a.SignedIn(t, supportOnly).Get(t, keys), http.StatusForbidden, "license or admin role")
 		wantPage(t, a.SignedIn(t, a.NewUser(t)).Get(t, keys), http.StatusForbidden, "You are not a member")
 	})
+}
+
+// With ENTITLED_DOWNLOADS_URL and ENTITLED_CASES_URL, the license page links "Download the
+// software" and "Open support cases" (and each downloadable version) to them, where allowed.
+func TestPortal_LicensePageLinksToDownloadsAndCases(t *testing.T) {
+	a := &testApp{handlerstest.NewApp(t, store.SQLite, func(d handlerstest.Deps) (http.Handler, error) {
+		d.DownloadsURL, d.CasesURL = "https://downloads.example.com/", "https://cases.example.com/new"
+		return handlers.New(handlers.Deps(d))
+	})}
+	ops := a.NewStaff(t, models.RoleOps)
+	ln, _, _ := a.supportedLicenseUnregistered(t, ops.Token, map[string]any{"program": "standard", "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+	admin := a.NewUser(t)
+	want(t, a.Register(t, admin.Token, map[string]any{"license_number": ln}), http.StatusCreated)
+	wantPage(t, a.SignedIn(t, admin).Get(t, "/licenses/"+ln), http.StatusOK,
+		`<a href="https://downloads.example.com/">Download the software</a>`, `<a href="https://cases.example.com/new">Open support cases</a>`,
+		`✓ Yes</span> <a href="https://downloads.example.com/">Download</a>`)
+	// Without them, no links.
+	b := newTestApp(t, store.SQLite)
+	ops = b.NewStaff(t, models.RoleOps)
+	ln, _, _ = b.supportedLicenseUnregistered(t, ops.Token, map[string]any{"program": "standard", "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+	admin = b.NewUser(t)
+	want(t, b.Register(t, admin.Token, map[string]any{"license_number": ln}), http.StatusCreated)
+	if page := b.SignedIn(t, admin).Get(t, "/licenses/"+ln); strings.Contains(page.Body, "downloads.example.com") || strings.Contains(page.Body, ">Open support cases</a>") {
+		t.Error("links without the settings")
+	}
 }
