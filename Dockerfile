@@ -5,7 +5,8 @@
 # token issuer use it (the default, derived from ENTITLED_ADDR, is only right on the host itself).
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum ./
+COPY go.mod go.sum go.work go.work.sum ./
+COPY verify/go.mod verify/go.sum verify/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/entitled ./server \

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // licenseKey asks for a license key.

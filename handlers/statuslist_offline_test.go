@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // The status lists' promise, end to end: a verifier that is offline from entitled but for the

@@ -28,10 +28,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"entitled/internal/jwstest"
 	"entitled/models"
 	"entitled/models/store"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/verifytest"
 )
 
 // attempt is one row of the attack table.
@@ -44,7 +44,7 @@ func attackSite(t testing.TB, pub ed25519.PublicKey) (*httptest.Server, *atomic.
 	var hits atomic.Int64
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "x": jwstest.B64(pub),
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{"kty": "OKP", "crv": "Ed25519", "x": verifytest.B64(pub),
 			"kid": store.Thumbprint(pub)}}})
 	}))
 	t.Cleanup(s.Close)
@@ -70,12 +70,12 @@ func forged(t testing.TB, genuine, typ string, pub ed25519.PublicKey, site strin
 		t.Fatal(err)
 	}
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der := jwstest.SelfSigned(t, attacker, testStart)
-	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": jwstest.B64(attackerPub), "kid": store.Thumbprint(attackerPub)}
-	ed := jwstest.EdSigner(attacker)
-	hs := jwstest.HMACSigner
+	der := verifytest.SelfSigned(t, attacker, testStart)
+	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": verifytest.B64(attackerPub), "kid": store.Thumbprint(attackerPub)}
+	ed := verifytest.EdSigner(attacker)
+	hs := verifytest.HMACSigner
 	hdr := func(kv ...any) map[string]any {
-		return jwstest.Edited(map[string]any{"alg": "EdDSA", "typ": typ, "kid": kid}, kv...)
+		return verifytest.Edited(map[string]any{"alg": "EdDSA", "typ": typ, "kid": kid}, kv...)
 	}
 	lib := func(m jwt.SigningMethod, key any, kv ...any) string {
 		tk := jwt.NewWithClaims(m, jwt.MapClaims(claims))
@@ -90,57 +90,57 @@ func forged(t testing.TB, genuine, typ string, pub ed25519.PublicKey, site strin
 	}
 	// The genuine token with its header changed and its signature kept.
 	reheaded := func(k string, v any) string {
-		return jwstest.B64JSON(jwstest.Edited(head, k, v)) + "." + parts[1] + "." + parts[2]
+		return verifytest.B64JSON(verifytest.Edited(head, k, v)) + "." + parts[1] + "." + parts[2]
 	}
 	edited := func(k string, v any) string {
-		return parts[0] + "." + jwstest.B64JSON(jwstest.Edited(claims, k, v)) + "." + parts[2]
+		return parts[0] + "." + verifytest.B64JSON(verifytest.Edited(claims, k, v)) + "." + parts[2]
 	}
 	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 	sig[7] ^= 0x20
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	last := strings.IndexByte(alphabet, parts[2][len(parts[2])-1])
 	return []attempt{
-		{"alg", "alg none", jwstest.B64JSON(hdr("alg", "none")) + "." + parts[1] + "."},
-		{"alg", "alg nOnE, the genuine signature kept", jwstest.B64JSON(hdr("alg", "nOnE")) + "." + parts[1] + "." + parts[2]},
-		{"alg", "HS256 keyed with the published public key", jwstest.JWS(hdr("alg", "HS256"), claims, hs(pub))},
-		{"alg", "HS256 keyed with the published x", jwstest.JWS(hdr("alg", "HS256"), claims, hs([]byte(jwstest.B64(pub))))},
-		{"alg", "HS256, kid /dev/null, an empty key", jwstest.JWS(hdr("alg", "HS256", "kid", "/dev/null"), claims, hs(nil))},
+		{"alg", "alg none", verifytest.B64JSON(hdr("alg", "none")) + "." + parts[1] + "."},
+		{"alg", "alg nOnE, the genuine signature kept", verifytest.B64JSON(hdr("alg", "nOnE")) + "." + parts[1] + "." + parts[2]},
+		{"alg", "HS256 keyed with the published public key", verifytest.JWS(hdr("alg", "HS256"), claims, hs(pub))},
+		{"alg", "HS256 keyed with the published x", verifytest.JWS(hdr("alg", "HS256"), claims, hs([]byte(verifytest.B64(pub))))},
+		{"alg", "HS256, kid /dev/null, an empty key", verifytest.JWS(hdr("alg", "HS256", "kid", "/dev/null"), claims, hs(nil))},
 		{"alg", "RS256 by the attacker", lib(jwt.SigningMethodRS256, rsaKey)},
 		{"alg", "PS256 by the attacker", lib(jwt.SigningMethodPS256, rsaKey)},
 		{"alg", "ES256 by the attacker", lib(jwt.SigningMethodES256, ecKey)},
-		{"alg", "EdDSA by the attacker's Ed25519 key under the published kid", jwstest.JWS(hdr(), claims, ed)},
+		{"alg", "EdDSA by the attacker's Ed25519 key under the published kid", verifytest.JWS(hdr(), claims, ed)},
 		{"alg", "alg changed on the genuine token (Ed25519)", reheaded("alg", "Ed25519")},
 
-		{"kid", "kid ../../etc/passwd", jwstest.JWS(hdr("kid", "../../etc/passwd"), claims, ed)},
-		{"kid", "kid ' OR 1=1 --", jwstest.JWS(hdr("kid", "' OR 1=1 --"), claims, ed)},
-		{"kid", "kid '; DROP TABLE signing_keys; --", jwstest.JWS(hdr("kid", "'; DROP TABLE signing_keys; --"), claims, ed)},
-		{"kid", "kid with a UNION SELECT", jwstest.JWS(hdr("kid", "x' UNION SELECT public_key FROM signing_keys --"), claims, ed)},
-		{"kid", "kid of 8 KiB", jwstest.JWS(hdr("kid", strings.Repeat("K", 8<<10)), claims, ed)},
-		{"kid", "kid = the published kid + NUL", jwstest.JWS(hdr("kid", kid+"\x00"), claims, ed)},
-		{"kid", "kid = NUL", jwstest.JWS(hdr("kid", "\x00"), claims, ed)},
-		{"kid", "kid as a number", jwstest.JWS(hdr("kid", 0), claims, ed)},
-		{"kid", "kid as an array", jwstest.JWS(hdr("kid", []string{kid}), claims, ed)},
+		{"kid", "kid ../../etc/passwd", verifytest.JWS(hdr("kid", "../../etc/passwd"), claims, ed)},
+		{"kid", "kid ' OR 1=1 --", verifytest.JWS(hdr("kid", "' OR 1=1 --"), claims, ed)},
+		{"kid", "kid '; DROP TABLE signing_keys; --", verifytest.JWS(hdr("kid", "'; DROP TABLE signing_keys; --"), claims, ed)},
+		{"kid", "kid with a UNION SELECT", verifytest.JWS(hdr("kid", "x' UNION SELECT public_key FROM signing_keys --"), claims, ed)},
+		{"kid", "kid of 8 KiB", verifytest.JWS(hdr("kid", strings.Repeat("K", 8<<10)), claims, ed)},
+		{"kid", "kid = the published kid + NUL", verifytest.JWS(hdr("kid", kid+"\x00"), claims, ed)},
+		{"kid", "kid = NUL", verifytest.JWS(hdr("kid", "\x00"), claims, ed)},
+		{"kid", "kid as a number", verifytest.JWS(hdr("kid", 0), claims, ed)},
+		{"kid", "kid as an array", verifytest.JWS(hdr("kid", []string{kid}), claims, ed)},
 		{"kid", "kid changed on the genuine token to ../" + "x", reheaded("kid", "../"+kid)},
 
-		{"key header", "jwk: the attacker's key embedded, its kid", jwstest.JWS(hdr("kid", attackerJWK["kid"], "jwk", attackerJWK), claims, ed)},
-		{"key header", "jwk: the attacker's key embedded, the published kid", jwstest.JWS(hdr("jwk", attackerJWK), claims, ed)},
-		{"key header", "jku: the attacker's JWKS", jwstest.JWS(hdr("kid", attackerJWK["kid"], "jku", site+"/.well-known/jwks.json"), claims, ed)},
-		{"key header", "jku: the attacker's JWKS, the published kid", jwstest.JWS(hdr("jku", site+"/.well-known/jwks.json"), claims, ed)},
-		{"key header", "x5u: the attacker's certificate", jwstest.JWS(hdr("kid", attackerJWK["kid"], "x5u", site+"/cert.pem"), claims, ed)},
-		{"key header", "x5c: the attacker's self-signed certificate", jwstest.JWS(hdr("kid", nil, "x5c", []string{base64.StdEncoding.EncodeToString(der)}), claims, ed)},
+		{"key header", "jwk: the attacker's key embedded, its kid", verifytest.JWS(hdr("kid", attackerJWK["kid"], "jwk", attackerJWK), claims, ed)},
+		{"key header", "jwk: the attacker's key embedded, the published kid", verifytest.JWS(hdr("jwk", attackerJWK), claims, ed)},
+		{"key header", "jku: the attacker's JWKS", verifytest.JWS(hdr("kid", attackerJWK["kid"], "jku", site+"/.well-known/jwks.json"), claims, ed)},
+		{"key header", "jku: the attacker's JWKS, the published kid", verifytest.JWS(hdr("jku", site+"/.well-known/jwks.json"), claims, ed)},
+		{"key header", "x5u: the attacker's certificate", verifytest.JWS(hdr("kid", attackerJWK["kid"], "x5u", site+"/cert.pem"), claims, ed)},
+		{"key header", "x5c: the attacker's self-signed certificate", verifytest.JWS(hdr("kid", nil, "x5c", []string{base64.StdEncoding.EncodeToString(der)}), claims, ed)},
 		{"key header", "jku added to the genuine token", reheaded("jku", site+"/.well-known/jwks.json")},
 
 		{"typ", "typ JWT on the genuine token", reheaded("typ", "JWT")},
-		{"typ", "typ removed from the genuine token", jwstest.B64JSON(map[string]any{"alg": "EdDSA", "kid": kid}) + "." + parts[1] + "." + parts[2]},
-		{"typ", "typ at+jwt by the attacker", jwstest.JWS(hdr("typ", "at+jwt"), claims, ed)},
+		{"typ", "typ removed from the genuine token", verifytest.B64JSON(map[string]any{"alg": "EdDSA", "kid": kid}) + "." + parts[1] + "." + parts[2]},
+		{"typ", "typ at+jwt by the attacker", verifytest.JWS(hdr("typ", "at+jwt"), claims, ed)},
 		{"crit", "crit added to the genuine token", reheaded("crit", []string{"exp"})},
-		{"crit", "crit by the attacker", jwstest.JWS(hdr("crit", []string{"b64"}, "b64", false), claims, ed)},
+		{"crit", "crit by the attacker", verifytest.JWS(hdr("crit", []string{"b64"}, "b64", false), claims, ed)},
 
 		{"tamper", "lic edited", edited("lic", "LN-0000-0000-0000-0000")},
 		{"tamper", "exp pushed to 2100", edited("exp", 4102444800)},
 		{"tamper", "aud edited", edited("aud", "kb")},
 		{"tamper", "roles widened", edited("roles", []string{"admin", "support", "license"})},
-		{"tamper", "a signature bit flipped", parts[0] + "." + parts[1] + "." + jwstest.B64(sig)},
+		{"tamper", "a signature bit flipped", parts[0] + "." + parts[1] + "." + verifytest.B64(sig)},
 		{"tamper", "signature removed", parts[0] + "." + parts[1] + "."},
 		{"tamper", "signature re-encoded non-canonically", parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-1] + string(alphabet[last|1])},
 
@@ -155,7 +155,7 @@ func forged(t testing.TB, genuine, typ string, pub ed25519.PublicKey, site strin
 		{"framing", "the JWS JSON serialization", `{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`},
 		{"framing", "Bearer inside", "Bearer " + genuine},
 
-		{"size", "512 KiB of claims, by the attacker (a 1 MiB body is 413, as every body)", jwstest.JWS(hdr(), map[string]any{"pad": strings.Repeat("A", 512<<10)}, ed)},
+		{"size", "512 KiB of claims, by the attacker (a 1 MiB body is 413, as every body)", verifytest.JWS(hdr(), map[string]any{"pad": strings.Repeat("A", 512<<10)}, ed)},
 		{"size", "64 KiB header on the genuine token", reheaded("x-pad", strings.Repeat("A", 64<<10))},
 		{"size", "200 000 dots", strings.Repeat(".", 200000)},
 	}
@@ -219,17 +219,17 @@ func TestTokenAttacks_RefusedOfflineAndByIntrospection(t *testing.T) {
 			attempt{"confusion", "a genuine license key", licenseKey},
 			attempt{"confusion", "a license key re-typed ent+jwt (signature kept)", func() string {
 				p := strings.Split(licenseKey, ".")
-				return jwstest.B64JSON(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": licKid}) + "." + p[1] + "." + p[2]
+				return verifytest.B64JSON(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": licKid}) + "." + p[1] + "." + p[2]
 			}()},
 			attempt{"confusion", "a license key's claims signed as ent+jwt (no aud)", sign(models.PurposeEntitlement, verify.TypEntitlement, &licClaims)},
-			attempt{"confusion", "entitlement claims under the license key's kid", jwstest.JWS(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": licKid},
+			attempt{"confusion", "entitlement claims under the license key's kid", verifytest.JWS(map[string]any{"alg": "EdDSA", "typ": verify.TypEntitlement, "kid": licKid},
 				segment(t, genuine, 1), func(m []byte) []byte { _, k, _ := ed25519.GenerateKey(rand.Reader); return ed25519.Sign(k, m) })},
 		)
 		keys := append(forged(t, licenseKey, verify.TypLicense, jwks[licKid], site.URL),
 			attempt{"confusion", "a genuine entitlement token", genuine},
 			attempt{"confusion", "an entitlement token re-typed lic+jwt (signature kept)", func() string {
 				p := strings.Split(genuine, ".")
-				return jwstest.B64JSON(map[string]any{"alg": "EdDSA", "typ": verify.TypLicense, "kid": entKid}) + "." + p[1] + "." + p[2]
+				return verifytest.B64JSON(map[string]any{"alg": "EdDSA", "typ": verify.TypLicense, "kid": entKid}) + "." + p[1] + "." + p[2]
 			}()},
 		)
 

@@ -12,7 +12,7 @@ import (
 
 	"entitled/models"
 	"entitled/models/store"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // keyHandlers serve the public keys: anyone may fetch them, and every verifier does.

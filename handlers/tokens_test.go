@@ -27,7 +27,7 @@ import (
 
 	"entitled/models"
 	"entitled/models/store"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // withKeys sets the signing keys' options (JWKS max-age, token TTL, re-read interval).

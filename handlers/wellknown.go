@@ -8,7 +8,7 @@ import (
 
 	"entitled/models"
 	"entitled/models/store"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // wellKnownConfiguration is GET /.well-known/entitled-configuration: where a verifier finds the

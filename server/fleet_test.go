@@ -28,7 +28,7 @@ import (
 	"entitled/models"
 	"entitled/models/store"
 	"entitled/models/storetest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // fleetBound is a generous sanity bound for a change to reach every replica (the target is

@@ -30,7 +30,7 @@ import (
 	"entitled/models"
 	"entitled/models/store"
 	"entitled/models/storetest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 const (

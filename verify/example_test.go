@@ -12,13 +12,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/verifytest"
 )
 
 // A download service gates its files on downloads.read, and applies the paid-for rule to an old
 // release offline: a customer whose support lapsed still gets what was released while they paid.
 func ExampleVerifier_Require() {
-	entitled := newTestIssuer(300) // stands in for entitled: its JWKS, and tokens it signed
+	entitled := verifytest.NewIssuer(300) // stands in for entitled: its JWKS, and tokens it signed
 	defer entitled.Close()
 
 	// The download service: ten lines.
@@ -69,12 +70,12 @@ func ExampleVerifier_Require() {
 // with it: the key must be signed by a published key, be a license key (typ lic+jwt), come from
 // entitled, and be for this machine, product and major version.
 func ExampleVerifyLicenseKey() {
-	entitled := newTestIssuer(300)
+	entitled := verifytest.NewIssuer(300)
 	defer entitled.Close()
 	dir, _ := os.MkdirTemp("", "jwks")
 	defer os.RemoveAll(dir)
-	_ = os.WriteFile(filepath.Join(dir, "jwks.json"), entitled.jwks(), 0o600)
-	licenseKey := signWith(entitled.keys[0], verify.TypLicense, &verify.LicenseClaims{
+	_ = os.WriteFile(filepath.Join(dir, "jwks.json"), entitled.JWKS(), 0o600)
+	licenseKey := verifytest.SignWith(entitled.Keys()[0], verify.TypLicense, &verify.LicenseClaims{
 		Issuer: entitled.URL, ID: "17", IssuedAt: jwt.NewNumericDate(time.Now()), License: "LN-7KQ2-M9XD-44TB-R1ZC",
 		SKU: "ACME-SRV", VerMajor: 4, Fingerprint: "a3f1-9c2e-77d0", Host: "build-01.example.com", SupportEndsOn: "2027-06-30"})
 
@@ -103,7 +104,7 @@ func ExampleVerifyLicenseKey() {
 // refuses such tokens (503 unavailable) until a list is had again; AcceptUntilListExpires keeps
 // using the last list until its exp, refusing the revocations it holds but not seeing newer ones.
 func ExampleStatusListFailure() {
-	entitled := newTestIssuer(300) // stands in for entitled: its JWKS, a status list, tokens
+	entitled := verifytest.NewIssuer(300) // stands in for entitled: its JWKS, a status list, tokens
 	defer entitled.Close()
 	uri := entitled.URL + "/v1/status-lists/1"
 	entitled.PublishList("1", entitled.SignList(uri, t0, 300, 7), 300) // index 7 revoked; ttl 5 minutes
@@ -136,7 +137,7 @@ func ExampleStatusListFailure() {
 		}
 	}
 	show("list fetched")
-	entitled.listsOut.Store(true) // entitled cannot be reached
+	entitled.ListsOut.Store(true) // entitled cannot be reached
 	clk.Advance(10 * time.Minute) // the ttl has run out
 	show("no fresh list")
 	// Output:

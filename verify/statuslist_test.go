@@ -17,89 +17,16 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"entitled/internal/jwstest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/verifytest"
 )
 
 // A status list as entitled serves it, built here from the contract alone: a JWT with typ
 // statuslist+jwt whose status_list.lst is base64url of the ZLIB-compressed bits, bit i % 8 (least
 // significant first) of byte i / 8.
 
-// listSize is entitled's list size, 2^17 indexes.
-const listSize = 1 << 17
-
-type servedList struct {
-	token string
-	ttl   int // seconds, for Cache-Control max-age
-}
-
-// bitsWith is a bit array of n indexes with the revoked ones set.
-func bitsWith(n int64, revoked ...int64) []byte {
-	b := make([]byte, (n+7)/8)
-	for _, i := range revoked {
-		b[i/8] |= 1 << (i % 8)
-	}
-	return b
-}
-
-// lst is a list's lst: ZLIB (RFC 1950), then base64url without padding.
-func lst(bits []byte) string {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	_, _ = w.Write(bits)
-	_ = w.Close()
-	return jwstest.B64(buf.Bytes())
-}
-
-// listURI is where the test issuer serves list id.
-func (is *testIssuer) listURI(id string) string { return is.URL + "/v1/status-lists/" + id }
-
-// listClaims are a good list's claims: issued at iat, valid 24 hours, kept for ttl seconds.
-func listClaims(uri string, iat time.Time, ttl int, bits []byte) map[string]any {
-	return map[string]any{"sub": uri, "iat": iat.Unix(), "exp": iat.Add(24 * time.Hour).Unix(), "ttl": ttl,
-		"status_list": map[string]any{"bits": 1, "lst": lst(bits)}}
-}
-
-// listHeader is a good list's header for key.
-func listHeader(key ed25519.PrivateKey) map[string]any {
-	return map[string]any{"alg": "EdDSA", "typ": verify.TypStatusList, "kid": thumbprint(key.Public().(ed25519.PublicKey))}
-}
-
-// SignList signs a good list of listSize indexes with the revoked ones set, with the issuer's key.
-func (is *testIssuer) SignList(uri string, iat time.Time, ttl int, revoked ...int64) string {
-	return jwstest.JWS(listHeader(is.keys[0]), listClaims(uri, iat, ttl, bitsWith(listSize, revoked...)), jwstest.EdSigner(is.keys[0]))
-}
-
-// PublishList serves token at the list id's uri with Cache-Control max-age=ttl.
-func (is *testIssuer) PublishList(id, token string, ttl int) {
-	is.mu.Lock()
-	defer is.mu.Unlock()
-	if is.lists == nil {
-		is.lists = map[string]servedList{}
-	}
-	is.lists["/v1/status-lists/"+id] = servedList{token, ttl}
-}
-
-func (is *testIssuer) serveList(w http.ResponseWriter, r *http.Request) {
-	is.listHits.Add(1)
-	time.Sleep(time.Duration(is.listSlow.Load()))
-	is.mu.Lock()
-	l, ok := is.lists[r.URL.Path]
-	is.mu.Unlock()
-	switch {
-	case is.listsOut.Load():
-		http.Error(w, "unavailable", http.StatusServiceUnavailable)
-	case !ok:
-		http.NotFound(w, r)
-	default:
-		w.Header().Set("Content-Type", "application/statuslist+jwt")
-		w.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", l.ttl))
-		_, _ = w.Write([]byte(l.token))
-	}
-}
-
 // withStatus is the issuer's good claims at t0 pointing at index idx of uri.
-func withStatus(is *testIssuer, uri string, idx int64) *verify.Claims {
+func withStatus(is *verifytest.Issuer, uri string, idx int64) *verify.Claims {
 	c := is.Claims(t0)
 	c.Status = &verify.StatusClaim{StatusList: verify.StatusListRef{Index: idx, URI: uri}}
 	return c
@@ -123,7 +50,7 @@ func wantRefused(t *testing.T, what string, err error, status int, code string, 
 // list for its ttl; after the ttl the list is fetched again and a bit flipped since is seen.
 func TestStatus_RevokedRefusedWithinTTL(t *testing.T) {
 	is, v, clk := setup(t, 300, verify.JWKSOptions{})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300, 7), 300)
 	ctx := context.Background()
 	valid, revoked := is.Sign(withStatus(is, uri, 8)), is.Sign(withStatus(is, uri, 7))
@@ -134,7 +61,7 @@ func TestStatus_RevokedRefusedWithinTTL(t *testing.T) {
 		_, err := v.Verify(ctx, revoked)
 		wantRefused(t, "a revoked index", err, 401, verify.ReasonRevoked, verify.ErrRevoked)
 	}
-	if n := is.listHits.Load(); n != 1 {
+	if n := is.ListHits.Load(); n != 1 {
 		t.Errorf("100 verifications: %d list fetches, want 1", n)
 	}
 
@@ -148,7 +75,7 @@ func TestStatus_RevokedRefusedWithinTTL(t *testing.T) {
 	clk.Advance(2 * time.Second)
 	_, err := v.Verify(ctx, valid)
 	wantRefused(t, "after the ttl, a flipped bit", err, 401, verify.ReasonRevoked, verify.ErrRevoked)
-	if n := is.listHits.Load(); n != 2 || v.StatusLists().Fetches() != 2 {
+	if n := is.ListHits.Load(); n != 2 || v.StatusLists().Fetches() != 2 {
 		t.Errorf("after the ttl: %d list fetches, want 2", n)
 	}
 	// A token without a status (issued before status lists existed) is not checked.
@@ -174,7 +101,7 @@ func TestStatus_KeptNoLongerThanTTLMaxAgeOrExp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is, v, clk := setup(t, 300, verify.JWKSOptions{})
-			uri := is.listURI("1")
+			uri := is.ListURI("1")
 			is.PublishList("1", is.SignList(uri, t0.Add(tc.iat), tc.ttl), tc.maxAge)
 			tok := is.Sign(withStatus(is, uri, 1))
 			ctx := context.Background()
@@ -182,12 +109,12 @@ func TestStatus_KeptNoLongerThanTTLMaxAgeOrExp(t *testing.T) {
 				t.Fatal(err)
 			}
 			clk.Advance(tc.keptFor - time.Second)
-			if _, err := v.Verify(ctx, tok); err != nil || is.listHits.Load() != 1 {
-				t.Fatalf("a second before: %v, %d fetches", err, is.listHits.Load())
+			if _, err := v.Verify(ctx, tok); err != nil || is.ListHits.Load() != 1 {
+				t.Fatalf("a second before: %v, %d fetches", err, is.ListHits.Load())
 			}
 			clk.Advance(2 * time.Second)
 			_, _ = v.Verify(ctx, tok)
-			if n := is.listHits.Load(); n != 2 {
+			if n := is.ListHits.Load(); n != 2 {
 				t.Errorf("a second after %v: %d fetches, want 2", tc.keptFor, n)
 			}
 		})
@@ -201,42 +128,42 @@ func TestStatus_NoFreshListPolicy(t *testing.T) {
 	ctx := context.Background()
 	t.Run("refuse (the default)", func(t *testing.T) {
 		is, v, clk := setup(t, 300, verify.JWKSOptions{})
-		uri := is.listURI("1")
+		uri := is.ListURI("1")
 		is.PublishList("1", is.SignList(uri, t0, 300, 7), 300)
 		tok := is.Sign(withStatus(is, uri, 8))
-		is.listsOut.Store(true)
+		is.ListsOut.Store(true)
 		_, err := v.Verify(ctx, tok)
 		wantRefused(t, "no list ever fetched", err, 503, verify.CodeUnavailable, verify.ErrNoStatusList)
-		is.listsOut.Store(false)
+		is.ListsOut.Store(false)
 		clk.Advance(6 * time.Second)
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatalf("the list back: %v", err)
 		}
-		is.listsOut.Store(true)
+		is.ListsOut.Store(true)
 		clk.Advance(301 * time.Second)
 		_, err = v.Verify(ctx, tok)
 		wantRefused(t, "past the ttl, entitled unreachable", err, 503, verify.CodeUnavailable, verify.ErrNoStatusList)
-		hits := is.listHits.Load()
+		hits := is.ListHits.Load()
 		for i := 0; i < 20; i++ {
 			_, _ = v.Verify(ctx, tok)
 		}
-		if n := is.listHits.Load(); n != hits {
+		if n := is.ListHits.Load(); n != hits {
 			t.Errorf("20 verifications right after a failed fetch: %d more fetches, want 0", n-hits)
 		}
 	})
 	t.Run("accept until the list's exp", func(t *testing.T) {
 		is, v, clk := setupWith(t, 300, verify.Options{StatusListFailure: verify.AcceptUntilListExpires})
-		uri := is.listURI("1")
+		uri := is.ListURI("1")
 		is.PublishList("1", is.SignList(uri, t0, 300, 7), 300)
-		is.listsOut.Store(true)
+		is.ListsOut.Store(true)
 		_, err := v.Verify(ctx, is.Sign(withStatus(is, uri, 8)))
 		wantRefused(t, "no list ever fetched", err, 503, verify.CodeUnavailable, verify.ErrNoStatusList)
-		is.listsOut.Store(false)
+		is.ListsOut.Store(false)
 		clk.Advance(6 * time.Second)
 		if _, err := v.Verify(ctx, is.Sign(withStatus(is, uri, 8))); err != nil {
 			t.Fatal(err)
 		}
-		is.listsOut.Store(true)
+		is.ListsOut.Store(true)
 		clk.Advance(23 * time.Hour) // the list's exp is t0 + 24 h
 		fresh := func(idx int64) string {
 			c := withStatus(is, uri, idx)
@@ -259,36 +186,38 @@ func TestStatus_NoFreshListPolicy(t *testing.T) {
 // to another URL or past its list's end.
 func TestStatus_ListAttacksRefused(t *testing.T) {
 	is, v, _ := setup(t, 300, verify.JWKSOptions{})
-	key := is.keys[0]
+	key := is.Keys()[0]
 	pub := key.Public().(ed25519.PublicKey)
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
-	good := func(uri string) map[string]any { return listClaims(uri, t0, 300, bitsWith(listSize)) }
+	good := func(uri string) map[string]any {
+		return verifytest.ListClaims(uri, t0, 300, verifytest.Bits(verifytest.ListSize))
+	}
 	with := func(uri string, f func(c map[string]any)) map[string]any { c := good(uri); f(c); return c }
-	hdr := func(kv ...any) map[string]any { return jwstest.Edited(listHeader(key), kv...) }
+	hdr := func(kv ...any) map[string]any { return verifytest.Edited(verifytest.ListHeader(key), kv...) }
 	lists := map[string]func(uri string) string{
-		"typ JWT": func(u string) string { return jwstest.JWS(hdr("typ", "JWT"), good(u), jwstest.EdSigner(key)) },
+		"typ JWT": func(u string) string { return verifytest.JWS(hdr("typ", "JWT"), good(u), verifytest.EdSigner(key)) },
 		"typ ent+jwt": func(u string) string {
-			return jwstest.JWS(hdr("typ", verify.TypEntitlement), good(u), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr("typ", verify.TypEntitlement), good(u), verifytest.EdSigner(key))
 		},
-		"no typ": func(u string) string { return jwstest.JWS(hdr("typ", nil), good(u), jwstest.EdSigner(key)) },
+		"no typ": func(u string) string { return verifytest.JWS(hdr("typ", nil), good(u), verifytest.EdSigner(key)) },
 		"alg none": func(u string) string {
-			return jwstest.JWS(hdr("alg", "none"), good(u), func([]byte) []byte { return nil })
+			return verifytest.JWS(hdr("alg", "none"), good(u), func([]byte) []byte { return nil })
 		},
 		"HS256 keyed with the public key": func(u string) string {
-			return jwstest.JWS(hdr("alg", "HS256"), good(u), jwstest.HMACSigner([]byte(pub)))
+			return verifytest.JWS(hdr("alg", "HS256"), good(u), verifytest.HMACSigner([]byte(pub)))
 		},
 		"a key not in the JWKS": func(u string) string {
-			return jwstest.JWS(listHeader(stranger), good(u), jwstest.EdSigner(stranger))
+			return verifytest.JWS(verifytest.ListHeader(stranger), good(u), verifytest.EdSigner(stranger))
 		},
-		"the issuer's kid, another key": func(u string) string { return jwstest.JWS(hdr(), good(u), jwstest.EdSigner(stranger)) },
-		"no kid":                        func(u string) string { return jwstest.JWS(hdr("kid", nil), good(u), jwstest.EdSigner(key)) },
+		"the issuer's kid, another key": func(u string) string { return verifytest.JWS(hdr(), good(u), verifytest.EdSigner(stranger)) },
+		"no kid":                        func(u string) string { return verifytest.JWS(hdr("kid", nil), good(u), verifytest.EdSigner(key)) },
 		"tampered lst (all bits 0 under a signature of a list with bit 1 set)": func(u string) string {
-			signed := jwstest.JWS(hdr(), listClaims(u, t0, 300, bitsWith(listSize, 1)), jwstest.EdSigner(key))
+			signed := verifytest.JWS(hdr(), verifytest.ListClaims(u, t0, 300, verifytest.Bits(verifytest.ListSize, 1)), verifytest.EdSigner(key))
 			parts := strings.Split(signed, ".")
-			return parts[0] + "." + jwstest.B64JSON(good(u)) + "." + parts[2]
+			return parts[0] + "." + verifytest.B64JSON(good(u)) + "." + parts[2]
 		},
 		"tampered signature": func(u string) string {
-			s := jwstest.JWS(hdr(), good(u), jwstest.EdSigner(key))
+			s := verifytest.JWS(hdr(), good(u), verifytest.EdSigner(key))
 			i := len(s) - 10
 			c := byte('A')
 			if s[i] == 'A' {
@@ -297,33 +226,37 @@ func TestStatus_ListAttacksRefused(t *testing.T) {
 			return s[:i] + string(c) + s[i+1:]
 		},
 		"expired": func(u string) string {
-			return jwstest.JWS(hdr(), listClaims(u, t0.Add(-25*time.Hour), 300, bitsWith(listSize)), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), verifytest.ListClaims(u, t0.Add(-25*time.Hour), 300, verifytest.Bits(verifytest.ListSize)), verifytest.EdSigner(key))
 		},
 		"no exp": func(u string) string {
-			return jwstest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "exp") }), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "exp") }), verifytest.EdSigner(key))
 		},
 		"no iat": func(u string) string {
-			return jwstest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "iat") }), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "iat") }), verifytest.EdSigner(key))
 		},
-		"another sub": func(u string) string { return jwstest.JWS(hdr(), good(is.listURI("other")), jwstest.EdSigner(key)) },
+		"another sub": func(u string) string {
+			return verifytest.JWS(hdr(), good(is.ListURI("other")), verifytest.EdSigner(key))
+		},
 		"no sub": func(u string) string {
-			return jwstest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "sub") }), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, func(c map[string]any) { delete(c, "sub") }), verifytest.EdSigner(key))
 		},
-		"bits 2": func(u string) string { return jwstest.JWS(hdr(), with(u, bitsField("bits", 2)), jwstest.EdSigner(key)) },
+		"bits 2": func(u string) string {
+			return verifytest.JWS(hdr(), with(u, bitsField("bits", 2)), verifytest.EdSigner(key))
+		},
 		"lst not ZLIB": func(u string) string {
-			return jwstest.JWS(hdr(), with(u, bitsField("lst", jwstest.B64([]byte("not zlib at all, just bytes")))), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, bitsField("lst", verifytest.B64([]byte("not zlib at all, just bytes")))), verifytest.EdSigner(key))
 		},
 		"lst ZLIB with a wrong checksum": func(u string) string {
 			var buf bytes.Buffer
 			w := zlib.NewWriter(&buf)
-			_, _ = w.Write(bitsWith(listSize))
+			_, _ = w.Write(verifytest.Bits(verifytest.ListSize))
 			_ = w.Close()
 			z := buf.Bytes()
 			z[len(z)-1] ^= 1
-			return jwstest.JWS(hdr(), with(u, bitsField("lst", jwstest.B64(z))), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, bitsField("lst", verifytest.B64(z))), verifytest.EdSigner(key))
 		},
 		"lst padded base64": func(u string) string {
-			return jwstest.JWS(hdr(), with(u, bitsField("lst", lst(bitsWith(listSize))+"==")), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, bitsField("lst", verifytest.Lst(verifytest.Bits(verifytest.ListSize))+"==")), verifytest.EdSigner(key))
 		},
 		"lst a ZLIB bomb (64 MiB of zeros)": func(u string) string {
 			var buf bytes.Buffer
@@ -333,7 +266,7 @@ func TestStatus_ListAttacksRefused(t *testing.T) {
 				_, _ = w.Write(zeros)
 			}
 			_ = w.Close()
-			return jwstest.JWS(hdr(), with(u, bitsField("lst", jwstest.B64(buf.Bytes()))), jwstest.EdSigner(key))
+			return verifytest.JWS(hdr(), with(u, bitsField("lst", verifytest.B64(buf.Bytes()))), verifytest.EdSigner(key))
 		},
 		"not a JWT": func(string) string { return "<html>a captive portal</html>" },
 	}
@@ -342,7 +275,7 @@ func TestStatus_ListAttacksRefused(t *testing.T) {
 	for name, list := range lists {
 		n++
 		id := fmt.Sprintf("attack-%d", n)
-		uri := is.listURI(id)
+		uri := is.ListURI(id)
 		is.PublishList(id, list(uri), 300)
 		_, err := v.Verify(ctx, is.Sign(withStatus(is, uri, 1)))
 		wantRefused(t, name, err, 503, verify.CodeUnavailable, verify.ErrNoStatusList)
@@ -353,8 +286,8 @@ func TestStatus_ListAttacksRefused(t *testing.T) {
 
 	// A token naming a list elsewhere is refused without a request.
 	site := newAttackerSite(t, pub)
-	is.PublishList("1", is.SignList(is.listURI("1"), t0, 300, 7), 300)
-	hits := is.listHits.Load()
+	is.PublishList("1", is.SignList(is.ListURI("1"), t0, 300, 7), 300)
+	hits := is.ListHits.Load()
 	for _, uri := range []string{
 		site.URL + "/v1/status-lists/1",
 		"https://evil.example/v1/status-lists/1",
@@ -372,16 +305,16 @@ func TestStatus_ListAttacksRefused(t *testing.T) {
 		_, err := v.Verify(ctx, is.Sign(withStatus(is, uri, 1)))
 		wantRefused(t, "status list at "+uri, err, 401, verify.CodeInvalidToken, verify.ErrStatusListURI)
 	}
-	if site.hits.Load() != 0 || is.listHits.Load() != hits {
-		t.Errorf("lists elsewhere: the attacker's site was fetched %d times, the issuer %d times; want 0", site.hits.Load(), is.listHits.Load()-hits)
+	if site.hits.Load() != 0 || is.ListHits.Load() != hits {
+		t.Errorf("lists elsewhere: the attacker's site was fetched %d times, the issuer %d times; want 0", site.hits.Load(), is.ListHits.Load()-hits)
 	}
 
 	// An index past the list's end, or negative, is refused (the draft's verifier must).
-	for _, idx := range []int64{listSize, listSize + 8, 1 << 40, -1} {
-		_, err := v.Verify(ctx, is.Sign(withStatus(is, is.listURI("1"), idx)))
+	for _, idx := range []int64{verifytest.ListSize, verifytest.ListSize + 8, 1 << 40, -1} {
+		_, err := v.Verify(ctx, is.Sign(withStatus(is, is.ListURI("1"), idx)))
 		wantRefused(t, fmt.Sprintf("index %d", idx), err, 401, verify.CodeInvalidToken, verify.ErrStatusIndex)
 	}
-	if _, err := v.Verify(ctx, is.Sign(withStatus(is, is.listURI("1"), listSize-1))); err != nil {
+	if _, err := v.Verify(ctx, is.Sign(withStatus(is, is.ListURI("1"), verifytest.ListSize-1))); err != nil {
 		t.Errorf("the last index: %v", err)
 	}
 }
@@ -393,7 +326,7 @@ func bitsField(k string, v any) func(c map[string]any) {
 // Many verifications at once of tokens whose list is not held make one fetch.
 func TestStatus_ConcurrentVerificationsFetchOnce(t *testing.T) {
 	is, v, _ := setup(t, 300, verify.JWKSOptions{})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300), 300)
 	tok := is.Sign(withStatus(is, uri, 3))
 	if _, err := v.JWKS().PublicKey(context.Background(), "warm the key set"); !errors.Is(err, verify.ErrUnknownKey) {
@@ -419,7 +352,7 @@ func TestStatus_ConcurrentVerificationsFetchOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := is.listHits.Load(); n != 1 {
+	if n := is.ListHits.Load(); n != 1 {
 		t.Errorf("64 concurrent verifications: %d list fetches, want 1", n)
 	}
 }
@@ -429,13 +362,13 @@ func TestStatus_ConcurrentVerificationsFetchOnce(t *testing.T) {
 func TestStatus_MemoryIsBounded(t *testing.T) {
 	is, v, clk := setupWith(t, 300, verify.Options{StatusLists: verify.StatusListOptions{MaxLists: 2}})
 	for _, id := range []string{"a", "b", "c", "a"} {
-		is.PublishList(id, is.SignList(is.listURI(id), t0, 300), 300)
-		if _, err := v.Verify(context.Background(), is.Sign(withStatus(is, is.listURI(id), 1))); err != nil {
+		is.PublishList(id, is.SignList(is.ListURI(id), t0, 300), 300)
+		if _, err := v.Verify(context.Background(), is.Sign(withStatus(is, is.ListURI(id), 1))); err != nil {
 			t.Fatalf("list %s: %v", id, err)
 		}
 		clk.Advance(time.Second)
 	}
-	if n := is.listHits.Load(); n != 4 {
+	if n := is.ListHits.Load(); n != 4 {
 		t.Errorf("lists a, b, c, a with room for 2: %d fetches, want 4", n)
 	}
 }
@@ -443,25 +376,25 @@ func TestStatus_MemoryIsBounded(t *testing.T) {
 // The bits read in the draft's order: index i is bit i % 8, least significant first, of byte i / 8.
 func TestParseStatusList_BitOrder(t *testing.T) {
 	is, keys := newOfflineIssuer(t)
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	// Byte 0 is 0b0000_0010 (index 1), byte 1 is 0b1000_0000 (index 15): built by hand.
-	bits := make([]byte, listSize/8)
+	bits := make([]byte, verifytest.ListSize/8)
 	bits[0], bits[1], bits[len(bits)-1] = 0x02, 0x80, 0x80
-	tok := jwstest.JWS(listHeader(is.keys[0]), listClaims(uri, t0, 300, bits), jwstest.EdSigner(is.keys[0]))
+	tok := verifytest.JWS(verifytest.ListHeader(is.Keys()[0]), verifytest.ListClaims(uri, t0, 300, bits), verifytest.EdSigner(is.Keys()[0]))
 	l, err := verify.ParseStatusList(keys, uri, []byte(tok+"\n"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Len() != listSize || l.URI != uri || !l.Expires.Equal(t0.Add(24*time.Hour)) || l.TTL != 300*time.Second {
+	if l.Len() != verifytest.ListSize || l.URI != uri || !l.Expires.Equal(t0.Add(24*time.Hour)) || l.TTL != 300*time.Second {
 		t.Errorf("list %+v", l)
 	}
-	for i := int64(0); i < listSize; i++ {
+	for i := int64(0); i < verifytest.ListSize; i++ {
 		got, err := l.Revoked(i)
-		if want := i == 1 || i == 15 || i == listSize-1; err != nil || got != want {
+		if want := i == 1 || i == 15 || i == verifytest.ListSize-1; err != nil || got != want {
 			t.Fatalf("index %d: %v %v, want %v", i, got, err, want)
 		}
 	}
-	if _, err := verify.ParseStatusList(keys, is.listURI("2"), []byte(tok), t0); !errors.Is(err, verify.ErrStatusListInvalid) {
+	if _, err := verify.ParseStatusList(keys, is.ListURI("2"), []byte(tok), t0); !errors.Is(err, verify.ErrStatusListInvalid) {
 		t.Errorf("read as another list's: %v", err)
 	}
 	if _, err := verify.ParseStatusList(keys, uri, []byte(tok), t0.Add(25*time.Hour)); !errors.Is(err, jwt.ErrTokenExpired) {
@@ -473,7 +406,7 @@ func TestParseStatusList_BitOrder(t *testing.T) {
 // (fetched as Verify does): a released key is refused, another key of the list is not.
 func TestVerifyLicenseKey_Status(t *testing.T) {
 	is, keys := newOfflineIssuer(t)
-	uri := is.listURI("9")
+	uri := is.ListURI("9")
 	listTok := is.SignList(uri, t0, 300, 40)
 	is.PublishList("9", listTok, 300)
 	key := func(idx int64, uri string) string {
@@ -482,7 +415,7 @@ func TestVerifyLicenseKey_Status(t *testing.T) {
 		if uri != "" {
 			c.Status = &verify.StatusClaim{StatusList: verify.StatusListRef{Index: idx, URI: uri}}
 		}
-		return signWith(is.keys[0], verify.TypLicense, c)
+		return verifytest.SignWith(is.Keys()[0], verify.TypLicense, c)
 	}
 	now := t0
 	clk := func() time.Time { return now }
@@ -504,11 +437,11 @@ func TestVerifyLicenseKey_Status(t *testing.T) {
 		if _, err := verify.VerifyLicenseKey(keys, key(40, uri), opts); !errors.Is(err, verify.ErrRevoked) {
 			t.Errorf("%s: a released key: %v, want ErrRevoked", name, err)
 		}
-		if _, err := verify.VerifyLicenseKey(keys, key(listSize, uri), opts); !errors.Is(err, verify.ErrStatusIndex) {
+		if _, err := verify.VerifyLicenseKey(keys, key(verifytest.ListSize, uri), opts); !errors.Is(err, verify.ErrStatusIndex) {
 			t.Errorf("%s: an index past the list: %v, want ErrStatusIndex", name, err)
 		}
 	}
-	if _, err := verify.VerifyLicenseKey(keys, key(41, is.listURI("10")), offline); !errors.Is(err, verify.ErrNoStatusList) {
+	if _, err := verify.VerifyLicenseKey(keys, key(41, is.ListURI("10")), offline); !errors.Is(err, verify.ErrNoStatusList) {
 		t.Errorf("offline, a key of another list: %v, want ErrNoStatusList", err)
 	}
 	if _, err := verify.VerifyLicenseKey(keys, key(41, "https://evil.example/v1/status-lists/9"), online); !errors.Is(err, verify.ErrStatusListURI) {
@@ -527,7 +460,7 @@ func TestVerifyLicenseKey_Status(t *testing.T) {
 // Require answers a revoked token 401 with the code revoked and an invalid_token challenge.
 func TestRequire_Revoked(t *testing.T) {
 	is, v, _ := setup(t, 300, verify.JWKSOptions{})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300, 7), 300)
 	h := v.Require("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	req := httptest.NewRequest("GET", "/files/x", nil)
@@ -545,7 +478,7 @@ func TestRequire_Revoked(t *testing.T) {
 // set): the difference is what the check costs, which the issue allows 5 %.
 func BenchmarkVerifyStatus(b *testing.B) {
 	is, checking, _ := setup(b, 300, verify.JWKSOptions{})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300, 7), 300)
 	tok := is.Sign(withStatus(is, uri, 123456))
 	notChecking, err := verify.NewWithKeys(checking.JWKS(), verify.Options{Issuer: is.URL, Audience: []string{"downloads"},
@@ -612,7 +545,7 @@ func BenchmarkVerifyStatus(b *testing.B) {
 // a list named <issuer>/v1/status-lists/<id> is fetched from that address; the list still names
 // itself by the issuer's URL, and a token naming the address itself is refused.
 func TestStatus_FetchedWhereTheKeysAre(t *testing.T) {
-	is := newTestIssuer(300)
+	is := verifytest.NewIssuer(300)
 	t.Cleanup(is.Close)
 	const issuer = "https://entitled.example.com"
 	v, err := verify.New(is.JWKSURL(), verify.Options{Issuer: issuer, Audience: []string{"downloads"}, Now: func() time.Time { return t0 }})
@@ -632,9 +565,9 @@ func TestStatus_FetchedWhereTheKeysAre(t *testing.T) {
 	}
 	_, err = v.Verify(ctx, token(named, 7))
 	wantRefused(t, "a revoked index", err, 401, verify.ReasonRevoked, verify.ErrRevoked)
-	_, err = v.Verify(ctx, token(is.listURI("1"), 8))
+	_, err = v.Verify(ctx, token(is.ListURI("1"), 8))
 	wantRefused(t, "a list named by the address, not the issuer", err, 401, verify.CodeInvalidToken, verify.ErrStatusListURI)
-	if n := is.listHits.Load(); n != 1 {
+	if n := is.ListHits.Load(); n != 1 {
 		t.Errorf("%d list fetches, want 1", n)
 	}
 }
@@ -643,7 +576,7 @@ func TestStatus_FetchedWhereTheKeysAre(t *testing.T) {
 // next one wait out RetryAfterFailure: a client that went away is not entitled's failure.
 func TestStatus_CancelledFetchIsNotAFailure(t *testing.T) {
 	is, v, _ := setup(t, 300, verify.JWKSOptions{})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300), 300)
 	tok := is.Sign(withStatus(is, uri, 8))
 	if _, err := v.JWKS().PublicKey(context.Background(), "warm the key set"); !errors.Is(err, verify.ErrUnknownKey) {
@@ -663,7 +596,7 @@ func TestStatus_CancelledFetchIsNotAFailure(t *testing.T) {
 // list held may still be used: entitled hanging does not hang the service.
 func TestStatus_AcceptUntilExpiresDoesNotWaitForAHangingFetch(t *testing.T) {
 	is, v, clk := setupWith(t, 300, verify.Options{StatusListFailure: verify.AcceptUntilListExpires})
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, t0, 300), 300)
 	tok := is.Sign(withStatus(is, uri, 8))
 	ctx := context.Background()
@@ -671,10 +604,10 @@ func TestStatus_AcceptUntilExpiresDoesNotWaitForAHangingFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(301 * time.Second)
-	is.listSlow.Store(int64(2 * time.Second))
+	is.ListSlow.Store(int64(2 * time.Second))
 	done := make(chan error, 1)
 	go func() { _, err := v.Verify(ctx, tok); done <- err }() // fetches, and waits for the answer
-	for is.listHits.Load() < 2 {
+	for is.ListHits.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

@@ -17,7 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/verifytest"
 )
 
 // clock is a settable clock for the verifier and its cache.
@@ -31,16 +32,16 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 
 var t0 = time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
 
-func setup(t testing.TB, maxAge int, jo verify.JWKSOptions) (*testIssuer, *verify.Verifier, *clock) {
+func setup(t testing.TB, maxAge int, jo verify.JWKSOptions) (*verifytest.Issuer, *verify.Verifier, *clock) {
 	t.Helper()
 	return setupWith(t, maxAge, verify.Options{JWKS: jo})
 }
 
 // setupWith is setup with more options; Issuer, Audience and Now are the test issuer's, the
 // audience downloads and the test clock.
-func setupWith(t testing.TB, maxAge int, o verify.Options) (*testIssuer, *verify.Verifier, *clock) {
+func setupWith(t testing.TB, maxAge int, o verify.Options) (*verifytest.Issuer, *verify.Verifier, *clock) {
 	t.Helper()
-	is := newTestIssuer(maxAge)
+	is := verifytest.NewIssuer(maxAge)
 	t.Cleanup(is.Close)
 	c := &clock{t: t0}
 	o.Issuer, o.Audience, o.Now = is.URL, []string{"downloads"}, c.Now
@@ -80,7 +81,7 @@ func TestVerify_GoodTokenAndItsClaims(t *testing.T) {
 		t.Errorf("Has/Expires: %v", c)
 	}
 	for _, typ := range []string{"ENT+JWT", "application/ent+jwt"} {
-		if _, err := v.Verify(context.Background(), signWith(is.keys[0], typ, want)); err != nil {
+		if _, err := v.Verify(context.Background(), verifytest.SignWith(is.Keys()[0], typ, want)); err != nil {
 			t.Errorf("typ %q: %v", typ, err)
 		}
 	}
@@ -91,9 +92,9 @@ func TestVerify_RefusesRFC8725Attacks(t *testing.T) {
 	is, v, _ := setup(t, 300, verify.JWKSOptions{})
 	good := is.Claims(t0)
 	with := func(f func(c *verify.Claims)) *verify.Claims { c := *good; f(&c); return &c }
-	key := is.keys[0]
+	key := is.Keys()[0]
 	pub := key.Public().(ed25519.PublicKey)
-	kid := thumbprint(pub)
+	kid := verifytest.Thumbprint(pub)
 	foreign := func(m jwt.SigningMethod, k any, typ string) string {
 		tk := jwt.NewWithClaims(m, good)
 		tk.Header["typ"], tk.Header["kid"] = typ, kid
@@ -124,8 +125,8 @@ func TestVerify_RefusesRFC8725Attacks(t *testing.T) {
 		"alg none":                        {enc(map[string]string{"alg": "none", "typ": "ent+jwt", "kid": kid}) + "." + parts[1] + ".", jwt.ErrTokenSignatureInvalid},
 		"HS256 keyed with the public key": {foreign(jwt.SigningMethodHS256, []byte(pub), "ent+jwt"), jwt.ErrTokenSignatureInvalid},
 		"RS256":                           {foreign(jwt.SigningMethodRS256, rsaKey, "ent+jwt"), jwt.ErrTokenSignatureInvalid},
-		"wrong typ":                       {signWith(key, "JWT", good), verify.ErrWrongType},
-		"a license key":                   {signWith(key, verify.TypLicense, good), verify.ErrWrongType},
+		"wrong typ":                       {verifytest.SignWith(key, "JWT", good), verify.ErrWrongType},
+		"a license key":                   {verifytest.SignWith(key, verify.TypLicense, good), verify.ErrWrongType},
 		"no kid":                          {noKidS, verify.ErrNoKeyID},
 		"critical header":                 {critS, verify.ErrCritical},
 		"wrong aud":                       {is.Sign(with(func(c *verify.Claims) { c.Audience = "kb" })), jwt.ErrTokenInvalidAudience},
@@ -140,7 +141,7 @@ func TestVerify_RefusesRFC8725Attacks(t *testing.T) {
 		})), jwt.ErrTokenUsedBeforeIssued},
 		"no exp":                {is.Sign(with(func(c *verify.Claims) { c.ExpiresAt = nil })), jwt.ErrTokenRequiredClaimMissing},
 		"flipped signature bit": {parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig), jwt.ErrTokenSignatureInvalid},
-		"unknown kid":           {signWith(stranger, "ent+jwt", good), verify.ErrUnknownKey},
+		"unknown kid":           {verifytest.SignWith(stranger, "ent+jwt", good), verify.ErrUnknownKey},
 		"published kid, another key": {func() string {
 			tk := jwt.NewWithClaims(jwt.SigningMethodEdDSA, good)
 			tk.Header["typ"], tk.Header["kid"] = "ent+jwt", kid
@@ -177,19 +178,19 @@ func TestJWKS_HonoursMaxAgeAndRevalidates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := is.fetches.Load(); n != 1 {
+	if n := is.Fetches.Load(); n != 1 {
 		t.Fatalf("100 verifications: %d fetches, want 1", n)
 	}
 	c.Advance(59 * time.Second)
-	if _, err := v.Verify(ctx, tok); err != nil || is.fetches.Load() != 1 {
-		t.Fatalf("within max-age: %v, %d fetches", err, is.fetches.Load())
+	if _, err := v.Verify(ctx, tok); err != nil || is.Fetches.Load() != 1 {
+		t.Fatalf("within max-age: %v, %d fetches", err, is.Fetches.Load())
 	}
 	c.Advance(2 * time.Second)
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if is.fetches.Load() != 2 || is.notModif.Load() != 1 {
-		t.Errorf("after max-age: %d fetches (%d not modified), want 2 (1)", is.fetches.Load(), is.notModif.Load())
+	if is.Fetches.Load() != 2 || is.NotModified.Load() != 1 {
+		t.Errorf("after max-age: %d fetches (%d not modified), want 2 (1)", is.Fetches.Load(), is.NotModified.Load())
 	}
 }
 
@@ -207,23 +208,23 @@ func TestJWKS_UnknownKidRefreshesOnceAndIsRateLimited(t *testing.T) {
 			t.Fatalf("a token of the new key: %v", err)
 		}
 	}
-	if n := is.fetches.Load(); n != 2 {
+	if n := is.Fetches.Load(); n != 2 {
 		t.Fatalf("a new kid: %d fetches, want 2", n)
 	}
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	for i := 0; i < 100; i++ {
-		if _, err := v.Verify(ctx, signWith(stranger, "ent+jwt", is.Claims(t0))); !errors.Is(err, verify.ErrUnknownKey) {
+		if _, err := v.Verify(ctx, verifytest.SignWith(stranger, "ent+jwt", is.Claims(t0))); !errors.Is(err, verify.ErrUnknownKey) {
 			t.Fatalf("a forged kid: %v", err)
 		}
 	}
-	if n := is.fetches.Load(); n != 2 {
+	if n := is.Fetches.Load(); n != 2 {
 		t.Errorf("100 forged kids right after a refresh: %d fetches, want still 2", n)
 	}
 	c.Advance(31 * time.Second)
 	for i := 0; i < 100; i++ {
-		_, _ = v.Verify(ctx, signWith(stranger, "ent+jwt", is.Claims(t0)))
+		_, _ = v.Verify(ctx, verifytest.SignWith(stranger, "ent+jwt", is.Claims(t0)))
 	}
-	if n := is.fetches.Load(); n != 3 {
+	if n := is.Fetches.Load(); n != 3 {
 		t.Errorf("forged kids after the interval: %d fetches, want 3", n)
 	}
 }
@@ -397,13 +398,13 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 func BenchmarkEd25519Verify(b *testing.B) {
-	is := newTestIssuer(300)
+	is := verifytest.NewIssuer(300)
 	defer is.Close()
 	tok := is.Sign(is.Claims(t0))
 	i := strings.LastIndexByte(tok, '.')
 	msg := []byte(tok[:i])
 	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
-	pub := is.keys[0].Public().(ed25519.PublicKey)
+	pub := is.Keys()[0].Public().(ed25519.PublicKey)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -426,7 +427,7 @@ func TestVerifyLicenseKey(t *testing.T) {
 		return c
 	}
 	opts := verify.LicenseKeyOptions{Issuer: is.URL, Fingerprint: "fp-000001", SKU: "S", VerMajor: 2, Now: func() time.Time { return now }}
-	if c, err := verify.VerifyLicenseKey(keys, signWith(is.keys[0], verify.TypLicense, claims(nil)), opts); err != nil || c.ID != "5" {
+	if c, err := verify.VerifyLicenseKey(keys, verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(nil)), opts); err != nil || c.ID != "5" {
 		t.Fatalf("a good key: %v", err)
 	}
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
@@ -435,12 +436,12 @@ func TestVerifyLicenseKey(t *testing.T) {
 		want error
 	}{
 		"an entitlement token": {is.Sign(is.Claims(now)), verify.ErrWrongType},
-		"another issuer":       {signWith(is.keys[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.Issuer = "https://evil.example" })), jwt.ErrTokenInvalidIssuer},
-		"another major":        {signWith(is.keys[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.VerMajor = 3 })), verify.ErrOtherProduct},
-		"another product":      {signWith(is.keys[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.SKU = "T" })), verify.ErrOtherProduct},
-		"another machine":      {signWith(is.keys[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.Fingerprint = "fp-2" })), verify.ErrOtherMachine},
-		"an expired trial key": {signWith(is.keys[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)) })), jwt.ErrTokenExpired},
-		"a key not in the set": {signWith(stranger, verify.TypLicense, claims(nil)), verify.ErrUnknownKey},
+		"another issuer":       {verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.Issuer = "https://evil.example" })), jwt.ErrTokenInvalidIssuer},
+		"another major":        {verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.VerMajor = 3 })), verify.ErrOtherProduct},
+		"another product":      {verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.SKU = "T" })), verify.ErrOtherProduct},
+		"another machine":      {verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.Fingerprint = "fp-2" })), verify.ErrOtherMachine},
+		"an expired trial key": {verifytest.SignWith(is.Keys()[0], verify.TypLicense, claims(func(c *verify.LicenseClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour)) })), jwt.ErrTokenExpired},
+		"a key not in the set": {verifytest.SignWith(stranger, verify.TypLicense, claims(nil)), verify.ErrUnknownKey},
 	} {
 		if _, err := verify.VerifyLicenseKey(keys, tc.key, opts); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)

@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // The hot paths (check, token, introspection, support) answer from one JOIN per request and

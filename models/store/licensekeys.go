@@ -12,7 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // LicenseKeys issues, lists and releases license keys.

@@ -10,7 +10,7 @@ import (
 	"entitled/models"
 	dbstore "entitled/models/store"
 	"entitled/models/storetest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // BenchmarkSignEntitlementToken: one Ed25519 entitlement token, as /v1/entitlements/token signs

@@ -25,7 +25,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // keySealer seals private keys under a key derived from ENTITLED_SECRET with HKDF-SHA256.

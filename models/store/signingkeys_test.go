@@ -19,7 +19,7 @@ import (
 	"entitled/models"
 	dbstore "entitled/models/store"
 	"entitled/models/storetest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 const secretA = "the-first-secret-of-at-least-32-characters"

@@ -21,7 +21,7 @@ import (
 	"entitled/models"
 	dbstore "entitled/models/store"
 	"entitled/models/storetest"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // statusDesk is a keyDesk (a license of two seats, its admin) with the token service, whose

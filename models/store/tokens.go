@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // introspectionLeeway is the clock difference between replicas that introspection forgives.

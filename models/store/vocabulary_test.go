@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"entitled/models"
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 // verify imports nothing of entitled (another team vendors it alone), so it repeats entitled's

@@ -6,7 +6,7 @@ package ginverify
 import (
 	"github.com/gin-gonic/gin"
 
-	"entitled/verify"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 const claimsKey = "entitled.verify.claims"

@@ -18,8 +18,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
-	"entitled/verify"
-	"entitled/verify/ginverify"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/ginverify"
 )
 
 type fixedKey struct{ pub ed25519.PublicKey }

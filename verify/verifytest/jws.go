@@ -1,6 +1,4 @@
-// Package jwstest holds what the token-attack tests of verify and handlers share to build
-// tokens by hand.
-package jwstest
+package verifytest
 
 import (
 	"crypto/ed25519"

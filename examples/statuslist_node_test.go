@@ -1,4 +1,7 @@
-package verify_test
+// Package examples_test runs the Node examples for other services against entitled's wire
+// formats: the status list verifier here (examples/statuslist-node), the webhook consumer in
+// webhooks/node_example_test.go.
+package examples_test
 
 import (
 	"context"
@@ -6,20 +9,20 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"entitled/internal/jwstest"
 	"entitled/internal/nodetest"
+	"github.com/entitled-dev/entitled/verify"
+	"github.com/entitled-dev/entitled/verify/verifytest"
 )
 
 // nodeExample returns a temporary copy of examples/statuslist-node with its locked dependencies
 // installed (see nodetest.Install).
 func nodeExample(t *testing.T) string {
 	t.Helper()
-	return nodetest.Install(t, filepath.Join("..", "examples", "statuslist-node"),
+	return nodetest.Install(t, "statuslist-node",
 		"package.json", "package-lock.json", "verify.js")
 }
 
@@ -28,20 +31,20 @@ func nodeExample(t *testing.T) string {
 // refused, and so are a token naming a list elsewhere and a tampered list.
 func TestNodeStatusListExample(t *testing.T) {
 	dir := nodeExample(t)
-	is := newTestIssuer(300)
+	is := verifytest.NewIssuer(300)
 	defer is.Close()
 	now := time.Now() // node runs on the real clock
-	uri := is.listURI("1")
+	uri := is.ListURI("1")
 	is.PublishList("1", is.SignList(uri, now, 300, 7), 300)
-	tampered := is.SignList(is.listURI("2"), now, 300, 7)
-	tampered = tampered[:strings.LastIndexByte(tampered, '.')] + "." + jwstest.B64(make([]byte, 64))
+	tampered := is.SignList(is.ListURI("2"), now, 300, 7)
+	tampered = tampered[:strings.LastIndexByte(tampered, '.')] + "." + verifytest.B64(make([]byte, 64))
 	is.PublishList("2", tampered, 300)
 
 	token := func(uri string, idx int64) string {
 		c := is.Claims(now)
 		c.Status = nil
 		if uri != "" {
-			c.Status = withStatus(is, uri, idx).Status
+			c.Status = &verify.StatusClaim{StatusList: verify.StatusListRef{Index: idx, URI: uri}}
 		}
 		return is.Sign(c)
 	}
@@ -56,9 +59,9 @@ func TestNodeStatusListExample(t *testing.T) {
 		{"a valid index", token(uri, 8), true, ""},
 		{"a token without status", token("", 0), true, ""},
 		{"a revoked index", token(uri, 7), false, "revoked"},
-		{"an index past the list", token(uri, listSize), false, "invalid_token"},
+		{"an index past the list", token(uri, verifytest.ListSize), false, "invalid_token"},
 		{"a list elsewhere", token("https://evil.example/v1/status-lists/1", 8), false, "invalid_token"},
-		{"a tampered list", token(is.listURI("2"), 8), false, "unavailable"},
+		{"a tampered list", token(is.ListURI("2"), 8), false, "unavailable"},
 		{"a token for another service", otherAudience, false, "invalid_token"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
