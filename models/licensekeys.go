@@ -26,6 +26,8 @@ type LicenseKey struct {
 	// StatusListID and StatusIdx are the key's index in a token status list (statuslist.go).
 	StatusListID *int64
 	StatusIdx    *int64
+	// Token is the key as last signed ('' for a key issued before tokens were kept).
+	Token string
 }
 
 // LicenseKeyInput is a request for a key.

@@ -102,17 +102,33 @@ func (p *Portal) issueKey(c *gin.Context) {
 		p.keysPage(c, status, map[string]any{"FormError": msg, "Form": map[string]string{"fingerprint": in.Fingerprint, "hostname": in.Hostname, "version": in.Version}})
 		return
 	}
-	status := http.StatusOK
-	if k.Created {
-		status = http.StatusCreated
+	// Post/Redirect/Get: the key has a page of its own, so that a reload shows it again.
+	msg := "A new key for " + k.Key.Hostname + " is ready."
+	if !k.Created {
+		msg = "This is the key " + k.Key.Hostname + " already has for version " + strconv.Itoa(k.Key.VerMajor) + ".x: no new seat was taken."
 	}
-	d, _, err := p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), ln)
+	redirect(c, "/licenses/"+url.PathEscape(c.Param("ln"))+"/keys/"+strconv.FormatInt(k.Key.ID, 10), msg)
+}
+
+// licenseKey shows one machine's key as last signed, to copy or download.
+func (p *Portal) licenseKey(c *gin.Context) {
+	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
+	k, err := p.LicenseKeys.Key(ctx, pr, ln, c.Param("id"))
 	if err != nil {
-		p.pageError(c, "License keys", err)
+		p.pageError(c, "License key", err)
 		return
 	}
-	p.render(c, status, "license_key", map[string]any{"Title": "Your license key", "Nav": "licenses", "K": k, "D": d, "Scripts": true,
-		"Download": keyDownload(k.Token), "FileName": d.License.LicenseNumber + "-" + k.Key.Hostname + ".lic"})
+	d, _, err := p.Registrations.LicenseFor(ctx, pr, ln)
+	if err != nil {
+		p.pageError(c, "License key", err)
+		return
+	}
+	data := map[string]any{"Title": "License key of " + k.Key.Hostname, "Nav": "licenses", "K": k, "D": d, "Scripts": true,
+		"FileName": d.License.LicenseNumber + "-" + k.Key.Hostname + ".lic"}
+	if k.Token != "" {
+		data["Download"] = keyDownload(k.Token)
+	}
+	p.render(c, http.StatusOK, "license_key", data)
 }
 
 // releaseKey asks first, then releases a key (and with a machine's last key, its seat).

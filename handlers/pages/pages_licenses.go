@@ -59,18 +59,51 @@ func (p *Portal) register(c *gin.Context) {
 		p.render(c, status, "register", data)
 		return
 	}
-	out := map[string]any{"Title": "Registration", "Nav": "register", "Result": res, "By": by, "AccountID": in.AccountID}
-	switch res.Outcome {
-	case models.Registered:
-		out["Title"] = "You are the administrator"
-		p.render(c, http.StatusCreated, "registered", out)
-	case models.AlreadyMember:
-		out["Title"] = "You are already a member"
-		p.render(c, http.StatusOK, "registered", out)
-	default:
-		out["Title"] = "Your request waits for an administrator"
-		p.render(c, http.StatusAccepted, "registered", out)
+	// Post/Redirect/Get: the answer is a page of its own, so that a reload shows it again rather
+	// than sending the registration a second time.
+	q := url.Values{"outcome": {res.Outcome}}
+	if res.LicenseNumber != "" {
+		q.Set("ln", res.LicenseNumber)
 	}
+	if res.RequestID != 0 {
+		q.Set("request", strconv.FormatInt(res.RequestID, 10))
+	}
+	if in.AccountID != "" {
+		q.Set("account", in.AccountID)
+	}
+	redirect(c, "/register/done?"+q.Encode(), "")
+}
+
+// registered is the answer to a registration (after its redirect). A license's outcome is read
+// again from the store (the caller's roles on it), so that the page shows what is true now; a
+// waiting request only names what was asked, and withdrawing it checks that it is the caller's.
+func (p *Portal) registered(c *gin.Context) {
+	res := models.RegistrationResult{Outcome: c.Query("outcome"), LicenseNumber: c.Query("ln")}
+	res.RequestID, _ = strconv.ParseInt(c.Query("request"), 10, 64)
+	out := map[string]any{"Title": "Your request waits for an administrator", "Nav": "register", "AccountID": c.Query("account")}
+	switch res.Outcome {
+	case models.Registered, models.AlreadyMember:
+		d, roles, err := p.Registrations.LicenseFor(c.Request.Context(), p.principal(c), res.LicenseNumber)
+		if err != nil {
+			p.pageError(c, "Registration", err)
+			return
+		}
+		res.LicenseNumber, res.Roles = d.License.LicenseNumber, roles
+		out["Title"] = "You are already a member"
+		if res.Outcome == models.Registered {
+			out["Title"] = "You are the administrator"
+		}
+	case models.RegistrationWaits:
+		if res.RequestID == 0 {
+			redirect(c, "/register", "")
+			return
+		}
+	default:
+		redirect(c, "/register", "")
+		return
+	}
+	out["Result"] = &res
+	p.render(c, http.StatusOK, "registered", out)
 }
 
 // withdraw takes back the caller's pending join request.

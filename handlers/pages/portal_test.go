@@ -196,8 +196,8 @@ func TestPortal_SignupVerifyRegister(t *testing.T) {
 		p = b.Follow(t, p)
 		wantPage(t, p, http.StatusOK, "By License Number", "By service tag", "By Account ID", `<label for="license_number">`)
 
-		p = b.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {strings.ToLower(strings.ReplaceAll(ln, "-", ""))}})
-		wantPage(t, p, http.StatusCreated, "You are the administrator", ln, "Invite colleagues")
+		p = b.Follow(t, b.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {strings.ToLower(strings.ReplaceAll(ln, "-", ""))}}))
+		wantPage(t, p, http.StatusOK, "You are the administrator", ln, "Invite colleagues")
 
 		p = b.Get(t, "/licenses")
 		wantPage(t, p, http.StatusOK, ln, "Administrator, Support User, License User", `class="badge ok">Active<`, "2026-12-31", "in 304 days")
@@ -231,15 +231,25 @@ func TestPortal_RegisterExplainsEveryAnswer(t *testing.T) {
 
 	b1 := a.SignedIn(t, first)
 	b1.Get(t, "/register")
-	wantPage(t, b1.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}}), http.StatusCreated, "You are the administrator")
-	wantPage(t, b1.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}}), http.StatusOK, "You are already a member", "Nothing changed")
+	// Each answer is a page of its own after a redirect (Post/Redirect/Get): reloading it shows
+	// the answer again and sends nothing.
+	done := b1.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}})
+	if done.Status != http.StatusSeeOther || !strings.HasPrefix(done.Location, "/register/done?") {
+		t.Fatalf("a registration answers %s, want 303 to /register/done", done)
+	}
+	wantPage(t, b1.Follow(t, done), http.StatusOK, "You are the administrator", "Invite colleagues")
+	wantPage(t, b1.Follow(t, done), http.StatusOK, "You are the administrator")
+	wantPage(t, b1.Follow(t, b1.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}})), http.StatusOK, "You are already a member", "Nothing changed")
 
 	b2 := a.SignedIn(t, second)
 	b2.Get(t, "/register")
-	p := b2.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}})
-	wantPage(t, p, http.StatusAccepted, "Your request waits for an administrator", "already has an administrator", "Withdraw my request")
-	p = b2.Submit(t, "/register", url.Values{"by": {"account_id"}, "account_id": {acct}})
-	wantPage(t, p, http.StatusAccepted, "You asked to join account", acct)
+	p := b2.Follow(t, b2.Submit(t, "/register", url.Values{"by": {"license_number"}, "license_number": {ln}}))
+	wantPage(t, p, http.StatusOK, "Your request waits for an administrator", "already has an administrator", "Withdraw my request")
+	p = b2.Follow(t, b2.Submit(t, "/register", url.Values{"by": {"account_id"}, "account_id": {acct}}))
+	wantPage(t, p, http.StatusOK, "You asked to join account", acct)
+	// The answer page of a license says only what the store says of the caller now: someone
+	// else's license is not theirs because a URL says so.
+	wantPage(t, b2.Get(t, "/register/done?outcome=registered&ln="+ln), http.StatusForbidden)
 
 	typo := []byte(ln)
 	if typo[3] == 'A' {
@@ -703,6 +713,7 @@ var pageAuthz = map[string]pageAccess{
 	"GET /recover":            pageAnyone,
 	"POST /recover":           pageAnyone,
 	"GET /register":           pageSignedIn,
+	"GET /register/done":      pageSignedIn,
 	// An unverified address cannot register (403 email_unverified, said on the page).
 	"POST /register":              pageSignedIn.but(pUnverified, pg403),
 	"POST /requests/:id/withdraw": pageSignedIn,
@@ -734,6 +745,7 @@ var pageAuthz = map[string]pageAccess{
 	// release them; only a License User takes one, so no one may on a license they are not on.
 	"GET /licenses/:ln/keys":              pageStaff(models.RoleSupport),
 	"POST /licenses/:ln/keys":             pageStaff().but(pSuperadmin, pg403),
+	"GET /licenses/:ln/keys/:id":          pageStaff(models.RoleSupport),
 	"POST /licenses/:ln/keys/:id/release": pageStaff(models.RoleSupport),
 	"GET /staff/help":                     pageStaff(models.RoleSupport),
 	"POST /staff/help/:id/resolve":        pageStaff(models.RoleSupport),
@@ -823,21 +835,38 @@ func TestPortal_LicenseKeys(t *testing.T) {
 			`<option value="3.0" disabled>3.0 — not available</option>`)
 
 		form := url.Values{"hostname": {"build-01.example.com"}, "fingerprint": {"fp-0001-aaaa"}, "version": {"2.0"}}
-		p = b.Submit(t, keys, form)
-		wantPage(t, p, http.StatusCreated, "A new key for", "build-01.example.com", `id="license-key"`, "Paste it into the product")
-		token := regexp.MustCompile(`readonly aria-describedby="key-hint">([^<]+)<`).FindStringSubmatch(p.Body)
-		if token == nil || strings.Count(token[1], ".") != 2 {
-			t.Fatalf("no key on the page:\n%s", p)
+		// Post/Redirect/Get: the key has a page of its own; a reload shows the same key again and
+		// signs nothing.
+		issued := b.Submit(t, keys, form)
+		if issued.Status != http.StatusSeeOther || !strings.HasPrefix(issued.Location, keys+"/") {
+			t.Fatalf("a key request answers %s, want 303 to the key's page", issued)
 		}
-		wantPage(t, b.Submit(t, keys, form), http.StatusOK, "no new seat was taken")
-		wantPage(t, b.Get(t, keys), http.StatusOK, "1 of 3 seats used", "fp-0001-aaaa", "Show key", "Release…", admin.Email)
+		p = b.Follow(t, issued)
+		wantPage(t, p, http.StatusOK, "A new key for", "build-01.example.com", `id="license-key"`, "Paste it into the product")
+		keyOn := func(p *handlerstest.Page) string {
+			t.Helper()
+			token := regexp.MustCompile(`readonly aria-describedby="key-hint">([^<]+)<`).FindStringSubmatch(p.Body)
+			if token == nil || strings.Count(token[1], ".") != 2 {
+				t.Fatalf("no key on the page:\n%s", p)
+			}
+			return token[1]
+		}
+		token := keyOn(p)
+		reloaded := b.Get(t, issued.Location)
+		if got := keyOn(reloaded); got != token || strings.Contains(reloaded.Body, "A new key for") {
+			t.Errorf("a reload of the key's page shows another key or says it is new again")
+		}
+		again := b.Follow(t, b.Submit(t, keys, form))
+		wantPage(t, again, http.StatusOK, "no new seat was taken")
+		wantPage(t, b.Get(t, keys), http.StatusOK, "1 of 3 seats used", "fp-0001-aaaa", `href="`+issued.Location+`">Show key`, "Release…", admin.Email)
+		wantPage(t, b.Get(t, keys+"/999999"), http.StatusNotFound)
 
 		f := url.Values{"hostname": {"build-02.example.com"}, "fingerprint": {"fp-0002-bbbb"}, "version": {"3.0"}}
 		wantPage(t, b.Submit(t, keys, f), http.StatusForbidden, "Version 3.0: Released after support ended on 2025-12-31")
 		f.Set("fingerprint", "x")
 		wantPage(t, b.Submit(t, keys, f), http.StatusBadRequest, "The fingerprint must be 8 to 128 printable ASCII characters.")
 		for i, fp := range []string{"fp-0002-bbbb", "fp-0003-cccc"} {
-			want := http.StatusCreated
+			want := http.StatusSeeOther
 			wantPage(t, b.Submit(t, keys, url.Values{"hostname": {fmt.Sprintf("build-0%d.example.com", i+2)}, "fingerprint": {fp}, "version": {"2.0"}}), want)
 		}
 		wantPage(t, b.Submit(t, keys, url.Values{"hostname": {"build-04.example.com"}, "fingerprint": {"fp-0004-dddd"}, "version": {"2.0"}}),

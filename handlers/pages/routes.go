@@ -41,6 +41,7 @@ func (p *Portal) Register(r gin.IRouter) {
 	// A license's pages admit any signed-in user; membership and roles are the services' to check.
 	site.GET("/register", p.signedIn, p.registerForm)
 	site.POST("/register", p.signedIn, p.register)
+	site.GET("/register/done", p.signedIn, p.registered)
 	site.POST("/requests/:id/withdraw", p.signedIn, p.withdraw)
 	site.GET("/licenses", p.signedIn, p.myLicenses)
 	site.GET("/licenses/:ln", p.signedIn, p.license)
@@ -54,6 +55,7 @@ func (p *Portal) Register(r gin.IRouter) {
 	site.GET("/licenses/:ln/audit", p.signedIn, p.audit)
 	site.GET("/licenses/:ln/keys", p.signedIn, p.licenseKeysPage)
 	site.POST("/licenses/:ln/keys", p.signedIn, p.issueKey)
+	site.GET("/licenses/:ln/keys/:id", p.signedIn, p.licenseKey)
 	site.POST("/licenses/:ln/keys/:id/release", p.signedIn, p.releaseKey)
 	site.GET("/staff/help", p.staffPage(models.RoleSupport), p.helpQueue)
 	site.POST("/staff/help/:id/resolve", p.staffPage(models.RoleSupport), p.resolveHelp)

@@ -207,6 +207,7 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 		if err := tx.Model(&models.LicenseKey{}).Where("id = ?", key.ID).Updates(map[string]any{
 			"hostname": key.Hostname, "version": key.Version, "kids": key.Kids, "reissued_at": key.ReissuedAt,
 			"expires_at": key.ExpiresAt, "support_ends_on": key.SupportEndsOn, "status_list_id": key.StatusListID, "status_idx": key.StatusIdx,
+			"token": token,
 		}).Error; err != nil {
 			return err
 		}
@@ -223,6 +224,7 @@ func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string,
 				return err
 			}
 		}
+		key.Token = token
 		out = &models.IssuedLicenseKey{Key: key, Token: token, Created: created}
 		return nil
 	})
@@ -316,6 +318,35 @@ func (s *LicenseKeys) List(ctx context.Context, p *models.Principal, ln string, 
 		return nil
 	})
 	return out, next, err
+}
+
+// Key is one unreleased key of a license with the token last signed for it, for who may list the
+// license's keys (as List). Errors: invalid_license_number, not_a_member, role_missing, not_found.
+func (s *LicenseKeys) Key(ctx context.Context, p *models.Principal, ln, id string) (_ *models.IssuedLicenseKey, err error) {
+	defer wrapErr(&err, "read a license key")
+	keyID, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || keyID <= 0 {
+		return nil, models.Errorf(models.CodeNotFound, "there is no license key %q", models.Clip(id, 32))
+	}
+	var out models.IssuedLicenseKey
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		acc, err := keyListAccess(db, p, ln)
+		if err != nil {
+			return err
+		}
+		if err := db.Where("id = ? AND license_id = ? AND released_at IS NULL", keyID, acc.License.ID).Take(&out.Key).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return models.Errorf(models.CodeNotFound, "license %s has no license key %d", acc.License.LicenseNumber, keyID)
+			}
+			return err
+		}
+		out.Token = out.Key.Token
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Release releases a key, and with the machine's last key its seat, saying who and why in the
