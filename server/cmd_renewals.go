@@ -35,8 +35,14 @@ func newSweep(cfg Config, store *dbstore.Store, outbox dbstore.Outbox) (*dbstore
 	return s, nil
 }
 
-// renewalSweepArgs is the daily job that runs one pass of the sweep.
-type renewalSweepArgs struct{}
+// renewalSweepArgs is the daily job that runs one pass of the sweep. Day makes it unique: River
+// inserts one job per day whatever number of replicas become leader that day (each leader's
+// RunOnStart and schedule insert it again; the insert of a day already queued, run or running is
+// skipped), so that there is exactly one pass a day across the fleet, also when a stopped leader
+// resumes. A pass that failed for good (discarded) may be inserted again.
+type renewalSweepArgs struct {
+	Day string `json:"day" river:"unique"`
+}
 
 func (renewalSweepArgs) Kind() string { return "renewal_sweep" }
 
@@ -81,7 +87,9 @@ func (j *jobs) addRenewalSweep(cfg Config, store *dbstore.Store, log *slog.Logge
 	}
 	river.AddWorker(j.workers, &renewalSweepWorker{sweep: sweep, log: log.With("component", "renewals")})
 	j.client.PeriodicJobs().Add(river.NewPeriodicJob(dailySweep{},
-		func() (river.JobArgs, *river.InsertOpts) { return renewalSweepArgs{}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			return renewalSweepArgs{Day: models.DateOf(store.Clock.Now()).String()}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+		},
 		&river.PeriodicJobOpts{RunOnStart: true}))
 	return nil
 }

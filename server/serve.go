@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"entitled/handlers"
+	"entitled/handlers/sso"
 	"entitled/mailer"
 	dbstore "entitled/models/store"
 	"entitled/webhooks"
@@ -64,6 +67,7 @@ func newJobs(cfg Config, store *dbstore.Store, log *slog.Logger, reg prometheus.
 		// written is sent again, with the same Message-ID.
 		RescueStuckJobsAfter: 5 * time.Minute,
 		FetchPollInterval:    cfg.JobPollInterval,
+		ID:                   riverClientID(),
 	}
 	var workers *river.Workers
 	if err := mailer.CheckFrom(cfg.MailFrom); err != nil {
@@ -170,6 +174,10 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	identity := dbstore.NewIdentity(store, bg.outbox, cfg.BaseURL)
+	// Second factors: TOTP secrets are sealed with ENTITLED_SECRET; ENTITLED_STAFF_MFA.
+	if _, err := identity.WithMFA(string(cfg.Secret), cfg.StaffMFA); err != nil {
+		return err
+	}
 	if err := bg.addPeriodic(store, identity); err != nil {
 		return err
 	}
@@ -198,9 +206,19 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		Metrics: webhooks.NewMetrics(reg, hooks)})
 	orders := dbstore.NewOrders(store, bg.outbox, cfg.BaseURL)
 	orders.RenewalWindowDays = cfg.RenewalWindowDays // for order.created's support status
+	// Staff single sign-on: the IdP is first asked at the first sign-in, so that one that is down
+	// does not keep the server from starting.
+	var ssoClient *sso.Client
+	if cfg.OIDCIssuer != "" {
+		ssoClient, err = sso.New(sso.Config{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: string(cfg.OIDCClientSecret),
+			Name: cfg.OIDCName, RolesClaim: cfg.OIDCRolesClaim, RoleMap: cfg.OIDCRoleMap, BaseURL: cfg.BaseURL, Secret: string(cfg.Secret)})
+		if err != nil {
+			return err
+		}
+	}
 	router, err := handlers.New(handlers.Deps{
 		Store: store, Identity: identity, Log: log, Registry: reg, Webhooks: hooks, BaseURL: cfg.BaseURL,
-		DownloadsURL: cfg.DownloadsURL, CasesURL: cfg.CasesURL,
+		DownloadsURL: cfg.DownloadsURL, CasesURL: cfg.CasesURL, SSO: ssoClient,
 		Catalogue:      dbstore.NewCatalogue(store),
 		Orders:         orders,
 		Accounts:       dbstore.NewAccounts(store, bg.outbox, cfg.BaseURL),
@@ -281,4 +299,20 @@ func (h levelAtLeast) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (h levelAtLeast) WithGroup(n string) slog.Handler {
 	return levelAtLeast{h.Handler.WithGroup(n), h.min}
+}
+
+// riverClientID names this process among the replicas in River's tables (river_leader, each
+// job's attempted_by): the host and the process id, so that an operator, and the fleet tests,
+// can tell which replica leads; then the start time, as River's default, so that a restarted
+// process with a reused pid is another client.
+func riverClientID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "unknown_host"
+	}
+	host = strings.ReplaceAll(host, ".", "_")
+	if len(host) > 48 {
+		host = host[:48]
+	}
+	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("2006_01_02T15_04_05_000000"))
 }
