@@ -52,7 +52,10 @@ func (h *opsHandlers) health(c *gin.Context) {
 }
 
 // ready says whether this replica can serve: the database answers and its schema is at or ahead
-// of what this build needs.
+// of what this build needs. It also says whether the change notices are connected
+// ("change_notices": "connected", or "reconnecting" while another replica's change reaches this
+// one's caches only at their TTLs); that alone does not make a replica unready, since every
+// replica would then leave the load balancer together when LISTEN fails for all of them.
 func (h *opsHandlers) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -64,7 +67,11 @@ func (h *opsHandlers) ready(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
+	notices := "connected"
+	if !h.store.ChangesConnected() {
+		notices = "reconnecting"
+	}
+	writeJSON(c, http.StatusOK, gin.H{"status": "ready", "change_notices": notices})
 }
 
 func (h *opsHandlers) metrics() gin.HandlerFunc {

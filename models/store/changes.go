@@ -179,9 +179,11 @@ func (s *Store) StopChanges() {
 }
 
 // listen is the PostgreSQL listener's loop: connect, LISTEN, wait for notices; on any error
-// reconnect with backoff (100 ms doubling to 5 s).
+// reconnect with backoff (100 ms doubling to 1 s). The cap is short because while the listener
+// is away a change made elsewhere waits for a cache's TTL: after an outage of PostgreSQL the
+// listener is back within about a second of the database, as the pool is.
 func (s *Store) listen(ctx context.Context) {
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	const minBackoff, maxBackoff = 100 * time.Millisecond, time.Second
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		listened, err := s.listenOnce(ctx)
