@@ -469,3 +469,46 @@ func (s *Contracts) RenewalTiles(ctx context.Context, program, q string) (_ *Ren
 	}
 	return out, nil
 }
+
+// OwnedBy is "my renewals": the current (not terminated) contracts whose open renewal record the
+// staff user with the email owns, soonest next step first (those without one last, by ends_on),
+// at most limit of them (Next says there are more). The renewal_records_owner index (owner_id,
+// next_step_on) of the open records serves it.
+func (s *Contracts) OwnedBy(ctx context.Context, email string, limit int) (_ *models.ContractList, err error) {
+	defer wrapErr(&err, "list the renewals a staff user owns")
+	if limit <= 0 || limit > models.PageMax {
+		limit = models.PageDefault
+	}
+	today := s.Today()
+	out := &models.ContractList{Today: today}
+	query := "SELECT " + contractColumns + contractFrom + `
+	JOIN renewal_records r ON r.contract_id = c.id AND r.closed_at IS NULL
+	WHERE r.owner_id IN (SELECT id FROM users WHERE email = ?) AND c.terminated_on IS NULL
+	ORDER BY CASE WHEN r.next_step_on IS NULL THEN 1 ELSE 0 END, r.next_step_on, c.ends_on, c.id
+	LIMIT ` + strconv.Itoa(limit+1)
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		rows, err := db.Raw(query, models.NormaliseEmail(email)).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v models.ContractView
+			if err := scanContract(rows, &v); err != nil {
+				return err
+			}
+			out.Items = append(out.Items, v)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out.Items) > limit {
+			out.Items, out.Next = out.Items[:limit], "more"
+		}
+		return loadHistories(db, out.Items)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -99,16 +99,14 @@ func lockContract(tx *gorm.DB, id int64) error {
 	return tx.Exec("SELECT id FROM contracts WHERE id = ? FOR UPDATE", id).Error
 }
 
-// change runs one action on a contract in a transaction: it locks the contract, loads it, lets
-// apply change it (returning the audit record and the letter), writes both, and returns the
-// contract as it now is.
-func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply func(tx *gorm.DB, v *models.ContractView, today models.Date, now time.Time) (models.AuditRecord, *mailer.ContractChanged, error)) (*models.ContractView, error) {
+// withLockedContract runs fn in a transaction on the contract id names, locked and loaded as it
+// now is, at the store's now. Errors: not_found (also for an id that is not a number).
+func (s *Contracts) withLockedContract(ctx context.Context, id string, fn func(tx *gorm.DB, n int64, v *models.ContractView, now time.Time) error) error {
 	n, err := parseContractID(id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out *models.ContractView
-	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		if err := lockContract(tx, n); err != nil {
 			return err
 		}
@@ -116,7 +114,16 @@ func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply
 		if err != nil {
 			return err
 		}
-		now := s.store.Clock.Now()
+		return fn(tx, n, v, s.store.Clock.Now())
+	})
+}
+
+// change runs one action on a contract in a transaction: it locks the contract, loads it, lets
+// apply change it (returning the audit record and the letter), writes both, and returns the
+// contract as it now is.
+func (s *Contracts) change(ctx context.Context, id string, a models.Actor, apply func(tx *gorm.DB, v *models.ContractView, today models.Date, now time.Time) (models.AuditRecord, *mailer.ContractChanged, error)) (*models.ContractView, error) {
+	var out *models.ContractView
+	err := s.withLockedContract(ctx, id, func(tx *gorm.DB, n int64, v *models.ContractView, now time.Time) (err error) {
 		rec, letter, err := apply(tx, v, models.DateOf(now), now)
 		if err != nil {
 			return err

@@ -239,20 +239,8 @@ func ownerOf(tx *gorm.DB, field string, p models.RenewalPatch) (*int64, error) {
 // not_found, validation_failed (an owner who is not renewal staff), precondition_failed.
 func (s *Contracts) PatchRenewal(ctx context.Context, id string, p models.RenewalPatch, ifMatch string, a models.Actor) (_ *models.ContractView, err error) {
 	defer wrapErr(&err, "change a renewal record")
-	n, err := parseContractID(id)
-	if err != nil {
-		return nil, err
-	}
 	var out *models.ContractView
-	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
-		if err := lockContract(tx, n); err != nil {
-			return err
-		}
-		cur, err := loadContractView(tx, n)
-		if err != nil {
-			return err
-		}
-		now := s.store.Clock.Now()
+	err = s.withLockedContract(ctx, id, func(tx *gorm.DB, n int64, cur *models.ContractView, now time.Time) (err error) {
 		today := models.DateOf(now)
 		if ifMatch != "" {
 			if cur.Notes, err = loadNotes(tx, n); err != nil {
@@ -691,4 +679,71 @@ func (s *Contracts) Coterm(ctx context.Context, accountID, endsOn string, a mode
 		return nil, err
 	}
 	return out, nil
+}
+
+// RenewalOwners lists the email of every staff user who may own a renewal (as resolveOwner
+// admits: the renewals role, or superadmin), in email order: the portal's owner choices.
+func (s *Contracts) RenewalOwners(ctx context.Context) (_ []string, err error) {
+	defer wrapErr(&err, "list renewal owners")
+	var staff []staffContact
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		staff, err = staffWith(db, models.RoleRenewals, models.RoleSuperadmin)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(staff))
+	for _, u := range staff {
+		out = append(out, u.Email)
+	}
+	return out, nil
+}
+
+// RenewalHistory lists every renewal record of a contract, one per term, the open (current)
+// one first and then the closed ones newest first, each with its owner's email. Errors:
+// not_found.
+func (s *Contracts) RenewalHistory(ctx context.Context, id string) (_ []models.RenewalRecord, err error) {
+	defer wrapErr(&err, "list a contract's renewal records")
+	n, err := parseContractID(id)
+	if err != nil {
+		return nil, err
+	}
+	var recs []models.RenewalRecord
+	err = s.store.read(ctx, func(db *gorm.DB) error {
+		var c models.Contract
+		if err := db.Select("id").Take(&c, n).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return models.Errorf(models.CodeNotFound, "there is no contract %d", n)
+			}
+			return err
+		}
+		if err := db.Where("contract_id = ?", n).Order("CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END, id DESC").Find(&recs).Error; err != nil {
+			return err
+		}
+		var ownerIDs []int64
+		for _, r := range recs {
+			if r.OwnerID != nil {
+				ownerIDs = append(ownerIDs, *r.OwnerID)
+			}
+		}
+		if len(ownerIDs) == 0 {
+			return nil
+		}
+		var us []models.User
+		if err := db.Select("id, email").Where("id IN ?", ownerIDs).Find(&us).Error; err != nil {
+			return err
+		}
+		owners := map[int64]string{}
+		for _, u := range us {
+			owners[u.ID] = u.Email
+		}
+		for i := range recs {
+			if recs[i].OwnerID != nil {
+				recs[i].OwnerEmail = owners[*recs[i].OwnerID]
+			}
+		}
+		return nil
+	})
+	return recs, err
 }
