@@ -199,6 +199,8 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 		"ENTITLED_TOKEN_TTL":         "1h", // tokens taken before the introspect scenario outlive any run
 		"ENTITLED_TOKEN_AUDIENCES":   "support-portal,downloads,kb,chat",
 		"ENTITLED_JOB_POLL_INTERVAL": "100ms",
+		// The soak's webhook receivers listen on 127.0.0.1.
+		"ENTITLED_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	dialect := "sqlite"
 	if o.databaseURL != "" {
@@ -216,11 +218,12 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 	}
 	env := serverEnv(settings)
 
-	// The CLI first (it migrates): a staff user for the catalogue, and the two machine keys.
+	// The CLI first (it migrates): a staff user for the catalogue, the renewal desk and the
+	// webhooks, and the two machine keys.
 	d := &dataset{run: randomHex(3), mailDir: filepath.Join(dataDir, "mail")}
 	d.sku = "LOADGEN-" + strings.ToUpper(d.run)
-	staffEmail := "ops-" + d.run + "@loadgen.test"
-	if _, err := runCLI(ctx, bin, env, seedPassword+"\n", "staff", "add", "--email", staffEmail, "--roles", "ops"); err != nil {
+	staffEmail := "staff-" + d.run + "@loadgen.test"
+	if _, err := runCLI(ctx, bin, env, seedPassword+"\n", "staff", "add", "--email", staffEmail, "--roles", "ops,renewals,superadmin"); err != nil {
 		return nil, err
 	}
 	key := func(scope string) (string, error) {
@@ -261,7 +264,7 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 	if _, err := seedAPI.call(ctx, "POST", "/v1/auth/login", "", map[string]string{"email": staffEmail, "password": seedPassword}, &login); err != nil {
 		return nil, err
 	}
-	d.opsToken = login.AccessToken
+	d.staffToken = login.AccessToken
 	if err := seed(ctx, seedAPI, d, o.seed, logf); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}

@@ -132,7 +132,7 @@ type dataset struct {
 	run           string // a random tag, so that a reused database gets fresh names
 	sku           string
 	versions      []string
-	opsToken      string
+	staffToken    string // a staff user with ops, renewals and superadmin: the catalogue, renewal records, webhooks
 	ordersKey     string
 	introspectKey string
 	users         []user
@@ -154,11 +154,11 @@ type seedOptions struct {
 // link in their letter, registrations, and a second member on every license.
 func seed(ctx context.Context, a *api, d *dataset, o seedOptions, logf func(string, ...any)) error {
 	t0 := time.Now()
-	if _, err := a.call(ctx, "POST", "/v1/products", d.opsToken, map[string]any{"sku": d.sku, "name": "Loadgen product " + d.run}, nil); err != nil {
+	if _, err := a.call(ctx, "POST", "/v1/products", d.staffToken, map[string]any{"sku": d.sku, "name": "Loadgen product " + d.run}, nil); err != nil {
 		return err
 	}
 	for _, v := range [][3]string{{"0.9", "2023-01-10", "discontinued"}, {"1.0", "2024-03-01", "full"}, {"2.0", "2025-09-01", "full"}} {
-		if _, err := a.call(ctx, "POST", "/v1/products/"+d.sku+"/versions", d.opsToken, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}, nil); err != nil {
+		if _, err := a.call(ctx, "POST", "/v1/products/"+d.sku+"/versions", d.staffToken, map[string]any{"version": v[0], "released_on": v[1], "phase": v[2]}, nil); err != nil {
 			return err
 		}
 	}

@@ -64,6 +64,10 @@ type soakWorker struct {
 	errs   *errorLog
 	phase  string
 	live   *soakLive
+	// The latencies of every request by stretch of bucketLen since start, for the p99 over time.
+	start     time.Time
+	bucketLen time.Duration
+	buckets   [][]time.Duration
 }
 
 // soakLive are running totals for the progress lines.
@@ -91,6 +95,13 @@ func (w *soakWorker) send(kind string, req *http.Request, want ...int) ([]byte, 
 	}
 	ks.Requests++
 	ks.lat = append(ks.lat, d)
+	if w.bucketLen > 0 {
+		i := int(t0.Sub(w.start) / w.bucketLen)
+		for len(w.buckets) <= i {
+			w.buckets = append(w.buckets, nil)
+		}
+		w.buckets[i] = append(w.buckets[i], d)
+	}
 	class := 0
 	if err == nil {
 		class = min(max(status/100, 1), 5)
@@ -232,6 +243,14 @@ func soakMix(ctx context.Context, d *dataset, a *api, logf func(string, ...any))
 		}
 		w.send("logout", newRequest("POST", base+"/v1/auth/logout", res.AccessToken, "", nil).WithContext(ctx), http.StatusNoContent)
 	}})
+
+	for _, op := range []func(context.Context, *dataset, *api) (soakOp, error){statusListOp, renewalRecordOp} {
+		o, err := op(ctx, d, a)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, o)
+	}
 	return ops, nil
 }
 
@@ -250,24 +269,27 @@ func schedule(ops []soakOp) []int {
 }
 
 // runMix drives the mix with conns workers for d. Actions in flight at the end are finished and
-// counted: a soak counts every answer, it does not measure a rate.
-func runMix(ctx context.Context, client *http.Client, conns int, d time.Duration, ops []soakOp, phase string, errs *errorLog, logf func(string, ...any)) ([]kindStats, time.Duration) {
+// counted: a soak counts every answer, it does not measure a rate. It also answers the p99 of
+// every request in each tenth of d (at least a second), to show whether latency drifts.
+func runMix(ctx context.Context, client *http.Client, conns int, d time.Duration, ops []soakOp, phase string, errs *errorLog, logf func(string, ...any)) ([]kindStats, time.Duration, timeline) {
 	order := schedule(ops)
 	var next atomic.Uint64
 	live := &soakLive{}
 	start := time.Now()
 	deadline := start.Add(d)
+	tl := timeline{Every: max(d/10, time.Second)}
 	perW := make([]map[string]*kindStats, conns)
+	perB := make([][][]time.Duration, conns)
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &soakWorker{client: client, stats: map[string]*kindStats{}, errs: errs, phase: phase, live: live}
+			w := &soakWorker{client: client, stats: map[string]*kindStats{}, errs: errs, phase: phase, live: live, start: start, bucketLen: tl.Every}
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				ops[order[(next.Add(1)-1)%uint64(len(order))]].do(ctx, w)
 			}
-			perW[i] = w.stats
+			perW[i], perB[i] = w.stats, w.buckets
 		}()
 	}
 	done := make(chan struct{})
@@ -289,6 +311,20 @@ func runMix(ctx context.Context, client *http.Client, conns int, d time.Duration
 	wg.Wait()
 	close(done)
 	elapsed := time.Since(start)
+	for b := 0; ; b++ {
+		var lat []time.Duration
+		more := false
+		for _, w := range perB {
+			if b < len(w) {
+				lat, more = append(lat, w[b]...), true
+			}
+		}
+		if !more {
+			break
+		}
+		slices.Sort(lat)
+		tl.P99 = append(tl.P99, percentile(lat, 0.99))
+	}
 
 	merged := map[string]*kindStats{}
 	for _, m := range perW {
@@ -316,7 +352,21 @@ func runMix(ctx context.Context, client *http.Client, conns int, d time.Duration
 			delete(merged, op.name)
 		}
 	}
-	return out, elapsed
+	return out, elapsed, tl
+}
+
+// timeline is the p99 latency of all requests in each stretch of Every.
+type timeline struct {
+	Every time.Duration
+	P99   []time.Duration
+}
+
+func (t timeline) String() string {
+	var parts []string
+	for _, p := range t.P99 {
+		parts = append(parts, fmtMs(p))
+	}
+	return fmt.Sprintf("p99 each %s: %s", t.Every.Round(time.Second), strings.Join(parts, ", "))
 }
 
 // metricsSnapshot is what the server's /metrics says about its runtime at one moment.
@@ -336,6 +386,10 @@ type metricsSnapshot struct {
 	MailBusy int64
 	// Answers by status class, as the server counted them (entitled_http_requests_total).
 	Statuses [classes]int64
+	// Webhooks: deliveries not yet succeeded or failed (entitled_webhook_pending_deliveries, -1
+	// unknown) and attempts by outcome (entitled_webhook_attempts_total).
+	HookPending                          int64
+	HookSucceeded, HookRetry, HookFailed int64
 }
 
 // parseMetrics reads the few series the soak needs from the Prometheus text format.
@@ -388,6 +442,17 @@ func parseMetrics(r io.Reader) (metricsSnapshot, error) {
 		case "entitled_mail_queue_jobs":
 			if st, _ := labelValue(labels, "state"); st == "available" || st == "running" {
 				s.MailBusy += n
+			}
+		case "entitled_webhook_pending_deliveries":
+			s.HookPending = n
+		case "entitled_webhook_attempts_total":
+			switch outcome, _ := labelValue(labels, "outcome"); outcome {
+			case "succeeded":
+				s.HookSucceeded += n
+			case "retrying":
+				s.HookRetry += n
+			case "failed":
+				s.HookFailed += n
 			}
 		case "entitled_http_requests_total":
 			if code, ok := labelValue(labels, "status"); ok {
@@ -515,12 +580,12 @@ func settle(ctx context.Context, sc *scraper, timeout time.Duration) (metricsSna
 			}
 			s.Goroutines = min(s.Goroutines, o.Goroutines)
 		}
-		if s.DBInUse == 0 && s.MailBusy == 0 {
+		if s.DBInUse == 0 && s.MailBusy == 0 && s.HookPending <= 0 {
 			return s, "", nil
 		}
 		if time.Now().After(deadline) {
-			return s, fmt.Sprintf("not at rest after %s: goroutines %v, database connections in use %d, letters queued or sending %d",
-				timeout, goroutinesOf(ss), s.DBInUse, s.MailBusy), nil
+			return s, fmt.Sprintf("not at rest after %s: goroutines %v, database connections in use %d, letters queued or sending %d, webhook deliveries pending %d",
+				timeout, goroutinesOf(ss), s.DBInUse, s.MailBusy, s.HookPending), nil
 		}
 	}
 }
@@ -542,6 +607,8 @@ type soakReport struct {
 	Mix         []soakOp
 	WarmupKinds []kindStats
 	Kinds       []kindStats
+	Timeline    timeline        // the soak's p99 over time
+	Hooks       hookTally       // what the soak's webhook receivers got
 	Before      metricsSnapshot // at rest after the warm-up
 	After       metricsSnapshot // at rest after the soak
 	Limits      soakLimits
@@ -611,6 +678,18 @@ func (r *soakReport) judge() {
 	} else if r.After.DBInUse > 0 {
 		fail("%d database connections still in use after the load", r.After.DBInUse)
 	}
+	if r.Hooks.Endpoints > 0 {
+		switch {
+		case r.After.HookPending != 0:
+			fail("%d webhook deliveries still pending at rest", r.After.HookPending)
+		case r.After.HookFailed+r.After.HookRetry > 0:
+			fail("webhook attempts that failed: %d (retried %d, given up %d); the receivers answer 204", r.After.HookFailed+r.After.HookRetry, r.After.HookRetry, r.After.HookFailed)
+		case int64(r.Hooks.Received) != r.After.HookSucceeded:
+			fail("the receivers got %d deliveries, the server counts %d succeeded attempts", r.Hooks.Received, r.After.HookSucceeded)
+		case r.Hooks.Events == 0:
+			fail("no webhook event reached the receivers")
+		}
+	}
 	for _, n := range r.Notes {
 		fail("%s", n)
 	}
@@ -664,7 +743,15 @@ func (r *soakReport) format() string {
 	line("mail queue busy", r.Before.MailBusy, r.After.MailBusy, signed(r.After.MailBusy-r.Before.MailBusy), "(letters queued or sending)")
 	line("GC cycles (total)", r.Before.GCs, r.After.GCs, signed(r.After.GCs-r.Before.GCs), "")
 	line("server 5xx (total)", r.Before.Statuses[5], r.After.Statuses[5], signed(r.After.Statuses[5]-r.Before.Statuses[5]), "+0")
+	line("webhooks pending", r.Before.HookPending, r.After.HookPending, signed(r.After.HookPending-r.Before.HookPending), "= 0")
 	fmt.Fprintf(&b, "server CPU in the soak %s; RSS %s → %s MiB (peak %s)\n", r.ServerCPU.Round(10*time.Millisecond), fmtMiB(r.RSSStart), fmtMiB(r.RSSEnd), fmtMiB(r.RSSPeak))
+	if len(r.Timeline.P99) > 0 {
+		fmt.Fprintf(&b, "latency over the soak, every request: %s\n", r.Timeline)
+	}
+	if r.Hooks.Endpoints > 0 {
+		fmt.Fprintf(&b, "webhooks (warm-up and soak): %d endpoints received %d deliveries of %d events (%d repeats); the server counts %d succeeded, %d retried, %d failed attempts\n",
+			r.Hooks.Endpoints, r.Hooks.Received, r.Hooks.Events, r.Hooks.Duplicates, r.After.HookSucceeded, r.After.HookRetry, r.After.HookFailed)
+	}
 
 	if len(r.FirstErrors) > 0 {
 		b.WriteString("\nfirst unexpected answers:\n")
@@ -699,6 +786,11 @@ func runSoak(ctx context.Context, o options, srv *server, d *dataset, a *api, di
 		return nil, err
 	}
 	r := &soakReport{Dialect: dialect, Connections: o.connections, Warmup: o.warmup, Mix: ops, Limits: limits}
+	hooks, err := startSoakHooks(ctx, a, d.staffToken, 2)
+	if err != nil {
+		return nil, err
+	}
+	defer hooks.close()
 	sc := &scraper{url: srv.base + "/metrics", client: newClient(1, 10*time.Second)}
 	defer sc.client.CloseIdleConnections()
 	errs := &errorLog{max: 8}
@@ -709,7 +801,7 @@ func runSoak(ctx context.Context, o options, srv *server, d *dataset, a *api, di
 	client := newClient(o.connections, o.timeout)
 	if o.warmup > 0 {
 		logf("soak: warm-up %s with %d connections", o.warmup, o.connections)
-		r.WarmupKinds, _ = runMix(ctx, client, o.connections, o.warmup, ops, "warm-up", errs, logf)
+		r.WarmupKinds, _, _ = runMix(ctx, client, o.connections, o.warmup, ops, "warm-up", errs, logf)
 	}
 	client.CloseIdleConnections()
 	before, note, err := settle(ctx, sc, settleTimeout)
@@ -725,7 +817,7 @@ func runSoak(ctx context.Context, o options, srv *server, d *dataset, a *api, di
 	logf("soak: %s with %d connections", o.duration, o.connections)
 	sampler := startRSSSampler(srv)
 	cpu0, _ := srv.cpu()
-	r.Kinds, r.Elapsed = runMix(ctx, client, o.connections, o.duration, ops, "soak", errs, logf)
+	r.Kinds, r.Elapsed, r.Timeline = runMix(ctx, client, o.connections, o.duration, ops, "soak", errs, logf)
 	if cpu1, err := srv.cpu(); err == nil && cpu0 > 0 {
 		r.ServerCPU = cpu1 - cpu0
 	}
@@ -745,6 +837,7 @@ func runSoak(ctx context.Context, o options, srv *server, d *dataset, a *api, di
 		r.Notes = append(r.Notes, "after the soak: "+note)
 	}
 	r.After = after
+	r.Hooks = hooks.tally()
 	r.FirstErrors = errs.list()
 	r.judge()
 	if len(r.Failures) > 0 {

@@ -70,6 +70,9 @@ func TestSoak(t *testing.T) {
 			if limit := rep.Before.HeapLive + rep.Before.HeapLive/4 + 4<<20; !rep.After.HasLive || rep.After.HeapLive > limit {
 				t.Errorf("live heap %s → %s MiB, limit %s", fmtMiB(rep.Before.HeapLive), fmtMiB(rep.After.HeapLive), fmtMiB(limit))
 			}
+			if h := rep.Hooks; h.Endpoints == 0 || h.Events == 0 || int64(h.Received) != rep.After.HookSucceeded || rep.After.HookPending != 0 {
+				t.Errorf("webhooks: %+v; the server counts %d succeeded, %d pending", h, rep.After.HookSucceeded, rep.After.HookPending)
+			}
 			if !rep.After.HasDB || rep.After.DBInUse != 0 {
 				t.Errorf("database connections in use after the soak: %d (reported: %v)", rep.After.DBInUse, rep.After.HasDB)
 			}
@@ -158,6 +161,22 @@ func TestSoakJudge(t *testing.T) {
 		{"a connection left in use", func(r *soakReport) { r.After.DBInUse = 1 }, "1 database connections still in use"},
 		{"no DB stats", func(r *soakReport) { r.After.HasDB = false }, "no go_sql_"},
 		{"no request", func(r *soakReport) { r.Kinds = nil }, "no request was answered"},
+		{"webhooks all received", func(r *soakReport) {
+			r.Hooks = hookTally{Endpoints: 2, Received: 8, Events: 8}
+			r.After.HookSucceeded = 8
+		}, ""},
+		{"a webhook delivery pending", func(r *soakReport) {
+			r.Hooks = hookTally{Endpoints: 2, Received: 8, Events: 8}
+			r.After.HookSucceeded, r.After.HookPending = 8, 1
+		}, "1 webhook deliveries still pending"},
+		{"a webhook attempt failed", func(r *soakReport) {
+			r.Hooks = hookTally{Endpoints: 2, Received: 8, Events: 8}
+			r.After.HookSucceeded, r.After.HookRetry = 8, 1
+		}, "webhook attempts that failed: 1"},
+		{"a delivery the receivers did not get", func(r *soakReport) {
+			r.Hooks = hookTally{Endpoints: 2, Received: 7, Events: 7}
+			r.After.HookSucceeded = 8
+		}, "the receivers got 7 deliveries, the server counts 8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
