@@ -65,6 +65,9 @@ func (h *api) allow(policies ...policy) gin.HandlerFunc {
 			fail(c, err) // 401, or 503 when the database cannot say
 			return
 		}
+		if !mfaGate(c, p) {
+			return
+		}
 		for _, ok := range policies {
 			if ok(p) {
 				c.Next()

@@ -124,6 +124,12 @@ var authzTable = map[string]access{
 	"POST /v1/auth/password/reset":  anyone,
 	"POST /v1/me/password":          users,
 	"GET /v1/me":                    users,
+	"POST /v1/auth/login/mfa":       anyone,
+	"POST /v1/me/mfa/totp":          users,
+	"POST /v1/me/mfa/totp/confirm":  users,
+	"DELETE /v1/me/mfa/totp":        users,
+	"GET /v1/me/sessions":           users,
+	"DELETE /v1/me/sessions/:id":    users,
 
 	"GET /v1/users":           staffOnly(models.RoleSupport),
 	"GET /v1/staff":           superadmin,

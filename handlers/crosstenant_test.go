@@ -112,6 +112,8 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 		want(t, help, http.StatusAccepted)
 		helpB := help.str("id")
 		auditB := len(a.do(t, "GET", "/v1/licenses/"+lnB+"/audit?limit=500", adminB.token, nil).items())
+		sessB, _ := a.do(t, "GET", "/v1/me/sessions", adminB.token, nil).items()[0]["id"].(string) // B's admin's session
+		passkeyB := a.plantPasskey(t, memberB.token, "B's laptop")
 
 		ghostLN := store.NewLicenseNumber()
 		const ghostID = "987654321"
@@ -213,6 +215,9 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 				check: lists("A's audit", lnB, adminB.email, memberB.email, requester.email)},
 			xcell{route: "GET /v1/licenses", who: "admin of A", token: A, method: "GET", path: "/v1/licenses", status: http.StatusOK, check: lists("A's licenses", lnB)},
 			xcell{route: "GET /v1/me", who: "admin of A", token: A, method: "GET", path: "/v1/me", status: http.StatusOK, check: lists("A's /me", lnB)},
+			// Someone else's session is not found, as one that does not exist.
+			xcell{route: "DELETE /v1/me/sessions/:id", who: "admin of A", token: A, method: "DELETE", path: "/v1/me/sessions/" + sessB,
+				status: http.StatusNotFound, code: models.CodeNotFound, ghost: "/v1/me/sessions/" + ghostID},
 			// A plain member of A on A's admin routes, and on the whole log.
 			xcell{route: "GET /v1/licenses/:ln/audit", who: "member of A", token: M, method: "GET", path: lic(lnA, "/audit"), status: http.StatusForbidden, code: models.CodeRoleMissing},
 			xcell{route: "GET /v1/audit", who: "member of A", token: M, method: "GET", path: "/v1/audit?subject=license:" + lnB, status: http.StatusForbidden, code: models.CodeForbidden},
@@ -346,6 +351,7 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 			{"GET /licenses/:ln/keys", "GET", "/keys", nil},
 			{"POST /licenses/:ln/keys", "POST", "/keys", url.Values{"fingerprint": {"machine-x-0001"}, "hostname": {"x.example.com"}, "version": {"1.0"}}},
 			{"POST /licenses/:ln/keys/:id/release", "POST", "/keys/" + keyB.str("id") + "/release", yes()},
+			{"GET /licenses/:ln/keys/:id", "GET", "/keys/" + keyB.str("id"), nil},
 		} {
 			pages = append(pages, pcell{route: c.route, who: "admin of A", b: bA, method: c.method, path: pl(lnB, c.rest), form: c.form,
 				status: http.StatusForbidden, ghost: pl(ghostLN, c.rest)})
@@ -357,12 +363,22 @@ func TestCrossTenant_NothingOfAnotherTenant(t *testing.T) {
 				form: yes(), status: http.StatusNotFound, ghost: pl(lnA, "/requests/"+ghostID+"/reject")},
 			pcell{route: "POST /licenses/:ln/keys/:id/release", who: "admin of A", b: bA, method: "POST", path: pl(lnA, "/keys/"+keyB.str("id")+"/release"),
 				form: yes(), status: http.StatusNotFound, ghost: pl(lnA, "/keys/"+ghostID+"/release")},
+			pcell{route: "GET /licenses/:ln/keys/:id", who: "admin of A", b: bA, method: "GET", path: pl(lnA, "/keys/"+keyB.str("id")),
+				status: http.StatusNotFound, ghost: pl(lnA, "/keys/"+ghostID)},
+			pcell{route: "GET /staff/accounts/:account_id", who: "admin of A", b: bA, method: "GET", path: "/staff/accounts/" + acctB,
+				status: http.StatusForbidden, ghost: "/staff/accounts/" + ghostID},
+			pcell{route: "POST /staff/accounts/:account_id/coterm", who: "admin of A", b: bA, method: "POST", path: "/staff/accounts/" + acctB + "/coterm",
+				form: yes("ends_on", "2027-06-30"), status: http.StatusForbidden, ghost: "/staff/accounts/" + ghostID + "/coterm"},
 			pcell{route: "POST /licenses/:ln/members/remove", who: "admin of A", b: bA, method: "POST", path: pl(lnA, "/members/remove"),
 				form: yes("email", memberB.email), status: http.StatusNotFound},
 			pcell{route: "POST /licenses/:ln/invitations/cancel", who: "admin of A", b: bA, method: "POST", path: pl(lnA, "/invitations/cancel"),
 				form: yes("email", invitedB), status: http.StatusNotFound},
 			pcell{route: "POST /requests/:id/withdraw", who: "admin of A", b: bA, method: "POST", path: "/requests/" + reqB + "/withdraw",
 				form: yes(), status: http.StatusNotFound, ghost: "/requests/" + ghostID + "/withdraw"},
+			pcell{route: "POST /account/security/sessions/:id/revoke", who: "admin of A", b: bA, method: "POST", path: "/account/security/sessions/" + sessB + "/revoke",
+				form: yes(), status: http.StatusNotFound, ghost: "/account/security/sessions/" + ghostID + "/revoke"},
+			pcell{route: "POST /account/security/passkeys/:id/remove", who: "admin of A", b: bA, method: "POST", path: "/account/security/passkeys/" + passkeyB + "/remove",
+				form: yes("password", handlerstest.Password), status: http.StatusNotFound, ghost: "/account/security/passkeys/" + ghostID + "/remove"},
 			pcell{route: "GET /contracts/:id", who: "admin of A", b: bA, method: "GET", path: "/contracts/" + contractB, status: http.StatusForbidden, ghost: "/contracts/" + ghostID},
 			pcell{route: "POST /contracts/:id/:action", who: "admin of A", b: bA, method: "POST", path: "/contracts/" + contractB + "/terminate",
 				form: yes("reason", "mine now"), status: http.StatusForbidden, ghost: "/contracts/" + ghostID + "/terminate"},

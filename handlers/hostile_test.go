@@ -168,6 +168,15 @@ func TestHostileBodies(t *testing.T) {
 			"POST /v1/auth/password/reset": func() hostileRoute {
 				return hostileRoute{"/v1/auth/password/reset", "", []member{{"token", "not-a-real-token"}, {"password", testPassword}}, false}
 			},
+			"POST /v1/auth/login/mfa": func() hostileRoute {
+				return hostileRoute{"/v1/auth/login/mfa", "", []member{{"mfa_token", "not-a-real-token"}, {"code", "123456"}}, false}
+			},
+			"POST /v1/me/mfa/totp": func() hostileRoute {
+				return hostileRoute{"/v1/me/mfa/totp", other.token, []member{{"x", 1}}, false}
+			},
+			"POST /v1/me/mfa/totp/confirm": func() hostileRoute {
+				return hostileRoute{"/v1/me/mfa/totp/confirm", other.token, []member{{"code", "123456"}}, false}
+			},
 			"POST /v1/me/password": func() hostileRoute {
 				return hostileRoute{"/v1/me/password", a.newUser(t).token, []member{{"current_password", testPassword}, {"new_password", "another fine passphrase 2026"}}, false}
 			},

@@ -102,6 +102,10 @@ func (h *api) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if res.MFA != nil {
+		mfaRequired(c, res.MFA)
+		return
+	}
 	writeJSON(c, http.StatusOK, loginResponse{AccessToken: res.Token, TokenType: "Bearer", ExpiresIn: int64(res.ExpiresIn.Seconds())})
 }
 

@@ -17,6 +17,7 @@ var pageAuthz = func() map[string]any {
 	if err != nil {
 		panic(err)
 	}
+	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	portal.Register(r)
 	out := map[string]any{}

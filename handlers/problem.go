@@ -22,6 +22,10 @@ var statusByCode = map[string]int{
 	models.CodeInvalidCredentials:     http.StatusUnauthorized,
 	models.CodeInvalidToken:           http.StatusBadRequest,
 	models.CodeEmailUnverified:        http.StatusForbidden,
+	models.CodeMFARequired:            http.StatusUnauthorized,
+	models.CodeMFACodeInvalid:         http.StatusUnauthorized,
+	models.CodeMFATokenInvalid:        http.StatusUnauthorized,
+	models.CodeMFAEnrolmentRequired:   http.StatusForbidden,
 	models.CodeRoleMissing:            http.StatusForbidden,
 	models.CodeLastAdmin:              http.StatusConflict,
 	models.CodeLicenseNotFound:        http.StatusNotFound,
@@ -74,6 +78,10 @@ type Problem struct {
 	Code      string              `json:"code"`
 	Errors    []models.FieldError `json:"errors,omitempty"`
 	RequestID string              `json:"request_id,omitempty"`
+	// MFAToken and Methods come with mfa_required: the token that finishes the sign-in, and the
+	// kinds of code it takes.
+	MFAToken string   `json:"mfa_token,omitempty"`
+	Methods  []string `json:"methods,omitempty"`
 }
 
 const problemContentType = "application/problem+json"

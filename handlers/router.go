@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"entitled/handlers/pages"
+	"entitled/handlers/sso"
 	"entitled/models"
 	"entitled/models/store"
 )
@@ -36,6 +37,7 @@ type Deps struct {
 	BaseURL        string               // ENTITLED_BASE_URL: the OpenAPI document's server; "" keeps the document's own
 	DownloadsURL   string               // ENTITLED_DOWNLOADS_URL: the download site a license page links to ("" none)
 	CasesURL       string               // ENTITLED_CASES_URL: the case portal a license page links to ("" none)
+	SSO            *sso.Client          // staff single sign-on (ENTITLED_OIDC_*); nil when off
 }
 
 // api holds the services the /v1 handlers call.
@@ -112,6 +114,12 @@ func New(d Deps) (http.Handler, error) {
 	v1.POST("/auth/password/reset", public, h.resetPassword)
 	v1.POST("/me/password", h.allow(anyUser), h.changePassword)
 	v1.GET("/me", h.allow(anyUser), h.me)
+	v1.POST("/auth/login/mfa", public, h.loginMFA)
+	v1.POST("/me/mfa/totp", h.allow(anyUser), h.enrolTOTP)
+	v1.POST("/me/mfa/totp/confirm", h.allow(anyUser), h.confirmTOTP)
+	v1.DELETE("/me/mfa/totp", h.allow(anyUser), h.disableTOTP)
+	v1.GET("/me/sessions", h.allow(anyUser), h.listSessions)
+	v1.DELETE("/me/sessions/:id", h.allow(anyUser), h.revokeSession)
 
 	v1.GET("/users", h.allow(staff(models.RoleSupport)), h.findUsers)
 	v1.GET("/staff", h.allow(superadmin), h.listStaff)
@@ -191,9 +199,10 @@ func New(d Deps) (http.Handler, error) {
 		Problem:       func(err error) (int, string) { status, p := problemFor(err); return status, p.Detail },
 		Throttle:      limiter.take,
 		RenewalsCSV:   func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
+		ContractsCSV:  func(c *gin.Context, f models.ContractFilter) { (&api{contracts: d.Contracts}).exportContracts(c, f) },
 		ProblemStatus: func(code string) (int, bool) { s, ok := statusByCode[code]; return s, ok },
 		ListAudit:     d.Store.ListAudit,
-		DownloadsURL:  d.DownloadsURL, CasesURL: d.CasesURL,
+		DownloadsURL:  d.DownloadsURL, CasesURL: d.CasesURL, SSO: d.SSO,
 	})
 	if err != nil {
 		return nil, err

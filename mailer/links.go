@@ -65,3 +65,6 @@ func (l Links) Login() string { return l.page("/login") }
 
 // ForgotPassword is the page that sends a password-reset letter.
 func (l Links) ForgotPassword() string { return l.page("/forgot-password") }
+
+// Security is the signed-in user's page of second factors and sessions.
+func (l Links) Security() string { return l.page("/account/security") }

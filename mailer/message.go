@@ -60,6 +60,17 @@ type PasswordChanged struct {
 // Template implements Message.
 func (PasswordChanged) Template() string { return "password_changed" }
 
+// SecondFactorChanged tells a user that a second factor was added to, or removed from, their
+// account. Method names it for people ("an authenticator app").
+type SecondFactorChanged struct {
+	Name   string
+	Added  bool
+	Method string
+}
+
+// Template implements Message.
+func (SecondFactorChanged) Template() string { return "second_factor_changed" }
+
 // LicenseLine is one license as letters list it.
 type LicenseLine struct {
 	LicenseNumber string
@@ -230,6 +241,7 @@ var knownMessages = []Message{
 	SignupExisting{},
 	PasswordReset{},
 	PasswordChanged{},
+	SecondFactorChanged{},
 	OrderConfirmation{},
 	AccountRecovery{},
 	ClaimNotice{},

@@ -29,6 +29,20 @@ const (
 	CodePreconditionFailed = "precondition_failed"
 )
 
+// Codes of second-factor errors.
+const (
+	// CodeMFARequired: the password was right, and the account has a second factor: finish the
+	// sign-in at /v1/auth/login/mfa with the mfa_token of the answer.
+	CodeMFARequired = "mfa_required"
+	// CodeMFACodeInvalid: the TOTP or recovery code is wrong, or was used already.
+	CodeMFACodeInvalid = "mfa_code_invalid"
+	// CodeMFATokenInvalid: the mfa_token is unknown, expired, used, or out of tries.
+	CodeMFATokenInvalid = "mfa_token_invalid"
+	// CodeMFAEnrolmentRequired: ENTITLED_STAFF_MFA=required and this staff user with a password
+	// has no second factor yet; only enrolment, /v1/me and logout answer until they add one.
+	CodeMFAEnrolmentRequired = "mfa_enrolment_required"
+)
+
 // Field-level validation codes, the "code" of an entry of errors[].
 const (
 	FieldRequired = "required"

@@ -52,6 +52,9 @@ type Principal struct {
 	EmailVerified bool
 	StaffRoles    []string
 	SessionID     int64
+	// MFAEnrolmentRequired: ENTITLED_STAFF_MFA=required and this staff user with a password has
+	// no second factor yet; nothing but enrolment answers until they add one.
+	MFAEnrolmentRequired bool
 
 	APIKeyID   int64
 	APIKeyName string

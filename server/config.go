@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"entitled/models"
 	"entitled/models/store"
 )
 
@@ -53,6 +54,20 @@ type Config struct {
 	// nowhere.
 	DownloadsURL string
 	CasesURL     string
+	// Staff single sign-on (OpenID Connect), off without OIDCIssuer (ENTITLED_OIDC_ISSUER).
+	// OIDCClientID and OIDCClientSecret are this server's client at the IdP (ENTITLED_OIDC_CLIENT_ID,
+	// ENTITLED_OIDC_CLIENT_SECRET); OIDCName labels the button ("Sign in with SSO");
+	// OIDCRolesClaim is the ID token's claim with the person's groups ("groups") and OIDCRoleMap
+	// turns them into staff roles (ENTITLED_OIDC_ROLE_MAP, "idp-group=role,…").
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret Secret
+	OIDCName         string
+	OIDCRolesClaim   string
+	OIDCRoleMap      models.RoleMap
+	// StaffMFA (ENTITLED_STAFF_MFA): required makes staff who sign in with a password add a
+	// second factor before anything else works.
+	StaffMFA models.StaffMFAPolicy
 }
 
 // Secret is a string that is never printed in full: logs and error messages show it masked.
@@ -115,6 +130,9 @@ func defaultConfig() Config {
 		StatusListTTL:     300,
 		ShutdownTimeout:   20 * time.Second,
 		JobPollInterval:   time.Second,
+		OIDCName:          "SSO",
+		OIDCRolesClaim:    "groups",
+		StaffMFA:          models.StaffMFAOptional,
 	}
 }
 
@@ -182,6 +200,29 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	str("ENTITLED_LOG_LEVEL", &c.LogLevel)
 	c.Secret = Secret(vars["ENTITLED_SECRET"])
 	c.SMTPURL = Secret(vars["ENTITLED_SMTP_URL"])
+	str("ENTITLED_OIDC_ISSUER", &c.OIDCIssuer)
+	str("ENTITLED_OIDC_CLIENT_ID", &c.OIDCClientID)
+	c.OIDCClientSecret = Secret(vars["ENTITLED_OIDC_CLIENT_SECRET"])
+	str("ENTITLED_OIDC_NAME", &c.OIDCName)
+	str("ENTITLED_OIDC_ROLES_CLAIM", &c.OIDCRolesClaim)
+	if v := vars["ENTITLED_OIDC_ROLE_MAP"]; v != "" {
+		m, err := models.ParseRoleMap(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ENTITLED_OIDC_ROLE_MAP: %w", err))
+		}
+		c.OIDCRoleMap = m
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("ENTITLED_OIDC_ISSUER=%q: want the identity provider's issuer URL, such as https://idp.example.com/realms/staff", c.OIDCIssuer))
+		}
+		if c.OIDCClientID == "" {
+			errs = append(errs, errors.New("ENTITLED_OIDC_CLIENT_ID is required with ENTITLED_OIDC_ISSUER"))
+		}
+		if len(c.OIDCRoleMap) == 0 {
+			errs = append(errs, errors.New("ENTITLED_OIDC_ROLE_MAP is required with ENTITLED_OIDC_ISSUER: say which IdP groups give which staff roles, such as entitled-admins=superadmin,renewals-team=renewals"))
+		}
+	}
 	dur("ENTITLED_TOKEN_TTL", &c.TokenTTL)
 	dur("ENTITLED_JWKS_MAX_AGE", &c.JWKSMaxAge)
 	dur("ENTITLED_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
@@ -210,6 +251,13 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 		*dst = v
 	}
 	list("ENTITLED_TOKEN_AUDIENCES", &c.TokenAudiences)
+	if v := vars["ENTITLED_STAFF_MFA"]; v != "" {
+		if pol, ok := models.ParseStaffMFAPolicy(v); ok {
+			c.StaffMFA = pol
+		} else {
+			errs = append(errs, fmt.Errorf("ENTITLED_STAFF_MFA=%q: want optional or required", v))
+		}
+	}
 	if v := vars["ENTITLED_RENEWAL_NOTICE_DAYS"]; v != "" {
 		c.RenewalNoticeDays = nil
 		for _, p := range splitList(v) {
@@ -423,5 +471,8 @@ func (c Config) logAttrs() []any {
 		"rate_anon_per_min", c.RateAnonPerMin, "trusted_proxies", c.TrustedProxies,
 		"token_audiences", c.TokenAudiences, "renewal_notice_days", c.RenewalNoticeDays,
 		"jwks_max_age", c.JWKSMaxAge.String(), "secret", c.Secret,
+		"oidc_issuer", c.OIDCIssuer, "oidc_client_id", c.OIDCClientID, "oidc_client_secret", c.OIDCClientSecret,
+		"oidc_roles_claim", c.OIDCRolesClaim,
+		"staff_mfa", string(c.StaffMFA),
 	}
 }

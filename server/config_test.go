@@ -37,6 +37,9 @@ func TestConfigDefaults(t *testing.T) {
 		StatusListTTL:     300,
 		ShutdownTimeout:   20 * time.Second,
 		JobPollInterval:   time.Second,
+		OIDCName:          "SSO",
+		OIDCRolesClaim:    "groups",
+		StaffMFA:          "optional",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
@@ -168,6 +171,7 @@ func TestLoadConfigRefusesBadValues(t *testing.T) {
 		{"unknown log format by flag", nil, []string{"--log-format", "yaml"}, []string{"ENTITLED_LOG_FORMAT", "yaml"}},
 		{"base URL that is not http", []string{"ENTITLED_BASE_URL=ftp://example.com"}, nil, []string{"ENTITLED_BASE_URL"}},
 		{"unknown flag", nil, []string{"--colour", "red"}, []string{"colour"}},
+		{"unknown staff MFA policy", []string{"ENTITLED_STAFF_MFA=always"}, nil, []string{"ENTITLED_STAFF_MFA", "always"}},
 		{
 			"several at once",
 			[]string{"ENTITLED_TOKEN_TTL=soon", "ENTITLED_RATE_ANON_PER_MIN=many", "ENTITLED_LOG_FORMAT=xml"},

@@ -156,6 +156,14 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err := store.ListenForChanges(ctx); err != nil {
 		return err
 	}
+	// Beat while serving, until the requests have drained (the deferred stop runs after the
+	// server's shutdown): another replica takes over the idempotency keys of this process's
+	// requests only once it stops beating.
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBeat()
+	if err := store.RunHeartbeat(beatCtx); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"entitled/handlers/sso"
 	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models"
@@ -74,6 +75,7 @@ type Deps struct {
 	BaseURL        string
 	DownloadsURL   string
 	CasesURL       string
+	SSO            *sso.Client
 }
 
 // Router builds the router under test from its services: handlers.New(handlers.Deps(d)).
@@ -87,9 +89,14 @@ type Options struct {
 	SystemClock    bool                  // the store runs on the real clock (tests of timing)
 	StoreLog       slog.Handler          // the store's logger (its SQL at debug level); none when nil
 	RenewalWindow  int                   // ENTITLED_RENEWAL_WINDOW_DAYS; 90 by default
+	// SSO turns staff single sign-on on (ENTITLED_OIDC_*); its Secret and BaseURL are the
+	// test's own when empty. Nil leaves it off.
+	SSO *sso.Config
 	// Serve wraps the router as the server does before it listens (handlers.ServeHEAD); App.Handler
 	// stays the router itself.
 	Serve func(http.Handler) http.Handler
+	// StaffMFA is ENTITLED_STAFF_MFA; optional by default.
+	StaffMFA models.StaffMFAPolicy
 }
 
 // Option changes the Options of a NewApp.
@@ -158,6 +165,9 @@ func NewApp(t testing.TB, d dbstore.Dialect, router Router, opts ...Option) *App
 	}
 	hooks.Links = mailer.NewLinks(BaseURL)
 	identity := dbstore.NewIdentity(store, outbox, BaseURL)
+	if _, err := identity.WithMFA(Secret, cfg.StaffMFA); err != nil {
+		t.Fatalf("identity: %v", err)
+	}
 	keyOpts := cfg.Keys
 	keyOpts.Secret = Secret
 	keys, err := dbstore.NewKeyring(store, keyOpts)
@@ -171,8 +181,21 @@ func NewApp(t testing.TB, d dbstore.Dialect, router Router, opts ...Option) *App
 	if err != nil {
 		t.Fatalf("tokens: %v", err)
 	}
+	var ssoClient *sso.Client
+	if cfg.SSO != nil {
+		sc := *cfg.SSO
+		if sc.Secret == "" {
+			sc.Secret = Secret
+		}
+		if sc.BaseURL == "" {
+			sc.BaseURL = BaseURL
+		}
+		if ssoClient, err = sso.New(sc); err != nil {
+			t.Fatalf("sso: %v", err)
+		}
+	}
 	h, err := router(Deps{
-		Store: store, Identity: identity,
+		Store: store, Identity: identity, SSO: ssoClient,
 		Catalogue:      dbstore.NewCatalogue(store),
 		Orders:         dbstore.NewOrders(store, outbox, BaseURL),
 		Accounts:       dbstore.NewAccounts(store, outbox, BaseURL),

@@ -59,7 +59,7 @@ func invitationsJourney(t *testing.T, browser context.Context, shots string) {
 	link := "/invitations?token=" + url.QueryEscape(mailtest.LinkToken(t, a.Sink.WaitFor(t, invitee, 0, testBaseURL+"/invitations?token=")))
 	guest := newTab(t, browser, a, shots, "invitee")
 	guest.open(link)
-	guest.see(admin.Name+" has invited "+invitee+" to license "+ln)
+	guest.see(admin.Name + " has invited " + invitee + " to license " + ln)
 	guest.shot("invitation")
 	guest.phoneShot("invitation")
 	guest.click(`main a.button[href^="/signup"]`)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"entitled/handlers/sso"
 	"entitled/models"
 	"entitled/models/store"
 	"entitled/templates"
@@ -121,6 +122,9 @@ type Deps struct {
 	Throttle func(key string, now time.Time) (ok bool, wait time.Duration)
 	// RenewalsCSV streams the renewals spreadsheet as GET /v1/renewals?format=csv does.
 	RenewalsCSV func(c *gin.Context, within int)
+	// ContractsCSV streams the spreadsheet of the contracts a list filter selects, as
+	// GET /v1/contracts?format=csv does: the dashboard's CSV link follows every filter on screen.
+	ContractsCSV func(c *gin.Context, f models.ContractFilter)
 	// ListAudit lists the whole audit log a page at a time (the store's, as GET /v1/audit).
 	ListAudit func(ctx context.Context, f models.AuditFilter, page models.Page) ([]models.AuditEntry, string, error)
 	// DownloadsURL and CasesURL are the download site and the case portal (ENTITLED_DOWNLOADS_URL,
@@ -130,6 +134,9 @@ type Deps struct {
 	// ProblemStatus is the HTTP status the API answers an error code with, and false for a code
 	// the error map does not have.
 	ProblemStatus func(code string) (int, bool)
+	// SSO is staff single sign-on (ENTITLED_OIDC_*); nil when it is off, and then its routes do
+	// not exist.
+	SSO *sso.Client
 }
 
 // Portal is the portal's handlers: the same services as the API, HTML instead of JSON.
@@ -325,6 +332,9 @@ func (p *Portal) render(c *gin.Context, status int, name string, data map[string
 	}
 	if p.Licenses != nil {
 		data["Today"] = p.Licenses.Today()
+	}
+	if p.SSO != nil {
+		data["SSOName"] = p.SSO.Name() // the sign-in page offers "Sign in with <name>"
 	}
 	p.set.render(c, status, name, data)
 }

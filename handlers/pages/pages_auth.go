@@ -116,6 +116,10 @@ func (p *Portal) login(c *gin.Context) {
 		p.render(c, status, "login", map[string]any{"Title": "Log in", "Next": next, "Email": email, "Error": msg})
 		return
 	}
+	if res.MFA != nil { // a second factor: the code's page (pages_security.go)
+		p.loginMFAPage(c, http.StatusOK, res.MFA.Token, next, "", res.MFA.Methods)
+		return
+	}
 	setCookie(c, sessionCookie, res.Token, int(res.ExpiresIn.Seconds()))
 	redirect(c, next, "")
 }

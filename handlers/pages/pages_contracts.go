@@ -1,13 +1,19 @@
 package pages
 
-// Renewal staff's contract page: the contract with its history, and the actions renew, upgrade,
-// grace and terminate, each shown for confirmation before it is done.
+// Renewal staff's contract page: the contract with its history, its renewal record (owner, stage,
+// next step, value) with the records of past terms, the notes timeline, and the actions renew,
+// upgrade, grace and terminate, each shown for confirmation before it is done. The renewal record
+// and a note are changed at once (Contracts.PatchRenewal, Contracts.AddNote, as the API), and the
+// page is shown again (POST, redirect, GET).
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,7 +28,7 @@ func contractBack(c *gin.Context) string {
 	if back == "" {
 		back = c.PostForm("back")
 	}
-	if back = SafeNext(back); !strings.HasPrefix(back, "/renewals") {
+	if back = SafeNext(back); !strings.HasPrefix(back, "/renewals") && !strings.HasPrefix(back, "/staff/accounts/") {
 		return "/renewals"
 	}
 	return back
@@ -33,7 +39,18 @@ func (p *Portal) contract(c *gin.Context) {
 }
 
 func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) {
-	v, err := p.Contracts.Get(c.Request.Context(), c.Param("id"))
+	ctx := c.Request.Context()
+	v, err := p.Contracts.Detail(ctx, c.Param("id"))
+	if err != nil {
+		p.pageError(c, "Contract", err)
+		return
+	}
+	records, err := p.Contracts.RenewalHistory(ctx, c.Param("id"))
+	if err != nil {
+		p.pageError(c, "Contract", err)
+		return
+	}
+	owners, err := p.Contracts.RenewalOwners(ctx)
 	if err != nil {
 		p.pageError(c, "Contract", err)
 		return
@@ -46,13 +63,162 @@ func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) 
 		suggested = today.AddDays(models.DefaultRenewalTermDays)
 	}
 	graceMax := end.AddDays(models.MaxGraceDays)
+	renewal := p.renewalOf(v, today)
+	// The renewal form starts from the record as it is.
+	form := map[string]string{"owner": renewal.Owner, "stage": renewal.Stage, "next_step_on": "", "value_amount": "", "value_currency": ""}
+	if !renewal.NextStepOn.IsZero() {
+		form["next_step_on"] = renewal.NextStepOn.String()
+	}
+	if m := v.Renewal.Value(); m != nil {
+		form["value_amount"], form["value_currency"] = m.Amount(), m.Currency
+	}
+	if _, ok := extra["Form"]; ok {
+		for k, val := range extra["Form"].(map[string]string) {
+			form[k] = val
+		}
+	}
+	// A past owner may have lost the role: keep them a choice, so that the form shows them.
+	if renewal.Owner != "" && !slices.Contains(owners, renewal.Owner) {
+		owners = append(owners, renewal.Owner)
+	}
 	data := map[string]any{"Title": v.Account.Name + " · " + v.Product.Name, "Nav": "renewals", "Wide": true,
 		"V": v, "Status": st, "DaysLeft": days, "Back": contractBack(c), "SuggestedEnd": suggested,
-		"GraceDefault": minDate(end.AddDays(models.DefaultGraceDays), graceMax), "GraceMax": graceMax, "Form": map[string]string{}, "Action": ""}
+		"GraceDefault": minDate(end.AddDays(models.DefaultGraceDays), graceMax), "GraceMax": graceMax, "Action": "",
+		"Renewal": renewal, "Records": p.recordRows(v, records, today), "Owners": owners, "SettableStages": settableStages(),
+		"ETag": models.ContractETag(v, today), "Notes": notesNewestFirst(v.Notes)}
 	for k, val := range extra {
 		data[k] = val
 	}
+	data["Form"] = form
 	p.render(c, status, "contract", data)
+}
+
+// recordRow is one term's renewal record on the contract page.
+type recordRow struct {
+	TermEndsOn models.Date
+	Current    bool
+	Renewal    renewalText
+	RenewedOn  models.Date
+	UpdatedAt  time.Time
+}
+
+// recordRows formats a contract's renewal records (RenewalHistory's order: the open one first).
+func (p *Portal) recordRows(v *models.ContractView, recs []models.RenewalRecord, today models.Date) []recordRow {
+	out := make([]recordRow, 0, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		one := *v
+		one.Renewal = r
+		out = append(out, recordRow{TermEndsOn: r.TermEndsOn, Current: r.ClosedAt == nil, Renewal: p.renewalOf(&one, today),
+			RenewedOn: r.RenewedOn, UpdatedAt: r.UpdatedAt})
+	}
+	return out
+}
+
+// notesNewestFirst is the notes timeline, the latest on top.
+func notesNewestFirst(notes []models.ContractNote) []models.ContractNote {
+	out := slices.Clone(notes)
+	slices.Reverse(out)
+	return out
+}
+
+// contractURL is the contract page that a form on it returns to, keeping its way back.
+func contractURL(c *gin.Context, id string) string {
+	return "/contracts/" + url.PathEscape(id) + "?back=" + url.QueryEscape(contractBack(c))
+}
+
+// editRenewal saves the renewal form: only what it changes is sent (a stage left as it reads
+// keeps the day it was chosen), with the ETag the page was shown with, so that a change made
+// meanwhile by someone else is not overwritten.
+func (p *Portal) editRenewal(c *gin.Context, id string) {
+	ctx := c.Request.Context()
+	form := map[string]string{}
+	for _, f := range []string{"owner", "stage", "next_step_on", "value_amount", "value_currency"} {
+		form[f] = strings.TrimSpace(c.PostForm(f))
+	}
+	form["value_currency"] = strings.ToUpper(form["value_currency"])
+	if a := form["value_amount"]; a != "" && strings.Trim(a, "0123456789") == "" {
+		form["value_amount"] = a + ".00" // "12000" means 12000.00
+	}
+	v, err := p.Contracts.Detail(ctx, id)
+	if err != nil {
+		p.pageError(c, "Contract", err)
+		return
+	}
+	today := p.Contracts.Today()
+	cur := p.renewalOf(v, today)
+	body := map[string]json.RawMessage{}
+	if form["owner"] != cur.Owner {
+		body["owner"] = json.RawMessage("null")
+		if form["owner"] != "" {
+			body["owner"] = jsonString(form["owner"])
+		}
+	}
+	if form["stage"] != "" && form["stage"] != cur.Stage {
+		body["stage"] = jsonString(form["stage"])
+	}
+	if curNext := dateOrEmpty(cur.NextStepOn); form["next_step_on"] != curNext {
+		body["next_step_on"] = json.RawMessage("null")
+		if form["next_step_on"] != "" {
+			body["next_step_on"] = jsonString(form["next_step_on"])
+		}
+	}
+	curValue := ""
+	if m := v.Renewal.Value(); m != nil {
+		curValue = m.Amount() + " " + m.Currency
+	}
+	if newValue := strings.TrimSpace(form["value_amount"] + " " + form["value_currency"]); newValue != curValue {
+		body["value"] = json.RawMessage("null")
+		if newValue != "" {
+			b, _ := json.Marshal(models.MoneyInput{Amount: form["value_amount"], Currency: form["value_currency"]})
+			body["value"] = b
+		}
+	}
+	if len(body) == 0 {
+		redirect(c, contractURL(c, id), "Nothing to save: the renewal record is as the form says.")
+		return
+	}
+	patch, err := models.ParseRenewalPatch(body, "", false)
+	if err == nil {
+		_, err = p.Contracts.PatchRenewal(ctx, id, patch, c.PostForm("etag"), p.actor(c))
+	}
+	if err != nil {
+		status, _ := p.errorText(err)
+		if status >= 500 || store.ErrorCode(err) == models.CodeNotFound {
+			p.pageError(c, "Contract", err)
+			return
+		}
+		msg := p.formError(err)
+		if store.ErrorCode(err) == models.CodePreconditionFailed {
+			msg = "Someone changed this contract after you opened the page, so nothing was saved. The page now shows it as it is: make your change again."
+			form = map[string]string{}
+		}
+		p.contractPage(c, status, map[string]any{"Action": "renewal", "ActionError": msg, "Form": form})
+		return
+	}
+	redirect(c, contractURL(c, id), "Renewal record saved.")
+}
+
+func dateOrEmpty(d models.Date) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+// addNote adds a note to the contract's timeline.
+func (p *Portal) addNote(c *gin.Context, id string) {
+	text := c.PostForm("text")
+	if _, err := p.Contracts.AddNote(c.Request.Context(), id, text, p.actor(c)); err != nil {
+		status, _ := p.errorText(err)
+		if status >= 500 || store.ErrorCode(err) == models.CodeNotFound {
+			p.pageError(c, "Contract", err)
+			return
+		}
+		p.contractPage(c, status, map[string]any{"Action": "note", "ActionError": p.formError(err), "NoteText": text})
+		return
+	}
+	redirect(c, contractURL(c, id)+"#notes", "Note added.")
 }
 
 func minDate(a, b models.Date) models.Date {
@@ -66,6 +232,14 @@ func minDate(a, b models.Date) models.Date {
 // and goes back to the dashboard, where a renewed contract has left the list.
 func (p *Portal) contractAction(c *gin.Context) {
 	id, action := c.Param("id"), c.Param("action")
+	switch action {
+	case "renewal":
+		p.editRenewal(c, id)
+		return
+	case "note":
+		p.addNote(c, id)
+		return
+	}
 	form := map[string]string{}
 	for _, f := range []string{"ends_on", "program", "premier", "until", "reason"} {
 		form[f] = strings.TrimSpace(c.PostForm(f))

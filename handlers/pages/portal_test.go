@@ -754,12 +754,28 @@ var pageAuthz = map[string]pageAccess{
 	"GET /renewals.csv":                   pageStaff(models.RoleRenewals),
 	"GET /contracts/:id":                  pageStaff(models.RoleRenewals),
 	"POST /contracts/:id/:action":         pageStaff(models.RoleRenewals),
+	// The renewal pipeline's pages: renewal staff.
+	"POST /renewals/bulk":                     pageStaff(models.RoleRenewals),
+	"GET /staff/accounts/:account_id":         pageStaff(models.RoleRenewals),
+	"POST /staff/accounts/:account_id/coterm": pageStaff(models.RoleRenewals),
 	// Webhook endpoints: staff superadmin only.
 	"GET /staff/webhooks":                                 pageStaff(),
 	"POST /staff/webhooks":                                pageStaff(),
 	"GET /staff/webhooks/:id":                             pageStaff(),
 	"POST /staff/webhooks/:id/:action":                    pageStaff(),
 	"POST /staff/webhooks/:id/deliveries/:delivery/retry": pageStaff(),
+	// The second sign-in step and the Security page (pages_security.go).
+	"POST /login/mfa":                            pageAnyone,
+	"GET /account/security":                      pageSignedIn,
+	"POST /account/security/totp":                pageSignedIn,
+	"POST /account/security/totp/confirm":        pageSignedIn,
+	"POST /account/security/totp/disable":        pageSignedIn,
+	"POST /account/security/sessions/:id/revoke": pageSignedIn,
+	"POST /account/security/passkeys/options":    pageSignedIn,
+	"POST /account/security/passkeys":            pageSignedIn,
+	"POST /account/security/passkeys/:id/remove": pageSignedIn,
+	"POST /login/mfa/passkey/options":            pageAnyone,
+	"POST /login/mfa/passkey":                    pageAnyone,
 }
 
 // TestPortal_AuthorizationMatrix opens every page route as every kind of caller, signed in with

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -92,6 +93,10 @@ func (q *contractQuery) add(cond string, args ...any) {
 	q.args = append(q.args, args...)
 }
 
+func (q *contractQuery) clone() contractQuery {
+	return contractQuery{where: slices.Clone(q.where), args: slices.Clone(q.args)}
+}
+
 func (q *contractQuery) whereSQL() string {
 	if len(q.where) == 0 {
 		return ""
@@ -121,15 +126,21 @@ func scanContract(rows *sql.Rows, v *models.ContractView, extra ...any) error {
 	return nil
 }
 
-// currentWithinPredicate holds for the contracts that are active, expiring or grace on today with
-// days_left <= within: started, and covered today (ends_on, or else grace_until, on or after
-// today). Grace runs at most MaxGraceDays past ends_on, which bounds ends_on
-// from below too, so that the whole condition is one range of the (ends_on, id) index, read in
-// the list's order; the last covered day is written as an expression so that no planner splits
-// the range into an OR of two indexes.
-func currentWithinPredicate(today models.Date, within int) (string, []any) {
-	return "c.terminated_on IS NULL AND c.ends_on >= ? AND c.ends_on <= ? AND c.starts_on <= ? AND (c.ends_on >= ? OR COALESCE(c.grace_until, c.ends_on) >= ?)",
-		[]any{today.AddDays(-models.MaxGraceDays), today.AddDays(within), today, today, today}
+// withinPredicates hold, together, for the contracts that are active, expiring or grace on today
+// with days_left <= within: started, and covered today (ends_on, or else grace_until, on or after
+// today). They split that set in two disjoint halves, each one index range: grace ones (ends_on
+// before today, grace_until on or after it: a range of contracts_grace_until) and the others
+// (ends_on from today to today+within: a range of the (ends_on, id) index, read in the list's
+// order). One predicate over both would have to start the ends_on range MaxGraceDays back and
+// step over every contract that lapsed since, before the first row of the page (80,000 of them
+// at a million contracts). Grace runs at most MaxGraceDays past ends_on, which bounds the grace
+// half's ends_on from below too.
+func withinPredicates(today models.Date, within int) (grace string, graceArgs []any, current string, currentArgs []any) {
+	grace = "c.terminated_on IS NULL AND c.ends_on >= ? AND c.ends_on < ? AND c.ends_on <= ? AND c.starts_on <= ? AND c.grace_until >= ?"
+	graceArgs = []any{today.AddDays(-models.MaxGraceDays), today, today.AddDays(within), today, today}
+	current = "c.terminated_on IS NULL AND c.ends_on >= ? AND c.ends_on <= ? AND c.starts_on <= ?"
+	currentArgs = []any{today, today.AddDays(within), today}
+	return grace, graceArgs, current, currentArgs
 }
 
 // likePattern escapes a LIKE pattern's wildcards and wraps it for a substring match.
@@ -138,15 +149,18 @@ func likePattern(s string) string {
 	return "%" + r.Replace(strings.ToLower(s)) + "%"
 }
 
-// listQuery builds the SELECT of a contract list: filters, keyset and order.
-func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today models.Date, columns string) (string, []any, error) {
+// listSQL is one SELECT of a contract list and its arguments.
+type listSQL struct {
+	text string
+	args []any
+}
+
+// listQueries build the SELECTs of a contract list (filters, keyset and order, each limited to
+// p.Limit+1 rows when p.Limit is set): the list is their rows one after the other, in order.
+func (s *Contracts) listQueries(f models.ContractFilter, p ContractPage, today models.Date, columns string) ([]listSQL, error) {
 	var q contractQuery
 	if f.Status != "" {
 		cond, args := models.StatusPredicate(f.Status, today, s.RenewalWindowDays)
-		q.add(cond, args...)
-	}
-	if f.HasWithin {
-		cond, args := currentWithinPredicate(today, f.Within)
 		q.add(cond, args...)
 	}
 	if f.Program != "" {
@@ -185,7 +199,7 @@ func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today mod
 		if p.byEnd != f.HasWithin {
 			var v models.Validation
 			v.Add("cursor", models.FieldInvalid, "belongs to a list with other filters")
-			return "", nil, v.Err()
+			return nil, v.Err()
 		}
 		if p.byEnd {
 			q.add("c.ends_on > ? OR (c.ends_on = ? AND c.id > ?)", p.afterE, p.afterE, p.after)
@@ -197,11 +211,52 @@ func (s *Contracts) listQuery(f models.ContractFilter, p ContractPage, today mod
 	if f.Owner != "" || f.Stage != "" || strings.HasSuffix(columns, renewalExportColumns) {
 		from += renewalJoin
 	}
-	sqlText := "SELECT " + columns + from + q.whereSQL() + order
+	limit := ""
 	if p.Limit > 0 {
-		sqlText += " LIMIT " + strconv.Itoa(p.Limit+1)
+		limit = " LIMIT " + strconv.Itoa(p.Limit+1)
 	}
-	return sqlText, q.args, nil
+	if !f.HasWithin {
+		return []listSQL{{"SELECT " + columns + from + q.whereSQL() + order + limit, q.args}}, nil
+	}
+	// Grace first, then soonest ends_on: the grace half, then the current half, each one index
+	// range read in ends_on order (see withinPredicates). One after the other, not a UNION ALL:
+	// PostgreSQL sorts the union of the halves' joins rather than merging them, and reads every
+	// current contract of the window to fill the first page. Each query reads its own
+	// snapshot: a grace contract renewed between the two (milliseconds apart for a page; the
+	// length of the grace half for a CSV) shows in both, as a renewal between two pages does.
+	grace, current := q.clone(), q.clone()
+	gc, ga, cc, ca := withinPredicates(today, f.Within)
+	grace.add(gc, ga...)
+	current.add(cc, ca...)
+	return []listSQL{
+		{"SELECT " + columns + from + grace.whereSQL() + order + limit, grace.args},
+		{"SELECT " + columns + from + current.whereSQL() + order + limit, current.args},
+	}, nil
+}
+
+// eachListRow runs queries one after the other and calls fn on each row, straight from the
+// cursor, until fn answers false.
+func eachListRow(db *gorm.DB, queries []listSQL, fn func(*sql.Rows) (bool, error)) error {
+	for _, q := range queries {
+		more, err := func() (bool, error) {
+			rows, err := db.Raw(q.text, q.args...).Rows()
+			if err != nil {
+				return false, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				more, err := fn(rows)
+				if err != nil || !more {
+					return false, err
+				}
+			}
+			return true, rows.Err()
+		}()
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // List is the renewal desk's list of contracts, a page at a time, with account, contact,
@@ -213,25 +268,21 @@ func (s *Contracts) List(ctx context.Context, f models.ContractFilter, p Contrac
 	if p.Limit <= 0 {
 		p.Limit = models.PageDefault
 	}
-	query, args, err := s.listQuery(f, p, today, contractColumns)
+	queries, err := s.listQueries(f, p, today, contractColumns)
 	if err != nil {
 		return nil, err
 	}
 	out := &models.ContractList{Today: today}
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(query, args...).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		err := eachListRow(db, queries, func(rows *sql.Rows) (bool, error) {
 			var v models.ContractView
 			if err := scanContract(rows, &v); err != nil {
-				return err
+				return false, err
 			}
 			out.Items = append(out.Items, v)
-		}
-		if err := rows.Err(); err != nil {
+			return len(out.Items) <= p.Limit, nil
+		})
+		if err != nil {
 			return err
 		}
 		if len(out.Items) > p.Limit {
@@ -330,26 +381,21 @@ const renewalExportColumns = `,
 func (s *Contracts) ExportContracts(ctx context.Context, f models.ContractFilter, fn func(*models.ExportRow) error) (_ models.Date, err error) {
 	defer wrapErr(&err, "export contracts")
 	today := s.Today()
-	query, args, err := s.listQuery(f, ContractPage{}, today, contractColumns+s.exportAggregates()+renewalExportColumns)
+	queries, err := s.listQueries(f, ContractPage{}, today, contractColumns+s.exportAggregates()+renewalExportColumns)
 	if err != nil {
 		return today, err
 	}
 	var fnErr error
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(query, args...).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
 		var r models.ExportRow
-		for rows.Next() {
+		return eachListRow(db, queries, func(rows *sql.Rows) (bool, error) {
 			r = models.ExportRow{}
 			rec := &models.RenewalRecord{}
 			var minor sql.NullInt64
 			var currency sql.NullString
 			if err := scanContract(rows, &r.View, &r.Notices, &r.Terms,
 				&rec.OwnerEmail, &rec.Stage, &rec.StageSetOn, &rec.NextStepOn, &minor, &currency); err != nil {
-				return err
+				return false, err
 			}
 			if minor.Valid && currency.Valid {
 				rec.ValueMinor, rec.Currency = &minor.Int64, &currency.String
@@ -357,11 +403,9 @@ func (s *Contracts) ExportContracts(ctx context.Context, f models.ContractFilter
 			r.View.Renewal = rec
 			r.Status, r.DaysLeft = r.View.Status(today, s.RenewalWindowDays)
 			r.RenewalStage = models.EffectiveStage(rec, &r.View.Contract, today, s.RenewalWindowDays)
-			if fnErr = fn(&r); fnErr != nil {
-				return nil
-			}
-		}
-		return rows.Err()
+			fnErr = fn(&r)
+			return fnErr == nil, nil
+		})
 	})
 	if fnErr != nil {
 		return today, fnErr
@@ -377,7 +421,7 @@ func (s *Contracts) Explain(ctx context.Context, f models.ContractFilter, p Cont
 	if p.Limit <= 0 {
 		p.Limit = models.PageDefault
 	}
-	query, args, err := s.listQuery(f, p, s.Today(), contractColumns)
+	queries, err := s.listQueries(f, p, s.Today(), contractColumns)
 	if err != nil {
 		return "", err
 	}
@@ -390,25 +434,33 @@ func (s *Contracts) Explain(ctx context.Context, f models.ContractFilter, p Cont
 	}
 	var lines []string
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(prefix+query, args...).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
+		for i, q := range queries {
+			if len(queries) > 1 {
+				lines = append(lines, fmt.Sprintf("-- query %d of %d", i+1, len(queries)))
 			}
-			if err := rows.Scan(ptrs...); err != nil {
+			explain := []listSQL{{prefix + q.text, q.args}}
+			var cols []string
+			err := eachListRow(db, explain, func(rows *sql.Rows) (bool, error) {
+				if cols == nil {
+					cols, _ = rows.Columns()
+				}
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					return false, err
+				}
+				// PostgreSQL: one text column; SQLite: id, parent, notused, detail.
+				lines = append(lines, fmt.Sprint(vals[len(vals)-1]))
+				return true, nil
+			})
+			if err != nil {
 				return err
 			}
-			// PostgreSQL: one text column; SQLite: id, parent, notused, detail.
-			lines = append(lines, fmt.Sprint(vals[len(vals)-1]))
 		}
-		return rows.Err()
+		return nil
 	})
 	return strings.Join(lines, "\n"), err
 }

@@ -14,7 +14,8 @@ import (
 
 // idempotencyStale is how long a first request may run before a repeat may take over its key:
 // longer than any request is allowed to run, so that only a request whose process died
-// mid-way is taken over.
+// mid-way is taken over. A key whose owner's heartbeat has stopped is taken over sooner
+// (heartbeat.go).
 const idempotencyStale = 5 * time.Minute
 
 type idempotencyKey struct {
@@ -29,6 +30,7 @@ type idempotencyKey struct {
 	ResponseType   string
 	CreatedAt      time.Time
 	CompletedAt    *time.Time
+	Owner          string // the heartbeat id of the process running the first request ('' none: see heartbeat.go)
 }
 
 func (idempotencyKey) TableName() string { return "idempotency_keys" }
@@ -50,7 +52,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		now := s.Clock.Now()
-		row := idempotencyKey{Scope: scope, Method: method, Path: path, Key: key, RequestHash: requestHash, CreatedAt: now}
+		row := idempotencyKey{Scope: scope, Method: method, Path: path, Key: key, RequestHash: requestHash, CreatedAt: now, Owner: s.owner()}
 		err := s.db.WithContext(ctx).Create(&row).Error
 		if err == nil {
 			return &IdempotencyClaim{id: row.ID}, nil, nil
@@ -77,10 +79,19 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 			return nil, nil, models.Errorf(models.CodeIdempotencyReused, "this Idempotency-Key was used with another request body")
 		case prev.CompletedAt != nil:
 			return nil, &models.StoredResponse{Status: prev.ResponseStatus, ContentType: prev.ResponseType, Body: []byte(prev.ResponseBody)}, nil
-		case now.Sub(prev.CreatedAt) > idempotencyStale:
-			// The first request's process died before it answered: take the key over.
-			res := s.db.WithContext(ctx).Model(&idempotencyKey{}).Where("id = ? AND completed_at IS NULL AND created_at = ?", prev.ID, prev.CreatedAt).
-				Update("created_at", now)
+		}
+		stale := now.Sub(prev.CreatedAt) > idempotencyStale
+		if !stale && prev.Owner != "" && prev.Owner != s.heartbeat.id {
+			if stale, err = s.processGone(ctx, prev.Owner, now); err != nil {
+				return nil, nil, err
+			}
+		}
+		switch {
+		case stale:
+			// The first request's process died before it answered (its heartbeat stopped, or
+			// it has run longer than any request may): take the key over.
+			res := s.db.WithContext(ctx).Model(&idempotencyKey{}).Where("id = ? AND completed_at IS NULL AND created_at = ? AND owner = ?", prev.ID, prev.CreatedAt, prev.Owner).
+				Updates(map[string]any{"created_at": now, "owner": s.owner()})
 			if res.Error != nil {
 				return nil, nil, translate(res.Error)
 			}
@@ -89,10 +100,25 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, method, path, ke
 			}
 			continue
 		default:
-			return nil, nil, models.Errorf(models.CodeIdempotencyBusy, "a request with this Idempotency-Key is still being processed; retry shortly")
+			return nil, nil, idempotencyBusy()
 		}
 	}
-	return nil, nil, models.Errorf(models.CodeIdempotencyBusy, "a request with this Idempotency-Key is still being processed; retry shortly")
+	return nil, nil, idempotencyBusy()
+}
+
+// idempotencyBusy answers a repeat while the first request runs (on a live process): retry in
+// a second, by when it has answered, or its process is known dead and the key is taken over.
+func idempotencyBusy() error {
+	return &models.Error{Code: models.CodeIdempotencyBusy, RetryAfter: time.Second,
+		Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
+}
+
+// owner is what a claim made now records as its process: this one's heartbeat id while it beats.
+func (s *Store) owner() string {
+	if s.heartbeat.beating.Load() {
+		return s.heartbeat.id
+	}
+	return ""
 }
 
 // Complete stores the answer of the first request for its repeats.

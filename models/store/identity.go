@@ -33,6 +33,8 @@ type session struct {
 	RevokedAt *time.Time
 	IP        string
 	UserAgent string
+	// LastSeenAt is when the session was last used, written at most every SessionTouchStep.
+	LastSeenAt *time.Time
 }
 
 func (session) TableName() string { return "sessions" }
@@ -66,7 +68,8 @@ type Identity struct {
 	outbox  Outbox
 	hasher  *hasher
 	baseURL string
-	paced   *pacer // password checks from addresses over their failure limit
+	paced   *pacer   // password checks from addresses over their failure limit
+	mfa     mfaState // second factors: ENTITLED_SECRET's sealer, ENTITLED_STAFF_MFA (mfa.go)
 }
 
 // NewIdentity makes the identity service. baseURL is where letters' links point.
@@ -287,12 +290,16 @@ func (s *Identity) Login(ctx context.Context, email, password, ip, userAgent str
 		}
 		return nil, models.Errorf(models.CodeInvalidCredentials, "the email or password is wrong")
 	}
+	// A second factor: no session yet, but a token for the second step (mfa.go).
+	if ch, err := s.startMFA(ctx, &u); err != nil || ch != nil {
+		return &models.LoginResult{MFA: ch, User: &u}, err
+	}
 	tok := newSessionToken()
 	now := s.store.Clock.Now()
 	if len(userAgent) > 512 {
 		userAgent = userAgent[:512]
 	}
-	sess := session{UserID: u.ID, TokenHash: tokenHash(tok), CreatedAt: now, ExpiresAt: now.Add(models.SessionTTL), IP: ip, UserAgent: strings.ToValidUTF8(userAgent, "")}
+	sess := session{UserID: u.ID, TokenHash: tokenHash(tok), CreatedAt: now, ExpiresAt: now.Add(models.SessionTTL), IP: ip, UserAgent: strings.ToValidUTF8(userAgent, ""), LastSeenAt: &now}
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		// The password was checked outside any transaction. A verification, reset or change
 		// that committed since then ended every session and may have set another password: a
@@ -477,6 +484,7 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (_ *models.P
 	}
 	hash, now := tokenHash(bearer), s.store.Clock.Now()
 	if p, ok := s.store.cache.principal(hash, now); ok {
+		s.touchSession(ctx, p.SessionID, now)
 		return p, nil
 	}
 	gen := s.store.cache.generation()
@@ -500,6 +508,10 @@ func (s *Identity) Authenticate(ctx context.Context, bearer string) (_ *models.P
 		Kind: models.PrincipalUser, UserID: row.User.ID, Email: row.User.Email, Name: row.User.Name,
 		EmailVerified: row.User.Verified(), StaffRoles: row.User.Roles(), SessionID: row.SessionID,
 	}
+	if p.MFAEnrolmentRequired, err = s.enrolmentRequired(ctx, &row.User); err != nil {
+		return nil, err
+	}
+	s.touchSession(ctx, p.SessionID, now)
 	s.store.cache.putPrincipal(gen, hash, p, row.SessionExpiresAt)
 	return p, nil
 }
@@ -539,7 +551,11 @@ func (s *Identity) PruneExpired(ctx context.Context) (_ int64, err error) {
 		return 0, translate(r2.Error)
 	}
 	n, err := s.store.PruneThrottles(ctx)
-	return r1.RowsAffected + r2.RowsAffected + n, err
+	if err != nil {
+		return 0, err
+	}
+	n3, err := s.pruneMFA(ctx, now)
+	return r1.RowsAffected + r2.RowsAffected + n + n3, err
 }
 
 // likePrefix escapes LIKE's wildcards in s and appends %.

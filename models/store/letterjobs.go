@@ -261,6 +261,11 @@ func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLett
 		if err != nil || u == nil {
 			return err
 		}
+		if u.SignsInWithSSO() {
+			// Single sign-on staff have no password, and must not get one by mail: the IdP
+			// alone lets them in (and shuts them out when they leave).
+			return nil
+		}
 		ok, err := letterAllowed(tx, a.At, a.Email, mailer.PasswordReset{}.Template())
 		if err != nil || !ok {
 			return err

@@ -43,16 +43,17 @@ const (
 // Neither is exported: callers use the services; the few that need the *sql.DB itself get it
 // from SQLDB.
 type Store struct {
-	db      *gorm.DB
-	sqlDB   *sql.DB
-	Dialect Dialect
-	Clock   models.Clock
-	log     *slog.Logger
-	cache   *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
-	hot     hotStatements // the hot JOIN, prepared once; see hotpath.go
-	url     string        // what the change feed connects to (PostgreSQL's listener, SQLite's data_version connection); see changes.go
-	changes changeFeed    // changes other processes make; see changes.go
-	status  statusState   // token status lists: new lists' size, the index source, flips; see statuslists.go
+	db        *gorm.DB
+	sqlDB     *sql.DB
+	Dialect   Dialect
+	Clock     models.Clock
+	log       *slog.Logger
+	cache     *hotCache     // the hot paths' short-lived caches, emptied by every write; see hotpath.go
+	hot       hotStatements // the hot JOIN, prepared once; see hotpath.go
+	url       string        // what the change feed connects to (PostgreSQL's listener, SQLite's data_version connection); see changes.go
+	changes   changeFeed    // changes other processes make; see changes.go
+	status    statusState   // token status lists: new lists' size, the index source, flips; see statuslists.go
+	heartbeat heartbeat     // this process's heartbeat, for other replicas to see it alive; see heartbeat.go
 }
 
 // OpenOptions configure Open. Only URL is required.
@@ -87,7 +88,7 @@ func Open(ctx context.Context, opts OpenOptions) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{Clock: opts.Clock, log: opts.Logger}
+	s := &Store{Clock: opts.Clock, log: opts.Logger, heartbeat: heartbeat{id: newProcessID()}}
 	var dialector gorm.Dialector
 	var sqlitePath string // for messages about the file
 	switch {
