@@ -401,3 +401,23 @@ func TestPasskey_MakesSignInTakeASecondStep(t *testing.T) {
 		want(t, a.loginMFA(t, r.str("mfa_token"), "123456"), http.StatusUnauthorized, models.CodeMFACodeInvalid)
 	})
 }
+
+// An enrolment started again replaces the pending secret: a code of the first secret (an app
+// that scanned the older QR code, or an attacker who saw it) does not confirm the second.
+func TestTOTP_ConfirmWithAStaleSecretIsRefused(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		u := a.newUser(t)
+		first := a.do(t, "POST", "/v1/me/mfa/totp", u.token, nil)
+		want(t, first, http.StatusCreated)
+		second := a.do(t, "POST", "/v1/me/mfa/totp", u.token, nil)
+		want(t, second, http.StatusCreated)
+		if first.str("secret") == second.str("secret") {
+			t.Fatal("enrolling again answered the same secret")
+		}
+		stale := a.do(t, "POST", "/v1/me/mfa/totp/confirm", u.token, map[string]string{"code": totpCode(t, first.str("secret"), a.clock.Now())})
+		want(t, stale, http.StatusBadRequest, models.CodeValidation)
+		wantFields(t, stale, map[string]string{"code": "incorrect"})
+		a.login(t, u.email, u.password) // still no factor: the password alone signs in
+		want(t, a.do(t, "POST", "/v1/me/mfa/totp/confirm", u.token, map[string]string{"code": totpCode(t, second.str("secret"), a.clock.Now())}), http.StatusOK)
+	})
+}
