@@ -403,11 +403,6 @@ func (s *Identity) ConfirmTOTP(ctx context.Context, p *models.Principal, code st
 // Errors: validation_failed (no or a wrong password), not_found (no factor), too_many_attempts.
 func (s *Identity) DisableTOTP(ctx context.Context, p *models.Principal, password string, a models.Actor) (err error) {
 	defer wrapErr(&err, "remove a TOTP factor")
-	var v models.Validation
-	v.Required("password", password)
-	if err := v.Err(); err != nil {
-		return err
-	}
 	if err := s.checkPassword(ctx, p, "password", password); err != nil {
 		return err
 	}
@@ -433,6 +428,11 @@ func (s *Identity) DisableTOTP(ctx context.Context, p *models.Principal, passwor
 // checkPassword checks the principal's password as ChangePassword does: throttled, and a wrong
 // one counted. Errors: validation_failed (field), too_many_attempts.
 func (s *Identity) checkPassword(ctx context.Context, p *models.Principal, field, password string) error {
+	var v models.Validation
+	v.Required(field, password)
+	if err := v.Err(); err != nil {
+		return err
+	}
 	if err := s.store.checkLimit(ctx, models.LoginPerAccount, p.Email); err != nil {
 		return err
 	}

@@ -233,11 +233,6 @@ func (s *Identity) Passkeys(ctx context.Context, p *models.Principal) (_ []model
 // too_many_attempts.
 func (s *Identity) RemovePasskey(ctx context.Context, p *models.Principal, id int64, password string, a models.Actor) (err error) {
 	defer wrapErr(&err, "remove a passkey")
-	var v models.Validation
-	v.Required("password", password)
-	if err := v.Err(); err != nil {
-		return err
-	}
 	if err := s.checkPassword(ctx, p, "password", password); err != nil {
 		return err
 	}
