@@ -59,7 +59,15 @@ func checkDialled(_, address string, _ syscall.RawConn) error {
 // timeout of models.WebhookTimeout, and the address rules at connect time unless allowPrivate.
 // tlsConfig may be nil (the system's roots).
 func NewClient(allowPrivate bool, tlsConfig *tls.Config) *http.Client {
-	dialer := &net.Dialer{Timeout: models.WebhookTimeout, KeepAlive: 30 * time.Second}
+	return NewClientResolving(allowPrivate, tlsConfig, nil)
+}
+
+// NewClientResolving is NewClient looking names up with resolver (nil: the system's). A name is
+// looked up at each connection and the address it gave is checked as it is dialled, so a name
+// that resolved to a public address when its endpoint was registered and to an inside one now
+// (DNS rebinding) is refused; tests inject a resolver to play that.
+func NewClientResolving(allowPrivate bool, tlsConfig *tls.Config, resolver *net.Resolver) *http.Client {
+	dialer := &net.Dialer{Timeout: models.WebhookTimeout, KeepAlive: 30 * time.Second, Resolver: resolver}
 	if !allowPrivate {
 		dialer.Control = checkDialled
 	}
