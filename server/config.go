@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,6 +69,9 @@ type Config struct {
 	// StaffMFA (ENTITLED_STAFF_MFA): required makes staff who sign in with a password add a
 	// second factor before anything else works.
 	StaffMFA models.StaffMFAPolicy
+	// PprofAddr (ENTITLED_PPROF_ADDR) serves Go's profiler (/debug/pprof/) on a loopback address
+	// of its own, apart from the API; "" (the default) serves none.
+	PprofAddr string
 }
 
 // Secret is a string that is never printed in full: logs and error messages show it masked.
@@ -198,6 +202,12 @@ func loadConfig(name string, args, env []string) (Config, []string, error) {
 	str("ENTITLED_MAIL_FROM", &c.MailFrom)
 	str("ENTITLED_LOG_FORMAT", &c.LogFormat)
 	str("ENTITLED_LOG_LEVEL", &c.LogLevel)
+	str("ENTITLED_PPROF_ADDR", &c.PprofAddr)
+	if c.PprofAddr != "" {
+		if ap, err := netip.ParseAddrPort(c.PprofAddr); err != nil || !ap.Addr().IsLoopback() {
+			errs = append(errs, fmt.Errorf("ENTITLED_PPROF_ADDR=%q: want a loopback address and port such as 127.0.0.1:6060 (the profiler is not for the network)", c.PprofAddr))
+		}
+	}
 	c.Secret = Secret(vars["ENTITLED_SECRET"])
 	c.SMTPURL = Secret(vars["ENTITLED_SMTP_URL"])
 	str("ENTITLED_OIDC_ISSUER", &c.OIDCIssuer)

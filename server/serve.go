@@ -260,6 +260,13 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	// The effective public URL (derived from the listen address unless ENTITLED_BASE_URL is set)
 	// and database (the file, or user@host/database: never a password).
 	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "database", cfg.databaseLabel(), "dialect", store.Dialect)

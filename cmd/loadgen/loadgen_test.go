@@ -157,3 +157,27 @@ func TestParseOptions(t *testing.T) {
 		}
 	}
 }
+
+// Each scenario's ratio is taken against the bare Gin run just before it, and the table shows
+// the median of the rounds with their spread: a machine that slows down in one round moves that
+// round's bare Gin run too, not the others'.
+func TestPairedTable_MedianOfRatiosAgainstTheRunBefore(t *testing.T) {
+	run := func(name string, rps float64, cpuPerReq time.Duration) result {
+		n := int(rps)
+		return result{Name: name, Requests: n, Elapsed: time.Second, ServerCPU: cpuPerReq * time.Duration(n)}
+	}
+	pairs := map[string][]pairedResult{"check": {
+		{bare: run("bare gin", 20000, 20*time.Microsecond), scenario: run("check", 10000, 60*time.Microsecond)}, // 0.5
+		{bare: run("bare gin", 10000, 20*time.Microsecond), scenario: run("check", 6000, 50*time.Microsecond)},  // 0.6: a slow round, both slow
+		{bare: run("bare gin", 20000, 20*time.Microsecond), scenario: run("check", 14000, 40*time.Microsecond)}, // 0.7
+	}}
+	table := formatPairedTable([]string{"check"}, pairs)
+	for _, want := range []string{"0.600 (0.500–0.700)", "50 µs", "20 µs", "0.400"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+	if got := median([]float64{3, 1, 2, 4}); got != 2 {
+		t.Errorf("median of 1..4 = %v, want the lower middle 2", got)
+	}
+}

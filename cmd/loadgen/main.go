@@ -63,6 +63,10 @@ type options struct {
 
 	// replicas is how many server processes share the PostgreSQL database (round-robin).
 	replicas int
+	// rounds is how many times each scenario runs, each time paired with a bare Gin run.
+	rounds int
+	// profileDir, if set, receives a CPU profile of the (first) server over each measured window.
+	profileDir string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +83,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "open loop: offer this many requests a second to every scenario, latency measured from each request's intended send time (0: closed loop)")
 	loads := fs.String("load", "", "open loop at these fractions of bare Gin's closed-loop capacity, measured first (e.g. 0.25,0.5,0.75)")
 	arrivals := fs.String("arrivals", "steady", "open loop: steady (evenly spaced) or poisson arrivals")
+	fs.StringVar(&o.profileDir, "profile", "", "write a CPU profile of the server over each scenario's measured window into this directory (<scenario>.pprof; read with go tool pprof)")
+	fs.IntVar(&o.rounds, "rounds", 1, "closed loop: run every scenario this many times, each right after a bare Gin run, and report the medians")
 	fs.IntVar(&o.replicas, "replicas", 1, "with --database-url: run this many server processes on the one database and spread requests over them round-robin")
 	list := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ","))
 	fs.IntVar(&o.seed.accounts, "accounts", 20, "accounts to seed (one order each)")
@@ -140,6 +146,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--duration must be positive and --warmup not negative")
 	case o.seed.accounts < 1 || o.seed.licensesPerAccount < 1 || o.seed.licensesPerAccount > 100 || o.seed.users < 1:
 		return o, errors.New("--accounts, --users and --licenses-per-account (at most 100) must be at least 1")
+	case o.rounds < 1 || o.rounds > 9:
+		return o, errors.New("--rounds must be 1 to 9")
 	case o.replicas < 1 || o.replicas > 16:
 		return o, errors.New("--replicas must be 1 to 16")
 	case o.replicas > 1 && o.databaseURL == "":
@@ -153,6 +161,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "seed-contracts" { // seedcontracts.go
 		return runSeedContracts(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "bare-gin" { // baregin.go: the ceiling, started by this program
+		return runBareGin(ctx, args[1:], stderr)
 	}
 	o, err := parseOptions(args, stderr)
 	if err != nil {
@@ -205,6 +216,14 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 		// The soak's webhook receivers listen on 127.0.0.1.
 		"ENTITLED_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+		if settings["ENTITLED_PPROF_ADDR"], err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+	}
 	dialect := "sqlite"
 	if o.databaseURL != "" {
 		dialect = "postgres"
@@ -244,6 +263,7 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 	if err != nil {
 		return nil, err
 	}
+	srv.pprofAddr = settings["ENTITLED_PPROF_ADDR"]
 	defer srv.stop()
 	defer func() {
 		if err != nil && !o.keep {
@@ -284,41 +304,47 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 		return rep, err
 	}
 
-	ginBase, stopGin, err := startBareGin()
+	bareGin, err := startBareGin(ctx, tmp)
 	if err != nil {
 		return nil, err
 	}
-	defer stopGin()
+	defer bareGin.stop()
 
 	fmt.Fprintf(stdout, "entitled loadgen: %s, %d connections, warm-up %s, measured %s per scenario; %d CPUs shared by client and servers; load average %s\n",
 		dialect, o.connections, o.warmup, o.duration, runtime.NumCPU(), loadAverage())
 	fmt.Fprintf(stdout, "seeded: %d accounts, %d licenses with contracts, %d users, %d memberships, %d fresh licenses for registration\n\n",
 		o.seed.accounts, len(d.licenses), len(d.users), len(d.members), len(d.pool))
 
-	base := measure(ctx, o, bareGinScenario(ginBase), nil, logf)
+	bare := func() result { return measure(ctx, o, bareGinScenario(bareGin.base), fleet{bareGin}, logf) }
 	scenarios := buildScenarios(d, seedAPI, logf)
 	if o.rate > 0 || len(o.loads) > 0 {
-		return nil, openLoopTables(ctx, o, servers, scenarios, ginBase, base, stdout, logf)
+		return nil, openLoopTables(ctx, o, servers, scenarios, bareGin.base, bare(), stdout, logf)
 	}
-	results := []result{base}
-	for _, name := range o.scenarios {
-		if ctx.Err() != nil {
-			break
+	// Each scenario runs right after a bare Gin run of its own, round after round, so that its
+	// ratio is taken against the machine as it was then: a shared machine's speed drifts.
+	var results []result
+	pairs := map[string][]pairedResult{}
+	for round := 1; round <= o.rounds; round++ {
+		for _, name := range o.scenarios {
+			if ctx.Err() != nil {
+				break
+			}
+			if s := servers.dead(); s != nil {
+				return nil, fmt.Errorf("a server died before %s; its log:\n%s", name, tail(s.logPath, 30))
+			}
+			b := bare()
+			r := measure(ctx, o, servers.roundRobin(scenarios[name]), servers, logf)
+			pairs[name] = append(pairs[name], pairedResult{bare: b, scenario: r})
+			b.Name = fmt.Sprintf("bare gin (before %s, round %d)", name, round)
+			r.Name = fmt.Sprintf("%s (round %d)", name, round)
+			results = append(results, b, r)
 		}
-		if s := servers.dead(); s != nil {
-			return nil, fmt.Errorf("a server died before %s; its log:\n%s", name, tail(s.logPath, 30))
-		}
-		results = append(results, measure(ctx, o, servers.roundRobin(scenarios[name]), servers, logf))
 	}
 
-	// Bare Gin again: the drift between its two rows shows how much else was using the machine.
-	if ctx.Err() == nil {
-		again := measure(ctx, o, bareGinScenario(ginBase), nil, logf)
-		again.Name = "bare gin (again)"
-		results = append(results, again)
+	fmt.Fprint(stdout, formatPairedTable(o.scenarios, pairs))
+	if o.rounds > 1 {
+		fmt.Fprintf(stdout, "\nevery run (× bare gin against the bare Gin run just before it):\n%s", formatRuns(results))
 	}
-
-	fmt.Fprint(stdout, formatTable(results, base.RPS()))
 	fmt.Fprintf(stdout, "load average at the end: %s\n", loadAverage())
 	for _, r := range results {
 		if len(r.FirstErrorLines) > 0 {
@@ -371,9 +397,18 @@ func measure(ctx context.Context, o options, s *scenario, servers fleet, logf fu
 	if r.Note, r.Skipped = s.warmedUp(ctx, warm, o.duration); r.Skipped != "" {
 		return r
 	}
+	var profiled <-chan error
+	if o.profileDir != "" && len(servers) > 0 && servers[0].pprofAddr != "" {
+		profiled = servers[0].cpuProfile(ctx, o.duration, filepath.Join(o.profileDir, profileName(s.name)))
+	}
 	cpu0 := servers.cpu()
 	m := runPhase(ctx, client, o.connections, o.duration, s.next, "measured", errs)
 	cpu1 := servers.cpu()
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			logf("%s: no CPU profile: %v", s.name, err)
+		}
+	}
 	for i := range cpu0 {
 		if cpu0[i] > 0 && cpu1[i] > 0 {
 			r.ServerCPU += cpu1[i] - cpu0[i]

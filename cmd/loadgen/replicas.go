@@ -30,6 +30,7 @@ func startReplicas(ctx context.Context, first *server, bin string, settings map[
 			s[k] = v
 		}
 		s["ENTITLED_ADDR"] = addr
+		delete(s, "ENTITLED_PPROF_ADDR") // the first server is the one profiled
 		srv, err := startServer(ctx, bin, serverEnv(s), addr, filepath.Join(dir, fmt.Sprintf("server-%d.log", i)))
 		if err != nil {
 			f[1:].stop()

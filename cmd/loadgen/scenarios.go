@@ -5,17 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // allScenarios are the scenarios in the order they run; bare gin always runs first.
-var allScenarios = []string{"check", "token", "introspect", "support", "login", "registration"}
+var allScenarios = []string{"check", "token", "introspect", "support", "statuslist", "jwks", "login", "registration"}
 
 // scenario is one kind of request, sent over and over by the closed-loop workers.
 type scenario struct {
@@ -184,6 +181,25 @@ func buildScenarios(d *dataset, a *api, logf func(string, ...any)) map[string]*s
 		return newRequest("GET", supportURLs[i], d.members[i].token, "", nil), true
 	}}
 
+	// statuslist: a service fetches the token status list its tokens point at (anonymous, cached
+	// by the server until the list changes).
+	var listURL string
+	out["statuslist"] = &scenario{name: "statuslist",
+		next: func() (*http.Request, bool) { return newRequest("GET", listURL, "", "", nil), true },
+		prepare: func(ctx context.Context) (string, error) {
+			u, err := statusListURL(ctx, d, a)
+			if err != nil {
+				return "", err
+			}
+			listURL = u
+			return "", nil
+		}}
+
+	// jwks: a service refreshes the signing keys it verifies tokens with.
+	out["jwks"] = &scenario{name: "jwks", next: func() (*http.Request, bool) {
+		return newRequest("GET", base+"/.well-known/jwks.json", "", "", nil), true
+	}}
+
 	// login: the seeded users log in (each success makes a session; argon2id makes it slow).
 	loginBodies := make([][]byte, len(d.users))
 	for i, u := range d.users {
@@ -226,31 +242,4 @@ func buildScenarios(d *dataset, a *api, logf func(string, ...any)) map[string]*s
 			return fmt.Sprintf("ordered %d more fresh licenses after the warm-up (%.0f/s) in %s", want-left, rate, time.Since(t0).Round(time.Millisecond)), nil
 		}}
 	return out
-}
-
-// startBareGin serves a small JSON object from a Gin engine with no middleware at all, on a
-// loopback port of this process: the ceiling the server's ratios are measured against.
-func startBareGin() (base string, stop func(), err error) {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.GET("/ping", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"status": "ok", "service": "bare-gin"})
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
-}
-
-func bareGinScenario(base string) *scenario {
-	return &scenario{name: "bare gin", next: func() (*http.Request, bool) {
-		return newRequest("GET", base+"/ping", "", "", nil), true
-	}}
 }

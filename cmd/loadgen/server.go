@@ -89,20 +89,26 @@ func runCLI(ctx context.Context, bin string, env []string, stdin string, args ..
 
 // server is the entitled process under test.
 type server struct {
-	cmd     *exec.Cmd
-	base    string // http://127.0.0.1:port
-	logPath string
-	exited  chan struct{}
-	waitErr error
+	cmd       *exec.Cmd
+	base      string // http://127.0.0.1:port
+	logPath   string
+	exited    chan struct{}
+	waitErr   error
+	pprofAddr string // ENTITLED_PPROF_ADDR, when --profile asked for it
 }
 
 // startServer starts "entitled serve" and waits until /readyz answers 200.
 func startServer(ctx context.Context, bin string, env []string, addr, logPath string) (*server, error) {
+	return startProcess(ctx, bin, []string{"serve"}, env, addr, logPath, "/readyz")
+}
+
+// startProcess starts bin with args, serving on addr, and waits until readyPath answers 200.
+func startProcess(ctx context.Context, bin string, args, env []string, addr, logPath, readyPath string) (*server, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttrs()
@@ -127,7 +133,7 @@ func startServer(ctx context.Context, bin string, env []string, addr, logPath st
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		if res, err := client.Get(s.base + "/readyz"); err == nil {
+		if res, err := client.Get(s.base + readyPath); err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -277,4 +283,41 @@ func freshDatabase(ctx context.Context, admin string) (string, func(), error) {
 		}
 	}
 	return fresh.String(), drop, nil
+}
+
+// cpuProfile fetches a CPU profile of the server over the next d into path, in the background;
+// the channel gets the outcome when it is written.
+func (s *server) cpuProfile(ctx context.Context, d time.Duration, path string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		secs := max(int(d.Round(time.Second)/time.Second), 1)
+		req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprofAddr, secs), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("the profiler answered %s", res.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, res.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return done
+}
+
+// profileName is a file name for a scenario's profile ("bare gin" has none: not our server).
+func profileName(scenario string) string {
+	return strings.NewReplacer(" ", "-", "/", "-").Replace(scenario) + ".pprof"
 }

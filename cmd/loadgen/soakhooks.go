@@ -83,23 +83,35 @@ func (h *soakHooks) close() {
 // statusListOp fetches the status list that a member's entitlement token points at, as a
 // service that checks revocation offline does when its copy is due.
 func statusListOp(ctx context.Context, d *dataset, a *api) (soakOp, error) {
+	list, err := statusListURL(ctx, d, a)
+	if err != nil {
+		return soakOp{}, err
+	}
+	return soakOp{"status list", 5, func(ctx context.Context, w *soakWorker) {
+		w.send("status list", newRequest("GET", list, "", "", nil).WithContext(ctx))
+	}}, nil
+}
+
+// statusListURL is the status list a member's entitlement token points at, on the server under
+// test.
+func statusListURL(ctx context.Context, d *dataset, a *api) (string, error) {
 	if len(d.members) == 0 {
-		return soakOp{}, errors.New("no member to take a token for")
+		return "", errors.New("no member to take a token for")
 	}
 	m := d.members[0]
 	var res struct {
 		Token string `json:"token"`
 	}
 	if _, err := a.call(ctx, "POST", "/v1/entitlements/token", m.token, map[string]string{"license_number": m.ln, "audience": tokenAudience}, &res); err != nil {
-		return soakOp{}, err
+		return "", err
 	}
 	parts := strings.Split(res.Token, ".")
 	if len(parts) != 3 {
-		return soakOp{}, fmt.Errorf("the token endpoint answered %q", res.Token)
+		return "", fmt.Errorf("the token endpoint answered %q", res.Token)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return soakOp{}, err
+		return "", err
 	}
 	var claims struct {
 		Status struct {
@@ -109,17 +121,14 @@ func statusListOp(ctx context.Context, d *dataset, a *api) (soakOp, error) {
 		} `json:"status"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.Status.StatusList.URI == "" {
-		return soakOp{}, fmt.Errorf("the token names no status list (%v)", err)
+		return "", fmt.Errorf("the token names no status list (%v)", err)
 	}
 	u, err := url.Parse(claims.Status.StatusList.URI)
 	if err != nil {
-		return soakOp{}, err
+		return "", err
 	}
 	// The list's path on the server under test (its issuer URL may name another host).
-	list := a.base + u.Path
-	return soakOp{"status list", 5, func(ctx context.Context, w *soakWorker) {
-		w.send("status list", newRequest("GET", list, "", "", nil).WithContext(ctx))
-	}}, nil
+	return a.base + u.Path, nil
 }
 
 // renewalRecordOp has renewal staff move contracts' renewal records between contacted and
