@@ -65,6 +65,8 @@ type options struct {
 	replicas int
 	// rounds is how many times each scenario runs, each time paired with a bare Gin run.
 	rounds int
+	// fanout, if set, is how many orders --fanout places while the check runs open-loop.
+	fanout int
 	// profileDir, if set, receives a CPU profile of the (first) server over each measured window.
 	profileDir string
 }
@@ -84,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	loads := fs.String("load", "", "open loop at these fractions of bare Gin's closed-loop capacity, measured first (e.g. 0.25,0.5,0.75)")
 	arrivals := fs.String("arrivals", "steady", "open loop: steady (evenly spaced) or poisson arrivals")
 	fs.StringVar(&o.profileDir, "profile", "", "write a CPU profile of the server over each scenario's measured window into this directory (<scenario>.pprof; read with go tool pprof)")
+	fs.IntVar(&o.fanout, "fanout", 0, "instead of the table: place this many orders, 8 at a time, each delivered to 4 local webhook receivers, while the check runs open-loop at --load (0.5 by default) of bare Gin's capacity; report the drain time and the check's latency")
 	fs.IntVar(&o.rounds, "rounds", 1, "closed loop: run every scenario this many times, each right after a bare Gin run, and report the medians")
 	fs.IntVar(&o.replicas, "replicas", 1, "with --database-url: run this many server processes on the one database and spread requests over them round-robin")
 	list := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ","))
@@ -317,6 +320,9 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 
 	bare := func() result { return measure(ctx, o, bareGinScenario(bareGin.base), fleet{bareGin}, logf) }
 	scenarios := buildScenarios(d, seedAPI, logf)
+	if o.fanout > 0 {
+		return nil, runFanout(ctx, o, servers, scenarios, d, seedAPI, bare(), stdout, logf)
+	}
 	if o.rate > 0 || len(o.loads) > 0 {
 		return nil, openLoopTables(ctx, o, servers, scenarios, bareGin.base, bare(), stdout, logf)
 	}
