@@ -79,15 +79,21 @@ func (h *api) listContracts(c *gin.Context) {
 	perr := models.ParsePipelineFilter(&f, c.Query("owner"), c.Query("stage"), callerEmail(c))
 	// ?format=csv: the same spreadsheet as /renewals', for the views a within list cannot show
 	// (lapsed, terminated, grace, future).
+	h.listOrExportContracts(c, f, ferr, perr)
+}
+
+// listOrExportContracts answers the contracts f selects as JSON a page at a time, or, with
+// ?format=csv or Accept: text/csv, every row as a spreadsheet. errs are the query's errors; a
+// format other than json or csv is one more.
+func (h *api) listOrExportContracts(c *gin.Context, f models.ContractFilter, errs ...error) {
 	format := strings.ToLower(c.Query("format"))
-	var merr error
 	if format != "" && format != "json" && format != "csv" {
 		var v models.Validation
 		v.Add("format", models.FieldInvalid, "must be json or csv")
-		merr = v.Err()
+		errs = append(errs, v.Err())
 	}
 	if format == "csv" || (format == "" && c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv") {
-		if err := validationOf(ferr, perr); err != nil {
+		if err := validationOf(errs...); err != nil {
 			fail(c, err)
 			return
 		}
@@ -96,7 +102,7 @@ func (h *api) listContracts(c *gin.Context) {
 	}
 	h.contractPage(c, func(p store.ContractPage) (*models.ContractList, error) {
 		return h.contracts.List(c.Request.Context(), f, p)
-	}, ferr, perr, merr)
+	}, errs...)
 }
 
 // callerEmail is the signed-in user's email ("" for an API key): what owner=me names.
@@ -117,29 +123,7 @@ func (h *api) listRenewals(c *gin.Context) {
 	f, lerr := models.ParseContractFilter("", c.Query("program"), "", c.Query("account_id"), c.Query("q"))
 	perr := models.ParsePipelineFilter(&f, c.Query("owner"), c.Query("stage"), callerEmail(c))
 	f.Within, f.HasWithin = within, true
-	var ferr error
-	format := strings.ToLower(c.Query("format"))
-	switch format {
-	case "", "json", "csv":
-	default:
-		var v models.Validation
-		v.Add("format", models.FieldInvalid, "must be json or csv")
-		ferr = v.Err()
-	}
-	if format == "" && c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv" {
-		format = "csv"
-	}
-	if format == "csv" {
-		if err := validationOf(werr, lerr, perr, ferr); err != nil {
-			fail(c, err)
-			return
-		}
-		h.exportContracts(c, f)
-		return
-	}
-	h.contractPage(c, func(p store.ContractPage) (*models.ContractList, error) {
-		return h.contracts.List(c.Request.Context(), f, p)
-	}, werr, lerr, perr, ferr)
+	h.listOrExportContracts(c, f, werr, lerr, perr)
 }
 
 // exportRenewals streams the CSV of what expires within days, unfiltered otherwise (the portal's

@@ -71,16 +71,9 @@ func (h *api) createWebhook(c *gin.Context) {
 }
 
 func (h *api) listWebhooks(c *gin.Context) {
-	p, ok := page(c)
-	if !ok {
-		return
-	}
-	es, next, err := h.webhooks.List(c.Request.Context(), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(es, toWebhookJSON), next))
+	listPage(c, func(p models.Page) ([]models.WebhookEndpoint, string, error) {
+		return h.webhooks.List(c.Request.Context(), p)
+	}, toWebhookJSON)
 }
 
 func (h *api) getWebhook(c *gin.Context) {
@@ -134,16 +127,9 @@ func (h *api) pingWebhook(c *gin.Context) {
 }
 
 func (h *api) listWebhookDeliveries(c *gin.Context) {
-	p, ok := page(c)
-	if !ok {
-		return
-	}
-	ds, next, err := h.webhooks.Deliveries(c.Request.Context(), c.Param("id"), p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, list(mapSlice(ds, toWebhookDeliveryJSON), next))
+	listPage(c, func(p models.Page) ([]models.WebhookDelivery, string, error) {
+		return h.webhooks.Deliveries(c.Request.Context(), c.Param("id"), p)
+	}, toWebhookDeliveryJSON)
 }
 
 func (h *api) retryWebhookDelivery(c *gin.Context) {

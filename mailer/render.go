@@ -108,28 +108,37 @@ func parseLetter(kind string) (letterTemplates, error) {
 	// missingkey=error: a template naming a field its message lacks fails instead of printing
 	// "<no value>" into a customer's letter.
 	text := texttemplate.New(path.Base(textFile)).Option("missingkey=error")
-	if shared, _ := fs.Glob(templates.FS, path.Join(sharedDir, "*"+textSuffix)); len(shared) > 0 {
-		if _, err := text.ParseFS(templates.FS, shared...); err != nil {
-			return lt, fmt.Errorf("mailer: parse shared text templates: %w", err)
-		}
-	}
-	if _, err := text.ParseFS(templates.FS, textFile); err != nil {
-		return lt, fmt.Errorf("mailer: letter %q: %w", kind, err)
+	if err := parseHalf(text, kind, textFile, textSuffix, "text"); err != nil {
+		return lt, err
 	}
 	if text.Lookup("subject") == nil {
 		return lt, fmt.Errorf("mailer: letter %q: %s does not define \"subject\"", kind, textFile)
 	}
 
 	html := htmltemplate.New(path.Base(htmlFile)).Option("missingkey=error")
-	if shared, _ := fs.Glob(templates.FS, path.Join(sharedDir, "*"+htmlSuffix)); len(shared) > 0 {
-		if _, err := html.ParseFS(templates.FS, shared...); err != nil {
-			return lt, fmt.Errorf("mailer: parse shared HTML templates: %w", err)
-		}
-	}
-	if _, err := html.ParseFS(templates.FS, htmlFile); err != nil {
-		return lt, fmt.Errorf("mailer: letter %q: %w", kind, err)
+	if err := parseHalf(html, kind, htmlFile, htmlSuffix, "HTML"); err != nil {
+		return lt, err
 	}
 	return letterTemplates{text: text, html: html}, nil
+}
+
+// fsParser is a text or an HTML template: either parses files of an fs.FS into itself.
+type fsParser[T any] interface {
+	ParseFS(fs.FS, ...string) (T, error)
+}
+
+// parseHalf parses into t, a text or an HTML template, the shared pieces of its half (the files
+// of sharedDir ending in suffix, what kind of templates they are) and then the letter's file.
+func parseHalf[T fsParser[T]](t T, kind, file, suffix, what string) error {
+	if shared, _ := fs.Glob(templates.FS, path.Join(sharedDir, "*"+suffix)); len(shared) > 0 {
+		if _, err := t.ParseFS(templates.FS, shared...); err != nil {
+			return fmt.Errorf("mailer: parse shared %s templates: %w", what, err)
+		}
+	}
+	if _, err := t.ParseFS(templates.FS, file); err != nil {
+		return fmt.Errorf("mailer: letter %q: %w", kind, err)
+	}
+	return nil
 }
 
 // messageIDHost is the host part of Message-IDs: the base URL's host name, so that receivers

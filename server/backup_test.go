@@ -5,14 +5,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"entitled/models/store"
-	"entitled/models/storetest"
 )
 
 // "entitled backup --to FILE" taken while a stream of orders is placed: the copy passes
@@ -142,10 +138,7 @@ func TestBackupWhileOrdersStream(t *testing.T) {
 // On PostgreSQL, "entitled backup" names pg_dump and fails without writing anything.
 func TestBackupOnPostgreSQLSaysUsePgDump(t *testing.T) {
 	t.Parallel()
-	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
-		t.Skip("PostgreSQL does not answer")
-	}
-	s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, store.Postgres), Secret: testSecret}
+	s := setup{DataDir: t.TempDir(), DatabaseURL: postgresURL(t), Secret: testSecret}
 	file := filepath.Join(t.TempDir(), "pg.backup")
 	p := startProcess(t, s, "backup", "--to", file)
 	if code := p.waitExit(time.Minute); code == 0 {

@@ -24,10 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"entitled/mailer/mailtest"
 	"entitled/models"
 	"entitled/models/store"
-	"entitled/models/storetest"
 	"github.com/entitled-dev/entitled/verify"
 )
 
@@ -143,20 +141,10 @@ func jwksKids(t *testing.T, p *process) []string {
 
 func TestFleetOfThreeSeesEveryChangeAtOnce(t *testing.T) {
 	t.Parallel()
-	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
-		t.Skip("PostgreSQL does not answer")
-	}
-	sink := mailtest.Start(t)
-	dbURL := storetest.URL(t, store.Postgres)
-	setups := make([]setup, 3)
-	for i := range setups {
-		setups[i] = setup{DataDir: t.TempDir(), DatabaseURL: dbURL, SMTPURL: sink.URL(), Secret: testSecret}
-	}
-	sA := setups[0]
-	replicaCLI(t, sA, "", "migrate", "up")
+	dbURL := postgresURL(t)
+	sink, setups := fleetSetups(t, 3, dbURL)
+	ordersKey := prepareFleetDB(t, setups[0])
 	db := openDB(t, dbURL)
-	replicaCLI(t, sA, replicaPassword+"\n", "staff", "add", "--email", "root@vendor.test", "--roles", "superadmin,ops", "--name", "Root")
-	ordersKey := strings.TrimSpace(replicaCLI(t, sA, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
 	replicas := startReplicas(t, setups...)
 	for i, p := range replicas {
 		t.Logf("replica %c on %s", 'A'+i, p.setup.Addr)
@@ -165,27 +153,7 @@ func TestFleetOfThreeSeesEveryChangeAtOnce(t *testing.T) {
 	a, b := replicas[0], replicas[1]
 
 	root := replicaLogin(t, a, "root@vendor.test")
-	proxy.api(t, "POST", "/v1/products", root, map[string]any{"sku": "FLEET-1", "name": "Fleet Product"}, nil, http.StatusCreated)
-	proxy.api(t, "POST", "/v1/products/FLEET-1/versions", root, map[string]any{"version": "1.0", "released_on": "2025-01-15", "phase": "full"}, nil, http.StatusCreated)
-	today := time.Now().UTC()
-	var placed struct {
-		Licenses []struct {
-			LicenseNumber string `json:"license_number"`
-		} `json:"licenses"`
-	}
-	proxy.api(t, "POST", "/v1/orders", ordersKey, map[string]any{
-		"order_ref":       "FLEET-1",
-		"account":         map[string]any{"name": "Fleet Account"},
-		"primary_contact": map[string]any{"name": "Pat Contact", "email": "buyer@fleet.test"},
-		"items": []map[string]any{{"sku": "FLEET-1", "quantity": 20, "kind": "perpetual",
-			"support": map[string]any{"program": "standard", "starts_on": today.AddDate(0, 0, -30).Format(time.DateOnly), "ends_on": today.AddDate(1, 0, 0).Format(time.DateOnly)}}},
-	}, &placed, http.StatusCreated)
-	if len(placed.Licenses) != 1 {
-		t.Fatalf("the order made %d licenses, want 1", len(placed.Licenses))
-	}
-	ln := placed.Licenses[0].LicenseNumber
-	admin := replicaSignUp(t, sink, a, b, "admin@fleet.test", "Fleet Admin")
-	proxy.api(t, "POST", "/v1/registrations", admin.session, map[string]any{"license_number": ln}, nil, http.StatusCreated)
+	ln, admin := proxy.licenseWithAdmin(t, sink, a, b, root, ordersKey, "Fleet", "fleet.test")
 
 	t.Run("a logout through one replica is refused by every replica", func(t *testing.T) {
 		session := replicaLogin(t, a, "root@vendor.test")
@@ -365,11 +333,7 @@ func TestFleetOfThreeSeesEveryChangeAtOnce(t *testing.T) {
 			t.Errorf("three passes queued %d notices, %d rows (%d distinct); want %d", queued, rows, distinct, len(notices.due))
 		}
 		waitLettersSettled(t, db)
-		for _, c := range notices.due {
-			if got := lettersWith(sink, c.ContactEmail, c.LicenseNumber); len(got) != 1 {
-				t.Errorf("contract %d: %d letters to %s, want 1", c.ContractID, len(got), c.ContactEmail)
-			}
-		}
+		checkNoticeLetters(t, sink, notices.due)
 		t.Logf("%d contracts due a notice → %d queued by three concurrent passes, %d rows", len(notices.due), queued, rows)
 	})
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,10 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"entitled/mailer/mailtest"
 	"entitled/models"
-	"entitled/models/store"
-	"entitled/models/storetest"
 )
 
 const (
@@ -41,26 +37,15 @@ func TestFleetReplicaKilledDuringABurstLosesNoEventOrLetter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a burst of 1,000 orders on three replicas")
 	}
-	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
-		t.Skip("PostgreSQL does not answer")
-	}
-	sink := mailtest.Start(t)
-	dbURL := storetest.URL(t, store.Postgres)
-	setups := make([]setup, 3)
+	dbURL := postgresURL(t)
+	sink, setups := fleetSetups(t, 3, dbURL)
 	for i := range setups {
-		setups[i] = setup{DataDir: t.TempDir(), DatabaseURL: dbURL, SMTPURL: sink.URL(), Secret: testSecret, Addr: freeAddr(t)}
+		setups[i].Addr = freeAddr(t) // fixed: a replica killed comes back on its address
 	}
 	mustCLI(t, setups[0], "", "migrate", "up")
-	const root, password = "root@vendor.test", "quartz-lantern-58-orbit"
-	mustCLI(t, setups[0], password+"\n", "staff", "add", "--email", root, "--roles", "superadmin")
-	key := strings.TrimSpace(mustCLI(t, setups[0], "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
 	db := openDB(t, dbURL)
+	key, _, sku := seedOrderSystem(t, setups[0], db)
 	today := models.DateOf(time.Now())
-	storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355)})
-	var sku string
-	if err := storetest.Gorm(t, db).Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
-		t.Fatal(err)
-	}
 
 	// start starts replica i and waits until it is healthy; it never fails the test itself, so
 	// that the killer goroutine may call it.
@@ -80,13 +65,8 @@ func TestFleetReplicaKilledDuringABurstLosesNoEventOrLetter(t *testing.T) {
 			t.Fatalf("replica %c: %v", 'A'+i, err)
 		}
 	}
-	token := login(t, replicas[0].URL(), root, password)
 	var received atomic.Int64
-	receivers := make([]*fanoutReceiver, fleetKillEndpoints)
-	for i := range receivers {
-		receivers[i] = newFanoutReceiver(t, &received)
-		registerHook(t, replicas[1].URL(), token, receivers[i].srv.URL+"/hooks", "*")
-	}
+	receivers := newFanoutReceivers(t, fleetKillEndpoints, replicas[1].URL(), &received)
 
 	// The burst. A client sends order i to replica i mod 3 and, when that replica does not answer
 	// (refused, reset, or a 5xx), to the next one, with the order's own Idempotency-Key.

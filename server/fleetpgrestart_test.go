@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"entitled/mailer/mailtest"
 )
 
 // fleetReadyBound is how soon after PostgreSQL accepts connections again every replica must say
@@ -31,36 +29,13 @@ func TestPostgreSQLRestartedUnderAFleetOfThree(t *testing.T) {
 		t.Skip("restarts a private PostgreSQL under three replicas")
 	}
 	pg := newPGCluster(t)
-	sink := mailtest.Start(t)
-	setups := make([]setup, 3)
-	for i := range setups {
-		setups[i] = setup{DataDir: t.TempDir(), DatabaseURL: pg.URL(), SMTPURL: sink.URL(), Secret: testSecret}
-	}
-	sA := setups[0]
-	replicaCLI(t, sA, "", "migrate", "up")
-	replicaCLI(t, sA, replicaPassword+"\n", "staff", "add", "--email", "root@vendor.test", "--roles", "superadmin,ops", "--name", "Root")
-	ordersKey := strings.TrimSpace(replicaCLI(t, sA, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
+	sink, setups := fleetSetups(t, 3, pg.URL())
+	ordersKey := prepareFleetDB(t, setups[0])
 	replicas := startReplicas(t, setups...)
 	proxy := newFleetProxy(t, replicas)
 	a, b := replicas[0], replicas[1]
 	root := replicaLogin(t, a, "root@vendor.test")
-	proxy.api(t, "POST", "/v1/products", root, map[string]any{"sku": "PGR-1", "name": "Restart Product"}, nil, http.StatusCreated)
-	proxy.api(t, "POST", "/v1/products/PGR-1/versions", root, map[string]any{"version": "1.0", "released_on": "2025-01-15", "phase": "full"}, nil, http.StatusCreated)
-	today := time.Now().UTC()
-	var placed struct {
-		Licenses []struct {
-			LicenseNumber string `json:"license_number"`
-		} `json:"licenses"`
-	}
-	proxy.api(t, "POST", "/v1/orders", ordersKey, map[string]any{
-		"order_ref": "PGR-1", "account": map[string]any{"name": "Restart Account"},
-		"primary_contact": map[string]any{"name": "Pat Contact", "email": "buyer@pgrestart.test"},
-		"items": []map[string]any{{"sku": "PGR-1", "quantity": 20, "kind": "perpetual",
-			"support": map[string]any{"program": "standard", "starts_on": today.AddDate(0, 0, -30).Format(time.DateOnly), "ends_on": today.AddDate(1, 0, 0).Format(time.DateOnly)}}},
-	}, &placed, http.StatusCreated)
-	ln := placed.Licenses[0].LicenseNumber
-	admin := replicaSignUp(t, sink, a, b, "admin@pgrestart.test", "Restart Admin")
-	proxy.api(t, "POST", "/v1/registrations", admin.session, map[string]any{"license_number": ln}, nil, http.StatusCreated)
+	ln, admin := proxy.licenseWithAdmin(t, sink, a, b, root, ordersKey, "Restart", "pgrestart.test")
 
 	// The load: check (support) and token requests, each to the next replica, 4 at a time.
 	type answer struct {

@@ -12,10 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"entitled/mailer/mailtest"
-	"entitled/models/store"
-	"entitled/models/storetest"
 )
 
 // leaderStop is how long the leader stays stopped: longer than River's leadership lease, so that
@@ -27,15 +23,8 @@ func TestLeaderStoppedForThirtySecondsHandsOverTheScheduledJobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops a replica for 30 s")
 	}
-	if !slices.Contains(storetest.Dialects(t), store.Postgres) {
-		t.Skip("PostgreSQL does not answer")
-	}
-	sink := mailtest.Start(t)
-	dbURL := storetest.URL(t, store.Postgres)
-	setups := make([]setup, 3)
-	for i := range setups {
-		setups[i] = setup{DataDir: t.TempDir(), DatabaseURL: dbURL, SMTPURL: sink.URL(), Secret: testSecret}
-	}
+	dbURL := postgresURL(t)
+	sink, setups := fleetSetups(t, 3, dbURL)
 	replicaCLI(t, setups[0], "", "migrate", "up")
 	db := openDB(t, dbURL)
 	notices := seedNoticeContracts(t, db)
@@ -113,18 +102,6 @@ func TestLeaderStoppedForThirtySecondsHandsOverTheScheduledJobs(t *testing.T) {
 		t.Errorf("%d notice rows, want %d", rows, len(notices.due))
 	}
 	waitLettersSettled(t, db)
-	var missing, doubled int
-	for _, c := range notices.due {
-		switch got := lettersWith(sink, c.ContactEmail, c.LicenseNumber); len(got) {
-		case 1:
-		case 0:
-			missing++
-		default:
-			doubled++
-		}
-	}
-	if missing+doubled > 0 {
-		t.Errorf("of %d notices, %d never reached the sink and %d reached it more than once", len(notices.due), missing, doubled)
-	}
+	checkNoticeLetters(t, sink, notices.due)
 	t.Logf("SIGSTOP of the leader for %v: handed over in %v; 1 sweep; %d notices, each delivered once", leaderStop, handover.Round(time.Millisecond), len(notices.due))
 }

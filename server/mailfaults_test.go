@@ -36,11 +36,7 @@ func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 		// this; it bounds a broken deadline, which would hold the workers for good.
 		limit := 30*time.Second + mailer.DefaultSMTPTimeout + deliveryTimeout
 		eventually(t, limit, "every letter's job to complete", func() bool {
-			var done int
-			if err := db.SQLDB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND state = 'completed'`).Scan(&done); err != nil {
-				t.Fatalf("count completed letters: %v", err)
-			}
-			return done == n
+			return count(t, db, `SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND state = 'completed'`) == n
 		})
 		waitQueueIdle(t, db) // room for a duplicate to show
 
@@ -53,10 +49,7 @@ func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
 			msg := got[0].Parse(t)
 			checkLetter(t, msg, to, id)
 		}
-		var retried int
-		if err := db.SQLDB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND attempt > 1`).Scan(&retried); err != nil {
-			t.Fatal(err)
-		}
+		retried := count(t, db, `SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND attempt > 1`)
 		hung := sink.Faults().Hung
 		if hung == 0 || retried == 0 {
 			t.Errorf("%d connections hung and %d letters retried: the hang was never met", hung, retried)

@@ -98,6 +98,25 @@ func registerHook(t *testing.T, base, token, url string, events ...string) (secr
 	return secret
 }
 
+// The superadmin of the webhook tests, who registers the endpoints.
+const hookAdmin, hookAdminPassword = "root@vendor.test", "quartz-lantern-58-orbit"
+
+// seedOrderSystem prepares the migrated database of s, open as db, for orders whose events go to
+// webhooks: it adds hookAdmin and the order system's API key, and seeds a contract current for a
+// year, whose account and product new orders can name. It returns the key, the contract and its
+// product's SKU.
+func seedOrderSystem(t *testing.T, s setup, db *store.Store) (key string, seeded storetest.Seeded, sku string) {
+	t.Helper()
+	mustCLI(t, s, hookAdminPassword+"\n", "staff", "add", "--email", hookAdmin, "--roles", "superadmin")
+	key = strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
+	today := models.DateOf(time.Now())
+	seeded = storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355)})
+	if err := storetest.Gorm(t, db).Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
+		t.Fatal(err)
+	}
+	return key, seeded, sku
+}
+
 // hookJobsBusySQL counts the delivery jobs not yet completed: once it is 0 no attempt is under
 // way or due, so a duplicate, which only an attempt makes, has arrived by then.
 const hookJobsBusySQL = `SELECT count(*) FROM river_job WHERE kind = 'webhook_delivery' AND state <> 'completed'`
@@ -113,15 +132,8 @@ const hookJobsBusySQL = `SELECT count(*) FROM river_job WHERE kind = 'webhook_de
 //     webhook-id, by which a consumer recognises the repeat of what it may have taken.
 func TestWebhookEventCommittedBeforeASIGKILLIsDeliveredOnceAfterTheRestart(t *testing.T) {
 	eachFailpoint(t, []string{"order.after_commit", "delivery.in_flight"}, func(t *testing.T, step string, s setup, _ *mailtest.Sink, db *store.Store) {
-		const root, password = "root@vendor.test", "quartz-lantern-58-orbit"
-		mustCLI(t, s, password+"\n", "staff", "add", "--email", root, "--roles", "superadmin")
-		key := strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
+		key, seeded, sku := seedOrderSystem(t, s, db)
 		today := models.DateOf(time.Now())
-		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355)})
-		var sku string
-		if err := storetest.Gorm(t, db).Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
-			t.Fatal(err)
-		}
 
 		// Both receivers hold whatever comes before the kill: even a delivery the first process
 		// managed to start is then not one the receivers answered.
@@ -132,7 +144,7 @@ func TestWebhookEventCommittedBeforeASIGKILLIsDeliveredOnceAfterTheRestart(t *te
 		} else {
 			first = startHookServer(t, binary, s)
 		}
-		token := login(t, first.URL(), root, password)
+		token := login(t, first.URL(), hookAdmin, hookAdminPassword)
 		secrets := map[*hookReceiver]string{}
 		for _, r := range receivers {
 			secrets[r] = registerHook(t, first.URL(), token, r.srv.URL+"/hooks", models.EventOrderCreated)

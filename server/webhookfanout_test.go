@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,6 +70,19 @@ func newFanoutReceiver(t *testing.T, total *atomic.Int64) *fanoutReceiver {
 	return r
 }
 
+// newFanoutReceivers starts n receivers counting into total, and registers each for every event
+// through the API at base, as hookAdmin.
+func newFanoutReceivers(t *testing.T, n int, base string, total *atomic.Int64) []*fanoutReceiver {
+	t.Helper()
+	token := login(t, base, hookAdmin, hookAdminPassword)
+	receivers := make([]*fanoutReceiver, n)
+	for i := range receivers {
+		receivers[i] = newFanoutReceiver(t, total)
+		registerHook(t, base, token, receivers[i].srv.URL+"/hooks", "*")
+	}
+	return receivers
+}
+
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -94,25 +106,11 @@ func TestWebhookFanout(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: testSecret}
 		mustCLI(t, s, "", "migrate", "up")
-		const root, password = "root@vendor.test", "quartz-lantern-58-orbit"
-		mustCLI(t, s, password+"\n", "staff", "add", "--email", root, "--roles", "superadmin")
-		key := strings.TrimSpace(mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write"))
-		db := openDB(t, s.DatabaseURL)
-		today := models.DateOf(time.Now())
-		seeded := storetest.SeedContract(t, db, storetest.Contract{StartsOn: today.AddDays(-10), EndsOn: today.AddDays(355)})
-		var sku string
-		if err := storetest.Gorm(t, db).Raw(`SELECT sku FROM products`).Scan(&sku).Error; err != nil {
-			t.Fatal(err)
-		}
+		key, seeded, sku := seedOrderSystem(t, s, openDB(t, s.DatabaseURL))
 
 		srv := startHookServer(t, bin, s, "ENTITLED_JOB_POLL_INTERVAL="+poll, "ENTITLED_DB_MAX_CONNS=0")
-		token := login(t, srv.URL(), root, password)
 		var received atomic.Int64
-		receivers := make([]*fanoutReceiver, fanoutEndpoints)
-		for i := range receivers {
-			receivers[i] = newFanoutReceiver(t, &received)
-			registerHook(t, srv.URL(), token, receivers[i].srv.URL+"/hooks", "*")
-		}
+		receivers := newFanoutReceivers(t, fanoutEndpoints, srv.URL(), &received)
 
 		burst := runFanout(t, srv, key, seeded.AccountID, sku, "BURST", fanoutChanges, fanoutClients, 0, receivers, &received)
 		t.Logf("%s, poll %s, burst: %s", d, poll, burst)

@@ -77,7 +77,13 @@ func noticesSent(tx *gorm.DB, contractID int64) ([]models.NoticeSent, error) {
 }
 
 // Get shows one contract. Errors: not_found.
-func (s *Contracts) Get(ctx context.Context, id string) (_ *models.ContractView, err error) {
+func (s *Contracts) Get(ctx context.Context, id string) (*models.ContractView, error) {
+	return s.readContract(ctx, id, loadContractView)
+}
+
+// readContract reads the contract id names with load. Errors: not_found (also for an id that
+// is not a number).
+func (s *Contracts) readContract(ctx context.Context, id string, load func(db *gorm.DB, n int64) (*models.ContractView, error)) (_ *models.ContractView, err error) {
 	defer wrapErr(&err, "read a contract")
 	n, err := parseContractID(id)
 	if err != nil {
@@ -85,7 +91,7 @@ func (s *Contracts) Get(ctx context.Context, id string) (_ *models.ContractView,
 	}
 	var v *models.ContractView
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		v, err = loadContractView(db, n)
+		v, err = load(db, n)
 		return err
 	})
 	return v, err

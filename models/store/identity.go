@@ -105,9 +105,10 @@ func issueToken(tx *gorm.DB, now time.Time, userID int64, purpose string, ttl ti
 	return tok, err
 }
 
-// useToken consumes a single-use token: it must exist, be of the purpose, unused and unexpired.
-// The conditional update makes two concurrent uses of one token succeed once.
-func useToken(tx *gorm.DB, now time.Time, token, purpose string) (*userToken, error) {
+// useToken consumes a single-use token and loads its user into u: it must exist, be of the
+// purpose, unused and unexpired. The conditional update makes two concurrent uses of one token
+// succeed once.
+func useToken(tx *gorm.DB, now time.Time, token, purpose string, u *models.User) (*userToken, error) {
 	bad := models.Errorf(models.CodeInvalidToken, "the link is invalid, has expired or was used already; ask for a new one")
 	if token == "" || len(token) > 128 {
 		return nil, bad
@@ -127,7 +128,7 @@ func useToken(tx *gorm.DB, now time.Time, token, purpose string) (*userToken, er
 	if res.RowsAffected == 0 {
 		return nil, bad
 	}
-	return &t, nil
+	return &t, tx.Take(u, t.UserID).Error
 }
 
 // voidTokens marks every unused token of the purpose of the user used.
@@ -179,11 +180,8 @@ func (s *Identity) Verify(ctx context.Context, token string, a models.Actor) (_ 
 	var u models.User
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
-		t, err := useToken(tx, now, token, purposeVerifyEmail)
+		t, err := useToken(tx, now, token, purposeVerifyEmail, &u)
 		if err != nil {
-			return err
-		}
-		if err := tx.Take(&u, t.UserID).Error; err != nil {
 			return err
 		}
 		if u.EmailVerifiedAt == nil {
@@ -379,11 +377,7 @@ func (s *Identity) ResetPassword(ctx context.Context, token, password string, a 
 	var u models.User
 	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
-		t, err := useToken(tx, now, token, purposeResetPassword)
-		if err != nil {
-			return err
-		}
-		if err := tx.Take(&u, t.UserID).Error; err != nil {
+		if _, err := useToken(tx, now, token, purposeResetPassword, &u); err != nil {
 			return err
 		}
 		u.PasswordHash, u.UpdatedAt = hash, now

@@ -135,20 +135,17 @@ func loadNotes(db *gorm.DB, contractID int64) ([]models.ContractNote, error) {
 
 // Detail shows one contract with its renewal record and its notes (GET /contracts/{id}).
 // Errors: not_found.
-func (s *Contracts) Detail(ctx context.Context, id string) (_ *models.ContractView, err error) {
-	defer wrapErr(&err, "read a contract")
-	n, err := parseContractID(id)
+func (s *Contracts) Detail(ctx context.Context, id string) (*models.ContractView, error) {
+	return s.readContract(ctx, id, loadContractDetail)
+}
+
+// loadContractDetail loads a contract's view with its notes.
+func loadContractDetail(db *gorm.DB, contractID int64) (*models.ContractView, error) {
+	v, err := loadContractView(db, contractID)
 	if err != nil {
 		return nil, err
 	}
-	var v *models.ContractView
-	err = s.store.read(ctx, func(db *gorm.DB) error {
-		if v, err = loadContractView(db, n); err != nil {
-			return err
-		}
-		v.Notes, err = loadNotes(db, n)
-		return err
-	})
+	v.Notes, err = loadNotes(db, contractID)
 	return v, err
 }
 
@@ -257,10 +254,7 @@ func (s *Contracts) PatchRenewal(ctx context.Context, id string, p models.Renewa
 		if err := applyPatch(tx, &cur.Contract, p, ownerID, a, today, now, false); err != nil {
 			return err
 		}
-		if out, err = loadContractView(tx, n); err != nil {
-			return err
-		}
-		out.Notes, err = loadNotes(tx, n)
+		out, err = loadContractDetail(tx, n)
 		return err
 	})
 	return out, err

@@ -280,12 +280,18 @@ func (s *Webhooks) List(ctx context.Context, page models.Page) (_ []models.Webho
 	if err := q.Order("id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
 		return nil, "", err
 	}
-	rows, next := trimPage(rows, page.Limit, func(r webhookEndpointRow) int64 { return r.ID })
-	out := make([]models.WebhookEndpoint, len(rows))
-	for i := range rows {
-		out[i] = rows[i].model()
-	}
+	out, next := modelPage(rows, page.Limit, func(r webhookEndpointRow) int64 { return r.ID }, (*webhookEndpointRow).model)
 	return out, next, nil
+}
+
+// modelPage cuts rows fetched with Limit+1 to the page, as trimPage does, and makes them models.
+func modelPage[R, M any](rows []R, limit int, id func(R) int64, model func(*R) M) ([]M, string) {
+	rows, next := trimPage(rows, limit, id)
+	out := make([]M, len(rows))
+	for i := range rows {
+		out[i] = model(&rows[i])
+	}
+	return out, next
 }
 
 // Get reads one endpoint. Errors: not_found.
@@ -449,11 +455,7 @@ func (s *Webhooks) Deliveries(ctx context.Context, id string, page models.Page) 
 	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
 		return nil, "", err
 	}
-	rows, next := trimPage(rows, page.Limit, func(r webhookDeliveryRow) int64 { return r.ID })
-	out := make([]models.WebhookDelivery, len(rows))
-	for i := range rows {
-		out[i] = rows[i].model()
-	}
+	out, next := modelPage(rows, page.Limit, func(r webhookDeliveryRow) int64 { return r.ID }, (*webhookDeliveryRow).model)
 	return out, next, nil
 }
 
