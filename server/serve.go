@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -145,6 +146,7 @@ func cmdServe(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("starting entitled", cfg.logAttrs()...)
+	tuneGC(env, log)
 
 	store, err := openStore(ctx, cfg, log, true)
 	if err != nil {
@@ -330,4 +332,22 @@ func riverClientID() string {
 		host = host[:48]
 	}
 	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("2006_01_02T15_04_05_000000"))
+}
+
+// serveGCPercent is the garbage collector's target in the server unless GOGC says otherwise.
+// A request leaves almost nothing behind (the live heap stays under 10 MiB under load), so
+// collecting when the heap has grown by 4× the live heap rather than Go's 1× costs some tens of
+// MiB and spends about a quarter of the CPU on marking (measured: README, "Hot paths").
+const serveGCPercent = 400
+
+// tuneGC sets serveGCPercent, unless the operator set GOGC (or GOMEMLIMIT, which they would
+// have sized for Go's default).
+func tuneGC(env []string, log *slog.Logger) {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			return
+		}
+	}
+	debug.SetGCPercent(serveGCPercent)
+	log.Debug("garbage collector target set", "gogc", serveGCPercent)
 }
