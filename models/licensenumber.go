@@ -92,7 +92,10 @@ func formatLicenseNumber(vals []byte) string {
 // hyphens and the "LN" prefix, I and L read as 1, O as 0 (Crockford's decoding). It returns the
 // canonical form, or invalid_license_number when the shape or the check character is wrong.
 func ParseLicenseNumber(s string) (string, error) {
-	bad := Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: a License Number has the form LN-XXXX-XXXX-XXXX-XXXX, four groups of four letters and digits (copy it from the order confirmation); check for a mistyped character", Clip(s, 40))
+	// Built only when it is refused: every entitlement check parses a License Number (twice).
+	bad := func() error {
+		return Errorf(CodeInvalidLicenseNumber, "%q is not a valid License Number: a License Number has the form LN-XXXX-XXXX-XXXX-XXXX, four groups of four letters and digits (copy it from the order confirmation); check for a mistyped character", Clip(s, 40))
+	}
 	// ASCII upper-casing only: strings.ToUpper would read a look-alike from another script (the
 	// dotless ı, the long ſ) as a Latin letter and accept it. Found by FuzzLicenseNumber.
 	t := strings.Map(func(r rune) rune {
@@ -107,13 +110,13 @@ func ParseLicenseNumber(s string) (string, error) {
 		t = t[2:]
 	}
 	if len(t) != lnChars {
-		return "", bad
+		return "", bad()
 	}
 	vals := make([]byte, lnChars)
 	for i := 0; i < lnChars; i++ {
 		v, ok := crockfordValue(t[i])
 		if !ok {
-			return "", bad
+			return "", bad()
 		}
 		vals[i] = v
 	}
@@ -122,7 +125,7 @@ func ParseLicenseNumber(s string) (string, error) {
 		sum ^= gfMul(lnWeight(i), v)
 	}
 	if sum != 0 {
-		return "", bad
+		return "", bad()
 	}
 	return formatLicenseNumber(vals), nil
 }
