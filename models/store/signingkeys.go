@@ -819,12 +819,32 @@ func (k *Keyring) signerFor(ctx context.Context, purpose string) (signer, error)
 }
 
 // sign makes a compact JWS of the claims: alg EdDSA, the typ, the key's kid.
+// It is RFC 7515's compact serialization written out rather than golang-jwt's SignedString, which
+// encodes the same header from a map for every token: on the token endpoint everything but the
+// Ed25519 signature is overhead (issue #24). The bytes are the ones golang-jwt makes (its header
+// map marshals with its keys sorted: alg, kid, typ), and golang-jwt parses them in verify.
 func (sg signer) sign(typ string, claims jwt.Claims) (string, string, error) {
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	t.Header["typ"] = typ
-	t.Header["kid"] = sg.kid
-	signed, err := t.SignedString(sg.key)
-	return signed, sg.kid, err
+	header, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{jwt.SigningMethodEdDSA.Alg(), sg.kid, typ})
+	if err != nil {
+		return "", "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", "", err
+	}
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, enc.EncodedLen(len(header))+enc.EncodedLen(len(payload))+enc.EncodedLen(ed25519.SignatureSize)+2)
+	buf = enc.AppendEncode(buf, header)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	sig := ed25519.Sign(sg.key, buf)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), sg.kid, nil
 }
 
 // PublicKeys is the published keys of one purpose as a verify.KeySource: what the server's own
