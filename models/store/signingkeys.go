@@ -776,14 +776,24 @@ func (k *Keyring) current(ctx context.Context) (*keySnapshot, error) {
 	return k.snap.Load(), nil
 }
 
-// JWKS is the JWK Set of the published keys, rendered, with its ETag. It is strictly fresh: it
-// first compares the keys in the database with the ring's (one small query; JWKS is fetched
-// rarely), so that the answer after `entitled keys rotate` returns has the new key on every
-// replica, whether or not the change notice has arrived yet.
+// JWKS is the JWK Set of the published keys, rendered, with its ETag. It is strictly fresh: the
+// answer after `entitled keys rotate` returns has the new key on every replica, whether or not
+// the change notice has arrived yet.
 func (k *Keyring) JWKS(ctx context.Context) (_ []byte, _ string, err error) {
 	defer wrapErr(&err, "publish the JWKS")
-	if err := k.syncKeys(ctx); err != nil {
-		k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
+	// On SQLite a strict data_version check (about 2 µs) says whether anything was committed
+	// elsewhere since the keys were last compared, and only then is the query needed. On
+	// PostgreSQL another replica's rotation reaches this one by a notice that may lag its commit,
+	// so every answer compares.
+	sync := true
+	if k.store.Dialect == SQLite && k.store.ChangesConnected() {
+		k.store.checkDataVersion(true)
+		sync = k.store.ChangeCount() != k.seen.Load()
+	}
+	if sync {
+		if err := k.syncKeys(ctx); err != nil {
+			k.log.Warn("signing keys: reload failed; keeping the keys held", "error", err)
+		}
 	}
 	s, err := k.current(ctx)
 	if err != nil {
