@@ -434,10 +434,8 @@ func keysFingerprint(keys []models.SigningKey) string {
 // and states), and a reload only when they differ from the ring's.
 func (k *Keyring) syncKeys(ctx context.Context) error {
 	seen := k.store.ChangeCount()
-	var rows []models.SigningKey
-	if err := k.store.read(ctx, func(db *gorm.DB) error {
-		return db.Model(&models.SigningKey{}).Select("id", "state").Where("state <> ?", models.KeyRetired).Order("id").Find(&rows).Error
-	}); err != nil {
+	rows, err := k.publishedStates(ctx)
+	if err != nil {
 		return err
 	}
 	fp := keysFingerprint(rows)
@@ -456,6 +454,26 @@ func (k *Keyring) syncKeys(ctx context.Context) error {
 	}
 	k.seen.Store(seen)
 	return nil
+}
+
+// publishedStates reads the id and state of every key that is not retired, oldest first: on
+// PostgreSQL every JWKS answer asks this, so it is plain database/sql (pgx caches the prepared
+// statement), not GORM's statement building and reflection.
+func (k *Keyring) publishedStates(ctx context.Context) ([]models.SigningKey, error) {
+	rows, err := k.store.sqlDB.QueryContext(ctx, "SELECT id, state FROM signing_keys WHERE state <> '"+models.KeyRetired+"' ORDER BY id")
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []models.SigningKey
+	for rows.Next() {
+		var key models.SigningKey
+		if err := rows.Scan(&key.ID, &key.State); err != nil {
+			return nil, err
+		}
+		out = append(out, key)
+	}
+	return out, translate(rows.Err())
 }
 
 // publishedKeys reads every key that is not retired, oldest first.
