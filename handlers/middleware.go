@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -42,10 +43,25 @@ func withRequestID(base *slog.Logger) gin.HandlerFunc {
 			id = hex.EncodeToString(b)
 		}
 		c.Set(ctxRequestID, id)
-		c.Set(ctxLogger, base.With("request_id", id))
+		c.Set(ctxLogger, &requestLogger{base: base, id: id})
 		c.Header("X-Request-Id", id)
 		c.Next()
 	}
+}
+
+// requestLogger is a request's logger, made with its request id only when something is logged at
+// a level that is enabled: most requests to the hot paths log nothing, and slog's With formats
+// its attribute up front.
+type requestLogger struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	l    *slog.Logger
+}
+
+func (r *requestLogger) logger() *slog.Logger {
+	r.once.Do(func() { r.l = r.base.With("request_id", r.id) })
+	return r.l
 }
 
 func saneRequestID(id string) bool {
@@ -81,7 +97,11 @@ func accessLog() gin.HandlerFunc {
 		if quietRoutes[route] && c.Writer.Status() < 400 {
 			level = slog.LevelDebug
 		}
-		logger(c).Log(c.Request.Context(), level, "http request",
+		l, ok := loggerAt(c, level)
+		if !ok {
+			return // a hot path's success at Info: nothing to write, nothing to format
+		}
+		l.Log(c.Request.Context(), level, "http request",
 			"method", c.Request.Method,
 			"route", route,
 			"path", c.Request.URL.Path,

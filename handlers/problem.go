@@ -167,7 +167,22 @@ func (r problemRender) WriteContentType(w http.ResponseWriter) {
 // logger is the request's logger (set by the access-log middleware), or the default.
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(ctxLogger); ok {
-		return l.(*slog.Logger)
+		return l.(*requestLogger).logger()
 	}
 	return slog.Default()
+}
+
+// loggerAt is the request's logger when it writes at level; ok is false, and nothing is made,
+// when it does not.
+func loggerAt(c *gin.Context, level slog.Level) (_ *slog.Logger, ok bool) {
+	v, found := c.Get(ctxLogger)
+	if !found {
+		l := slog.Default()
+		return l, l.Enabled(c.Request.Context(), level)
+	}
+	r := v.(*requestLogger)
+	if !r.base.Enabled(c.Request.Context(), level) {
+		return nil, false
+	}
+	return r.logger(), true
 }
