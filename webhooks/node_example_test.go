@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,12 +18,7 @@ import (
 
 	"entitled/internal/nodetest"
 
-	"github.com/riverqueue/river"
-
-	"entitled/mailer"
 	"entitled/models"
-	dbstore "entitled/models/store"
-	"entitled/models/storetest"
 	"entitled/webhooks"
 )
 
@@ -123,15 +117,7 @@ func (c *nodeConsumer) next(wait time.Duration) map[string]any {
 // when the same webhook-id comes again; it refuses a tampered body and a wrong secret's signature.
 func TestNodeConsumerExample_VerifiesDedupsAndRefusesTampering(t *testing.T) {
 	ctx := context.Background()
-	store := storetest.Open(t, dbstore.SQLite, nil)
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := dbstore.NewWebhooks(store, mailer.NewOutbox(jobs, nil), "test secret for webhooks", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqliteWebhooks(t, true)
 	// The consumer needs the secret before it listens, and the endpoint its URL: register the
 	// endpoint first, then point it at the consumer.
 	ep, sec, err := svc.Create(ctx, models.WebhookInput{URL: "http://127.0.0.1:1/", Events: []string{"*"}}, models.SystemActor("test"))

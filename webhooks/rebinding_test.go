@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,13 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
 	"golang.org/x/net/dns/dnsmessage"
 
-	"entitled/mailer"
 	"entitled/models"
-	dbstore "entitled/models/store"
-	"entitled/models/storetest"
 	"entitled/webhooks"
 )
 
@@ -109,15 +104,7 @@ func TestAttacks_WebhookDNSRebinding(t *testing.T) {
 	// example.com is a name httptest's certificate is for, so TLS succeeds once a connection is made.
 	target := "https://example.com:" + u.Port() + "/hook"
 
-	store := storetest.Open(t, dbstore.SQLite, nil)
-	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := dbstore.NewWebhooks(store, mailer.NewOutbox(jobs, nil), "test secret for webhooks", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqliteWebhooks(t, false)
 	svc.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return resolver.LookupNetIP(ctx, "ip4", host)
 	}

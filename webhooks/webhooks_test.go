@@ -439,6 +439,21 @@ func newService(t *testing.T, d dbstore.Dialect) service {
 	return service{store, jobs, outbox, svc}
 }
 
+// sqliteWebhooks is the webhook service on a fresh SQLite store, its letters queued for no worker.
+func sqliteWebhooks(t *testing.T, allowPrivate bool) *dbstore.Webhooks {
+	t.Helper()
+	store := storetest.Open(t, dbstore.SQLite, nil)
+	jobs, err := river.NewClient(store.RiverDriver(), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := dbstore.NewWebhooks(store, mailer.NewOutbox(jobs, nil), "test secret for webhooks", allowPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // retryJob is the job a manual retry of the delivery inserted (the newest of it), as River would
 // hand it to the worker.
 func retryJob(t *testing.T, jobs *river.Client[*sql.Tx], deliveryID int64) *river.Job[dbstore.WebhookDeliveryArgs] {
