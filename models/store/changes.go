@@ -273,7 +273,8 @@ var listenerProbe = 30 * time.Second
 
 // dataVersionReuse is how recent a data_version check must have started for a non-strict
 // caller to rely on it: a lookup later in the same request as the principal lookup that checked.
-// (PRAGMA data_version opens a read transaction: about 2 µs with modernc.org/sqlite run on its driver connection, BenchmarkCheckDataVersion.)
+// (PRAGMA data_version opens a read transaction: about 2 µs with modernc.org/sqlite, run on its
+// driver connection; BenchmarkCheckDataVersion.)
 const dataVersionReuse = time.Millisecond
 
 // checkDataVersion (SQLite) asks the data_version connection whether another connection
@@ -358,7 +359,8 @@ func notifyInTx(tx *gorm.DB, flag *atomic.Bool) error {
 }
 
 // queryDataVersion runs PRAGMA data_version on the held connection. The caller holds dvMu.
-// (It opens a read transaction, which waits on no lock in WAL mode: no timeout is needed.)
+// (It opens a read transaction: in WAL mode a reader waits for no writer, and the connection's
+// busy timeout bounds the rest, so it takes no context of its own.)
 func (f *changeFeed) queryDataVersion() (v int64, err error) {
 	err = f.dvConn.Raw(func(any) error {
 		rows, err := f.dvStmt.QueryContext(context.Background(), nil)
