@@ -348,9 +348,7 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) (_ *soakR
 	}
 
 	fmt.Fprint(stdout, formatPairedTable(o.scenarios, pairs))
-	if o.rounds > 1 {
-		fmt.Fprintf(stdout, "\nevery run (× bare gin against the bare Gin run just before it):\n%s", formatRuns(results))
-	}
+	fmt.Fprintf(stdout, "\nevery run (× bare gin against the bare Gin run just before it), with the server's RSS:\n%s", formatRuns(results))
 	fmt.Fprintf(stdout, "load average at the end: %s\n", loadAverage())
 	for _, r := range results {
 		if len(r.FirstErrorLines) > 0 {
