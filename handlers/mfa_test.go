@@ -112,7 +112,7 @@ func TestTOTP_EnrolConfirm_ThenSignInTakesASecondStep(t *testing.T) {
 			t.Fatalf("login with a factor answered %s, want mfa_required with an mfa_token and methods [totp recovery_code]", r)
 		}
 		// The code that confirmed was used already.
-		want(t, a.loginMFA(t, r.str("mfa_token"), totpCode(t, secret, a.clock.Now())), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, r.str("mfa_token"), totpCode(t, secret, a.clock.Now())), http.StatusUnauthorized, "invalid_mfa_code") // the contract's code, spelled out
 		a.clock.Advance(30 * time.Second)
 		ok := a.loginMFA(t, r.str("mfa_token"), totpCode(t, secret, a.clock.Now()))
 		want(t, ok, http.StatusOK)
@@ -137,17 +137,17 @@ func TestTOTP_ACodeCountsOnceAndOneStepEitherSide(t *testing.T) {
 		now := a.clock.Now()
 
 		// Two steps old: refused.
-		want(t, a.loginMFA(t, a.mfaStep(t, u), totpCode(t, secret, now.Add(-60*time.Second))), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), totpCode(t, secret, now.Add(-60*time.Second))), http.StatusUnauthorized, models.CodeInvalidMFACode)
 		// One step old: accepted (clock drift) ...
 		old := totpCode(t, secret, now.Add(-30*time.Second))
 		want(t, a.loginMFA(t, a.mfaStep(t, u), old), http.StatusOK)
 		// ... once: a replay of it, or of any code of an earlier step, is refused.
-		want(t, a.loginMFA(t, a.mfaStep(t, u), old), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), old), http.StatusUnauthorized, models.CodeInvalidMFACode)
 		// One step ahead: accepted, and then the current step is behind it.
 		want(t, a.loginMFA(t, a.mfaStep(t, u), totpCode(t, secret, now.Add(30*time.Second))), http.StatusOK)
-		want(t, a.loginMFA(t, a.mfaStep(t, u), totpCode(t, secret, now)), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), totpCode(t, secret, now)), http.StatusUnauthorized, models.CodeInvalidMFACode)
 		// Not a code at all.
-		want(t, a.loginMFA(t, a.mfaStep(t, u), "12345"), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), "12345"), http.StatusUnauthorized, models.CodeInvalidMFACode)
 		want(t, a.loginMFA(t, a.mfaStep(t, u), ""), http.StatusBadRequest, models.CodeValidation)
 	})
 }
@@ -161,12 +161,12 @@ func TestRecoveryCodes_EachSignsInOnce(t *testing.T) {
 		ok := a.loginMFA(t, a.mfaStep(t, u), typed)
 		want(t, ok, http.StatusOK)
 		a.me(t, ok.str("access_token"))
-		want(t, a.loginMFA(t, a.mfaStep(t, u), codes[3]), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), codes[3]), http.StatusUnauthorized, models.CodeInvalidMFACode)
 		want(t, a.loginMFA(t, a.mfaStep(t, u), codes[4]), http.StatusOK)
 		// Another user's code is nothing to this account.
 		v := a.newUser(t)
 		_, vcodes := a.withTOTP(t, v)
-		want(t, a.loginMFA(t, a.mfaStep(t, u), vcodes[0]), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, a.mfaStep(t, u), vcodes[0]), http.StatusUnauthorized, models.CodeInvalidMFACode)
 	})
 }
 
@@ -181,8 +181,8 @@ func TestMFAToken_LivesFiveMinutesAndFiveTries(t *testing.T) {
 
 		tok = a.mfaStep(t, u)
 		for i := range models.MFATokenTries {
-			if r := a.loginMFA(t, tok, "000000"); r.code() != models.CodeMFACodeInvalid {
-				t.Fatalf("wrong code %d answered %s, want mfa_code_invalid", i+1, r)
+			if r := a.loginMFA(t, tok, "000000"); r.code() != models.CodeInvalidMFACode {
+				t.Fatalf("wrong code %d answered %s, want invalid_mfa_code", i+1, r)
 			}
 		}
 		// Out of tries: even the right code is refused, and asks for the password again.
@@ -198,7 +198,7 @@ func TestMFA_WrongCodesCountTowardTheAccountsLoginLimit(t *testing.T) {
 		secret, _ := a.withTOTP(t, u)
 		for i := 0; i < models.LoginPerAccount.Max; i++ {
 			tok := a.mfaStep(t, u)
-			if r := a.loginMFA(t, tok, "000000"); r.code() != models.CodeMFACodeInvalid {
+			if r := a.loginMFA(t, tok, "000000"); r.code() != models.CodeInvalidMFACode {
 				t.Fatalf("wrong code %d answered %s", i+1, r)
 			}
 		}
@@ -265,6 +265,21 @@ func TestTOTP_DisableNeedsThePassword(t *testing.T) {
 		// And it can be set up again.
 		a.withTOTP(t, u)
 		a.mfaStep(t, u)
+	})
+}
+
+// An enrolment never confirmed can be cancelled with the same DELETE, but no factor was ever on:
+// no letter tells of one removed, and the password alone still signs in.
+func TestTOTP_CancellingAPendingEnrolmentTellsNobody(t *testing.T) {
+	eachDialect(t, func(t *testing.T, a *testApp) {
+		u := a.newUser(t)
+		want(t, a.do(t, "POST", "/v1/me/mfa/totp", u.token, nil), http.StatusCreated)
+		want(t, a.do(t, "DELETE", "/v1/me/mfa/totp", u.token, map[string]string{"password": u.password}), http.StatusNoContent)
+		if n := len(a.letters(t, "second_factor_changed", u.email)); n != 0 {
+			t.Errorf("%d letters about a factor that was never on, want 0", n)
+		}
+		want(t, a.do(t, "DELETE", "/v1/me/mfa/totp", u.token, map[string]string{"password": u.password}), http.StatusNotFound, models.CodeNotFound)
+		a.login(t, u.email, u.password)
 	})
 }
 
@@ -394,11 +409,11 @@ func TestPasskey_MakesSignInTakeASecondStep(t *testing.T) {
 		a.plantPasskey(t, u.token, "laptop")
 		r := a.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": u.email, "password": u.password})
 		want(t, r, http.StatusUnauthorized, models.CodeMFARequired)
-		if methods, _ := r.body["methods"].([]any); !slices.Contains(methods, any("passkey")) || slices.Contains(methods, any("totp")) {
-			t.Errorf("methods %v, want passkey (and no totp: there is no app)", r.body["methods"])
+		if methods, _ := r.body["methods"].([]any); !slices.Contains(methods, any("passkey")) || slices.Contains(methods, any("totp")) || slices.Contains(methods, any("recovery_code")) {
+			t.Errorf("methods %v, want passkey (no totp and no recovery_code: there is no app, so no codes)", r.body["methods"])
 		}
 		// A TOTP code is nothing without an app.
-		want(t, a.loginMFA(t, r.str("mfa_token"), "123456"), http.StatusUnauthorized, models.CodeMFACodeInvalid)
+		want(t, a.loginMFA(t, r.str("mfa_token"), "123456"), http.StatusUnauthorized, models.CodeInvalidMFACode)
 	})
 }
 

@@ -23,7 +23,7 @@ var statusByCode = map[string]int{
 	models.CodeInvalidToken:           http.StatusBadRequest,
 	models.CodeEmailUnverified:        http.StatusForbidden,
 	models.CodeMFARequired:            http.StatusUnauthorized,
-	models.CodeMFACodeInvalid:         http.StatusUnauthorized,
+	models.CodeInvalidMFACode:         http.StatusUnauthorized,
 	models.CodeMFATokenInvalid:        http.StatusUnauthorized,
 	models.CodeMFAEnrolmentRequired:   http.StatusForbidden,
 	models.CodeRoleMissing:            http.StatusForbidden,

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -98,14 +99,21 @@ func CheckEmail(v *Validation, field, raw string) string {
 
 // CheckName adds to v what is wrong with a person's name, and returns it trimmed.
 func CheckName(v *Validation, field, raw string, required bool) string {
-	name := strings.TrimSpace(raw)
+	return checkText(v, field, raw, required, 200)
+}
+
+// checkText adds to v what is wrong with a one-line text a person chose (a name, a label): empty
+// when required, longer than max characters, not UTF-8 or holding control characters (NUL
+// included, which PostgreSQL's text refuses). It returns the text trimmed.
+func checkText(v *Validation, field, raw string, required bool, max int) string {
+	text := strings.TrimSpace(raw)
 	switch {
-	case name == "" && required:
+	case text == "" && required:
 		v.Add(field, FieldRequired, "is required")
-	case utf8.RuneCountInString(name) > 200:
-		v.Add(field, FieldTooLong, "must be at most 200 characters")
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+	case utf8.RuneCountInString(text) > max:
+		v.Add(field, FieldTooLong, fmt.Sprintf("must be at most %d characters", max))
+	case !utf8.ValidString(text) || strings.IndexFunc(text, unicode.IsControl) >= 0:
 		v.Add(field, FieldInvalid, "must not contain control characters")
 	}
-	return name
+	return text
 }

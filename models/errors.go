@@ -34,8 +34,8 @@ const (
 	// CodeMFARequired: the password was right, and the account has a second factor: finish the
 	// sign-in at /v1/auth/login/mfa with the mfa_token of the answer.
 	CodeMFARequired = "mfa_required"
-	// CodeMFACodeInvalid: the TOTP or recovery code is wrong, or was used already.
-	CodeMFACodeInvalid = "mfa_code_invalid"
+	// CodeInvalidMFACode: the TOTP or recovery code is wrong, or was used already.
+	CodeInvalidMFACode = "invalid_mfa_code"
 	// CodeMFATokenInvalid: the mfa_token is unknown, expired, used, or out of tries.
 	CodeMFATokenInvalid = "mfa_token_invalid"
 	// CodeMFAEnrolmentRequired: ENTITLED_STAFF_MFA=required and this staff user with a password

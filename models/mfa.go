@@ -191,3 +191,12 @@ type Passkey struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 }
+
+// MaxPasskeyName is the longest name a passkey may be given, in characters.
+const MaxPasskeyName = 100
+
+// CheckPasskeyName adds to v what is wrong with the name a user gives a passkey ("name": required,
+// at most MaxPasskeyName characters, no control characters), and returns it trimmed.
+func CheckPasskeyName(v *Validation, raw string) string {
+	return checkText(v, "name", raw, true, MaxPasskeyName)
+}

@@ -1,7 +1,9 @@
 package models
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,4 +115,36 @@ func FuzzMFACode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A passkey's name is a label a person types: required, at most MaxPasskeyName characters
+// (counted as characters, not bytes), and no control characters, NUL included (PostgreSQL's
+// text refuses it).
+func TestCheckPasskeyName(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want, code string
+	}{
+		{"  Work laptop ", "Work laptop", ""},
+		{"", "", FieldRequired},
+		{"   ", "", FieldRequired},
+		{strings.Repeat("é", MaxPasskeyName), strings.Repeat("é", MaxPasskeyName), ""},
+		{strings.Repeat("é", MaxPasskeyName+1), strings.Repeat("é", MaxPasskeyName+1), FieldTooLong},
+		{"key\x00one", "key\x00one", FieldInvalid},
+		{"key\none", "key\none", FieldInvalid},
+		{"key\xffone", "key\xffone", FieldInvalid},
+	} {
+		var v Validation
+		got := CheckPasskeyName(&v, tc.raw)
+		code := ""
+		if err := v.Err(); err != nil {
+			var e *Error
+			if !errors.As(err, &e) || len(e.Fields) != 1 || e.Fields[0].Field != "name" {
+				t.Fatalf("%q: %v", tc.raw, err)
+			}
+			code = e.Fields[0].Code
+		}
+		if got != tc.want || code != tc.code {
+			t.Errorf("%q: %q, %q; want %q, %q", tc.raw, got, code, tc.want, tc.code)
+		}
+	}
 }

@@ -68,7 +68,7 @@ var problemDocs = map[string]ProblemDoc{
 	CodeMFARequired: {"Second factor required",
 		"The password was right, and the account is protected by a second factor: no session was opened yet.",
 		"Send the mfa_token of this answer with a code from your authenticator app, or a recovery code, to POST /v1/auth/login/mfa within 5 minutes."},
-	CodeMFACodeInvalid: {"Wrong second-factor code",
+	CodeInvalidMFACode: {"Wrong second-factor code",
 		"The authenticator code or recovery code is wrong, was used already, or is for another time (the app's clock may be off).",
 		"Type the current code from your authenticator app (each code is accepted once; wait for the next one), or an unused recovery code. Failures count toward the account's sign-in limit."},
 	CodeMFATokenInvalid: {"Sign-in step expired",

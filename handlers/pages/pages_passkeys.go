@@ -74,8 +74,8 @@ func (p *Portal) passkeyLogin(c *gin.Context) {
 	if err == nil {
 		setCookie(c, sessionCookie, res.Token, int(res.ExpiresIn.Seconds()))
 	}
-	if store.ErrorCode(err) == models.CodeMFACodeInvalid {
-		err = models.Errorf(models.CodeMFACodeInvalid, "that passkey was not accepted; try again, or use a code")
+	if store.ErrorCode(err) == models.CodeInvalidMFACode {
+		err = models.Errorf(models.CodeInvalidMFACode, "that passkey was not accepted; try again, or use a code")
 	}
 	p.passkeyJSON(c, nil, next, err)
 }

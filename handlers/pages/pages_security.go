@@ -58,7 +58,7 @@ func (p *Portal) loginMFA(c *gin.Context) {
 			return
 		case models.CodeValidation:
 			msg = "Enter the code from your authenticator app, or a recovery code."
-		case models.CodeMFACodeInvalid:
+		case models.CodeInvalidMFACode:
 			msg = "That code is wrong or was used already. Wait for the next code of your app, or use a recovery code."
 		}
 		p.loginMFAPage(c, status, tok, next, msg, strings.Split(c.PostForm("methods"), ","))

@@ -185,7 +185,7 @@ func TestPortal_PasskeySignIn_RefusesWhatNoPasskeySigned(t *testing.T) {
 		}
 		// An answer that is not a signature of the challenge: refused, and a try spent.
 		bad := b.Submit(t, "/login/mfa/passkey", url.Values{"mfa_token": {tok}, "credential": {`{"id":"cGxhbnRlZA","type":"public-key"}`}})
-		wantPage(t, bad, http.StatusUnauthorized, `"code":"mfa_code_invalid"`)
+		wantPage(t, bad, http.StatusUnauthorized, `"code":"invalid_mfa_code"`)
 		if cookieNamed(bad.Cookies, sessionCookie) != nil {
 			t.Error("a refused passkey set a session cookie")
 		}

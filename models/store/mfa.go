@@ -127,7 +127,12 @@ func factorMethods(db *gorm.DB, userID int64) ([]string, error) {
 	if n > 0 {
 		out = append(out, models.MFAMethodPasskey)
 	}
-	if len(out) > 0 {
+	// Recovery codes come with the authenticator app, and only unused ones can finish a sign-in.
+	var codes int64
+	if err := db.Model(&recoveryCode{}).Where("user_id = ? AND used_at IS NULL", userID).Count(&codes).Error; err != nil {
+		return nil, err
+	}
+	if codes > 0 {
 		out = append(out, models.MFAMethodRecovery)
 	}
 	return out, nil
@@ -151,7 +156,7 @@ func (s *Identity) startMFA(ctx context.Context, u *models.User) (*models.MFACha
 
 // errWrongCode is a wrong code inside LoginMFA's transaction; it rolls the transaction back and
 // is counted as a failed sign-in outside it.
-var errWrongCode = models.Errorf(models.CodeMFACodeInvalid, "the code is wrong or was used already")
+var errWrongCode = models.Errorf(models.CodeInvalidMFACode, "the code is wrong or was used already")
 
 // LoginMFA finishes a sign-in that answered mfa_required: with the mfa_token and a TOTP code or
 // an unused recovery code, it opens the session Login would have. The token is good for
@@ -160,7 +165,7 @@ var errWrongCode = models.Errorf(models.CodeMFACodeInvalid, "the code is wrong o
 // failed login of the account (and of the address), as a wrong password does. A TOTP code is
 // taken once: the step it is for must be later than the last one accepted, and the conditional
 // UPDATE that records it lets exactly one of two sign-ins racing with one code through.
-// Errors: validation_failed, mfa_token_invalid, mfa_code_invalid, too_many_attempts.
+// Errors: validation_failed, mfa_token_invalid, invalid_mfa_code, too_many_attempts.
 func (s *Identity) LoginMFA(ctx context.Context, mfaToken, code, ip, userAgent string) (_ *models.LoginResult, err error) {
 	defer wrapErr(&err, "finish a sign-in with a second factor")
 	var v models.Validation
@@ -408,12 +413,19 @@ func (s *Identity) DisableTOTP(ctx context.Context, p *models.Principal, passwor
 	}
 	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		now := s.store.Clock.Now()
+		confirmed, err := hasTOTP(tx, p.UserID)
+		if err != nil {
+			return err
+		}
 		r := tx.Where("user_id = ?", p.UserID).Delete(&totpFactor{})
 		if r.Error != nil {
 			return r.Error
 		}
 		if r.RowsAffected == 0 {
 			return models.Errorf(models.CodeNotFound, "no authenticator app is set up")
+		}
+		if !confirmed {
+			return nil // an enrolment never confirmed, cancelled: no factor was on, nothing to tell
 		}
 		if err := tx.Where("user_id = ?", p.UserID).Delete(&recoveryCode{}).Error; err != nil {
 			return err

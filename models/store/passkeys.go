@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -177,11 +176,7 @@ func (s *Identity) FinishPasskeyRegistration(ctx context.Context, p *models.Prin
 		return err
 	}
 	var v models.Validation
-	name = strings.TrimSpace(name)
-	v.Required("name", name)
-	if len(name) > 100 {
-		v.Add("name", models.FieldTooLong, "must be at most 100 characters")
-	}
+	name = models.CheckPasskeyName(&v, name)
 	if err := v.Err(); err != nil {
 		return err
 	}
