@@ -29,10 +29,19 @@ var renewalStages = []string{StageUntouched, StageContacted, StageQuoted, StageC
 // RenewalStages are the stages in pipeline order, in a fresh slice the caller may change.
 func RenewalStages() []string { return slices.Clone(renewalStages) }
 
+// stageSetByHand says whether staff may set a record to stage: won follows a recorded renewal.
+func stageSetByHand(stage string) bool { return stage != StageWon }
+
+// SettableStages are the stages staff may choose (a copy): every one but won.
+func SettableStages() []string {
+	return slices.DeleteFunc(RenewalStages(), func(s string) bool { return !stageSetByHand(s) })
+}
+
 // Limits of the pipeline's inputs.
 const (
-	MaxNoteLength = 4000 // characters of a note
-	MaxBulkIDs    = 500  // contracts of one bulk change (PageMax: one full page of a list)
+	DefaultForecastMonths = 12   // months ahead (and back) a forecast covers when not asked
+	MaxNoteLength         = 4000 // characters of a note
+	MaxBulkIDs            = 500  // contracts of one bulk change (PageMax: one full page of a list)
 	// maxMoneyMinor bounds an amount at 10^15 minor units (ten trillion with two decimals): far
 	// above any contract, far below where int64 arithmetic in sums could overflow.
 	maxMoneyMinor = 1_000_000_000_000_000
@@ -278,7 +287,7 @@ func ParseRenewalPatch(body map[string]json.RawMessage, field string, bulk bool)
 			switch {
 			case !slices.Contains(renewalStages, p.Stage):
 				v.Add(field+"stage", FieldInvalid, "must be one of "+strings.Join(renewalStages, ", "))
-			case p.Stage == StageWon:
+			case !stageSetByHand(p.Stage):
 				// won means a new term was recorded: record the renewal, and the stage follows.
 				v.Add(field+"stage", FieldInvalid, "won is set by recording the renewal (POST /contracts/{id}/renewals or an order)")
 			}
@@ -395,7 +404,7 @@ const MaxForecastMonths = 36
 // Errors: validation_failed.
 func ParseForecastMonths(raw string) (int, error) {
 	if raw == "" {
-		return 12, nil
+		return DefaultForecastMonths, nil
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(raw))
 	if err != nil || n < 1 || n > MaxForecastMonths {

@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -79,6 +81,27 @@ func TestEffectiveStage(t *testing.T) {
 		}
 		if got := models.EffectiveStage(r, tt.c, d(tt.today), 90); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Staff choose every stage but won, which follows a recorded renewal; the patch refuses won.
+func TestSettableStages_AllButWon(t *testing.T) {
+	got := models.SettableStages()
+	want := slices.DeleteFunc(models.RenewalStages(), func(s string) bool { return s == models.StageWon })
+	if !slices.Equal(got, want) || slices.Contains(got, models.StageWon) || len(got) != len(models.RenewalStages())-1 {
+		t.Fatalf("models.SettableStages() = %v, want %v", got, want)
+	}
+	patch := func(stage string) error {
+		_, err := models.ParseRenewalPatch(map[string]json.RawMessage{"stage": json.RawMessage(`"` + stage + `"`)}, "", false)
+		return err
+	}
+	if err := patch(models.StageWon); err == nil {
+		t.Errorf("a patch to won is accepted")
+	}
+	for _, s := range got {
+		if err := patch(s); err != nil {
+			t.Errorf("a patch to %s: %v", s, err)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) 
 	data := map[string]any{"Title": v.Account.Name + " · " + v.Product.Name, "Nav": "renewals", "Wide": true,
 		"V": v, "Status": st, "DaysLeft": days, "Back": contractBack(c), "SuggestedEnd": suggested,
 		"GraceDefault": minDate(end.AddDays(models.DefaultGraceDays), graceMax), "GraceMax": graceMax, "Action": "",
-		"Renewal": renewal, "Records": p.recordRows(v, records, today), "Owners": owners, "SettableStages": settableStages(),
+		"Renewal": renewal, "Records": p.recordRows(v, records, today), "Owners": owners, "SettableStages": models.SettableStages(),
 		"ETag": models.ContractETag(v, today), "Notes": notesNewestFirst(v.Notes)}
 	for k, val := range extra {
 		data[k] = val

@@ -83,8 +83,8 @@ func readView(q url.Values, windowDays int) dashboardView {
 	if v.Program != models.ProgramStandard && v.Program != models.Program24x7 {
 		v.Program = ""
 	}
-	if len(v.Q) > 200 {
-		v.Q = v.Q[:200]
+	if len(v.Q) > 200 { // cut at a character, so that a long search stays valid UTF-8
+		v.Q = strings.ToValidUTF8(v.Q[:200], "")
 	}
 	// owner and stage as the API reads them; one that does not parse is dropped.
 	owner, stage := strings.ToLower(strings.TrimSpace(q.Get("owner"))), strings.ToLower(strings.TrimSpace(q.Get("stage")))
@@ -179,7 +179,7 @@ func (p *Portal) row(v models.ContractView, today models.Date, back string) cont
 }
 
 // forecastMonths is how many months ahead (and back) the dashboard shows: the API's default.
-const forecastMonths = 12
+const forecastMonths = models.DefaultForecastMonths
 
 func (p *Portal) renewals(c *gin.Context) {
 	p.renewalsPage(c, c.Request.URL.Query(), http.StatusOK, nil)
@@ -259,23 +259,12 @@ func (p *Portal) renewalsPage(c *gin.Context, q url.Values, status int, extra ma
 	data := map[string]any{"Title": "Renewals", "Nav": "renewals", "Wide": true,
 		"View": view, "Tiles": tiles, "Rows": rows, "Next": next, "Heading": heading, "Windows": models.DashboardWindows(),
 		"CSV": "/renewals.csv?" + view.query().Encode(), "Self": self, "AsOf": list.Today,
-		"Mine": mineRows, "MineMore": mine.Next != "", "Owners": owners, "Stages": stages, "SettableStages": settableStages(),
+		"Mine": mineRows, "MineMore": mine.Next != "", "Owners": owners, "Stages": stages, "SettableStages": models.SettableStages(),
 		"Charts": forecastCharts(forecast), "History": historyRows(forecast.History), "Bulk": map[string]string{}}
 	for k, v := range extra {
 		data[k] = v
 	}
 	p.render(c, status, "renewals", data)
-}
-
-// settableStages are the stages staff may choose: won follows a recorded renewal.
-func settableStages() []string {
-	var out []string
-	for _, s := range models.RenewalStages() {
-		if s != models.StageWon {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // renewalsBack is where a form of the dashboard returns to: the dashboard with its filters.

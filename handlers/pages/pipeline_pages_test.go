@@ -166,6 +166,12 @@ func TestPipelinePages_Dashboard(t *testing.T) {
 		wantPage(t, b.Get(t, "/renewals?view=all&q=terminated"), http.StatusOK, "All contracts, any status", "Terminated Oy", `class="badge bad">Terminated<`)
 		wantPage(t, b.Get(t, "/renewals?view=all&q=far+future"), http.StatusOK, "Far Future BV")
 		wantPage(t, b.Get(t, "/renewals?within=90&q=far+future"), http.StatusOK, "Nothing here matching")
+		// A search longer than the 200 bytes kept, cut inside a character: still a search (PostgreSQL
+		// refused the broken UTF-8 once), in every view and in the CSV.
+		long := url.QueryEscape(strings.Repeat("x", 199) + "é")
+		wantPage(t, b.Get(t, "/renewals?view=all&q="+long), http.StatusOK, "Nothing here matching")
+		wantPage(t, b.Get(t, "/renewals?within=90&q="+long), http.StatusOK, "Nothing here matching")
+		wantPage(t, b.Get(t, "/renewals.csv?within=90&q="+long), http.StatusOK)
 		r := a.Do(t, "GET", "/v1/contracts/"+gone, rs.Token, nil)
 		wantPage(t, b.Get(t, "/renewals?view=all&q="+url.QueryEscape(r.Str("license_number"))), http.StatusOK, "Terminated Oy")
 
