@@ -126,12 +126,6 @@ func (h *api) listRenewals(c *gin.Context) {
 	h.listOrExportContracts(c, f, werr, lerr, perr)
 }
 
-// exportRenewals streams the CSV of what expires within days, unfiltered otherwise (the portal's
-// link; see exportContracts).
-func (h *api) exportRenewals(c *gin.Context, within int) {
-	h.exportContracts(c, models.ContractFilter{Within: within, HasWithin: true})
-}
-
 // exportContracts streams the CSV of the contracts a list filter selects: the header, then one
 // record per contract as the database cursor yields it, flushed every csvFlushRows. Nothing is
 // written before the first row has been read, so a database that cannot be reached is still a

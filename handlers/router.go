@@ -198,7 +198,6 @@ func New(d Deps) (http.Handler, error) {
 		Principal:    principal, Actor: actor, RequestID: requestID, Logger: logger, Fail: fail,
 		Problem:       func(err error) (int, string) { status, p := problemFor(err); return status, p.Detail },
 		Throttle:      limiter.take,
-		RenewalsCSV:   func(c *gin.Context, within int) { (&api{contracts: d.Contracts}).exportRenewals(c, within) },
 		ContractsCSV:  func(c *gin.Context, f models.ContractFilter) { (&api{contracts: d.Contracts}).exportContracts(c, f) },
 		ProblemStatus: func(code string) (int, bool) { s, ok := statusByCode[code]; return s, ok },
 		ListAudit:     d.Store.ListAudit,

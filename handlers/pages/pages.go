@@ -120,8 +120,6 @@ type Deps struct {
 	Logger func(c *gin.Context) *slog.Logger
 	// Throttle spends one request of the address's anonymous budget, shared with the API.
 	Throttle func(key string, now time.Time) (ok bool, wait time.Duration)
-	// RenewalsCSV streams the renewals spreadsheet as GET /v1/renewals?format=csv does.
-	RenewalsCSV func(c *gin.Context, within int)
 	// ContractsCSV streams the spreadsheet of the contracts a list filter selects, as
 	// GET /v1/contracts?format=csv does: the dashboard's CSV link follows every filter on screen.
 	ContractsCSV func(c *gin.Context, f models.ContractFilter)
