@@ -99,8 +99,12 @@ func Start(tb testing.TB) *Sink {
 	}))
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true // AUTH PLAIN over loopback without TLS, as net/smtp allows
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
+	// RFC 5321 §4.5.3.2.7: a server waits at least 5 minutes for its client. A shorter wait cut
+	// the session of a replica paused mid-DATA (server/fleetfaults_test.go stops one for 30 s) with
+	// go-smtp's 554, which the sender rightly takes as permanent; Postfix would wait 300 s and
+	// then say 421.
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = 5 * time.Minute
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
