@@ -3,13 +3,12 @@ package handlers
 import (
 	"math"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/time/rate"
 
 	"entitled/models"
+	"entitled/models/store"
 )
 
 // anonLimiter limits anonymous letter-sending requests (signup, forgot, recover, help) per client
@@ -17,55 +16,21 @@ import (
 // process, so with N replicas behind a load balancer an address gets up to N times the rate; the
 // per-address letter cap (in the database) bounds what reaches any inbox regardless.
 type anonLimiter struct {
-	mu        sync.Mutex
 	perMinute int
-	buckets   map[string]*bucket
-	lastSweep time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	buckets   *store.KeyedLimiter
 }
 
 func newAnonLimiter(perMinute int) *anonLimiter {
 	if perMinute <= 0 {
 		perMinute = 60
 	}
-	return &anonLimiter{perMinute: perMinute, buckets: map[string]*bucket{}, lastSweep: time.Now()}
+	return &anonLimiter{perMinute: perMinute, buckets: store.NewKeyedLimiter(float64(perMinute)/60, perMinute)}
 }
 
 // take spends one token of key's bucket; it returns how long to wait when there is none.
 func (l *anonLimiter) take(key string, now time.Time) (bool, time.Duration) {
-	ok, wait, _ := l.spend(key, now)
+	ok, wait, _ := l.buckets.Take(key, now)
 	return ok, wait
-}
-
-// spend is take that also says how many tokens are left afterwards.
-func (l *anonLimiter) spend(key string, now time.Time) (ok bool, wait time.Duration, left float64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) > time.Minute {
-		// Forget addresses whose bucket has been full for a while, so the map cannot grow without end.
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 2*time.Minute {
-				delete(l.buckets, k)
-			}
-		}
-		l.lastSweep = now
-	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)}
-		l.buckets[key] = b
-	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d, b.lim.TokensAt(now)
-	}
-	return true, 0, b.lim.TokensAt(now)
 }
 
 // anonPolicy names the anonymous limit in the RateLimit headers.
@@ -84,7 +49,7 @@ func (l *anonLimiter) rateLimitHeaders(c *gin.Context, left float64) {
 // middleware refuses a request over the limit with 429 too_many_attempts and Retry-After. Every
 // answer, refused or not, carries the RateLimit headers of the address's budget in this process.
 func (l *anonLimiter) middleware(c *gin.Context) {
-	ok, wait, left := l.spend(c.ClientIP(), time.Now())
+	ok, wait, left := l.buckets.Take(c.ClientIP(), time.Now())
 	l.rateLimitHeaders(c, left)
 	if !ok {
 		fail(c, &models.Error{Code: models.CodeTooManyAttempts, Message: "too many requests from your address; try again later",

@@ -45,13 +45,7 @@ func (m RoleMap) Roles(groups []string) []string {
 			seen[r] = true
 		}
 	}
-	out := []string{}
-	for _, r := range staffRoles {
-		if seen[r] {
-			out = append(out, r)
-		}
-	}
-	return out
+	return InOrder(staffRoles, seen)
 }
 
 // SSOIdentity is what a verified ID token says about the person signing in: the IdP's subject

@@ -33,6 +33,18 @@ var scopes = []string{ScopeOrdersWrite, ScopeEntitlementsIntrospect, ScopeRenewa
 // Scopes lists every scope an API key may be given, in a fresh slice the caller may change.
 func Scopes() []string { return slices.Clone(scopes) }
 
+// InOrder lists the items of order that are in set, in order's order (an empty list, not nil,
+// when none is).
+func InOrder(order []string, set map[string]bool) []string {
+	out := []string{}
+	for _, it := range order {
+		if set[it] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
 // PrincipalKind says what authenticated a request.
 type PrincipalKind string
 

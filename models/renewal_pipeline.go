@@ -265,17 +265,13 @@ func ParseRenewalPatch(body map[string]json.RawMessage, field string, bulk bool)
 			v.Add(field+k, FieldInvalid, "is not a field here: use "+strings.Join(allowed, ", "))
 		}
 	}
-	if raw, ok := body["owner"]; ok {
-		p.OwnerSet = true
-		if !isNull(raw) {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				v.Add(field+"owner", FieldType, "must be an email address or null")
-			} else if e, ok := NormaliseEmailLoose(s); ok {
-				p.Owner = e
-			} else {
-				v.Add(field+"owner", FieldInvalid, "must be an email address or null")
-			}
+	owner, set, ok := nullableField[string](&v, body, field, "owner", "must be an email address or null")
+	p.OwnerSet = set
+	if ok {
+		if e, ok := NormaliseEmailLoose(owner); ok {
+			p.Owner = e
+		} else {
+			v.Add(field+"owner", FieldInvalid, "must be an email address or null")
 		}
 	}
 	if raw, ok := body["stage"]; ok {
@@ -293,24 +289,16 @@ func ParseRenewalPatch(body map[string]json.RawMessage, field string, bulk bool)
 			}
 		}
 	}
-	if raw, ok := body["next_step_on"]; ok {
-		p.NextSet = true
-		if !isNull(raw) {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				v.Add(field+"next_step_on", FieldType, "must be a date, YYYY-MM-DD, or null")
-			} else {
-				p.NextStepOn = CheckDate(&v, field+"next_step_on", s, true)
-			}
-		}
+	next, set, ok := nullableField[string](&v, body, field, "next_step_on", "must be a date, YYYY-MM-DD, or null")
+	p.NextSet = set
+	if ok {
+		p.NextStepOn = CheckDate(&v, field+"next_step_on", next, true)
 	}
-	if raw, ok := body["value"]; ok && !bulk {
-		p.ValueSet = true
-		if !isNull(raw) {
-			var in MoneyInput
-			if json.Unmarshal(raw, &in) != nil {
-				v.Add(field+"value", FieldType, `must be {"amount": "12000.00", "currency": "EUR"} or null`)
-			} else if m, ok := CheckMoney(&v, field+"value", in); ok {
+	if !bulk {
+		value, set, ok := nullableField[MoneyInput](&v, body, field, "value", `must be {"amount": "12000.00", "currency": "EUR"} or null`)
+		p.ValueSet = set
+		if ok {
+			if m, ok := CheckMoney(&v, field+"value", value); ok {
 				p.Value = &m
 			}
 		}
@@ -322,6 +310,20 @@ func ParseRenewalPatch(body map[string]json.RawMessage, field string, bulk bool)
 		v.Add(strings.TrimSuffix(field, "."), FieldRequired, "name at least one of "+strings.Join(allowed, ", "))
 	}
 	return p, v.Err()
+}
+
+// nullableField reads body[key], a field that may be null, as a T: set says whether the body has
+// the key, and ok whether it holds a T. A value that is neither is reported to v under field+key.
+func nullableField[T any](v *Validation, body map[string]json.RawMessage, field, key, typeMsg string) (value T, set, ok bool) {
+	raw, set := body[key]
+	if !set || isNull(raw) {
+		return value, set, false
+	}
+	if json.Unmarshal(raw, &value) != nil {
+		v.Add(field+key, FieldType, typeMsg)
+		return value, true, false
+	}
+	return value, true, true
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }

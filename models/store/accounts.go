@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
 	"gorm.io/gorm"
 
 	"entitled/mailer"
@@ -18,21 +20,32 @@ import (
 // newAccountID draws a random 7-digit Account ID that no account has, so that numbers say
 // nothing about how many customers there are or in what order they came.
 func newAccountID(tx *gorm.DB) (string, error) {
-	for i := 0; i < 20; i++ {
+	return drawFree(tx, &models.Account{}, "account_id", "Account ID", 20, func() (string, error) {
 		n, err := rand.Int(rand.Reader, big.NewInt(9_000_000))
 		if err != nil {
 			return "", err
 		}
-		id := strconv.FormatInt(n.Int64()+1_000_000, 10)
+		return strconv.FormatInt(n.Int64()+1_000_000, 10), nil
+	})
+}
+
+// drawFree draws up to tries values with draw and returns the first that no row of model has in
+// column; what names the value in the error when every one was taken.
+func drawFree(tx *gorm.DB, model any, column, what string, tries int, draw func() (string, error)) (string, error) {
+	for range tries {
+		v, err := draw()
+		if err != nil {
+			return "", err
+		}
 		var count int64
-		if err := tx.Model(&models.Account{}).Where("account_id = ?", id).Count(&count).Error; err != nil {
+		if err := tx.Model(model).Where(column+" = ?", v).Count(&count).Error; err != nil {
 			return "", err
 		}
 		if count == 0 {
-			return id, nil
+			return v, nil
 		}
 	}
-	return "", errors.New("no free Account ID after 20 draws")
+	return "", fmt.Errorf("no free %s after %d draws", what, tries)
 }
 
 // Accounts is the service for accounts: contact changes and recovery of their numbers.
@@ -119,18 +132,11 @@ func (s *Accounts) Update(ctx context.Context, accountID string, in models.Accou
 // Recover re-sends the Account IDs and License Numbers of every account whose primary contact is
 // the email, in one letter, after answering. It answers the same whatever the email, in the same
 // time: the request does the same work whatever the address (one job), and the job
-// (recoverLetterWorker) looks for the accounts. At most RecoveryLettersPerHour letters go to one
+// (recoverLetter) looks for the accounts. At most RecoveryLettersPerHour letters go to one
 // address. Errors: validation_failed.
 func (s *Accounts) Recover(ctx context.Context, email string) (err error) {
 	defer wrapErr(&err, "recover accounts")
-	var v models.Validation
-	email = models.CheckEmail(&v, "email", email)
-	if err := v.Err(); err != nil {
-		return err
-	}
-	return s.store.withTx(ctx, func(tx *gorm.DB) error {
-		return insertJob(ctx, tx, s.outbox, recoverLetterArgs{letterRequest{Email: email, At: s.store.Clock.Now()}})
-	})
+	return s.store.requestLetter(ctx, s.outbox, email, func(r letterRequest) river.JobArgs { return recoverLetterArgs{r} })
 }
 
 // recoveryLetter queues the recovery letter of the accounts whose primary contact is email, if

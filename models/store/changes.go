@@ -332,17 +332,23 @@ func registerNotify(db *gorm.DB) error {
 			_ = db.AddError(err)
 		}
 	}
+	return afterWrites(db, "entitled:notify", after)
+}
+
+// afterWrites registers fn to run after every create, update, delete and raw statement made
+// through db, as the callbacks name_create, name_update, name_delete and name_raw.
+func afterWrites(db *gorm.DB, name string, fn func(*gorm.DB)) error {
 	cb := db.Callback()
-	if err := cb.Create().After("gorm:create").Register("entitled:notify_create", after); err != nil {
+	if err := cb.Create().After("gorm:create").Register(name+"_create", fn); err != nil {
 		return err
 	}
-	if err := cb.Update().After("gorm:update").Register("entitled:notify_update", after); err != nil {
+	if err := cb.Update().After("gorm:update").Register(name+"_update", fn); err != nil {
 		return err
 	}
-	if err := cb.Delete().After("gorm:delete").Register("entitled:notify_delete", after); err != nil {
+	if err := cb.Delete().After("gorm:delete").Register(name+"_delete", fn); err != nil {
 		return err
 	}
-	return cb.Raw().After("gorm:raw").Register("entitled:notify_raw", after)
+	return cb.Raw().After("gorm:raw").Register(name+"_raw", fn)
 }
 
 // notifyInTx sends the change notice on tx (delivered when it commits) if flag says that the

@@ -249,18 +249,7 @@ func (h *hotLicense) clone() *hotLicense {
 
 // registerInvalidation empties the cache after every write made through db.
 func (c *hotCache) registerInvalidation(db *gorm.DB) error {
-	after := func(*gorm.DB) { c.invalidate() }
-	cb := db.Callback()
-	if err := cb.Create().After("gorm:create").Register("entitled:cache_create", after); err != nil {
-		return err
-	}
-	if err := cb.Update().After("gorm:update").Register("entitled:cache_update", after); err != nil {
-		return err
-	}
-	if err := cb.Delete().After("gorm:delete").Register("entitled:cache_delete", after); err != nil {
-		return err
-	}
-	return cb.Raw().After("gorm:raw").Register("entitled:cache_raw", after)
+	return afterWrites(db, "entitled:cache", func(*gorm.DB) { c.invalidate() })
 }
 
 // productVersions lists a product's versions by sort_key, from the cache when it is fresh.

@@ -143,7 +143,7 @@ func voidTokens(tx *gorm.DB, now time.Time, userID int64, purpose string) error 
 // followed, and the address gets a fresh link that carries this signup's password and name (see
 // Verify). The caller cannot tell these apart, not even by the time the answer takes: the request
 // does the same work whatever the address (the password hash, an insert that does nothing when
-// the address is taken, one job), and the job (signupLetterWorker) looks at what the address has.
+// the address is taken, one job), and the job (signupLetter) looks at what the address has.
 // Errors: validation_failed.
 func (s *Identity) Signup(ctx context.Context, in models.SignupInput) (err error) {
 	defer wrapErr(&err, "sign up")
@@ -345,18 +345,11 @@ func (s *Identity) Logout(ctx context.Context, p *models.Principal) (err error) 
 }
 
 // ForgotPassword sends a reset letter, after answering, when the email has an account. The
-// request does the same work whatever the address (one job); the job (forgotLetterWorker) looks
+// request does the same work whatever the address (one job); the job (forgotLetter) looks
 // the address up. Errors: validation_failed.
 func (s *Identity) ForgotPassword(ctx context.Context, email string) (err error) {
 	defer wrapErr(&err, "queue a password reset")
-	var v models.Validation
-	email = models.CheckEmail(&v, "email", email)
-	if err := v.Err(); err != nil {
-		return err
-	}
-	return s.store.withTx(ctx, func(tx *gorm.DB) error {
-		return insertJob(ctx, tx, s.outbox, forgotLetterArgs{letterRequest{Email: email, At: s.store.Clock.Now()}})
-	})
+	return s.store.requestLetter(ctx, s.outbox, email, func(r letterRequest) river.JobArgs { return forgotLetterArgs{r} })
 }
 
 // ResetPassword sets a new password with the token of a reset letter and ends every session of

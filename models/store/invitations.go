@@ -46,23 +46,20 @@ func pendingInvitations(tx *gorm.DB) *gorm.DB {
 // admin role.
 func (s *Registrations) Invitations(ctx context.Context, p *models.Principal, ln string) (_ []models.InvitationView, err error) {
 	defer wrapErr(&err, "list invitations")
-	var out []models.InvitationView
-	err = s.store.read(ctx, func(tx *gorm.DB) error {
-		acc, err := access(tx, p, ln, models.MemberAdmin)
-		if err != nil {
-			return err
-		}
-		var rows []invitationRow
-		if err := pendingInvitations(tx).Where("i.license_id = ?", acc.License.ID).Order("i.id").Scan(&rows).Error; err != nil {
-			return err
-		}
-		out = make([]models.InvitationView, len(rows))
-		for i := range rows {
-			out[i] = rows[i].view()
-		}
-		return nil
-	})
-	return out, err
+	return adminList(ctx, s, p, ln, licenseInvitations)
+}
+
+// licenseInvitations lists lic's pending invitations, oldest first.
+func licenseInvitations(tx *gorm.DB, lic *models.License) ([]models.InvitationView, error) {
+	var rows []invitationRow
+	if err := pendingInvitations(tx).Where("i.license_id = ?", lic.ID).Order("i.id").Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]models.InvitationView, len(rows))
+	for i := range rows {
+		out[i] = rows[i].view()
+	}
+	return out, nil
 }
 
 // InvitationByToken is the pending invitation an invitation letter's token stands for, for the
@@ -89,11 +86,7 @@ func (s *Registrations) InvitationByToken(ctx context.Context, token string) (_ 
 func (s *Registrations) CancelInvitation(ctx context.Context, p *models.Principal, ln, email string, a models.Actor) (err error) {
 	defer wrapErr(&err, "cancel an invitation")
 	email = models.NormaliseEmail(email)
-	return s.store.withTx(ctx, func(tx *gorm.DB) error {
-		acc, err := access(tx, p, ln, models.MemberAdmin)
-		if err != nil {
-			return err
-		}
+	return s.adminTx(ctx, p, ln, func(tx *gorm.DB, acc *licenseAccess) error {
 		if err := lockLicense(tx, acc.License.ID); err != nil {
 			return err
 		}

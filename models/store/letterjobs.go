@@ -130,6 +130,19 @@ func insertJob(ctx context.Context, tx *gorm.DB, outbox Outbox, args river.JobAr
 	return outbox.InsertJob(ctx, sqlTx, args)
 }
 
+// requestLetter checks the address an anonymous letter request names and inserts, in a
+// transaction of its own, the job that job makes of the request.
+func (s *Store) requestLetter(ctx context.Context, outbox Outbox, email string, job func(letterRequest) river.JobArgs) error {
+	var v models.Validation
+	email = models.CheckEmail(&v, "email", email)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return s.withTx(ctx, func(tx *gorm.DB) error {
+		return insertJob(ctx, tx, outbox, job(letterRequest{Email: email, At: s.Clock.Now()}))
+	})
+}
+
 // QueueTestLetter queues the test letter of "entitled mail test" to one address through outbox,
 // in a transaction of its own; a running server's worker sends it. It checks the mail settings
 // end to end, so the address is the operator's to choose: the letter caps do not apply.
@@ -150,9 +163,9 @@ func (s *Store) QueueTestLetter(ctx context.Context, outbox Outbox, to string) (
 func AddWorkers(workers *river.Workers, store *Store, baseURL string) {
 	lw := &letterWorkers{store: store, links: mailer.NewLinks(baseURL)}
 	lw.renderer, lw.err = mailer.NewRenderer(baseURL)
-	river.AddWorker(workers, &signupLetterWorker{letterWorkers: lw})
-	river.AddWorker(workers, &forgotLetterWorker{letterWorkers: lw})
-	river.AddWorker(workers, &recoverLetterWorker{letterWorkers: lw})
+	river.AddWorker(workers, &letterWorker[signupLetterArgs]{letterWorkers: lw, letter: lw.signupLetter})
+	river.AddWorker(workers, &letterWorker[forgotLetterArgs]{letterWorkers: lw, letter: lw.forgotLetter})
+	river.AddWorker(workers, &letterWorker[recoverLetterArgs]{letterWorkers: lw, letter: lw.recoverLetter})
 }
 
 // letterWorkers is what the letter jobs' workers share.
@@ -212,83 +225,74 @@ func letterUser(tx *gorm.DB, email string) (*models.User, error) {
 	return &u, nil
 }
 
-type signupLetterWorker struct {
-	river.WorkerDefaults[signupLetterArgs]
+// letterWorker works the letter jobs of one kind: letter decides and queues each job's letter, in
+// the transaction of run.
+type letterWorker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
 	*letterWorkers
+	letter func(ctx context.Context, tx *gorm.DB, outbox Outbox, a T) error
 }
 
-// Work sends a verified account's address the notice, and any other address a fresh verification
-// link that carries this signup's password hash and name.
-func (w *signupLetterWorker) Work(ctx context.Context, job *river.Job[signupLetterArgs]) error {
-	a := job.Args
+// Work decides and queues the job's letter, and completes the job, in one transaction.
+func (w *letterWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		u, err := letterUser(tx, a.Email)
-		if err != nil || u == nil {
-			return err
-		}
-		if u.Verified() {
-			ok, err := letterAllowed(tx, a.At, a.Email, mailer.SignupExisting{}.Template())
-			if err != nil || !ok {
-				return err
-			}
-			return queueLetterTo(ctx, tx, outbox, mailer.SignupExisting{Name: u.Name}, a.Email)
-		}
-		ok, err := letterAllowed(tx, a.At, a.Email, mailer.VerifyEmail{}.Template())
+		return w.letter(ctx, tx, outbox, job.Args)
+	})
+}
+
+// signupLetter sends a verified account's address the notice, and any other address a fresh
+// verification link that carries this signup's password hash and name.
+func (w *letterWorkers) signupLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, a signupLetterArgs) error {
+	u, err := letterUser(tx, a.Email)
+	if err != nil || u == nil {
+		return err
+	}
+	if u.Verified() {
+		ok, err := letterAllowed(tx, a.At, a.Email, mailer.SignupExisting{}.Template())
 		if err != nil || !ok {
 			return err
 		}
-		tok := newToken()
-		hash, name := a.PasswordHash, a.Name
-		t := userToken{UserID: u.ID, Purpose: purposeVerifyEmail, TokenHash: tokenHash(tok), CreatedAt: a.At,
-			ExpiresAt: a.At.Add(models.VerifyTokenTTL), PasswordHash: &hash, Name: &name}
-		if err := tx.Create(&t).Error; err != nil {
-			return err
-		}
-		return queueLetterTo(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.links.Verify(tok)}, a.Email)
-	})
+		return queueLetterTo(ctx, tx, outbox, mailer.SignupExisting{Name: u.Name}, a.Email)
+	}
+	ok, err := letterAllowed(tx, a.At, a.Email, mailer.VerifyEmail{}.Template())
+	if err != nil || !ok {
+		return err
+	}
+	tok := newToken()
+	hash, name := a.PasswordHash, a.Name
+	t := userToken{UserID: u.ID, Purpose: purposeVerifyEmail, TokenHash: tokenHash(tok), CreatedAt: a.At,
+		ExpiresAt: a.At.Add(models.VerifyTokenTTL), PasswordHash: &hash, Name: &name}
+	if err := tx.Create(&t).Error; err != nil {
+		return err
+	}
+	return queueLetterTo(ctx, tx, outbox, mailer.VerifyEmail{Name: a.Name, Link: w.links.Verify(tok)}, a.Email)
 }
 
-type forgotLetterWorker struct {
-	river.WorkerDefaults[forgotLetterArgs]
-	*letterWorkers
+// forgotLetter sends the address a reset link if it has an account.
+func (w *letterWorkers) forgotLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, a forgotLetterArgs) error {
+	u, err := letterUser(tx, a.Email)
+	if err != nil || u == nil {
+		return err
+	}
+	if u.SignsInWithSSO() {
+		// Single sign-on staff have no password, and must not get one by mail: the IdP
+		// alone lets them in (and shuts them out when they leave).
+		return nil
+	}
+	ok, err := letterAllowed(tx, a.At, a.Email, mailer.PasswordReset{}.Template())
+	if err != nil || !ok {
+		return err
+	}
+	tok, err := issueToken(tx, a.At, u.ID, purposeResetPassword, models.ResetTokenTTL)
+	if err != nil {
+		return err
+	}
+	return queueLetterTo(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.links.ResetPassword(tok)}, a.Email)
 }
 
-// Work sends the address a reset link if it has an account.
-func (w *forgotLetterWorker) Work(ctx context.Context, job *river.Job[forgotLetterArgs]) error {
-	a := job.Args
-	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		u, err := letterUser(tx, a.Email)
-		if err != nil || u == nil {
-			return err
-		}
-		if u.SignsInWithSSO() {
-			// Single sign-on staff have no password, and must not get one by mail: the IdP
-			// alone lets them in (and shuts them out when they leave).
-			return nil
-		}
-		ok, err := letterAllowed(tx, a.At, a.Email, mailer.PasswordReset{}.Template())
-		if err != nil || !ok {
-			return err
-		}
-		tok, err := issueToken(tx, a.At, u.ID, purposeResetPassword, models.ResetTokenTTL)
-		if err != nil {
-			return err
-		}
-		return queueLetterTo(ctx, tx, outbox, mailer.PasswordReset{Name: u.Name, Link: w.links.ResetPassword(tok)}, a.Email)
-	})
-}
-
-type recoverLetterWorker struct {
-	river.WorkerDefaults[recoverLetterArgs]
-	*letterWorkers
-}
-
-// Work sends the address its accounts' numbers if it is the primary contact of any.
-func (w *recoverLetterWorker) Work(ctx context.Context, job *river.Job[recoverLetterArgs]) error {
-	a := job.Args
-	return run(ctx, w.letterWorkers, job, func(tx *gorm.DB, outbox Outbox) error {
-		return recoveryLetter(ctx, tx, outbox, w.links, a.Email, a.At)
-	})
+// recoverLetter sends the address its accounts' numbers if it is the primary contact of any.
+func (w *letterWorkers) recoverLetter(ctx context.Context, tx *gorm.DB, outbox Outbox, a recoverLetterArgs) error {
+	return recoveryLetter(ctx, tx, outbox, w.links, a.Email, a.At)
 }
 
 // insertWebhookJob inserts the job of a webhook delivery in the GORM transaction tx: it is sent

@@ -91,11 +91,8 @@ func (s *LicenseKeys) Issue(ctx context.Context, p *models.Principal, ln string,
 }
 
 func (s *LicenseKeys) issue(ctx context.Context, p *models.Principal, ln string, in models.LicenseKeyInput, a models.Actor) (*models.IssuedLicenseKey, error) {
-	if !p.IsUser() {
-		return nil, models.Errorf(models.CodeForbidden, "license keys are for people")
-	}
-	if !p.EmailVerified {
-		return nil, models.Errorf(models.CodeEmailUnverified, "confirm your email address first: follow the link in the letter we sent you")
+	if err := verifiedPerson(p, "license keys are for people"); err != nil {
+		return nil, err
 	}
 	if _, err := models.ParseLicenseNumber(ln); err != nil {
 		return nil, err

@@ -16,13 +16,33 @@ import (
 // Errors: as access with the admin role.
 func (s *Registrations) Members(ctx context.Context, p *models.Principal, ln string) (_ []models.MemberView, err error) {
 	defer wrapErr(&err, "list members")
-	var out []models.MemberView
-	err = s.store.read(ctx, func(tx *gorm.DB) error {
+	return adminList(ctx, s, p, ln, func(tx *gorm.DB, lic *models.License) ([]models.MemberView, error) {
+		return memberViews(tx, lic.ID, "")
+	})
+}
+
+// adminTx runs fn in a transaction for p, who must be the admin of the license ln.
+// Errors: as access with the admin role.
+func (s *Registrations) adminTx(ctx context.Context, p *models.Principal, ln string, fn func(tx *gorm.DB, acc *licenseAccess) error) error {
+	return s.store.withTx(ctx, func(tx *gorm.DB) error {
 		acc, err := access(tx, p, ln, models.MemberAdmin)
 		if err != nil {
 			return err
 		}
-		out, err = memberViews(tx, acc.License.ID, "")
+		return fn(tx, acc)
+	})
+}
+
+// adminList is what list finds on the license ln, read for p, who must be its admin.
+// Errors: as access with the admin role.
+func adminList[T any](ctx context.Context, s *Registrations, p *models.Principal, ln string, list func(tx *gorm.DB, lic *models.License) ([]T, error)) ([]T, error) {
+	var out []T
+	err := s.store.read(ctx, func(tx *gorm.DB) error {
+		acc, err := access(tx, p, ln, models.MemberAdmin)
+		if err != nil {
+			return err
+		}
+		out, err = list(tx, &acc.License)
 		return err
 	})
 	return out, err
@@ -43,12 +63,8 @@ func (s *Registrations) PutMember(ctx context.Context, p *models.Principal, ln, 
 func (s *Registrations) PutMemberIfMatch(ctx context.Context, p *models.Principal, ln, email string, roles []string, helpRequestID, ifMatch string, a models.Actor) (_ *models.PutMemberResult, err error) {
 	defer wrapErr(&err, "set a member's roles")
 	var res models.PutMemberResult
-	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
-		// Who may comes before what is wrong with the request: a stranger learns nothing.
-		acc, err := access(tx, p, ln, models.MemberAdmin)
-		if err != nil {
-			return err
-		}
+	// Who may comes before what is wrong with the request: a stranger learns nothing.
+	err = s.adminTx(ctx, p, ln, func(tx *gorm.DB, acc *licenseAccess) error {
 		var v models.Validation
 		email = models.CheckEmail(&v, "email", email)
 		if len(roles) == 0 {

@@ -533,17 +533,9 @@ func appendTerm(tx *gorm.DB, t models.ContractTerm) error {
 
 // freshLicenseNumber draws a License Number no license has.
 func freshLicenseNumber(tx *gorm.DB) (string, error) {
-	for i := 0; i < 10; i++ {
-		ln := NewLicenseNumber()
-		var n int64
-		if err := tx.Model(&models.License{}).Where("license_number = ?", ln).Count(&n).Error; err != nil {
-			return "", err
-		}
-		if n == 0 {
-			return ln, nil
-		}
-	}
-	return "", errors.New("no free License Number after 10 draws")
+	return drawFree(tx, &models.License{}, "license_number", "License Number", 10, func() (string, error) {
+		return NewLicenseNumber(), nil
+	})
 }
 
 // loadLicenseDetail loads one license with its product, account and contract.

@@ -19,15 +19,21 @@ func normaliseSet(v *models.Validation, field string, items, allowed []string) [
 		}
 		seen[it] = true
 	}
-	out := []string{}
-	for _, a := range allowed {
-		if seen[a] {
-			out = append(out, a)
-		}
-	}
-	return out
+	return models.InOrder(allowed, seen)
 }
 
 func fieldIndex(field string, i int) string {
 	return field + "[" + itoa(i) + "]"
+}
+
+// verifiedPerson refuses p unless it is a person (forbidden, saying notPerson) whose address is
+// verified (email_unverified).
+func verifiedPerson(p *models.Principal, notPerson string) error {
+	if !p.IsUser() {
+		return models.Errorf(models.CodeForbidden, "%s", notPerson)
+	}
+	if !p.EmailVerified {
+		return models.Errorf(models.CodeEmailUnverified, "confirm your email address first: follow the link in the letter we sent you")
+	}
+	return nil
 }

@@ -53,11 +53,8 @@ func (s *Registrations) queue(ctx context.Context, tx *gorm.DB, m mailer.Message
 // account_not_found, no_admin_for_account, too_many_attempts.
 func (s *Registrations) Register(ctx context.Context, p *models.Principal, in models.RegistrationInput, a models.Actor) (_ *models.RegistrationResult, err error) {
 	defer wrapErr(&err, "register a license")
-	if !p.IsUser() {
-		return nil, models.Errorf(models.CodeForbidden, "only a person can register a license")
-	}
-	if !p.EmailVerified {
-		return nil, models.Errorf(models.CodeEmailUnverified, "confirm your email address first: follow the link in the letter we sent you")
+	if err := verifiedPerson(p, "only a person can register a license"); err != nil {
+		return nil, err
 	}
 	var v models.Validation
 	given := 0
@@ -171,17 +168,13 @@ func (s *Registrations) registerLicense(ctx context.Context, tx *gorm.DB, p *mod
 	if err := lockLicense(tx, lic.ID); err != nil {
 		return nil, err
 	}
-	var req models.JoinRequest
-	err = tx.Where("user_id = ? AND license_id = ? AND status = ?", p.UserID, lic.ID, models.RequestPending).Take(&req).Error
-	if err == nil {
+	req := models.JoinRequest{UserID: p.UserID, LicenseID: &lic.ID, Status: models.RequestPending, CreatedAt: now}
+	filed, err := fileJoinRequest(tx, &req, "license_id", lic.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !filed {
 		return &models.RegistrationResult{Outcome: models.RegistrationWaits, LicenseNumber: lic.LicenseNumber, RequestID: req.ID}, nil
-	}
-	if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
-	}
-	req = models.JoinRequest{UserID: p.UserID, LicenseID: &lic.ID, Status: models.RequestPending, CreatedAt: now}
-	if err := tx.Create(&req).Error; err != nil {
-		return nil, err
 	}
 	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.requested", SubjectType: "license", SubjectID: lic.LicenseNumber,
 		LicenseID: lic.ID, Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
@@ -260,17 +253,13 @@ func (s *Registrations) requestAccount(ctx context.Context, tx *gorm.DB, p *mode
 	if len(admins) == 0 {
 		return nil, models.Errorf(models.CodeNoAdminForAccount, "no one has registered a license of account %s yet: register with a License Number from your welcome letter, or ask for registration help", acct.AccountID)
 	}
-	var req models.JoinRequest
-	err := tx.Where("user_id = ? AND account_id = ? AND status = ?", p.UserID, acct.ID, models.RequestPending).Take(&req).Error
-	if err == nil {
+	req := models.JoinRequest{UserID: p.UserID, AccountID: &acct.ID, Status: models.RequestPending, CreatedAt: now}
+	filed, err := fileJoinRequest(tx, &req, "account_id", acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !filed {
 		return &models.RegistrationResult{Outcome: models.RegistrationWaits, RequestID: req.ID}, nil
-	}
-	if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
-	}
-	req = models.JoinRequest{UserID: p.UserID, AccountID: &acct.ID, Status: models.RequestPending, CreatedAt: now}
-	if err := tx.Create(&req).Error; err != nil {
-		return nil, err
 	}
 	if err := writeAudit(tx, now, a, models.AuditRecord{Action: "registration.requested", SubjectType: "account", SubjectID: acct.AccountID,
 		Details: map[string]any{"request_id": strconv.FormatInt(req.ID, 10), "email": p.Email}}); err != nil {
@@ -294,20 +283,26 @@ func productName(tx *gorm.DB, productID int64) (string, error) {
 	return p.Name, err
 }
 
+// fileJoinRequest files req, a new pending join request, unless its user has one pending already
+// where column (license_id or account_id) is id: then req becomes that one and filed is false.
+func fileJoinRequest(tx *gorm.DB, req *models.JoinRequest, column string, id int64) (filed bool, err error) {
+	var pending models.JoinRequest
+	err = tx.Where("user_id = ? AND "+column+" = ? AND status = ?", req.UserID, id, models.RequestPending).Take(&pending).Error
+	if err == nil {
+		*req = pending
+		return false, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, err
+	}
+	return true, tx.Create(req).Error
+}
+
 // Requests lists the pending join requests for a license: those for it, and those for its
 // account. Errors: as access with the admin role.
 func (s *Registrations) Requests(ctx context.Context, p *models.Principal, ln string) (_ []models.RequestView, err error) {
 	defer wrapErr(&err, "list join requests")
-	var out []models.RequestView
-	err = s.store.read(ctx, func(tx *gorm.DB) error {
-		acc, err := access(tx, p, ln, models.MemberAdmin)
-		if err != nil {
-			return err
-		}
-		out, err = pendingRequests(tx, &acc.License)
-		return err
-	})
-	return out, err
+	return adminList(ctx, s, p, ln, pendingRequests)
 }
 
 func pendingRequests(tx *gorm.DB, lic *models.License) ([]models.RequestView, error) {
@@ -347,11 +342,7 @@ func pendingRequests(tx *gorm.DB, lic *models.License) ([]models.RequestView, er
 func (s *Registrations) Decide(ctx context.Context, p *models.Principal, ln, requestID string, approve bool, roles []string, a models.Actor) (_ *models.RequestView, err error) {
 	defer wrapErr(&err, "decide a join request")
 	var out models.RequestView
-	err = s.store.withTx(ctx, func(tx *gorm.DB) error {
-		acc, err := access(tx, p, ln, models.MemberAdmin)
-		if err != nil {
-			return err
-		}
+	err = s.adminTx(ctx, p, ln, func(tx *gorm.DB, acc *licenseAccess) error {
 		var v models.Validation
 		if approve {
 			if len(roles) == 0 {

@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -443,50 +444,39 @@ func (s *Contracts) Forecast(ctx context.Context, months int) (_ *models.Forecas
 	}
 	aheadSQL, aheadArgs, pastSQL, pastArgs := s.forecastQueries(today, months)
 	err = s.store.read(ctx, func(db *gorm.DB) error {
-		rows, err := db.Raw(aheadSQL, aheadArgs...).Rows()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		err := eachListRow(db, []listSQL{{aheadSQL, aheadArgs}}, func(rows *sql.Rows) (bool, error) {
 			var day models.Date
 			var stage, currency string
 			var n int
 			var minor int64
 			if err := rows.Scan(&day, &stage, &currency, &n, &minor); err != nil {
-				return err
+				return false, err
 			}
-			m := ahead[models.MonthKey(day)]
-			if m == nil {
-				continue
+			if m := ahead[models.MonthKey(day)]; m != nil {
+				m.Due += n
+				m.ByStage[stage] += n
+				if currency != "" {
+					m.AddValue(currency, stage, minor)
+				}
 			}
-			m.Due += n
-			m.ByStage[stage] += n
-			if currency != "" {
-				m.AddValue(currency, stage, minor)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		hrows, err := db.Raw(pastSQL, pastArgs...).Rows()
+			return true, nil
+		})
 		if err != nil {
 			return err
 		}
-		defer hrows.Close()
-		for hrows.Next() {
+		return eachListRow(db, []listSQL{{pastSQL, pastArgs}}, func(rows *sql.Rows) (bool, error) {
 			var day models.Date
 			var due, renewed, lapsed int
-			if err := hrows.Scan(&day, &due, &renewed, &lapsed); err != nil {
-				return err
+			if err := rows.Scan(&day, &due, &renewed, &lapsed); err != nil {
+				return false, err
 			}
 			if h := past[models.MonthKey(day)]; h != nil {
 				h.Due += due
 				h.Renewed += renewed
 				h.Lapsed += lapsed
 			}
-		}
-		return hrows.Err()
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err

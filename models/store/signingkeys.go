@@ -544,11 +544,7 @@ func (k *Keyring) transition(ctx context.Context) error {
 					return err
 				}
 				key.State, key.ActivatedAt = models.KeyActive, &now
-				if err := tx.Model(&models.SigningKey{}).Where("id = ? AND state = ?", key.ID, models.KeyNext).
-					Updates(map[string]any{"state": models.KeyActive, "activated_at": now}).Error; err != nil {
-					return err
-				}
-				if err := keyAudit(tx, now, actor, "signing_key.activated", key, nil); err != nil {
+				if err := saveKeyStep(tx, now, actor, key, models.KeyNext, "activated_at", "signing_key.activated"); err != nil {
 					return err
 				}
 			case key.State == models.KeyRetiring && (key.RetireAfter != nil && !now.Before(*key.RetireAfter) ||
@@ -563,17 +559,23 @@ func (k *Keyring) transition(ctx context.Context) error {
 					}
 				}
 				key.State, key.RetiredAt = models.KeyRetired, &now
-				if err := tx.Model(&models.SigningKey{}).Where("id = ? AND state = ?", key.ID, models.KeyRetiring).
-					Updates(map[string]any{"state": models.KeyRetired, "retired_at": now}).Error; err != nil {
-					return err
-				}
-				if err := keyAudit(tx, now, actor, "signing_key.retired", key, nil); err != nil {
+				if err := saveKeyStep(tx, now, actor, key, models.KeyRetiring, "retired_at", "signing_key.retired"); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// saveKeyStep writes key's new state, and now into column, if the row is still in state from, and
+// audits action.
+func saveKeyStep(tx *gorm.DB, now time.Time, a models.Actor, key *models.SigningKey, from, column, action string) error {
+	if err := tx.Model(&models.SigningKey{}).Where("id = ? AND state = ?", key.ID, from).
+		Updates(map[string]any{"state": key.State, column: now}).Error; err != nil {
+		return err
+	}
+	return keyAudit(tx, now, a, action, key, nil)
 }
 
 // retireActive makes the purpose's active key retiring: it stops signing now and stays published

@@ -98,48 +98,66 @@ func (s *Store) PruneThrottles(ctx context.Context) (_ int64, err error) {
 	return r1.RowsAffected + r2.RowsAffected, translate(r2.Error)
 }
 
-// pacer is a token bucket per key, in this process.
-type pacer struct {
+// KeyedLimiter is a token bucket per key (a client address, say), in this process.
+type KeyedLimiter struct {
 	mu        sync.Mutex
 	every     rate.Limit
 	burst     int
-	buckets   map[string]*pacedBucket
+	buckets   map[string]*keyedBucket
 	lastSweep time.Time
 }
 
-type pacedBucket struct {
+type keyedBucket struct {
 	lim  *rate.Limiter
 	seen time.Time
 }
 
-func newPacer(perSecond float64, burst int) *pacer {
-	return &pacer{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*pacedBucket{}, lastSweep: time.Now()}
+// NewKeyedLimiter makes a limiter whose buckets refill at perSecond and hold burst tokens.
+func NewKeyedLimiter(perSecond float64, burst int) *KeyedLimiter {
+	return &KeyedLimiter{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*keyedBucket{}, lastSweep: time.Now()}
 }
 
-// take spends one token of key's bucket, or says how long to wait (at least a second, as
-// Retry-After counts in seconds).
-func (p *pacer) take(key string, now time.Time) (time.Duration, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if now.Sub(p.lastSweep) > time.Minute {
-		// Forget keys not seen for a while, so the map cannot grow without end.
-		for k, b := range p.buckets {
+// Take spends one token of key's bucket, or says how long until there is one; left is how many
+// tokens the bucket holds afterwards.
+func (l *KeyedLimiter) Take(key string, now time.Time) (ok bool, wait time.Duration, left float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) > time.Minute {
+		// Forget keys not seen for a while (their buckets are full again), so the map cannot
+		// grow without end.
+		for k, b := range l.buckets {
 			if now.Sub(b.seen) > 2*time.Minute {
-				delete(p.buckets, k)
+				delete(l.buckets, k)
 			}
 		}
-		p.lastSweep = now
+		l.lastSweep = now
 	}
-	b, ok := p.buckets[key]
+	b, ok := l.buckets[key]
 	if !ok {
-		b = &pacedBucket{lim: rate.NewLimiter(p.every, p.burst)}
-		p.buckets[key] = b
+		b = &keyedBucket{lim: rate.NewLimiter(l.every, l.burst)}
+		l.buckets[key] = b
 	}
 	b.seen = now
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return time.Duration(math.Ceil(d.Seconds())) * time.Second, false
+		return false, d, b.lim.TokensAt(now)
+	}
+	return true, 0, b.lim.TokensAt(now)
+}
+
+// pacer is a token bucket per key, in this process.
+type pacer struct{ limiter *KeyedLimiter }
+
+func newPacer(perSecond float64, burst int) *pacer {
+	return &pacer{limiter: NewKeyedLimiter(perSecond, burst)}
+}
+
+// take spends one token of key's bucket, or says how long to wait (at least a second, as
+// Retry-After counts in seconds).
+func (p *pacer) take(key string, now time.Time) (time.Duration, bool) {
+	if ok, wait, _ := p.limiter.Take(key, now); !ok {
+		return time.Duration(math.Ceil(wait.Seconds())) * time.Second, false
 	}
 	return 0, true
 }

@@ -82,11 +82,8 @@ type IssuedToken struct {
 // invalid_license_number, not_a_member.
 func (s *Tokens) Issue(ctx context.Context, p *models.Principal, ln, audience string) (_ *IssuedToken, err error) {
 	defer wrapErr(&err, "issue a token")
-	if !p.IsUser() {
-		return nil, models.Errorf(models.CodeForbidden, "entitlement tokens are for people; services introspect them")
-	}
-	if !p.EmailVerified {
-		return nil, models.Errorf(models.CodeEmailUnverified, "confirm your email address first: follow the link in the letter we sent you")
+	if err := verifiedPerson(p, "entitlement tokens are for people; services introspect them"); err != nil {
+		return nil, err
 	}
 	var v models.Validation
 	v.Required("license_number", strings.TrimSpace(ln))
