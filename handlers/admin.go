@@ -30,11 +30,7 @@ type staffRequest struct {
 	Password string    `json:"password"`
 }
 
-func (h *api) putStaff(c *gin.Context) {
-	var req staffRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) putStaff(c *gin.Context, req staffRequest) {
 	if req.Roles == nil {
 		fail(c, &models.Error{Code: models.CodeValidation, Message: "the request has invalid fields",
 			Fields: []models.FieldError{{Field: "roles", Code: models.FieldRequired, Detail: "is required; [] removes every staff right"}}})
@@ -77,11 +73,7 @@ type apiKeyRequest struct {
 	Scopes []string `json:"scopes"`
 }
 
-func (h *api) createAPIKey(c *gin.Context) {
-	var req apiKeyRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) createAPIKey(c *gin.Context, req apiKeyRequest) {
 	k, secret, err := h.identity.CreateAPIKey(c.Request.Context(), req.Name, req.Scopes, actor(c))
 	if err != nil {
 		fail(c, err)

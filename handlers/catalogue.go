@@ -34,11 +34,7 @@ type productRequest struct {
 	Name string `json:"name"`
 }
 
-func (h *api) createProduct(c *gin.Context) {
-	var req productRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) createProduct(c *gin.Context, req productRequest) {
 	p, err := h.catalogue.CreateProduct(c.Request.Context(), req.SKU, req.Name, actor(c))
 	respond(c, http.StatusCreated, p, err, toProductJSON)
 }
@@ -51,10 +47,7 @@ func (h *api) listProducts(c *gin.Context) {
 
 func (h *api) getProduct(c *gin.Context) {
 	p, err := h.catalogue.Product(c.Request.Context(), c.Param("sku"))
-	if err == nil {
-		c.Header("ETag", p.ETag())
-	}
-	respond(c, http.StatusOK, p, err, toProductJSON)
+	respondTagged(c, http.StatusOK, p, err, toProductJSON)
 }
 
 type versionRequest struct {
@@ -63,11 +56,7 @@ type versionRequest struct {
 	Phase      string `json:"phase"`
 }
 
-func (h *api) addVersion(c *gin.Context) {
-	var req versionRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) addVersion(c *gin.Context, req versionRequest) {
 	v, err := h.catalogue.AddVersion(c.Request.Context(), c.Param("sku"), models.VersionInput(req), actor(c))
 	respond(c, http.StatusCreated, v, err, toVersionJSON)
 }
@@ -76,11 +65,7 @@ type phaseRequest struct {
 	Phase string `json:"phase"`
 }
 
-func (h *api) setPhase(c *gin.Context) {
-	var req phaseRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) setPhase(c *gin.Context, req phaseRequest) {
 	v, err := h.catalogue.SetPhase(c.Request.Context(), c.Param("sku"), c.Param("version"), req.Phase, c.GetHeader("If-Match"), actor(c))
 	respond(c, http.StatusOK, v, err, toVersionJSON)
 }

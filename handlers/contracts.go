@@ -84,6 +84,15 @@ func toContractJSON(v *models.ContractView, today models.Date, window int) contr
 	return out
 }
 
+// toContractsJSON is contracts as every contract answer shows them, on today.
+func (h *api) toContractsJSON(views []models.ContractView, today models.Date) []contractJSON {
+	out := make([]contractJSON, 0, len(views))
+	for i := range views {
+		out = append(out, toContractJSON(&views[i], today, h.contracts.RenewalWindowDays))
+	}
+	return out
+}
+
 func (h *api) contractAnswer(c *gin.Context, v *models.ContractView, err error) {
 	if err != nil {
 		fail(c, err)
@@ -98,11 +107,7 @@ type renewalRequest struct {
 	Premier *bool  `json:"premier"`
 }
 
-func (h *api) renewContract(c *gin.Context) {
-	var req renewalRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) renewContract(c *gin.Context, req renewalRequest) {
 	v, err := h.contracts.Renew(c.Request.Context(), c.Param("id"), models.RenewalInput(req), actor(c))
 	h.contractAnswer(c, v, err)
 }
@@ -112,11 +117,7 @@ type upgradeRequest struct {
 	Premier *bool  `json:"premier"`
 }
 
-func (h *api) upgradeContract(c *gin.Context) {
-	var req upgradeRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) upgradeContract(c *gin.Context, req upgradeRequest) {
 	v, err := h.contracts.Upgrade(c.Request.Context(), c.Param("id"), models.UpgradeInput(req), actor(c))
 	h.contractAnswer(c, v, err)
 }
@@ -125,11 +126,7 @@ type terminateRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (h *api) terminateContract(c *gin.Context) {
-	var req terminateRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) terminateContract(c *gin.Context, req terminateRequest) {
 	v, err := h.contracts.Terminate(c.Request.Context(), c.Param("id"), req.Reason, actor(c))
 	h.contractAnswer(c, v, err)
 }
@@ -139,11 +136,7 @@ type graceRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (h *api) graceContract(c *gin.Context) {
-	var req graceRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) graceContract(c *gin.Context, req graceRequest) {
 	v, err := h.contracts.Grace(c.Request.Context(), c.Param("id"), req.Until, req.Reason, actor(c))
 	h.contractAnswer(c, v, err)
 }
@@ -156,14 +149,11 @@ type entitlementJSON struct {
 
 // supportJSON is GET /v1/licenses/{ln}/support.
 type supportJSON struct {
-	LicenseNumber   string            `json:"license_number"`
-	ContractID      *string           `json:"contract_id"`
-	Status          string            `json:"status"`
-	Program         *string           `json:"program"`
-	Premier         bool              `json:"premier"`
-	StartsOn        models.Date       `json:"starts_on"`
-	EndsOn          models.Date       `json:"ends_on"`
-	DaysLeft        *int              `json:"days_left"`
+	LicenseNumber string  `json:"license_number"`
+	ContractID    *string `json:"contract_id"`
+	// status, program, premier, starts_on, ends_on, days_left: as a license shows its support
+	supportSummaryJSON
+
 	GraceUntil      *models.Date      `json:"grace_until,omitempty"`
 	TerminatedOn    *models.Date      `json:"terminated_on,omitempty"`
 	TrialEndsOn     *models.Date      `json:"trial_ends_on,omitempty"`
@@ -180,16 +170,12 @@ func (h *api) licenseSupport(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s := v.Summary
-	out := supportJSON{LicenseNumber: v.LicenseNumber, Status: s.Status, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn,
+	out := supportJSON{LicenseNumber: v.LicenseNumber, supportSummaryJSON: toSupportSummaryJSON(v.Summary, v.ContractID != 0),
 		GraceUntil: datePtr(v.GraceUntil), TerminatedOn: datePtr(v.TerminatedOn), TrialEndsOn: datePtr(v.TrialEndsOn),
 		ResponseTargets: v.Targets.BySeverity, AroundTheClock: v.Targets.AroundTheClock}
 	if v.ContractID != 0 {
 		id := itoa64(v.ContractID)
-		out.ContractID, out.Program = &id, &s.Program
-		if !s.EndsOn.IsZero() {
-			out.DaysLeft = &s.DaysLeft
-		}
+		out.ContractID = &id
 		if v.Targets.Hours != "" {
 			out.Hours = &v.Targets.Hours
 		}

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"net/http"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,12 +21,7 @@ func (h *api) idempotent(c *gin.Context) {
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			fail(c, errBodyTooLarge)
-			return
-		}
-		fail(c, models.Errorf(models.CodeMalformedJSON, "the request body could not be read"))
+		fail(c, readError(err, models.Errorf(models.CodeMalformedJSON, "the request body could not be read")))
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))

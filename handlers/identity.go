@@ -56,11 +56,7 @@ func accepted(c *gin.Context, err error) {
 	writeJSON(c, http.StatusAccepted, acknowledgement{Status: "accepted"})
 }
 
-func (h *api) signup(c *gin.Context) {
-	var req signupRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) signup(c *gin.Context, req signupRequest) {
 	if err := h.identity.Signup(c.Request.Context(), models.SignupInput{Email: req.Email, Password: req.Password, Name: req.Name}); err != nil {
 		fail(c, err)
 		return
@@ -72,11 +68,7 @@ type tokenRequest struct {
 	Token string `json:"token"`
 }
 
-func (h *api) verify(c *gin.Context) {
-	var req tokenRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) verify(c *gin.Context, req tokenRequest) {
 	u, err := h.identity.Verify(c.Request.Context(), req.Token, actor(c))
 	respond(c, http.StatusOK, u, err, toUserJSON)
 }
@@ -92,11 +84,7 @@ type loginResponse struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-func (h *api) login(c *gin.Context) {
-	var req loginRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) login(c *gin.Context, req loginRequest) {
 	res, err := h.identity.Login(c.Request.Context(), req.Email, req.Password, c.ClientIP(), c.GetHeader("User-Agent"))
 	if err != nil {
 		fail(c, err)
@@ -106,7 +94,12 @@ func (h *api) login(c *gin.Context) {
 		mfaRequired(c, res.MFA)
 		return
 	}
-	writeJSON(c, http.StatusOK, loginResponse{AccessToken: res.Token, TokenType: "Bearer", ExpiresIn: int64(res.ExpiresIn.Seconds())})
+	writeJSON(c, http.StatusOK, toLoginResponse(res))
+}
+
+// toLoginResponse is the bearer token of a finished sign-in.
+func toLoginResponse(res *models.LoginResult) loginResponse {
+	return loginResponse{AccessToken: res.Token, TokenType: "Bearer", ExpiresIn: int64(res.ExpiresIn.Seconds())}
 }
 
 func (h *api) logout(c *gin.Context) {
@@ -117,11 +110,7 @@ type forgotRequest struct {
 	Email string `json:"email"`
 }
 
-func (h *api) forgotPassword(c *gin.Context) {
-	var req forgotRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) forgotPassword(c *gin.Context, req forgotRequest) {
 	accepted(c, h.identity.ForgotPassword(c.Request.Context(), req.Email))
 }
 
@@ -130,11 +119,7 @@ type resetRequest struct {
 	Password string `json:"password"`
 }
 
-func (h *api) resetPassword(c *gin.Context) {
-	var req resetRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) resetPassword(c *gin.Context, req resetRequest) {
 	u, err := h.identity.ResetPassword(c.Request.Context(), req.Token, req.Password, actor(c))
 	respond(c, http.StatusOK, u, err, toUserJSON)
 }
@@ -144,11 +129,7 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"new_password"`
 }
 
-func (h *api) changePassword(c *gin.Context) {
-	var req changePasswordRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) changePassword(c *gin.Context, req changePasswordRequest) {
 	u, err := h.identity.ChangePassword(c.Request.Context(), principal(c), req.CurrentPassword, req.NewPassword, actor(c))
 	respond(c, http.StatusOK, u, err, toUserJSON)
 }

@@ -41,11 +41,7 @@ func toLicenseKeyJSON(k models.LicenseKey) licenseKeyJSON {
 
 // issueLicenseKey answers 201 for a key made (a new machine, or a new major version on a seated
 // machine) and 200 for the machine's existing key of that major version.
-func (h *api) issueLicenseKey(c *gin.Context) {
-	var req licenseKeyRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) issueLicenseKey(c *gin.Context, req licenseKeyRequest) {
 	k, err := h.licenseKeys.Issue(c.Request.Context(), principal(c), c.Param("ln"), models.LicenseKeyInput(req), actor(c))
 	if err != nil {
 		fail(c, err)

@@ -51,15 +51,23 @@ func (h *api) toLicenseJSON(d *models.LicenseDetail, today models.Date, roles []
 		r := d.License.RegisteredOn
 		l.RegisteredOn = &r
 	}
-	s := d.Summary(today, h.licenses.RenewalWindowDays)
-	l.Support = supportSummaryJSON{Status: s.Status, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn}
+	l.Support = toSupportSummaryJSON(d.Summary(today, h.licenses.RenewalWindowDays), d.Contract != nil)
 	if d.Contract != nil {
 		id := itoa64(d.Contract.ID)
 		l.ContractID = &id
-		l.Support.Program = &s.Program
-		if !s.EndsOn.IsZero() {
-			l.Support.DaysLeft = &s.DaysLeft
-		}
 	}
 	return l
+}
+
+// toSupportSummaryJSON is a license's support in brief; the program and the days left are shown
+// only with a contract, the days left only when it has an end.
+func toSupportSummaryJSON(s models.SupportSummary, hasContract bool) supportSummaryJSON {
+	out := supportSummaryJSON{Status: s.Status, Premier: s.Premier, StartsOn: s.StartsOn, EndsOn: s.EndsOn}
+	if hasContract {
+		out.Program = &s.Program
+		if !s.EndsOn.IsZero() {
+			out.DaysLeft = &s.DaysLeft
+		}
+	}
+	return out
 }

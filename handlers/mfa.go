@@ -45,17 +45,9 @@ type loginMFARequest struct {
 	Code     string `json:"code"`
 }
 
-func (h *api) loginMFA(c *gin.Context) {
-	var req loginMFARequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) loginMFA(c *gin.Context, req loginMFARequest) {
 	res, err := h.identity.LoginMFA(c.Request.Context(), req.MFAToken, req.Code, c.ClientIP(), c.GetHeader("User-Agent"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, loginResponse{AccessToken: res.Token, TokenType: "Bearer", ExpiresIn: int64(res.ExpiresIn.Seconds())})
+	respond(c, http.StatusOK, res, err, toLoginResponse)
 }
 
 type totpEnrolmentJSON struct {
@@ -81,11 +73,7 @@ type recoveryCodesJSON struct {
 	RecoveryCodes []string `json:"recovery_codes"`
 }
 
-func (h *api) confirmTOTP(c *gin.Context) {
-	var req confirmTOTPRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) confirmTOTP(c *gin.Context, req confirmTOTPRequest) {
 	codes, err := h.identity.ConfirmTOTP(c.Request.Context(), principal(c), req.Code, actor(c))
 	if err != nil {
 		fail(c, err)
@@ -99,11 +87,7 @@ type passwordRequest struct {
 	Password string `json:"password"`
 }
 
-func (h *api) disableTOTP(c *gin.Context) {
-	var req passwordRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) disableTOTP(c *gin.Context, req passwordRequest) {
 	noContent(c, h.identity.DisableTOTP(c.Request.Context(), principal(c), req.Password, actor(c)))
 }
 

@@ -291,13 +291,24 @@ func respond[T, J any](c *gin.Context, status int, v T, err error, to func(T) J)
 	writeJSON(c, status, to(v))
 }
 
+// respondTagged is respond for a thing with an entity tag: a successful answer carries its ETag.
+func respondTagged[T interface{ ETag() string }, J any](c *gin.Context, status int, v T, err error, to func(T) J) {
+	if err == nil {
+		c.Header("ETag", v.ETag())
+	}
+	respond(c, status, v, err, to)
+}
+
 // noContent answers 204; or the problem of err, when the call failed.
-func noContent(c *gin.Context, err error) {
+func noContent(c *gin.Context, err error) { answerStatus(c, http.StatusNoContent, err) }
+
+// answerStatus answers status with no body; or the problem of err, when the call failed.
+func answerStatus(c *gin.Context, status int, err error) {
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.Status(http.StatusNoContent)
+	c.Status(status)
 }
 
 // writeJSON answers with status and v as JSON.

@@ -109,11 +109,7 @@ type orderResponse struct {
 	Licenses  []licenseJSON `json:"licenses"`
 }
 
-func (h *api) placeOrder(c *gin.Context) {
-	var req orderRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) placeOrder(c *gin.Context, req orderRequest) {
 	res, err := h.orders.Place(c.Request.Context(), req.input(), actor(c))
 	if err != nil {
 		fail(c, err)
@@ -135,26 +131,15 @@ type accountPatchRequest struct {
 	} `json:"primary_contact"`
 }
 
-func (h *api) updateAccount(c *gin.Context) {
-	var req accountPatchRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) updateAccount(c *gin.Context, req accountPatchRequest) {
 	patch := models.AccountPatch{Name: req.Name, IfMatch: c.GetHeader("If-Match")}
 	if pc := req.PrimaryContact; pc != nil {
 		patch.ContactName, patch.ContactEmail = pc.Name, pc.Email
 	}
 	a, err := h.accounts.Update(c.Request.Context(), c.Param("account_id"), patch, actor(c))
-	if err == nil {
-		c.Header("ETag", a.ETag())
-	}
-	respond(c, http.StatusOK, a, err, toAccountJSON)
+	respondTagged(c, http.StatusOK, a, err, toAccountJSON)
 }
 
-func (h *api) recoverAccount(c *gin.Context) {
-	var req forgotRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) recoverAccount(c *gin.Context, req forgotRequest) {
 	accepted(c, h.accounts.Recover(c.Request.Context(), req.Email))
 }

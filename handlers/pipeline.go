@@ -89,11 +89,7 @@ func (h *api) getContract(c *gin.Context) {
 
 // patchRenewal is PATCH /v1/contracts/{id}/renewal: {owner?, stage?, next_step_on?, value?},
 // null clearing a field; If-Match honoured.
-func (h *api) patchRenewal(c *gin.Context) {
-	var body map[string]json.RawMessage
-	if !bindJSON(c, &body) {
-		return
-	}
+func (h *api) patchRenewal(c *gin.Context, body map[string]json.RawMessage) {
 	p, err := models.ParseRenewalPatch(body, "", false)
 	if err != nil {
 		fail(c, err)
@@ -108,17 +104,9 @@ type noteRequest struct {
 }
 
 // addNote is POST /v1/contracts/{id}/notes.
-func (h *api) addNote(c *gin.Context) {
-	var req noteRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) addNote(c *gin.Context, req noteRequest) {
 	n, err := h.contracts.AddNote(c.Request.Context(), c.Param("id"), req.Text, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusCreated, toNoteJSON(n))
+	respond(c, http.StatusCreated, n, err, toNoteJSON)
 }
 
 type bulkRequest struct {
@@ -128,11 +116,7 @@ type bulkRequest struct {
 
 // bulkRenewal is POST /v1/contracts/bulk: {ids, set:{owner?, stage?, next_step_on?}} → {updated};
 // all or nothing.
-func (h *api) bulkRenewal(c *gin.Context) {
-	var req bulkRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) bulkRenewal(c *gin.Context, req bulkRequest) {
 	var v models.Validation
 	ids := make([]string, len(req.IDs))
 	for i, raw := range req.IDs {
@@ -268,20 +252,11 @@ type cotermRequest struct {
 
 // cotermAccount is POST /v1/accounts/{account_id}/coterm: {ends_on} → {contracts:[…]}, the
 // contracts it extended.
-func (h *api) cotermAccount(c *gin.Context) {
-	var req cotermRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) cotermAccount(c *gin.Context, req cotermRequest) {
 	views, err := h.contracts.Coterm(c.Request.Context(), c.Param("account_id"), req.EndsOn, actor(c))
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	today := h.contracts.Today()
-	out := make([]contractJSON, 0, len(views))
-	for i := range views {
-		out = append(out, toContractJSON(&views[i], today, h.contracts.RenewalWindowDays))
-	}
-	writeJSON(c, http.StatusOK, gin.H{"contracts": out})
+	writeJSON(c, http.StatusOK, gin.H{"contracts": h.toContractsJSON(views, h.contracts.Today())})
 }

@@ -22,11 +22,7 @@ type registrationResponse struct {
 	Status        string   `json:"status"`
 }
 
-func (h *api) register(c *gin.Context) {
-	var req registrationRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) register(c *gin.Context, req registrationRequest) {
 	res, err := h.registrations.Register(c.Request.Context(), principal(c),
 		models.RegistrationInput{LicenseNumber: req.LicenseNumber, ServiceTag: req.ServiceTag, AccountID: string(req.AccountID)}, actor(c))
 	if err != nil {
@@ -91,11 +87,7 @@ type rolesRequest struct {
 	HelpRequestID string   `json:"help_request_id"`
 }
 
-func (h *api) putMember(c *gin.Context) {
-	var req rolesRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) putMember(c *gin.Context, req rolesRequest) {
 	res, err := h.registrations.PutMemberIfMatch(c.Request.Context(), principal(c), c.Param("ln"), c.Param("email"), req.Roles, req.HelpRequestID,
 		c.GetHeader("If-Match"), actor(c))
 	if err != nil {
@@ -142,11 +134,7 @@ func (h *api) listRequests(c *gin.Context) {
 	respond(c, http.StatusOK, reqs, err, wholeList(toJoinRequestJSON))
 }
 
-func (h *api) approveRequest(c *gin.Context) {
-	var req rolesRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) approveRequest(c *gin.Context, req rolesRequest) {
 	r, err := h.registrations.Decide(c.Request.Context(), principal(c), c.Param("ln"), c.Param("id"), true, req.Roles, actor(c))
 	respond(c, http.StatusOK, r, err, toJoinRequestJSON)
 }
@@ -194,11 +182,7 @@ func toHelpJSON(r *models.HelpRequest) helpJSON {
 		Message: r.Message, Status: r.Status, CreatedAt: r.CreatedAt.UTC(), ResolvedAt: r.ResolvedAt, Note: r.Note}
 }
 
-func (h *api) askHelp(c *gin.Context) {
-	var req helpRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) askHelp(c *gin.Context, req helpRequest) {
 	r, err := h.help.Ask(c.Request.Context(), models.HelpInput{Name: req.Name, Email: req.Email, Company: req.Company,
 		LicenseNumber: req.LicenseNumber, AccountID: string(req.AccountID), Message: req.Message}, actor(c))
 	if err != nil {
@@ -218,11 +202,7 @@ type resolveRequest struct {
 	Note string `json:"note"`
 }
 
-func (h *api) resolveHelp(c *gin.Context) {
-	var req resolveRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) resolveHelp(c *gin.Context, req resolveRequest) {
 	r, err := h.help.Resolve(c.Request.Context(), principal(c), c.Param("id"), req.Note, actor(c))
 	respond(c, http.StatusOK, r, err, toHelpJSON)
 }

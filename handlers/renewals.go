@@ -66,11 +66,7 @@ func (h *api) contractPage(c *gin.Context, find func(store.ContractPage) (*model
 		fail(c, err)
 		return
 	}
-	items := make([]contractJSON, 0, len(page.Items))
-	for i := range page.Items {
-		items = append(items, toContractJSON(&page.Items[i], page.Today, h.contracts.RenewalWindowDays))
-	}
-	writeJSON(c, http.StatusOK, list(items, page.Next))
+	writeJSON(c, http.StatusOK, list(h.toContractsJSON(page.Items, page.Today), page.Next))
 }
 
 // listContracts is GET /v1/contracts?status=&program=&expiring_within_days=&account_id=&q=&owner=&stage=.

@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"mime"
 	"net/http"
 	"strconv"
@@ -67,11 +66,7 @@ type tokenJSON struct {
 	ExpiresIn int       `json:"expires_in"`
 }
 
-func (h *api) issueToken(c *gin.Context) {
-	var req entitlementTokenRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) issueToken(c *gin.Context, req entitlementTokenRequest) {
 	t, err := h.tokens.Issue(c.Request.Context(), principal(c), req.LicenseNumber, req.Audience)
 	if err != nil {
 		fail(c, err)
@@ -97,12 +92,7 @@ func (h *api) introspect(c *gin.Context) {
 		return
 	}
 	if err := c.Request.ParseForm(); err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			fail(c, errBodyTooLarge)
-			return
-		}
-		fail(c, models.Errorf(models.CodeValidation, "the form is malformed"))
+		fail(c, readError(err, models.Errorf(models.CodeValidation, "the form is malformed")))
 		return
 	}
 	// RFC 6749 §3.1: a parameter is sent once. With two tokens, a proxy that checks one and this

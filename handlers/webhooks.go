@@ -55,11 +55,7 @@ type webhookPatchRequest struct {
 	Enabled     *bool     `json:"enabled"`
 }
 
-func (h *api) createWebhook(c *gin.Context) {
-	var req webhookRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) createWebhook(c *gin.Context, req webhookRequest) {
 	e, secret, err := h.webhooks.Create(c.Request.Context(), models.WebhookInput{URL: req.URL, Events: req.Events, Description: req.Description, AccountID: req.AccountID}, actor(c))
 	if err != nil {
 		fail(c, err)
@@ -78,35 +74,17 @@ func (h *api) listWebhooks(c *gin.Context) {
 
 func (h *api) getWebhook(c *gin.Context) {
 	e, err := h.webhooks.Get(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.Header("ETag", e.ETag())
-	writeJSON(c, http.StatusOK, toWebhookJSON(e))
+	respondTagged(c, http.StatusOK, e, err, toWebhookJSON)
 }
 
-func (h *api) updateWebhook(c *gin.Context) {
-	var req webhookPatchRequest
-	if !bindJSON(c, &req) {
-		return
-	}
+func (h *api) updateWebhook(c *gin.Context, req webhookPatchRequest) {
 	e, err := h.webhooks.Update(c.Request.Context(), c.Param("id"),
 		models.WebhookPatch{URL: req.URL, Events: req.Events, Description: req.Description, Enabled: req.Enabled, IfMatch: c.GetHeader("If-Match")}, actor(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.Header("ETag", e.ETag())
-	writeJSON(c, http.StatusOK, toWebhookJSON(e))
+	respondTagged(c, http.StatusOK, e, err, toWebhookJSON)
 }
 
 func (h *api) deleteWebhook(c *gin.Context) {
-	if err := h.webhooks.Delete(c.Request.Context(), c.Param("id"), actor(c)); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	noContent(c, h.webhooks.Delete(c.Request.Context(), c.Param("id"), actor(c)))
 }
 
 func (h *api) rotateWebhookSecret(c *gin.Context) {
@@ -119,11 +97,7 @@ func (h *api) rotateWebhookSecret(c *gin.Context) {
 }
 
 func (h *api) pingWebhook(c *gin.Context) {
-	if err := h.webhooks.Ping(c.Request.Context(), c.Param("id")); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusAccepted)
+	answerStatus(c, http.StatusAccepted, h.webhooks.Ping(c.Request.Context(), c.Param("id")))
 }
 
 func (h *api) listWebhookDeliveries(c *gin.Context) {
@@ -133,9 +107,5 @@ func (h *api) listWebhookDeliveries(c *gin.Context) {
 }
 
 func (h *api) retryWebhookDelivery(c *gin.Context) {
-	if err := h.webhooks.Retry(c.Request.Context(), c.Param("id"), c.Param("delivery_id")); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusAccepted)
+	answerStatus(c, http.StatusAccepted, h.webhooks.Retry(c.Request.Context(), c.Param("id"), c.Param("delivery_id")))
 }
