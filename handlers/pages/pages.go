@@ -20,9 +20,11 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -352,21 +354,44 @@ func (p *Portal) message(c *gin.Context, status int, title, msg string, isErr bo
 
 // pageError shows a coded error in words; anything else is logged and shown as a bare failure.
 func (p *Portal) pageError(c *gin.Context, title string, err error) {
-	status, msg := p.Problem(err)
+	status, msg := p.errorText(err)
 	if status >= 500 {
 		p.Logger(c).Error("page failed", "request_id", p.requestID(c), "route", c.FullPath(), "error", err)
-	}
-	if msg != "" {
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
-		if !strings.HasSuffix(msg, ".") {
-			msg += "."
-		}
 	}
 	var e *models.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		c.Header("Retry-After", fmt.Sprint(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	p.message(c, status, title, msg, true, "", "")
+}
+
+// cursorPage is the page of size rows that the query's cursor asks for.
+func cursorPage(c *gin.Context, size int) (models.Page, error) {
+	return models.ParsePage(strconv.Itoa(size), c.Query("cursor"))
+}
+
+// formFailed answers a form whose call failed with err, and reports whether it did: a validation
+// error shows the form again through page, as 400 with its fields' sentences, and any other error
+// is the error page titled title.
+func (p *Portal) formFailed(c *gin.Context, err error, title string, page func(c *gin.Context, status int, extra map[string]any)) bool {
+	if fields := fieldMessages(err); fields != nil {
+		page(c, http.StatusBadRequest, map[string]any{"Fields": fields})
+		return true
+	}
+	if err != nil {
+		p.pageError(c, title, err)
+		return true
+	}
+	return false
+}
+
+// templatePage is a page function for formFailed, as accountPage is one: template name with data
+// and the extra values.
+func (p *Portal) templatePage(name string, data map[string]any) func(c *gin.Context, status int, extra map[string]any) {
+	return func(c *gin.Context, status int, extra map[string]any) {
+		maps.Copy(data, extra)
+		p.render(c, status, name, data)
+	}
 }
 
 // errorText is an error as a sentence for a form, with its status.

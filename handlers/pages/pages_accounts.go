@@ -6,6 +6,7 @@ package pages
 // for confirmation before it is done.
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -47,9 +48,7 @@ func (p *Portal) staffAccountPage(c *gin.Context, status int, extra map[string]a
 	}
 	data := map[string]any{"Title": v.Account.Name, "Nav": "renewals", "Wide": true, "A": v, "Rows": rows, "Self": self,
 		"CotermDefault": today.AddDays(models.DefaultRenewalTermDays), "Form": map[string]string{}}
-	for k, val := range extra {
-		data[k] = val
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "staff_account", data)
 }
 
@@ -76,7 +75,7 @@ func (p *Portal) cotermAccount(c *gin.Context) {
 			}
 			st, _ := l.Contract.Status(p.Contracts.Today(), p.Contracts.RenewalWindowDays)
 			summary = append(summary, detailPair{l.License.LicenseNumber + " · " + l.Product.Name,
-				"ends on " + dateText(l.Contract.Contract.EndsOn) + " (" + strings.ToLower(statusWord(st)) + ")"})
+				"ends on " + dateText(l.Contract.Contract.EndsOn) + " (" + strings.ToLower(statusBadges.word(st)) + ")"})
 		}
 		p.render(c, http.StatusOK, "confirm", map[string]any{"Title": "Please confirm", "Nav": "renewals",
 			"Question": "Align this account's support contracts to end on " + endsOn + "?",

@@ -4,9 +4,9 @@ package pages
 // secret shown once, on the answer that made it), and the whole audit log.
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -76,9 +76,7 @@ func listPage[T any](p *Portal, c *gin.Context, status int, name string, data, e
 		return
 	}
 	data["Items"], data["Next"], data["Wide"] = items, next, true
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, name, data)
 }
 
@@ -127,7 +125,7 @@ func (p *Portal) auditLog(c *gin.Context) {
 			"Form": form, "Fields": fieldMessages(err), "FormError": "Check the filters."})
 		return
 	}
-	pg, err := models.ParsePage(strconv.Itoa(models.PageDefault), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PageDefault)
 	if err != nil {
 		p.pageError(c, "Audit log", err)
 		return
@@ -137,10 +135,7 @@ func (p *Portal) auditLog(c *gin.Context) {
 		p.pageError(c, "Audit log", err)
 		return
 	}
-	rows := make([]auditRow, 0, len(entries))
-	for _, e := range entries {
-		rows = append(rows, auditRow{Entry: e, Details: auditDetails(e.Details)})
-	}
+	rows := auditRows(entries)
 	more := ""
 	if next != "" {
 		q := url.Values{"cursor": {next}}

@@ -5,6 +5,7 @@ package pages
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,13 +49,7 @@ func (p *Portal) signup(c *gin.Context) {
 		return
 	}
 	err := p.Identity.Signup(c.Request.Context(), models.SignupInput{Email: email, Password: pw, Name: name})
-	if fields := fieldMessages(err); fields != nil {
-		data["Fields"] = fields
-		p.render(c, http.StatusBadRequest, "signup", data)
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Create your account", err)
+	if p.formFailed(c, err, "Create your account", p.templatePage("signup", data)) {
 		return
 	}
 	// The same answer whether or not the address had an account already (no enumeration); a
@@ -77,12 +72,7 @@ func (p *Portal) verifyForm(c *gin.Context) {
 // could only confirm an address of the forger's own.
 func (p *Portal) verify(c *gin.Context) {
 	_, err := p.Identity.Verify(c.Request.Context(), c.PostForm("token"), models.Actor{IP: c.ClientIP(), RequestID: p.requestID(c)})
-	if store.ErrorCode(err) == models.CodeInvalidToken {
-		p.invalidLink(c, "verify")
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Confirm your email address", err)
+	if p.linkFailed(c, "verify", err) {
 		return
 	}
 	// Confirming ends every session of the account (whoever signed up first with this address
@@ -140,12 +130,7 @@ func (p *Portal) forgotForm(c *gin.Context) {
 func (p *Portal) forgot(c *gin.Context) {
 	email := strings.TrimSpace(c.PostForm("email"))
 	err := p.Identity.ForgotPassword(c.Request.Context(), email)
-	if fields := fieldMessages(err); fields != nil {
-		p.render(c, http.StatusBadRequest, "forgot", map[string]any{"Title": "Forgot your password?", "Email": email, "Fields": fields})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Forgot your password?", err)
+	if p.formFailed(c, err, "Forgot your password?", p.templatePage("forgot", map[string]any{"Title": "Forgot your password?", "Email": email})) {
 		return
 	}
 	p.message(c, http.StatusOK, "Check your inbox",
@@ -169,12 +154,7 @@ func (p *Portal) reset(c *gin.Context) {
 		p.render(c, http.StatusBadRequest, "reset_password", map[string]any{"Title": "Choose a new password", "Token": token, "Error": "The password " + e.Fields[0].Detail + "."})
 		return
 	}
-	if store.ErrorCode(err) == models.CodeInvalidToken {
-		p.invalidLink(c, "reset")
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Choose a new password", err)
+	if p.linkFailed(c, "reset", err) {
 		return
 	}
 	// Every session ended, this browser's too.
@@ -186,11 +166,29 @@ func (p *Portal) reset(c *gin.Context) {
 // offers the way to a new one, a fresh verification letter (signing up again) for kind "verify",
 // or a new reset letter (forgot password) for kind "reset".
 func (p *Portal) invalidLink(c *gin.Context, kind string) {
-	title := "Choose a new password"
-	if kind == "verify" {
-		title = "Confirm your email address"
+	p.render(c, http.StatusBadRequest, "invalid_link", map[string]any{"Title": linkTitle(kind), "Kind": kind})
+}
+
+// linkFailed answers a letter's link whose call failed with err, and reports whether it did: a
+// token that is unknown, expired or used is the invalid-link page, any other error the error page.
+func (p *Portal) linkFailed(c *gin.Context, kind string, err error) bool {
+	switch {
+	case store.ErrorCode(err) == models.CodeInvalidToken:
+		p.invalidLink(c, kind)
+	case err != nil:
+		p.pageError(c, linkTitle(kind), err)
+	default:
+		return false
 	}
-	p.render(c, http.StatusBadRequest, "invalid_link", map[string]any{"Title": title, "Kind": kind})
+	return true
+}
+
+// linkTitle is the title of the page a letter's link of kind "verify" or "reset" opens.
+func linkTitle(kind string) string {
+	if kind == "verify" {
+		return "Confirm your email address"
+	}
+	return "Choose a new password"
 }
 
 // invitation is the page an invitation letter's link opens: whom it is from, for which license
@@ -223,9 +221,7 @@ func (p *Portal) accountPage(c *gin.Context, status int, extra map[string]any) {
 		return
 	}
 	data := map[string]any{"Title": "Your account", "Nav": "account", "User": u}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "account", data)
 }
 
@@ -236,12 +232,7 @@ func (p *Portal) changePassword(c *gin.Context) {
 		return
 	}
 	_, err := p.Identity.ChangePassword(c.Request.Context(), p.principal(c), c.PostForm("current_password"), next, p.actor(c))
-	if fields := fieldMessages(err); fields != nil {
-		p.accountPage(c, http.StatusBadRequest, map[string]any{"Fields": fields})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Your account", err)
+	if p.formFailed(c, err, "Your account", p.accountPage) {
 		return
 	}
 	redirect(c, "/account", "Your password is changed. Your other sessions have ended; this one goes on.")

@@ -9,6 +9,7 @@ package pages
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,9 +74,7 @@ func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) 
 		form["value_amount"], form["value_currency"] = m.Amount(), m.Currency
 	}
 	if _, ok := extra["Form"]; ok {
-		for k, val := range extra["Form"].(map[string]string) {
-			form[k] = val
-		}
+		maps.Copy(form, extra["Form"].(map[string]string))
 	}
 	// A past owner may have lost the role: keep them a choice, so that the form shows them.
 	if renewal.Owner != "" && !slices.Contains(owners, renewal.Owner) {
@@ -86,9 +85,7 @@ func (p *Portal) contractPage(c *gin.Context, status int, extra map[string]any) 
 		"GraceDefault": minDate(end.AddDays(models.DefaultGraceDays), graceMax), "GraceMax": graceMax, "Action": "",
 		"Renewal": renewal, "Records": p.recordRows(v, records, today), "Owners": owners, "SettableStages": models.SettableStages(),
 		"ETag": models.ContractETag(v, today), "Notes": notesNewestFirst(v.Notes)}
-	for k, val := range extra {
-		data[k] = val
-	}
+	maps.Copy(data, extra)
 	data["Form"] = form
 	p.render(c, status, "contract", data)
 }
@@ -321,7 +318,7 @@ func (p *Portal) contractAction(c *gin.Context) {
 	case "terminate":
 		msg = "Terminated: " + v.Account.Name + ", " + v.Product.Name + ": support ended today."
 	}
-	msg += " The customer's contact has been told. Status: " + strings.ToLower(statusWord(st)) + "."
+	msg += " The customer's contact has been told. Status: " + strings.ToLower(statusBadges.word(st)) + "."
 	redirect(c, contractBack(c), msg)
 }
 

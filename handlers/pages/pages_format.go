@@ -20,14 +20,14 @@ func pageFuncs() template.FuncMap {
 		"instant":      instantText,
 		"days":         relativeDays,
 		"dayRel":       dayRelative,
-		"statusWord":   statusWord,
-		"statusClass":  statusClass,
+		"statusWord":   statusBadges.word,
+		"statusClass":  statusBadges.class,
 		"statusSay":    statusSentence,
 		"roleWord":     roleWord,
 		"roleWords":    roleWords,
 		"hasRole":      hasRole,
-		"phaseWord":    phaseWord,
-		"phaseClass":   phaseClass,
+		"phaseWord":    phaseBadges.word,
+		"phaseClass":   phaseBadges.class,
 		"entWord":      entitlementWord,
 		"reasonText":   reasonText,
 		"duration":     isoDurationText,
@@ -92,41 +92,38 @@ func dayRelative(today, d models.Date) string {
 	return relativeDays(today.DaysUntil(d))
 }
 
-// statusWord names a support status for a badge.
-func statusWord(status string) string {
-	switch status {
-	case models.StatusActive:
-		return "Active"
-	case models.StatusExpiring:
-		return "Expiring soon"
-	case models.StatusGrace:
-		return "In grace period"
-	case models.StatusLapsed:
-		return "Lapsed"
-	case models.StatusTerminated:
-		return "Terminated"
-	case models.StatusFuture:
-		return "Not started"
-	case models.StatusNone:
-		return "No support"
+// badge is how a page shows a code: its word and its colour, ok (green), warn (amber), bad (red),
+// info (blue) or muted (grey). The word is always shown too: colour is never the only signal.
+type badge struct{ word, class string }
+
+// badges is the table of a kind of code's badges.
+type badges map[string]badge
+
+// word names key; a key the table does not know is said as itself.
+func (t badges) word(key string) string {
+	if b, ok := t[key]; ok {
+		return b.word
 	}
-	return status
+	return key
 }
 
-// statusClass is the badge colour of a status: ok (green), warn (amber), bad (red), info (blue)
-// or muted (grey). The word is always shown too: colour is never the only signal.
-func statusClass(status string) string {
-	switch status {
-	case models.StatusActive:
-		return "ok"
-	case models.StatusExpiring, models.StatusGrace:
-		return "warn"
-	case models.StatusLapsed, models.StatusTerminated:
-		return "bad"
-	case models.StatusFuture:
-		return "info"
+// class is the colour of key's badge; a key the table does not know is muted.
+func (t badges) class(key string) string {
+	if b, ok := t[key]; ok {
+		return b.class
 	}
 	return "muted"
+}
+
+// statusBadges name the support statuses.
+var statusBadges = badges{
+	models.StatusActive:     {"Active", "ok"},
+	models.StatusExpiring:   {"Expiring soon", "warn"},
+	models.StatusGrace:      {"In grace period", "warn"},
+	models.StatusLapsed:     {"Lapsed", "bad"},
+	models.StatusTerminated: {"Terminated", "bad"},
+	models.StatusFuture:     {"Not started", "info"},
+	models.StatusNone:       {"No support", "muted"},
 }
 
 // trialLength is how long a trial's support runs, as page text says it ("30-day").
@@ -164,16 +161,12 @@ func statusSentence(s models.SupportSummary, trial bool, today models.Date) stri
 }
 
 // roleWord names a member role.
-func roleWord(role string) string {
-	switch role {
-	case models.MemberAdmin:
-		return "Administrator"
-	case models.MemberSupport:
-		return "Support User"
-	case models.MemberLicense:
-		return "License User"
-	}
-	return role
+func roleWord(role string) string { return wordIn(memberRoleWords, role, role) }
+
+var memberRoleWords = map[string]string{
+	models.MemberAdmin:   "Administrator",
+	models.MemberSupport: "Support User",
+	models.MemberLicense: "License User",
 }
 
 func roleWords(roles []string) string {
@@ -196,27 +189,11 @@ func hasRole(roles []string, role string) bool {
 	return false
 }
 
-// phaseWord names a version's lifecycle phase.
-func phaseWord(phase string) string {
-	switch phase {
-	case models.PhaseFull:
-		return "Full support"
-	case models.PhaseLimited:
-		return "Limited support"
-	case models.PhaseDiscontinued:
-		return "Discontinued"
-	}
-	return phase
-}
-
-func phaseClass(phase string) string {
-	switch phase {
-	case models.PhaseFull:
-		return "ok"
-	case models.PhaseLimited:
-		return "warn"
-	}
-	return "muted"
+// phaseBadges name a version's lifecycle phases.
+var phaseBadges = badges{
+	models.PhaseFull:         {"Full support", "ok"},
+	models.PhaseLimited:      {"Limited support", "warn"},
+	models.PhaseDiscontinued: {"Discontinued", "muted"},
 }
 
 // programWord names a support program.
@@ -254,39 +231,26 @@ func programShort(program string, premier bool) string {
 }
 
 // severityWord names a severity level.
-func severityWord(s string) string {
-	switch s {
-	case "1":
-		return "1 — critical: production down"
-	case "2":
-		return "2 — major: seriously degraded"
-	case "3":
-		return "3 — minor: partly affected"
-	case "4":
-		return "4 — question or request"
-	}
-	return s
+func severityWord(s string) string { return wordIn(severityWords, s, s) }
+
+var severityWords = map[string]string{
+	"1": "1 — critical: production down",
+	"2": "2 — major: seriously degraded",
+	"3": "3 — minor: partly affected",
+	"4": "4 — question or request",
 }
 
 // entitlementWord says what an entitlement lets a member do.
-func entitlementWord(name string) string {
-	switch name {
-	case models.EntitlementAssetsRead:
-		return "See this license and what it covers"
-	case models.EntitlementSupportCases:
-		return "Open support cases"
-	case models.EntitlementSupportKB:
-		return "Read the knowledge base"
-	case models.EntitlementSupportChat:
-		return "Chat with support engineers"
-	case models.EntitlementDownloadsRead:
-		return "Download the software"
-	case models.EntitlementLicenseKeys:
-		return "Get license keys for machines"
-	case models.EntitlementSupportPremier:
-		return "Premier support: faster response"
-	}
-	return name
+func entitlementWord(name string) string { return wordIn(entitlementWords, name, name) }
+
+var entitlementWords = map[string]string{
+	models.EntitlementAssetsRead:     "See this license and what it covers",
+	models.EntitlementSupportCases:   "Open support cases",
+	models.EntitlementSupportKB:      "Read the knowledge base",
+	models.EntitlementSupportChat:    "Chat with support engineers",
+	models.EntitlementDownloadsRead:  "Download the software",
+	models.EntitlementLicenseKeys:    "Get license keys for machines",
+	models.EntitlementSupportPremier: "Premier support: faster response",
 }
 
 // reasonText explains a denial reason in plain language. ent is the entitlement it denies (the
@@ -351,10 +315,7 @@ func plural(n, unit string) string {
 
 // auditActionWord says an audit action in words.
 func auditActionWord(action string) string {
-	if w, ok := auditWords[action]; ok {
-		return w
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(action, ".", ": "), "_", " ")
+	return wordIn(auditWords, action, strings.ReplaceAll(strings.ReplaceAll(action, ".", ": "), "_", " "))
 }
 
 var auditWords = map[string]string{
@@ -426,6 +387,14 @@ func fieldWord(name string) string {
 		return "new password"
 	}
 	return strings.ReplaceAll(name, "_", " ")
+}
+
+// wordIn is the word table gives key, or fallback when it gives none.
+func wordIn(table map[string]string, key, fallback string) string {
+	if w, ok := table[key]; ok {
+		return w
+	}
+	return fallback
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -6,7 +6,6 @@ package pages
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -31,12 +30,7 @@ func (p *Portal) askHelp(c *gin.Context) {
 	}
 	r, err := p.Help.Ask(c.Request.Context(), models.HelpInput{Name: form["name"], Email: form["email"], Company: form["company"],
 		LicenseNumber: form["license_number"], AccountID: form["account_id"], Message: form["message"]}, p.actor(c))
-	if fields := fieldMessages(err); fields != nil {
-		p.render(c, http.StatusBadRequest, "help", map[string]any{"Title": "Trouble registering?", "Nav": "help", "Form": form, "Fields": fields})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Trouble registering?", err)
+	if p.formFailed(c, err, "Trouble registering?", p.templatePage("help", map[string]any{"Title": "Trouble registering?", "Nav": "help", "Form": form})) {
 		return
 	}
 	p.message(c, http.StatusAccepted, "We have your request",
@@ -51,12 +45,7 @@ func (p *Portal) recoverForm(c *gin.Context) {
 func (p *Portal) recoverAccount(c *gin.Context) {
 	email := strings.TrimSpace(c.PostForm("email"))
 	err := p.Accounts.Recover(c.Request.Context(), email)
-	if fields := fieldMessages(err); fields != nil {
-		p.render(c, http.StatusBadRequest, "recover", map[string]any{"Title": "I don't know my License Number", "Email": email, "Fields": fields})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "I don't know my License Number", err)
+	if p.formFailed(c, err, "I don't know my License Number", p.templatePage("recover", map[string]any{"Title": "I don't know my License Number", "Email": email})) {
 		return
 	}
 	// The same answer whatever the address: it tells no one whose address it is.
@@ -71,7 +60,7 @@ func (p *Portal) helpQueue(c *gin.Context) {
 	if status == "all" {
 		status = ""
 	}
-	pg, err := models.ParsePage(strconv.Itoa(models.PageDefault), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PageDefault)
 	if err != nil {
 		p.pageError(c, "Help queue", err)
 		return

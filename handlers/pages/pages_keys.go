@@ -6,6 +6,7 @@ package pages
 
 import (
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,7 +26,7 @@ func (p *Portal) licenseKeysPage(c *gin.Context) {
 // error and values.
 func (p *Portal) keysPage(c *gin.Context, status int, extra map[string]any) {
 	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
-	pg, err := models.ParsePage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PortalPageSize)
 	if err != nil {
 		pg = models.Page{Limit: models.PortalPageSize}
 	}
@@ -65,9 +66,7 @@ func (p *Portal) keysPage(c *gin.Context, status int, extra map[string]any) {
 		"IsAdmin": models.MayActAs(pr, roles, models.MemberAdmin), "CanKeys": true,
 		"CanIssue": models.MayActAs(pr, roles, models.MemberLicense), "Keys": keys, "Next": next, "Versions": versions,
 		"SeatsUsed": seats, "S": d.Summary(p.Licenses.Today(), p.Licenses.RenewalWindowDays)}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "keys", data)
 }
 

@@ -6,6 +6,7 @@ package pages
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -123,7 +124,7 @@ type licenseRow struct {
 }
 
 func (p *Portal) myLicenses(c *gin.Context) {
-	pg, err := models.ParsePage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PortalPageSize)
 	if err != nil {
 		pg = models.Page{Limit: models.PortalPageSize}
 	}
@@ -240,9 +241,7 @@ func (p *Portal) membersPage(c *gin.Context, status int, extra map[string]any) {
 	}
 	data := map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "members", "D": d, "Roles": roles,
 		"IsAdmin": true, "CanKeys": true, "Members": members, "Requests": reqs, "Invitations": invs, "AllRoles": models.MemberRoles(), "Me": pr}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "members", data)
 }
 
@@ -357,6 +356,15 @@ type auditRow struct {
 
 type detailPair struct{ Name, Value string }
 
+// auditRows are the rows of an audit trail's entries.
+func auditRows(entries []models.AuditEntry) []auditRow {
+	rows := make([]auditRow, 0, len(entries))
+	for _, e := range entries {
+		rows = append(rows, auditRow{Entry: e, Details: auditDetails(e.Details)})
+	}
+	return rows
+}
+
 func auditDetails(raw string) []detailPair {
 	var m map[string]any
 	if json.Unmarshal([]byte(raw), &m) != nil {
@@ -393,7 +401,7 @@ func auditDetails(raw string) []detailPair {
 // audit shows an admin the license's audit trail, newest first.
 func (p *Portal) audit(c *gin.Context) {
 	ctx, pr, ln := c.Request.Context(), p.principal(c), c.Param("ln")
-	pg, err := models.ParsePage(strconv.Itoa(models.PageDefault), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PageDefault)
 	if err != nil {
 		p.pageError(c, "Audit trail", err)
 		return
@@ -409,10 +417,7 @@ func (p *Portal) audit(c *gin.Context) {
 		p.pageError(c, "Audit trail", err)
 		return
 	}
-	rows := make([]auditRow, 0, len(entries))
-	for _, e := range entries {
-		rows = append(rows, auditRow{Entry: e, Details: auditDetails(e.Details)})
-	}
+	rows := auditRows(entries)
 	p.render(c, http.StatusOK, "audit", map[string]any{"Title": d.Product.Name, "Nav": "licenses", "Wide": true, "Tab": "audit",
 		"D": d, "Roles": roles, "IsAdmin": true, "CanKeys": true, "Rows": rows, "Next": next})
 }

@@ -57,7 +57,7 @@ func (p *Portal) setPhase(c *gin.Context) {
 		p.productFormError(c, "phase:"+sku+":"+version, err, nil)
 		return
 	}
-	redirect(c, "/staff/products#product-"+url.PathEscape(sku), sku+" "+version+" is now: "+phaseWord(phase)+".")
+	redirect(c, "/staff/products#product-"+url.PathEscape(sku), sku+" "+version+" is now: "+phaseBadges.word(phase)+".")
 }
 
 // productFormError shows the products page again with the refusal next to the form it came from

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -261,9 +262,7 @@ func (p *Portal) renewalsPage(c *gin.Context, q url.Values, status int, extra ma
 		"CSV": "/renewals.csv?" + view.query().Encode(), "Self": self, "AsOf": list.Today,
 		"Mine": mineRows, "MineMore": mine.Next != "", "Owners": owners, "Stages": stages, "SettableStages": models.SettableStages(),
 		"Charts": forecastCharts(forecast), "History": historyRows(forecast.History), "Bulk": map[string]string{}}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "renewals", data)
 }
 

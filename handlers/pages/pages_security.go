@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"image/png"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -103,9 +104,7 @@ func (p *Portal) securityPage(c *gin.Context, status int, extra map[string]any) 
 			data["QR"] = qrDataURL(pending.URI)
 		}
 	}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	c.Header("Cache-Control", "no-store")
 	p.render(c, status, "security", data)
 }
@@ -155,12 +154,7 @@ func (p *Portal) confirmTOTP(c *gin.Context) {
 
 func (p *Portal) disableTOTP(c *gin.Context) {
 	err := p.Identity.DisableTOTP(c.Request.Context(), p.principal(c), c.PostForm("password"), p.actor(c))
-	if fields := fieldMessages(err); fields != nil {
-		p.securityPage(c, http.StatusBadRequest, map[string]any{"Fields": fields})
-		return
-	}
-	if err != nil {
-		p.pageError(c, "Security", err)
+	if p.formFailed(c, err, "Security", p.securityPage) {
 		return
 	}
 	redirect(c, securityPath, "The authenticator app is removed: signing in needs only your password now.")

@@ -7,6 +7,7 @@ package pages
 // opened again.
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,7 +33,7 @@ func (p *Portal) webhooks(c *gin.Context) {
 // webhooksPage lists the endpoints, oldest first, above the form that registers one; extra
 // carries the form's errors and values.
 func (p *Portal) webhooksPage(c *gin.Context, status int, extra map[string]any) {
-	pg, err := models.ParsePage(strconv.Itoa(models.PortalPageSize), c.Query("cursor"))
+	pg, err := cursorPage(c, models.PortalPageSize)
 	if err != nil {
 		pg = models.Page{Limit: models.PortalPageSize}
 	}
@@ -43,9 +44,7 @@ func (p *Portal) webhooksPage(c *gin.Context, status int, extra map[string]any) 
 	}
 	data := map[string]any{"Title": "Webhooks", "Nav": "webhooks", "Wide": true, "Endpoints": es, "Next": next,
 		"EventTypes": models.WebhookEventTypes, "Form": map[string]string{"events": models.WebhookAllEvents}}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "webhooks", data)
 }
 
@@ -124,7 +123,7 @@ func (p *Portal) webhook(c *gin.Context) {
 // webhookPage shows an endpoint, its actions, and its deliveries, newest first, a page at a time;
 // extra carries an action's error or a secret to show once.
 func (p *Portal) webhookPage(c *gin.Context, status int, e *models.WebhookEndpoint, extra map[string]any) {
-	pg, err := models.ParsePage(strconv.Itoa(webhookDeliveriesPage), c.Query("cursor"))
+	pg, err := cursorPage(c, webhookDeliveriesPage)
 	if err != nil {
 		pg = models.Page{Limit: webhookDeliveriesPage}
 	}
@@ -136,9 +135,7 @@ func (p *Portal) webhookPage(c *gin.Context, status int, e *models.WebhookEndpoi
 	}
 	data := map[string]any{"Title": "Webhook " + id, "Nav": "webhooks", "Wide": true, "E": e, "ID": id,
 		"Deliveries": ds, "Next": next, "Older": c.Query("cursor") != ""}
-	for k, v := range extra {
-		data[k] = v
-	}
+	maps.Copy(data, extra)
 	p.render(c, status, "webhook", data)
 }
 
