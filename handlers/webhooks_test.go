@@ -20,9 +20,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"entitled/mailer"
 	"entitled/models"
-	dbstore "entitled/models/store"
 	"entitled/models/storetest"
 )
 
@@ -465,14 +463,7 @@ func TestWebhooks_NoticeSweepEvents(t *testing.T) {
 		rcv, secret := a.newSubscriber(t, su, "contract.expiring", "contract.lapsed")
 		expiring := a.contractFor(t, ops, "Expiring Ltd", "standard", "2025-04-01", "2026-03-25")
 		lapsed := a.contractFor(t, ops, "Lapsed Ltd", "standard", "2025-02-01", "2026-01-31")
-		renderer, err := mailer.NewRenderer(testBaseURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sweep, err := dbstore.NewRenewals(a.store, mailer.NewOutbox(a.jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sweep := a.RenewalDesk(t)
 		rep, err := sweep.Pass(context.Background(), models.PassOptions{})
 		if err != nil || rep.RenewalNotices != 1 || rep.LapseNotices != 1 {
 			t.Fatalf("pass: %+v, %v", rep, err)

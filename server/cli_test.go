@@ -17,9 +17,7 @@ import (
 // "migrate status" on a fresh database lists every migration, ours and the job queue's, as
 // pending; after "migrate up" it lists them all as applied and "0 pending".
 func TestMigrateStatusBeforeAndAfterUp(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d dbstore.Dialect) {
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 
 		before := migrationRows(t, mustCLI(t, s, "", "migrate", "status"))
@@ -146,9 +144,7 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 // "staff add" creates a verified staff user with the roles given and the password read from
 // standard input; run again it updates the roles, and an empty --roles removes them all.
 func TestStaffAdd(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d dbstore.Dialect) {
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 		const email, password = "ops@example.test", "quartz-lantern-58-orbit"
 
@@ -231,9 +227,7 @@ func TestStaffAddRefusesBadInput(t *testing.T) {
 // "apikey create" prints the new key, and only the key, on standard output; the key
 // authenticates with the scopes it was given. Unknown scopes are refused.
 func TestAPIKeyCreate(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d dbstore.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d dbstore.Dialect) {
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d)}
 
 		out := mustCLI(t, s, "", "apikey", "create", "--name", "order system", "--scopes", "orders:write")

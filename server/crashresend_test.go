@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"entitled/mailer/mailtest"
 	"entitled/models/store"
 	"entitled/models/storetest"
 )
@@ -60,11 +59,8 @@ func recordedWhileRunning(t *testing.T, db *store.Store) int {
 // writes queue for its lock). Issue 16, item 10: before the sent log, 8 of 28 letters were sent twice;
 // with this test's kill, every letter accepted and not yet completed in River was (9 to 16 of 16).
 func TestLettersSentBeforeASIGKILLAreNotSentAgainWhenTheirJobsAreRescued(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
-		sink := mailtest.Start(t)
-		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
+		sink, s := mailedSetup(t, d)
 		mustCLI(t, s, "", "migrate", "up")
 		ids := map[string]bool{}
 		for i := range crashLetters {

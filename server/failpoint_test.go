@@ -314,14 +314,11 @@ func (st orderState) placed(t *testing.T, oldEnds, newEnds models.Date) bool {
 // eachFailpoint runs crash for each step on both dialects, all in parallel, each on a fresh
 // database that the normal binary has migrated, with its own mail sink.
 func eachFailpoint(t *testing.T, steps []string, crash func(t *testing.T, step string, s setup, sink *mailtest.Sink, db *store.Store)) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
 		for _, step := range steps {
 			t.Run(step, func(t *testing.T) {
 				t.Parallel()
-				sink := mailtest.Start(t)
-				s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
+				sink, s := mailedSetup(t, d)
 				mustCLI(t, s, "", "migrate", "up")
 				crash(t, step, s, sink, openDB(t, s.DatabaseURL))
 			})

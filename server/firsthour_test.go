@@ -287,10 +287,7 @@ func TestCommandOutputHasNoLogLines(t *testing.T) {
 // completes it) fails start-up after the default connect_timeout, with a line naming the host,
 // instead of hanging.
 func TestPostgreSQLThatNeverAnswersFailsStartUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the 10 s connect_timeout")
-	}
-	t.Parallel()
+	slowTest(t, "waits for the 10 s connect_timeout")
 	host, port := mailtest.Hanging(t) // connections are never read, never answered
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	s := setup{DataDir: t.TempDir(), Secret: testSecret, DatabaseURL: "postgres://postgres@" + addr + "/entitled?sslmode=disable"}

@@ -1,7 +1,7 @@
 package main
 
-// What the tests of several replicas on one PostgreSQL database (fleet_test.go, fleetkill_test.go,
-// fleetpgrestart_test.go, leaderstop_test.go, replicas_test.go) set up and count alike.
+// What the tests of several replicas on one PostgreSQL database (fleet_test.go, fleetfaults_test.go,
+// replicas_test.go) set up and count alike.
 
 import (
 	"net/http"
@@ -14,6 +14,16 @@ import (
 	"entitled/models/store"
 	"entitled/models/storetest"
 )
+
+// slowTest runs t in parallel with the others, or skips it under -short, saying why: the tests
+// that start several processes or wait out a timeout take tens of seconds each.
+func slowTest(t *testing.T, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	t.Parallel()
+}
 
 // postgresURL is a fresh PostgreSQL database for the test; without PostgreSQL the test is skipped.
 func postgresURL(t *testing.T) string {

@@ -28,9 +28,7 @@ func keyRows(t *testing.T, out string) map[string]string {
 // and secret rotate re-seals them all under the new secret, after which the old one opens
 // nothing and the new one opens everything.
 func TestKeysRotateListAndSecretRotate(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
 		oldSecret := "0123456789abcdef0123456789abcdef-old"
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: oldSecret}
 
@@ -88,9 +86,7 @@ func TestKeysRotateListAndSecretRotate(t *testing.T) {
 // keys retire --kid unpublishes a key at once; retiring the active key of a purpose makes a
 // fresh one active in its place, so that signing never stops.
 func TestKeysRetire(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
 		s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), Secret: "0123456789abcdef0123456789abcdef-kr"}
 		var active string
 		for kid, row := range keyRows(t, mustCLI(t, s, "", "keys", "list")) {

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"entitled/mailer/mailtest"
 	"entitled/models/store"
+	"entitled/models/storetest"
 )
 
 // binary is the entitled executable built once for the tests that run it as a process. Signals
@@ -64,6 +66,25 @@ type setup struct {
 	SMTPURL     string // "": letters are written as .eml files into <data dir>/mail
 	Secret      string // "": generated into the data dir (SQLite) or missing (PostgreSQL)
 	Addr        string // set by startServer
+}
+
+// eachDialectInParallel runs fn on each dialect, the two in parallel with each other and with the
+// other tests: each test starts its own processes on its own database.
+func eachDialectInParallel(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
+	t.Helper()
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		t.Parallel()
+		fn(t, d)
+	})
+}
+
+// mailedSetup is one deployment on a fresh database of dialect d whose letters go to a new mail
+// sink: its own data directory, the tests' secret.
+func mailedSetup(t *testing.T, d store.Dialect) (*mailtest.Sink, setup) {
+	t.Helper()
+	sink := mailtest.Start(t)
+	return sink, setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
 }
 
 // env is the ENTITLED_* environment of the setup. Nothing of the test process's own ENTITLED_*

@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/mail"
 	"os"
@@ -11,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models/store"
-	"entitled/models/storetest"
 )
 
 // deliveryTimeout bounds the wait for a letter. After a SIGKILL the new server first waits out
@@ -85,14 +86,11 @@ func checkLetter(t *testing.T, msg *mail.Message, to, messageID string) {
 // server that tried it first was killed (SIGKILL) while the letter waited for its retry, or no
 // server ran at all when it was queued. The second server is a new process on the same database.
 func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, d store.Dialect) {
-		t.Parallel()
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
 		t.Run("server killed after a refused attempt", func(t *testing.T) {
 			t.Parallel()
-			sink := mailtest.Start(t)
+			sink, s := mailedSetup(t, d)
 			sink.SetTempFailFirst(1 << 30) // every RCPT gets 451 until the switch below
-			s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
 			const to = "crash@example.test"
 
 			first := startServer(t, s)
@@ -113,8 +111,7 @@ func TestLetterIsDeliveredExactlyOnceAcrossRestarts(t *testing.T) {
 		})
 		t.Run("queued while no server runs", func(t *testing.T) {
 			t.Parallel()
-			sink := mailtest.Start(t)
-			s := setup{DataDir: t.TempDir(), DatabaseURL: storetest.URL(t, d), SMTPURL: sink.URL(), Secret: testSecret}
+			sink, s := mailedSetup(t, d)
 			const to = "later@example.test"
 
 			id := queueTestLetter(t, s, to)
@@ -168,4 +165,48 @@ func letterJob(t *testing.T, db *store.Store) job {
 		t.Fatalf("read the letter's job: %v", err)
 	}
 	return j
+}
+
+// A running server whose mail server hangs for 30 s (accepts connections and says nothing) is
+// held no longer than its production SMTP deadline (mailer.DefaultSMTPTimeout, with nothing
+// shortened for the test): each attempt made during the hang is abandoned, retried, and once the
+// mail server answers again every letter queued by "entitled mail test" arrives exactly once,
+// with the Message-ID the command printed.
+func TestServerRidesOutAHungMailServerAndDeliversEveryLetterOnce(t *testing.T) {
+	eachDialectInParallel(t, func(t *testing.T, d store.Dialect) {
+		sink, s := mailedSetup(t, d)
+		sink.SetHangFor(30 * time.Second) // the issue's figure; it starts before the first attempt
+		startServer(t, s)
+
+		const n = 10
+		ids := map[string]string{} // recipient → Message-ID
+		for i := range n {
+			to := fmt.Sprintf("hang%d@example.test", i)
+			ids[to] = queueTestLetter(t, s, to)
+		}
+		db := openDB(t, s.DatabaseURL)
+		// The hang (30 s), one abandoned attempt (30 s, overlapping it) and a retry fit well in
+		// this; it bounds a broken deadline, which would hold the workers for good.
+		limit := 30*time.Second + mailer.DefaultSMTPTimeout + deliveryTimeout
+		eventually(t, limit, "every letter's job to complete", func() bool {
+			return count(t, db, `SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND state = 'completed'`) == n
+		})
+		waitQueueIdle(t, db) // room for a duplicate to show
+
+		for to, id := range ids {
+			got := sink.To(to)
+			if len(got) != 1 {
+				t.Errorf("%s got %d letters, want exactly 1", to, len(got))
+				continue
+			}
+			msg := got[0].Parse(t)
+			checkLetter(t, msg, to, id)
+		}
+		retried := count(t, db, `SELECT COUNT(*) FROM river_job WHERE kind = 'send_letter' AND attempt > 1`)
+		hung := sink.Faults().Hung
+		if hung == 0 || retried == 0 {
+			t.Errorf("%d connections hung and %d letters retried: the hang was never met", hung, retried)
+		}
+		t.Logf("%s: %d letters queued, %d attempts hung until the deadline, %d letters retried, %d delivered", d, n, hung, retried, len(sink.Messages()))
+	})
 }

@@ -147,7 +147,7 @@ func TestReplicasOnOnePostgreSQL(t *testing.T) {
 			}
 		}
 		// River runs the periodic sweep on the leader only, one job a day (a change of leader does
-		// not run it again: leaderstop_test.go); the CLI passes are separate, so the count of
+		// not run it again: fleetfaults_test.go); the CLI passes are separate, so the count of
 		// sweeps in the logs is reported, not asserted.
 		t.Logf("when the passes ran, from the moment both replicas served: %s (%d periodic sweep(s) in the replicas' logs)",
 			strings.Join(spans, "; "), len(sweeps))

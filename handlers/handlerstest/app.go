@@ -547,6 +547,21 @@ func (a *App) ContractFor(t testing.TB, ops, account, program, startsOn, endsOn 
 	return r.Licenses()[0]["contract_id"].(string)
 }
 
+// RenewalDesk is the renewal notice sweep as serve wires it (the default notice days, 90, 60, 30
+// and 7), queueing its letters on the app's job client.
+func (a *App) RenewalDesk(t testing.TB) *dbstore.Renewals {
+	t.Helper()
+	renderer, err := mailer.NewRenderer(BaseURL)
+	if err != nil {
+		t.Fatalf("renderer: %v", err)
+	}
+	desk, err := dbstore.NewRenewals(a.Store, mailer.NewOutbox(a.Jobs, renderer), BaseURL, []int{90, 60, 30, 7})
+	if err != nil {
+		t.Fatalf("renewals: %v", err)
+	}
+	return desk
+}
+
 // Register posts a registration with the token.
 func (a *App) Register(t testing.TB, token string, body map[string]any) *Resp {
 	t.Helper()

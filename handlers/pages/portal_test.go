@@ -18,7 +18,6 @@ import (
 
 	"entitled/handlers"
 	"entitled/handlers/handlerstest"
-	"entitled/mailer"
 	"entitled/mailer/mailtest"
 	"entitled/models"
 	"entitled/models/store"
@@ -614,14 +613,7 @@ func TestPortal_RenewalsDashboard(t *testing.T) {
 		wantPage(t, b.Get(t, "/renewals?within=90&q=nothing-like-this"), http.StatusOK, "Nothing here matching")
 
 		// Notices sent show in the list and on the contract (the renewal desk's sweep sends them).
-		renderer, err := mailer.NewRenderer(testBaseURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		desk, err := store.NewRenewals(a.Store, mailer.NewOutbox(a.Jobs, renderer), testBaseURL, []int{90, 60, 30, 7})
-		if err != nil {
-			t.Fatal(err)
-		}
+		desk := a.RenewalDesk(t)
 		if _, err := desk.Pass(context.Background(), models.PassOptions{}); err != nil {
 			t.Fatal(err)
 		}

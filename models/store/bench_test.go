@@ -1,6 +1,7 @@
 package store_test
 
-// Benchmarks of the renewal desk on 100,000 contracts seeded in bulk with SQL.
+// Benchmarks of the store: the renewal desk on 100,000 contracts seeded in bulk with SQL, then the
+// pure-code ones (token signing, License Numbers) that CI runs once.
 //
 // BenchmarkNoticePass times one pass of the notice sweep (insert-only River client, so the
 // letters stay queued): "typical" has ends_on spread over [today-120, today+365), so about a
@@ -24,9 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"entitled/models"
-	"entitled/models/store"
+	dbstore "entitled/models/store"
 	"entitled/models/storetest"
+	"github.com/entitled-dev/entitled/verify"
 )
 
 var benchContracts = 100_000
@@ -101,7 +105,7 @@ func BenchmarkContractList(b *testing.B) {
 			if err := k.store.GormDB().Exec("ANALYZE").Error; err != nil { // planner statistics, as autovacuum would gather
 				b.Fatal(err)
 			}
-			page, _ := store.ParseContractPage("50", "")
+			page, _ := dbstore.ParseContractPage("50", "")
 			for _, q := range []struct {
 				name string
 				f    models.ContractFilter
@@ -112,7 +116,7 @@ func BenchmarkContractList(b *testing.B) {
 				{"status=future", models.ContractFilter{Status: models.StatusFuture}},
 				{"expiring_within_days=90", models.ContractFilter{Within: 90, HasWithin: true}},
 			} {
-				plan, err := k.contracts.Explain(ctx, q.f, page, d == store.Postgres)
+				plan, err := k.contracts.Explain(ctx, q.f, page, d == dbstore.Postgres)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -126,5 +130,35 @@ func BenchmarkContractList(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkSignEntitlementToken: one Ed25519 entitlement token, as /v1/entitlements/token signs
+// it (the key is in memory; no database round trip).
+func BenchmarkSignEntitlementToken(b *testing.B) {
+	store := storetest.Open(b, dbstore.SQLite, nil)
+	k := keyring(b, store, secretA)
+	ctx := context.Background()
+	if err := k.Ensure(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	claims := &verify.Claims{
+		Issuer: "http://127.0.0.1", Subject: "42", Audience: "cases", ID: "jti", Account: "1234567", License: dbstore.NewLicenseNumber(),
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
+		Roles: []string{"support"}, Entitlements: []string{"support.cases", "support.kb", "downloads.read"},
+	}
+	for b.Loop() {
+		if _, _, err := k.Sign(ctx, models.PurposeEntitlement, verify.TypEntitlement, claims); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLicenseNumberNew(b *testing.B) {
+	for b.Loop() {
+		if dbstore.NewLicenseNumber() == "" {
+			b.Fatal("empty license number")
+		}
 	}
 }
