@@ -55,7 +55,7 @@ func FuzzLetterHeaders(f *testing.F) {
 		messages := []Message{
 			// The requester's "Name <email>" is in the subject, as registrations write it.
 			JoinRequested{Name: name, Requester: name + " <" + email + ">", AccountID: "4829173", ProductName: product, ReviewURL: "https://licenses.example.com/licenses"},
-			LapseNotice{Name: name, AccountName: name, AccountID: "4829173", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: product, EndsOn: "2026-03-01"},
+			LapseNotice{ContractNotice: ContractNotice{Name: name, AccountName: name, AccountID: "4829173", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: product, EndsOn: "2026-03-01"}},
 		}
 		for _, m := range messages {
 			l, err := r.Render(m, to, ccs)

@@ -228,10 +228,10 @@ func (r *Renderer) data(m Message) (map[string]any, error) {
 		return nil, fmt.Errorf("mailer: message %q is a %s, not a struct", m.Template(), v.Kind())
 	}
 	data := map[string]any{}
-	t := v.Type()
-	for i := range t.NumField() {
-		if f := t.Field(i); f.IsExported() {
-			data[f.Name] = v.Field(i).Interface()
+	// VisibleFields: the fields of an embedded struct (ContractNotice) are the message's own.
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		if f.IsExported() && !f.Anonymous {
+			data[f.Name] = v.FieldByIndex(f.Index).Interface()
 		}
 	}
 	// The common values win over a message field of the same name: every letter links to the

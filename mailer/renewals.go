@@ -18,10 +18,11 @@ import (
 //
 // The product a license is for is ProductName: the templates' .Product is the server's own name.
 
-// RenewalNotice tells a primary contact (the license's admins in copy) that support ends soon:
-// OffsetDays is the notice's offset of ENTITLED_RENEWAL_NOTICE_DAYS (90, 60, 30, 7), DaysLeft
-// the days from today to EndsOn (0 on the last covered day). RenewURL is where to renew.
-type RenewalNotice struct {
+// ContractNotice is what the renewal and the lapse notice both say of the contract: to whom
+// (Name, the primary contact), which account, license, product and program, its last paid day
+// (EndsOn), DaysLeft from today to EndsOn, and RenewURL, where to renew. Embedded, its fields
+// are the notices' own, in their templates and in their job's JSON alike.
+type ContractNotice struct {
 	Name          string
 	AccountName   string
 	AccountID     string
@@ -32,34 +33,29 @@ type RenewalNotice struct {
 	Premier       bool
 	EndsOn        string
 	DaysLeft      int
-	OffsetDays    int
 	RenewURL      string
+}
+
+// RenewalNotice tells a primary contact (the license's admins in copy) that support ends soon:
+// OffsetDays is the notice's offset of ENTITLED_RENEWAL_NOTICE_DAYS (90, 60, 30, 7); DaysLeft is
+// 0 on the last covered day.
+type RenewalNotice struct {
+	ContractNotice
+	OffsetDays int
 }
 
 // Template implements Message.
 func (RenewalNotice) Template() string { return "renewal_notice" }
 
 // LapseNotice tells a primary contact, the day after it happened, that support lapsed:
-// EndsOn is the last day paid for, GraceUntil (when staff granted grace) the last day support
-// ran on, DaysLeft (negative) counts from EndsOn. Trial says it was a trial, which is not
-// renewed but bought.
+// GraceUntil (when staff granted grace) is the last day support ran on, DaysLeft (negative)
+// counts from EndsOn. Trial says it was a trial, which is not renewed but bought.
 type LapseNotice struct {
-	Name          string
-	AccountName   string
-	AccountID     string
-	LicenseNumber string
-	ProductName   string
-	SKU           string
-	Program       string
-	Premier       bool
-	EndsOn        string
-	GraceUntil    string
-	DaysLeft      int
-	Trial         bool
-	RenewURL      string
+	ContractNotice
+	GraceUntil string
+	Trial      bool
 }
 
-// Template implements Message.
 func (LapseNotice) Template() string { return "lapse_notice" }
 
 // DigestLine is one contract in the renewal staff's digest.

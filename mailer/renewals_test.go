@@ -17,8 +17,8 @@ import (
 func TestRenewalLettersRender(t *testing.T) {
 	r := mustRenderer(t)
 	link := testBaseURL + "/licenses/LN-7KQ2-M9XD-44TB-R1ZC"
-	notice := mailer.RenewalNotice{Name: "Pat", AccountName: "Acme", AccountID: "4829173", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC",
-		ProductName: "Widget Server", SKU: "WS-1", Program: "24x7", Premier: true, EndsOn: "2026-06-30", DaysLeft: 30, OffsetDays: 30, RenewURL: link}
+	notice := mailer.RenewalNotice{ContractNotice: mailer.ContractNotice{Name: "Pat", AccountName: "Acme", AccountID: "4829173", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC",
+		ProductName: "Widget Server", SKU: "WS-1", Program: "24x7", Premier: true, EndsOn: "2026-06-30", DaysLeft: 30, RenewURL: link}, OffsetDays: 30}
 	tests := []struct {
 		name    string
 		msg     mailer.Message
@@ -29,11 +29,11 @@ func TestRenewalLettersRender(t *testing.T) {
 			[]string{"Hello Pat,", "LN-7KQ2-M9XD-44TB-R1ZC", "Widget Server (WS-1)", "24x7 with Premier", "Ends on         2026-06-30", "Days left       30", link}},
 		{"renewal notice, last day", func() mailer.Message { n := notice; n.DaysLeft = 0; return n }(), "Support for Widget Server ends today: LN-7KQ2-M9XD-44TB-R1ZC",
 			[]string{"Your support contract ends today, 2026-06-30:", "Days left       0"}},
-		{"lapse notice after grace", mailer.LapseNotice{Name: "Pat", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: "Widget Server", Program: "standard",
-			EndsOn: "2026-06-30", GraceUntil: "2026-07-31", DaysLeft: -32, RenewURL: link}, "Support for Widget Server has lapsed: LN-7KQ2-M9XD-44TB-R1ZC",
+		{"lapse notice after grace", mailer.LapseNotice{ContractNotice: mailer.ContractNotice{Name: "Pat", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: "Widget Server", Program: "standard",
+			EndsOn: "2026-06-30", DaysLeft: -32, RenewURL: link}, GraceUntil: "2026-07-31"}, "Support for Widget Server has lapsed: LN-7KQ2-M9XD-44TB-R1ZC",
 			[]string{"extended until 2026-07-31", "Ended on        2026-06-30", "Grace until     2026-07-31", "Days left       -32", "To renew, open", link}},
-		{"lapse notice of a trial", mailer.LapseNotice{LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: "Widget Server", Program: "standard",
-			EndsOn: "2026-06-30", DaysLeft: -1, Trial: true, RenewURL: link}, "Your Widget Server trial support has ended: LN-7KQ2-M9XD-44TB-R1ZC",
+		{"lapse notice of a trial", mailer.LapseNotice{ContractNotice: mailer.ContractNotice{LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", ProductName: "Widget Server", Program: "standard",
+			EndsOn: "2026-06-30", DaysLeft: -1, RenewURL: link}, Trial: true}, "Your Widget Server trial support has ended: LN-7KQ2-M9XD-44TB-R1ZC",
 			[]string{"Hello,", "(trial)", "buy a license", link}},
 		{"digest", mailer.RenewalDigest{Name: "Rene", Day: "2026-06-01", ExpiringCount: 3, ExpiringMore: 2, LapsedCount: 0, ListURL: testBaseURL + "/renewals",
 			Expiring: []mailer.DigestLine{{ContractID: "12", LicenseNumber: "LN-7KQ2-M9XD-44TB-R1ZC", AccountName: "Acme", AccountID: "4829173",
@@ -72,9 +72,9 @@ func TestQueueMany(t *testing.T) {
 	ins := &oneByOne{}
 	o := mailer.NewOutbox(ins, mustRenderer(t))
 	out := []mailer.Outgoing{
-		{Message: mailer.RenewalNotice{LicenseNumber: "LN-1", RenewURL: testBaseURL}, To: []string{"a@example.test"}},
-		{Message: mailer.LapseNotice{LicenseNumber: "LN-2", RenewURL: testBaseURL}, To: []string{"b@example.test"}, Cc: []string{"c@example.test"}},
-		{Message: mailer.RenewalNotice{LicenseNumber: "LN-3", RenewURL: testBaseURL}, To: []string{"d@example.test"}},
+		{Message: mailer.RenewalNotice{ContractNotice: mailer.ContractNotice{LicenseNumber: "LN-1", RenewURL: testBaseURL}}, To: []string{"a@example.test"}},
+		{Message: mailer.LapseNotice{ContractNotice: mailer.ContractNotice{LicenseNumber: "LN-2", RenewURL: testBaseURL}}, To: []string{"b@example.test"}, Cc: []string{"c@example.test"}},
+		{Message: mailer.RenewalNotice{ContractNotice: mailer.ContractNotice{LicenseNumber: "LN-3", RenewURL: testBaseURL}}, To: []string{"d@example.test"}},
 	}
 	if _, err := o.QueueMany(context.Background(), nil, out); err == nil {
 		t.Error("QueueMany without a transaction queued")

@@ -324,17 +324,13 @@ func (s *Renewals) renewURL(ln string) string { return s.links.License(ln) }
 // letter is the letter of a notice.
 func (s *Renewals) letter(v *models.ContractView, offset int, today models.Date) mailer.Message {
 	c := &v.Contract
-	if offset == models.LapseNoticeOffset {
-		m := mailer.LapseNotice{Name: v.Account.ContactName, AccountName: v.Account.Name, AccountID: v.Account.AccountID,
-			LicenseNumber: v.License.LicenseNumber, ProductName: v.Product.Name, SKU: v.Product.SKU, Program: c.Program, Premier: c.Premier,
-			EndsOn: c.EndsOn.String(), GraceUntil: c.GraceUntil.String(), DaysLeft: today.DaysUntil(c.EndsOn), Trial: c.Trial,
-			RenewURL: s.renewURL(v.License.LicenseNumber)}
-		return m
-	}
-	m := mailer.RenewalNotice{Name: v.Account.ContactName, AccountName: v.Account.Name, AccountID: v.Account.AccountID,
+	n := mailer.ContractNotice{Name: v.Account.ContactName, AccountName: v.Account.Name, AccountID: v.Account.AccountID,
 		LicenseNumber: v.License.LicenseNumber, ProductName: v.Product.Name, SKU: v.Product.SKU, Program: c.Program, Premier: c.Premier,
-		EndsOn: c.EndsOn.String(), DaysLeft: today.DaysUntil(c.EndsOn), OffsetDays: offset, RenewURL: s.renewURL(v.License.LicenseNumber)}
-	return m
+		EndsOn: c.EndsOn.String(), DaysLeft: today.DaysUntil(c.EndsOn), RenewURL: s.renewURL(v.License.LicenseNumber)}
+	if offset == models.LapseNoticeOffset {
+		return mailer.LapseNotice{ContractNotice: n, GraceUntil: c.GraceUntil.String(), Trial: c.Trial}
+	}
+	return mailer.RenewalNotice{ContractNotice: n, OffsetDays: offset}
 }
 
 // digest queues the day's digest to every staff member with the renewals role (superadmin
