@@ -355,10 +355,7 @@ func renewalsJourney(t *testing.T, browser context.Context, shots string) {
 	want(t, a.Do(t, "POST", "/v1/contracts/"+grace+"/grace", rs.Token, map[string]any{"until": "2026-03-20", "reason": "PO in approval"}), http.StatusOK)
 
 	b := newTab(t, browser, a, shots, "renewals")
-	b.open("/login")
-	b.fill("email", rs.Email)
-	b.fill("password", rs.Password)
-	b.click(`form[action="/login"] button[type=submit]`)
+	b.signIn(rs.Email, rs.Password)
 	b.at("/renewals")
 	b.see("Expiring within 90 days", "Fabrikam Logistics", "Proseware Ltd", "Download CSV")
 	b.shot("dashboard")
@@ -413,10 +410,15 @@ func TestBrowser_PortalPolish(t *testing.T) {
 	t.Run("ops and a superadmin use the staff pages", func(t *testing.T) { staffPagesJourney(t, browser, shots) })
 }
 
-// signIn logs the tab in through the form and waits for the page it leads to.
-func (b *tab) signIn(email, password string) {
+// signIn logs the tab in through the form and waits for the page it leads to: next, when given,
+// is where the sign-in page was asked to lead (its ?next=).
+func (b *tab) signIn(email, password string, next ...string) {
 	b.t.Helper()
-	b.open("/login")
+	path := "/login"
+	if len(next) > 0 {
+		path += "?next=" + url.QueryEscape(next[0])
+	}
+	b.open(path)
 	b.fill("email", email)
 	b.fill("password", password)
 	b.click(`form[action="/login"] button[type=submit]`)

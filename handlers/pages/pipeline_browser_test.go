@@ -69,10 +69,7 @@ func pipelineJourney(t *testing.T, browser context.Context, shots string) {
 	rs := a.NewStaff(t, models.RoleRenewals)
 
 	b := newTab(t, browser, a, shots, "pipeline")
-	b.open("/login")
-	b.fill("email", rs.Email)
-	b.fill("password", rs.Password)
-	b.click(`form[action="/login"] button[type=submit]`)
+	b.signIn(rs.Email, rs.Password)
 	b.at("/renewals")
 	b.see("My renewals", "You own no renewal yet.", "Due in the next 12 months", "Contracts due per month, by stage", "Value due per month in EUR, by stage",
 		"Value due per month in USD, by stage", "Renewal rate of past months")

@@ -24,10 +24,7 @@ func TestBrowser_SecondFactor(t *testing.T) {
 	u := a.NewUser(t) // and an API session, listed on the Security page
 
 	b := newTab(t, browser, a, shots, "mfa")
-	b.open("/login")
-	b.fill("email", u.Email)
-	b.fill("password", u.Password)
-	b.click("main button[type=submit]")
+	b.signIn(u.Email, u.Password)
 	b.open("/account")
 	b.click(`a[href="/account/security"]`)
 	b.see("Off", "Where you are signed in", "this browser")
@@ -51,10 +48,7 @@ func TestBrowser_SecondFactor(t *testing.T) {
 
 	// Sign in again in a fresh browser context: password, then the code.
 	c := newTab(t, browser, a, shots, "mfa-second-step")
-	c.open("/login?next=%2Faccount%2Fsecurity")
-	c.fill("email", u.Email)
-	c.fill("password", u.Password)
-	c.click("main button[type=submit]")
+	c.signIn(u.Email, u.Password, "/account/security")
 	c.see("enter the 6-digit code")
 	c.shot("second-step")
 	c.fill("code", "000000")
@@ -110,10 +104,7 @@ func TestBrowser_Passkey_RegisterSignInRemove(t *testing.T) {
 	b := newTab(t, browser, a, shots, "passkey")
 	b.base = base
 	b.do("virtual authenticator", virtualAuthenticator)
-	b.open("/login?next=%2Faccount%2Fsecurity")
-	b.fill("email", u.Email)
-	b.fill("password", u.Password)
-	b.click("main button[type=submit]")
+	b.signIn(u.Email, u.Password, "/account/security")
 	b.at("/account/security")
 	b.fill("passkey-name", "work laptop")
 	b.click("#add-passkey button[type=submit]")
@@ -125,10 +116,7 @@ func TestBrowser_Passkey_RegisterSignInRemove(t *testing.T) {
 
 	// Sign out, then in: the password, then the passkey.
 	b.click(`form[action="/logout"] button`)
-	b.open("/login?next=%2Flicenses")
-	b.fill("email", u.Email)
-	b.fill("password", u.Password)
-	b.click("main button[type=submit]")
+	b.signIn(u.Email, u.Password, "/licenses")
 	b.see("Use a passkey")
 	b.shot("second-step")
 	b.click("#use-passkey button[type=submit]")
