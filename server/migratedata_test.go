@@ -28,6 +28,14 @@ func TestMigrateDataFromSQLiteToPostgreSQL(t *testing.T) {
 	s := setup{DataDir: t.TempDir(), SMTPURL: sink.URL(), Secret: testSecret}
 	sqliteURL := "sqlite://" + filepath.Join(s.DataDir, "entitled.db")
 	p := startServer(t, s)
+	// The day's renewal pass (the leader runs it on start) is over before the demo's contracts
+	// exist, so that their notices are not owed until tomorrow: the pass is once a day, and its
+	// job moves with the data, so the server on PostgreSQL sends no notices today either.
+	sweepDB := openDB(t, sqliteURL)
+	eventually(t, time.Minute, "the day's renewal sweep on the server on SQLite", func() bool {
+		return replicaCount(t, sweepDB, `SELECT count(*) FROM river_job WHERE kind = 'renewal_sweep' AND state = 'completed'`) == 1
+	})
+	sweepDB.Close()
 
 	out := mustCLI(t, s, "", "demo")
 	ln := regexp.MustCompile(`License Number (LN-[0-9A-Z-]+)`).FindStringSubmatch(out)
